@@ -1,0 +1,44 @@
+#ifndef QUIRE_LIMITS_H
+#define QUIRE_LIMITS_H
+
+/* Every limit quire applies to what a peer sends, in one place.
+   Each has a one-line reason. Limits before authentication are stricter. */
+
+/* Longest POP3 command line (RFC 2449 says 255 octets for commands; we
+   accept more so long SASL-IR lines fit, and answer -ERR past this). */
+#define POP3_MAX_LINE (8 * 1024)
+/* Longest LMTP/SMTP command line (RFC 5321 4.5.3.1.4: 512; with
+   extensions' parameters we allow more). */
+#define LMTP_MAX_LINE 4096
+/* Longest line inside LMTP DATA before we still accept it; RFC 5321
+   says 1000, but real mail breaks this and we store it unchanged. */
+#define LMTP_MAX_DATA_LINE (1024 * 1024)
+/* Default largest message LMTP accepts ([lmtp] max_message_size). */
+#define LMTP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
+/* Most RCPT TO in one LMTP transaction (RFC 5321 4.5.3.1.8: >= 100). */
+#define LMTP_MAX_RECIPIENTS 1000
+/* Longest SASL message we decode (base64 of user + pass + authzid). */
+#define SASL_MAX_INPUT 8192
+/* Failed authentications allowed on one connection before we close it. */
+#define AUTH_MAX_FAILURES_PER_CONN 3
+/* Bad or unknown commands tolerated before disconnecting a client. */
+#define PROTO_MAX_BAD_COMMANDS 20
+/* Seconds a POP3 client may take to log in (RFC 1939 allows 10 min idle;
+   unauthenticated clients get much less). */
+#define POP3_PREAUTH_TIMEOUT_SECS 60
+/* Idle seconds before an authenticated POP3 session is closed
+   (RFC 1939 3: at least 10 minutes). */
+#define POP3_IDLE_TIMEOUT_SECS 600
+/* Idle seconds for an LMTP client between commands. */
+#define LMTP_IDLE_TIMEOUT_SECS 300
+/* Longest user name we accept. */
+#define AUTH_MAX_USERNAME 255
+/* Longest password we accept. */
+#define AUTH_MAX_PASSWORD 1024
+/* Output buffered for one client before we stop producing more
+   (RETR streams a file; we refill when the buffer drains below this). */
+#define CONN_OUTPUT_HIGH_WATER (256 * 1024)
+/* Longest mailbox name in bytes. */
+#define STORE_MAX_MAILBOX_NAME 1024
+
+#endif

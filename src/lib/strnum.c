@@ -1,0 +1,29 @@
+#include "lib/strnum.h"
+
+#include <string.h>
+
+int
+str_to_u64(const void *data, size_t len, uint64_t max, uint64_t *num_r)
+{
+	const uint8_t *p = data;
+	uint64_t n = 0;
+
+	if (len == 0 || len > 20)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -1;
+		unsigned d = p[i] - '0';
+		if (n > (max - d) / 10)
+			return -1;
+		n = n * 10 + d;
+	}
+	*num_r = n;
+	return 0;
+}
+
+int
+str_to_u64z(const char *str, uint64_t max, uint64_t *num_r)
+{
+	return str_to_u64(str, strlen(str), max, num_r);
+}

@@ -1,0 +1,130 @@
+"""Shared fixtures: a quired started on free loopback ports in a temp dir,
+with users added through the `quire` CLI, stopped by PID at the end."""
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+BUILD = os.environ.get("QUIRE_BUILD",
+                       os.path.join(os.path.dirname(__file__), "..", "..",
+                                    "build"))
+QUIRED = os.path.join(BUILD, "quired")
+QUIRE = os.path.join(BUILD, "quire")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
+
+
+class Server:
+    """One quired instance. Ports: pop3, pop3s, lmtp, imap, imaps."""
+
+    def __init__(self, tmpdir, extra_conf=""):
+        self.dir = str(tmpdir)
+        self.data = os.path.join(self.dir, "var")
+        self.ports = {k: free_port()
+                      for k in ("pop3", "pop3s", "imap", "imaps", "lmtp")}
+        self.conf = os.path.join(self.dir, "quire.conf")
+        self.extra_conf = extra_conf
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "quired.log")
+        self.write_conf()
+
+    def write_conf(self):
+        p = self.ports
+        with open(self.conf, "w") as f:
+            f.write(f"""[server]
+data_dir = {self.data}
+workers = 2
+log_level = debug
+[auth]
+allow_plaintext = loopback
+[pop3]
+listen = 127.0.0.1:{p['pop3']}
+[pop3s]
+listen = 127.0.0.1:{p['pop3s']}
+[imap]
+listen = 127.0.0.1:{p['imap']}
+[imaps]
+listen = 127.0.0.1:{p['imaps']}
+[lmtp]
+listen = 127.0.0.1:{p['lmtp']}, unix:{self.data}/lmtp.sock
+""")
+            f.write(self.extra_conf)
+
+    def cli(self, *args, input=None, check=True):
+        r = subprocess.run([QUIRE, "-c", self.conf] + list(args),
+                           input=input, capture_output=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError("quire %s failed (%d): %s" %
+                                 (" ".join(args), r.returncode,
+                                  r.stderr.decode(errors="replace")))
+        return r
+
+    def add_user(self, name, password, scheme=None):
+        args = ["user", "add", name, "--password-stdin"]
+        if scheme:
+            args += ["--scheme", scheme]
+        return self.cli(*args, input=password.encode() + b"\n")
+
+    def start(self, wait=("pop3", "lmtp")):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([QUIRED, "-c", self.conf,
+                                      "--foreground"],
+                                     stdout=self.logf, stderr=self.logf)
+        for k in wait:
+            if not wait_port(self.ports[k]):
+                self.stop()
+                raise AssertionError("quired did not open %s:\n%s" %
+                                     (k, self.log()))
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=15, timeout=20):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        self.logf.close()
+        return rc
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(tmp_path)
+    yield srv
+    rc = srv.stop()
+    log = srv.log() if os.path.exists(srv.log_path) else ""
+    # A sanitizer report in the server's log fails the test that ran it.
+    assert "ERROR: AddressSanitizer" not in log, log
+    assert "runtime error:" not in log, log
+    assert "ERROR: LeakSanitizer" not in log, log
+    assert rc in (None, 0, -9), "quired exited %s:\n%s" % (rc, log)

@@ -1,0 +1,183 @@
+/* Unit tests for src/lib: number parsing, config loading, log sanitising. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/strnum.h"
+
+static void
+test_str_to_u64(void **state)
+{
+	static const struct {
+		const char *in;
+		uint64_t max;
+		int ret;
+		uint64_t val;
+	} cases[] = {
+		{ "0", 10, 0, 0 },
+		{ "10", 10, 0, 10 },
+		{ "11", 10, -1, 0 },
+		{ "", 10, -1, 0 },
+		{ "+1", 10, -1, 0 },
+		{ "-1", 10, -1, 0 },
+		{ " 1", 10, -1, 0 },
+		{ "1 ", 10, -1, 0 },
+		{ "1a", 10, -1, 0 },
+		{ "18446744073709551615", UINT64_MAX, 0, UINT64_MAX },
+		{ "18446744073709551616", UINT64_MAX, -1, 0 },
+		{ "99999999999999999999999", UINT64_MAX, -1, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int ret = str_to_u64z(cases[i].in, cases[i].max, &v);
+		assert_int_equal(ret, cases[i].ret);
+		if (ret == 0)
+			assert_true(v == cases[i].val);
+		else
+			assert_true(v == 12345);
+	}
+}
+
+static char *
+write_tmp(const char *text)
+{
+	char *path = strdup("/tmp/quire-test-conf-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void
+test_config_defaults(void **state)
+{
+	struct quire_config cfg;
+	char *err;
+
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(&cfg, NULL, NULL, 0, &err), 0);
+	assert_string_equal(cfg.data_dir, "./var");
+	assert_string_equal(cfg.passwd_file, "./var/passwd");
+	assert_int_equal(cfg.pop3_listen.count, 1);
+	assert_string_equal(cfg.pop3_listen.addr[0], "127.0.0.1:1110");
+	assert_int_equal(cfg.pop3_expire_days, -1);
+	assert_int_equal(cfg.allow_plaintext, CONFIG_PLAINTEXT_LOOPBACK);
+	config_free(&cfg);
+}
+
+static void
+test_config_file(void **state)
+{
+	struct quire_config cfg;
+	char *err;
+	char *path = write_tmp("[server]\n"
+			       "data_dir = /srv/mail ; comment\n"
+			       "workers = 4\n"
+			       "[pop3]\n"
+			       "listen = 127.0.0.1:110, [::1]:110\n"
+			       "expire_days = 30\n"
+			       "[lmtp]\n"
+			       "listen = unix:/run/quire/lmtp\n"
+			       "max_message_size = 10M\n");
+	const char *ov[] = { "auth.allow_plaintext=never" };
+
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(&cfg, path, ov, 1, &err), 0);
+	assert_string_equal(cfg.data_dir, "/srv/mail");
+	assert_string_equal(cfg.passwd_file, "/srv/mail/passwd");
+	assert_int_equal(cfg.workers, 4);
+	assert_int_equal(cfg.pop3_listen.count, 2);
+	assert_string_equal(cfg.pop3_listen.addr[1], "[::1]:110");
+	assert_int_equal(cfg.pop3_expire_days, 30);
+	assert_string_equal(cfg.lmtp_listen.addr[0], "unix:/run/quire/lmtp");
+	assert_true(cfg.lmtp_max_message_size == 10 * 1024 * 1024);
+	assert_int_equal(cfg.allow_plaintext, CONFIG_PLAINTEXT_NEVER);
+	config_free(&cfg);
+	unlink(path);
+	free(path);
+}
+
+static void
+test_config_errors(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *expect; /* substring of the error */
+	} cases[] = {
+		{ "[server]\nbogus = 1\n", ":2: unknown key 'bogus'" },
+		{ "[nope]\nkey = 1\n", "unknown key 'key' in section [nope]" },
+		{ "[pop3]\nlisten = 127.0.0.1:99999\n", ":2: [pop3] listen" },
+		{ "[pop3]\nlisten = nohost\n", "expected host:port" },
+		{ "[server]\nworkers = -1\n", "workers" },
+		{ "[pop3]\nexpire_days = soon\n", "'never'" },
+		{ "[auth]\nallow_plaintext = yes\n", "never, loopback" },
+		{ "[server]\n\nthis is not ini\n", ":3: syntax error" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct quire_config cfg;
+		char *err = NULL;
+		char *path = write_tmp(cases[i].text);
+
+		config_init_defaults(&cfg);
+		assert_int_equal(config_load(&cfg, path, NULL, 0, &err), -1);
+		assert_non_null(err);
+		if (strstr(err, cases[i].expect) == NULL ||
+		    strstr(err, path) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err,
+				 cases[i].expect);
+		free(err);
+		config_free(&cfg);
+		unlink(path);
+		free(path);
+	}
+}
+
+static void
+test_config_override_errors(void **state)
+{
+	struct quire_config cfg;
+	char *err = NULL;
+	const char *ov[] = { "pop3listen=1" };
+
+	config_init_defaults(&cfg);
+	assert_int_equal(config_load(&cfg, NULL, ov, 1, &err), -1);
+	assert_non_null(strstr(err, "section.key=value"));
+	free(err);
+	config_free(&cfg);
+}
+
+static void
+test_log_sanitize(void **state)
+{
+	char out[8];
+
+	assert_string_equal(log_sanitize("ab\r\n\x01", 5, out, sizeof(out)),
+			    "ab???");
+	assert_string_equal(log_sanitize("abcdefghijk", 11, out, sizeof(out)),
+			    "abcd...");
+	assert_string_equal(log_sanitize("\xff", 1, out, sizeof(out)), "?");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_str_to_u64),
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_override_errors),
+		cmocka_unit_test(test_log_sanitize),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
