@@ -134,6 +134,8 @@ conn_starttls_switch(struct conn *conn)
 				 conn->in_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev),
 				 conn->out_cb);
+	/* Disabled first: see conn_do_close(). */
+	bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
 	bufferevent_free(conn->bev);
 	conn->bev = NULL;
 	conn->pending_drain = 0;
@@ -240,8 +242,11 @@ conn_do_close(struct conn *conn, const char *reason)
 					 conn->in_cb);
 		evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev),
 					 conn->out_cb);
-		/* Safe inside the bufferevent's own callback: libevent
-		   holds its own reference while calling us. */
+		/* Inside the bufferevent's own callback libevent holds a
+		   reference and bufferevent_free() only drops ours; disable
+		   first so its events are gone before the fd is closed
+		   (and its number possibly reused by the next accept). */
+		bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
 		bufferevent_free(conn->bev);
 		conn->bev = NULL;
 		conn->ssl = NULL;
@@ -562,8 +567,9 @@ conn_read_line(struct conn *conn, size_t max_len, const uint8_t **line_r,
 	if (lf.pos < 0) {
 		if (len < max_len + 2)
 			return CONN_LINE_NONE;
-		/* No LF in max_len+2 bytes: the line cannot fit. */
-		evbuffer_drain(input, len);
+		/* No LF in max_len+2 bytes: the line cannot fit. Drop what
+		   was scanned; the rest goes up to its LF. */
+		evbuffer_drain(input, scan);
 		conn->discarding_line = true;
 		return CONN_LINE_TOO_LONG;
 	}
