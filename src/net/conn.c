@@ -736,6 +736,11 @@ conn_close_after_flush(struct conn *conn, const char *reason)
 	conn->pending_drain = 0;
 	evbuffer_drain(bufferevent_get_input(conn->bev),
 		       evbuffer_get_length(bufferevent_get_input(conn->bev)));
+	/* A peer that never reads must not keep us waiting forever. */
+	if (conn->idle_secs == 0) {
+		conn->idle_secs = CONN_DEFAULT_IDLE_TIMEOUT_SECS;
+		conn_timer_arm(conn);
+	}
 	/* If the output is already empty no write callback will come. */
 	if (conn_output_pending(conn) == 0)
 		conn_schedule(conn, DEFER_FLUSH);
