@@ -172,8 +172,12 @@ conn_check_flush(struct conn *conn)
 				 MSG_DONTWAIT) <= 0)
 				break;
 		}
-		if (conn->ssl != NULL)
+		if (conn->ssl != NULL) {
+			/* close_notify, best effort; a failure here must
+			   not linger in this thread's error queue. */
 			(void)SSL_shutdown(conn->ssl);
+			ERR_clear_error();
+		}
 		(void)shutdown(conn->fd, SHUT_WR);
 		conn_do_close(conn, conn->close_reason);
 	} else if (conn->starttls_pending) {
@@ -302,9 +306,10 @@ conn_error_reason(struct conn *conn, short what, char *buf, size_t size)
 		"TLS handshake failed" : (conn->ssl != NULL ? "TLS error" :
 					  "read/write error");
 	if (err != 0) {
-		const char *reason = ERR_reason_error_string(err);
+		char text[128];
+
 		snprintf(buf, size, "%s: %s", prefix,
-			 reason != NULL ? reason : "unknown");
+			 tls_error_text(err, text, sizeof(text)));
 	} else if (sock_err == ECONNRESET || sock_err == EPIPE ||
 		   sock_err == ETIMEDOUT || sock_err == ECONNABORTED ||
 		   sock_err == EHOSTUNREACH || sock_err == ENETUNREACH) {

@@ -84,8 +84,9 @@ enum conn_line_result {
 /* Takes one line (ending LF; a CR before the LF is removed too) of at
    most max_len bytes from the input. The line bytes are not NUL-terminated
    and stay valid until the next conn_* call on this conn or the return to
-   the event loop, whichever comes first. Never scans more than max_len+2
-   buffered bytes for the end of line. */
+   the event loop, whichever comes first. Looks for the end of a line in
+   at most max_len+2 buffered bytes (while skipping the rest of an
+   over-long line, in what is buffered, which the input cap bounds). */
 enum conn_line_result conn_read_line(struct conn *conn, size_t max_len,
 				     const uint8_t **line_r, size_t *len_r);
 
