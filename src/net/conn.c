@@ -337,7 +337,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *context)
 	if ((what & BEV_EVENT_EOF) != 0) {
 		if (conn->ssl != NULL && !conn->tls_handshake_done)
 			conn_do_close(conn, "TLS handshake failed: EOF");
-		else
+		else if (conn_output_pending(conn) > 0 &&
+			 !conn->starttls_pending) {
+			/* A half-close after the last command: the reply
+			   still goes out (a peer that is really gone makes
+			   the write fail). */
+			conn_close_after_flush(conn, "EOF");
+		} else
 			conn_do_close(conn, "EOF");
 	} else if ((what & BEV_EVENT_ERROR) != 0) {
 		conn_do_close(conn, conn_error_reason(conn, what, buf,

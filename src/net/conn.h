@@ -41,10 +41,16 @@ struct conn_callbacks {
 	void (*input)(struct conn *conn, void *context);
 	/* Output fell to CONN_OUTPUT_LOW_WATER bytes or below after a write
 	   to the socket: time to queue the next chunk of a large reply.
-	   Optional. */
+	   Called only after a socket write, so a session waiting for it
+	   must leave more than CONN_OUTPUT_LOW_WATER bytes queued (fill up
+	   to CONN_OUTPUT_HIGH_WATER). Also called after small replies;
+	   ignore it when not streaming. Optional. */
 	void (*output_drained)(struct conn *conn, void *context);
 	/* The connection is gone: the peer closed it, an error, a timeout,
-	   or conn_close(). reason is short text for the log ("EOF",
+	   or conn_close(). A peer's EOF while output is still queued is
+	   treated as conn_close_after_flush(conn, "EOF"): a half-closing
+	   client still gets what was queued, but no more callbacks run.
+	   reason is short text for the log ("EOF",
 	   "idle timeout", "TLS handshake failed: ...", or the reason given
 	   to conn_close()). The session frees itself here; the conn is freed
 	   after this returns. Required. */

@@ -951,6 +951,26 @@ test_close_after_flush(void **state)
 	client_close(&c);
 	assert_true(st_wait_closed(1));
 	assert_string_equal(st.reason, "big sent");
+
+	/* The client half-closes right after its last command: its EOF
+	   must not cut off the reply still being sent. */
+	for (int i = 0; i < 2; i++) {
+		client_connect(&c);
+		client_expect(&c, "HELLO echo");
+		client_send_str(&c, i == 0 ? "BIG\r\n" : "x\r\nQUIT\r\n");
+		shutdown(c.fd, SHUT_WR);
+		if (i == 0) {
+			usleep(100000);
+			assert_int_equal(client_drain(&c, check_big_bytes),
+					 BIG_SIZE);
+		} else {
+			client_expect(&c, "ECHO x");
+			client_expect(&c, "BYE");
+			assert_int_equal(client_drain(&c, NULL), 0);
+		}
+		client_close(&c);
+		assert_true(st_wait_closed(2 + (unsigned)i));
+	}
 	server_stop();
 }
 
