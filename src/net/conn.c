@@ -691,7 +691,8 @@ conn_write_file(struct conn *conn, int fd, off_t offset, size_t len,
 
 	if (!conn_writable(conn) || len == 0)
 		return 0;
-	if (offset < 0 || (uint64_t)len > (uint64_t)INT64_MAX - (uint64_t)offset) {
+	if (offset < 0 ||
+	    (uint64_t)len > (uint64_t)INT64_MAX - (uint64_t)offset) {
 		*error_r = net_error("file range out of bounds");
 		return -1;
 	}

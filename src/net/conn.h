@@ -28,7 +28,31 @@
    more than that. `input` is called when new bytes arrived; a session that
    stops reading lines part-way (busy streaming a reply, waiting for the
    store) calls conn_input_kick() when ready to get `input` again for
-   what is still buffered. */
+   what is still buffered.
+
+   A session's input callback, in outline:
+
+	static void
+	pop3_input(struct conn *conn, void *context)
+	{
+		struct pop3_session *s = context;
+		const uint8_t *line;
+		size_t len;
+		enum conn_line_result ret;
+
+		while (!conn_is_closing(conn) && !s->busy) {
+			ret = conn_read_line(conn, POP3_MAX_LINE, &line, &len);
+			if (ret == CONN_LINE_NONE)
+				break;
+			if (ret == CONN_LINE_TOO_LONG)
+				conn_write_str(conn, "-ERR Line too long\r\n");
+			else
+				pop3_command(s, line, len);
+		}
+	}
+
+   and when s->busy clears (a RETR finished streaming from
+   output_drained): conn_input_kick(conn). */
 
 struct conn;
 struct evbuffer;

@@ -351,6 +351,12 @@ listener_create(struct worker_pool *pool, const struct listener_settings *set,
 				     "the workers start", set->address);
 		return -1;
 	}
+	if (set->new_connection == NULL || set->address == NULL) {
+		*error_r = net_error("listener without %s",
+				     set->address == NULL ? "an address" :
+				     "a new_connection callback");
+		return -1;
+	}
 	if (set->implicit_tls && set->tls == NULL) {
 		*error_r = net_error("%s: implicit TLS without a certificate",
 				     set->address);

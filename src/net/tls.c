@@ -268,7 +268,8 @@ tls_make_cert(EVP_PKEY *pkey, const char *hostname)
 			 "DNS:%s,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1", hostname);
 	else
 		snprintf(san, sizeof(san), "DNS:%s", hostname);
-	if (x509_add_ext(cert, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	if (x509_add_ext(cert, NID_basic_constraints,
+			 "critical,CA:FALSE") < 0 ||
 	    x509_add_ext(cert, NID_key_usage,
 			 "critical,digitalSignature") < 0 ||
 	    x509_add_ext(cert, NID_ext_key_usage, "serverAuth") < 0 ||
