@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -457,6 +458,15 @@ conn_create(struct worker *worker, int fd, const struct sockaddr *peer,
 		 (unsigned long long)atomic_fetch_add(&conn_id_counter, 1) +
 		 0x1000);
 	conn_fill_addresses(conn, peer, peer_len);
+	if (!conn->is_unix) {
+		int one = 1;
+
+		/* Replies are written whole per loop pass; Nagle would only
+		   hold back the tail of one (a 40 ms stall against delayed
+		   ACKs when a command is answered in two writes). */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
+	}
 
 	conn->defer_event = event_new(conn->base, -1, 0, conn_defer_cb, conn);
 	conn->timer = evtimer_new(conn->base, conn_timer_cb, conn);

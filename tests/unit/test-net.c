@@ -67,6 +67,7 @@ static struct {
 	unsigned drained_calls;
 	size_t max_pending;
 	unsigned wakes;
+	unsigned worker_mask;
 	bool wake_on_right_thread;
 	uint64_t bytes_in, bytes_out;
 	pthread_t threads[4];
@@ -85,6 +86,8 @@ struct echo_session {
 	bool ignore_shutdown;
 	/* Waiting for a wake before reading the next line. */
 	bool paused;
+	/* The wake callback destroys the wake itself. */
+	bool wake_once;
 	/* Bytes of an "EXACT n" payload still to read. */
 	size_t exact_want;
 };
@@ -99,6 +102,7 @@ st_reset(void)
 	st.drained_calls = 0;
 	st.max_pending = 0;
 	st.wakes = 0;
+	st.worker_mask = 0;
 	st.wake_on_right_thread = false;
 	st.thread_count = 0;
 	pthread_mutex_unlock(&st.lock);
@@ -167,6 +171,8 @@ echo_wake_cb(void *context)
 		conn_get_worker(s->conn);
 	pthread_mutex_unlock(&st.lock);
 	conn_write_str(s->conn, "WOKEN\r\n");
+	if (s->wake_once)
+		worker_wake_destroy(&s->wake);
 	if (s->paused) {
 		/* Resume the lines that were pipelined behind DEFER. */
 		s->paused = false;
@@ -246,6 +252,9 @@ echo_command(struct echo_session *s, const uint8_t *line, size_t len)
 		s->ignore_shutdown = true;
 		conn_write_str(s->conn, "OK\r\n");
 	} else if (IS("WAKE")) {
+		echo_start_thread(s, wake_thread);
+	} else if (IS("WAKEONCE")) {
+		s->wake_once = true;
 		echo_start_thread(s, wake_thread);
 	} else if (IS("DEFER")) {
 		/* Stop reading until another thread wakes us. */
@@ -372,6 +381,7 @@ echo_new_connection(struct conn *conn, void *context)
 	st.peer_tls = conn_is_tls(conn);
 	snprintf(st.peer, sizeof(st.peer), "%s", conn_get_peer(conn));
 	st.local_port = conn_get_local_port(conn);
+	st.worker_mask |= 1u << worker_get_index(conn_get_worker(conn));
 	pthread_mutex_unlock(&st.lock);
 	conn_printf(conn, "HELLO %s\r\n", conn_get_service(conn));
 }
@@ -1058,6 +1068,12 @@ test_wake(void **state)
 	client_expect(&c, "WOKEN");
 	assert_true(st.wake_on_right_thread);
 	assert_int_equal(st.wakes, 1);
+	/* Destroyed from inside its own callback, then a new one. */
+	client_send_str(&c, "WAKEONCE\r\n");
+	client_expect(&c, "WOKEN");
+	client_send_str(&c, "WAKE\r\n");
+	client_expect(&c, "WOKEN");
+	assert_int_equal(st.wakes, 3);
 
 	/* Another thread triggers in a loop while the session closes:
 	   the wake must stay safe (checked by the sanitizer build). */
@@ -1139,6 +1155,27 @@ test_ipv6(void **state)
 	assert_true(st_wait_closed(1));
 	assert_string_equal(st.peer, "::1");
 	assert_true(st.peer_local);
+	server_stop();
+}
+
+static void
+test_spread(void **state)
+{
+	struct client c[24];
+
+	/* One socket per worker with SO_REUSEPORT: the kernel spreads new
+	   connections by address hash; with 24 of them both of the two
+	   workers get some (all on one: p = 2^-23). */
+	server_start("127.0.0.1:0", false, false);
+	for (int i = 0; i < 24; i++) {
+		client_connect(&c[i]);
+		client_expect(&c[i], "HELLO echo");
+	}
+	assert_int_equal(st.worker_mask, 3);
+	assert_int_equal(worker_pool_connection_count(pool), 24);
+	for (int i = 0; i < 24; i++)
+		client_close(&c[i]);
+	assert_true(st_wait_closed(24));
 	server_stop();
 }
 
@@ -1422,6 +1459,7 @@ main(void)
 		cmocka_unit_test(test_wake),
 		cmocka_unit_test(test_kick_and_exact),
 		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_spread),
 		cmocka_unit_test(test_worker_run),
 		cmocka_unit_test(test_stop_with_connections),
 		cmocka_unit_test(test_connection_limit),
