@@ -70,7 +70,7 @@ static struct {
 	unsigned worker_mask;
 	bool wake_on_right_thread;
 	uint64_t bytes_in, bytes_out;
-	pthread_t threads[4];
+	pthread_t threads[16];
 	unsigned thread_count;
 } st = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -209,7 +209,8 @@ echo_start_thread(struct echo_session *s, void *(*fn)(void *))
 					     echo_wake_cb, s);
 	worker_wake_ref(s->wake);
 	pthread_mutex_lock(&st.lock);
-	if (pthread_create(&st.threads[st.thread_count++], NULL, fn,
+	if (st.thread_count == sizeof(st.threads) / sizeof(st.threads[0]) ||
+	    pthread_create(&st.threads[st.thread_count++], NULL, fn,
 			   s->wake) != 0)
 		abort();
 	pthread_mutex_unlock(&st.lock);
