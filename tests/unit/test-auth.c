@@ -339,9 +339,16 @@ test_password_scram_keys(void **state)
 	assert_int_equal(keys.iterations, 4096);
 	assert_string_equal(keys.salt_b64, RFC7677_SALT);
 
-	/* From PLAIN: random salt, keys that match the password. */
+	/* From PLAIN: a stable salt, keys that match the password. */
+	struct password_scram_keys keys2, keys3;
+	assert_int_equal(password_scram_sha256_keys("{PLAIN}pencil", &keys2,
+						    &error), 1);
+	assert_int_equal(password_scram_sha256_keys("{PLAIN}pencil2", &keys3,
+						    &error), 1);
+	assert_string_not_equal(keys2.salt_b64, keys3.salt_b64);
 	assert_int_equal(password_scram_sha256_keys("{PLAIN}pencil", &keys,
 						    &error), 1);
+	assert_string_equal(keys.salt_b64, keys2.salt_b64);
 	assert_int_equal(keys.iterations, 4096);
 	assert_int_equal(base64_decode(keys.salt_b64, strlen(keys.salt_b64),
 				       salt, &salt_len), 0);
@@ -1301,8 +1308,9 @@ test_sasl_scram_stored_forms(void **state)
 	assert_int_equal(scram_login("alice", "alicepw", "n,a=alice,",
 				     "bixhPWFsaWNlLA==", salt1, &error),
 			 SASL_OK);
-	assert_int_equal(scram_login("alice", "wrong", "n,,", "biws", salt1,
+	assert_int_equal(scram_login("alice", "wrong", "n,,", "biws", salt2,
 				     &error), SASL_FAIL);
+	assert_string_equal(salt1, salt2);
 	assert_string_equal(error, "wrong password");
 
 	/* A one-way hash cannot serve SCRAM: the exchange runs to the end
