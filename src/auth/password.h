@@ -65,7 +65,8 @@ int password_stored_scheme(const char *stored, enum password_scheme *scheme_r,
    stored value. Returns 1 on a match, 0 on a mismatch, -1 if the stored
    value is unusable (unknown scheme, malformed hash; *error_r says
    which). Compares in constant time. A password containing a NUL byte
-   never matches a crypt(3) or argon2 hash. Slow by design for the hashed
+   never matches a crypt(3) hash. Passwords are compared as bytes (no
+   SASLprep normalisation), as Dovecot does. Slow by design for the hashed
    schemes: call it off the event loop if that matters. */
 int password_verify(const char *stored, const uint8_t *plain,
 		    size_t plain_len, const char **error_r);
@@ -91,8 +92,10 @@ int password_get_cleartext(const char *stored, const char **plain_r,
 			   size_t *len_r);
 
 /* Yields SCRAM-SHA-256 keys from a stored value: parsed from a
-   {SCRAM-SHA-256} value, or derived from a {PLAIN}/{CLEARTEXT} one (with
-   a random salt and 4096 iterations, so each call differs). Returns 1
+   {SCRAM-SHA-256} value, or derived from a {PLAIN}/{CLEARTEXT} one (4096
+   iterations; a 16-byte salt that is a keyed hash of the value under a
+   per-process secret, so repeated calls give the same salt, as a stored
+   SCRAM value would, until the process restarts). Returns 1
    with *keys_r filled, 0 if the scheme cannot yield them (a one-way
    hash), -1 if the value is malformed. */
 int password_scram_sha256_keys(const char *stored,
