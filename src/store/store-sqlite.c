@@ -867,9 +867,9 @@ remove_dir_files(int parent_fd, const char *name, bool recurse)
 			continue;
 		if (unlinkat(fd, d->d_name, 0) == 0)
 			continue;
+		/* remove_dir_files() removes the directory itself too */
 		if ((errno == EISDIR || errno == EPERM) && recurse &&
-		    remove_dir_files(fd, d->d_name, false) == 0 &&
-		    unlinkat(fd, d->d_name, AT_REMOVEDIR) == 0)
+		    remove_dir_files(fd, d->d_name, false) == 0)
 			continue;
 		ret = -1;
 	}

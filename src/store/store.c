@@ -939,8 +939,8 @@ store_save_commit(struct store_save **_save, uint32_t *uid_r,
 	user_begin(user);
 	ret = BACKEND(user)->save_commit(save, &uid, error_r);
 	user_end(user);
-	if (ret < 0)
-		BACKEND(user)->save_abort(save);
+	/* After a commit the file is in blobs/: this only frees. */
+	BACKEND(user)->save_abort(save);
 	save_free(save);
 	if (ret < 0)
 		return -1;
