@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 struct store_backend;
+struct store_view_shared;
 
 /* Test hooks: the I/O calls the backend makes on message files. Tests
    swap them to simulate ENOSPC and friends. */
@@ -54,6 +55,7 @@ struct store_user {
 
 	pthread_mutex_t lock; /* recursive */
 	struct store_watch *watches;
+	struct store_view_shared *views; /* store-view.c */
 	unsigned notify_depth;
 	bool watch_removed;
 

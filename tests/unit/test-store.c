@@ -1188,6 +1188,114 @@ test_users(void **state)
 	assert_int_equal(res.users, 2);
 }
 
+static void
+test_view(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *a, *b;
+	struct store_view_changes ch;
+	struct store_view_entry e;
+
+	for (int i = 0; i < 5; i++)
+		save_msg(f->user, f->inbox, "v\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	assert_int_equal(store_view_count(a), 5);
+	assert_true(store_view_get(a, 3, &e));
+	assert_int_equal(e.uid, 3);
+	assert_false(store_view_get(a, 6, &e));
+	assert_false(store_view_get(a, 0, &e));
+	assert_int_equal(store_view_seq(a, 4), 4);
+	assert_int_equal(store_view_open(f->user, f->inbox, &b, &error), 1);
+
+	/* Expunge 2, flag 4, add 6. */
+	struct store_uid_range r2 = { 2, 2 }, r4 = { 4, 4 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r2, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r4, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "new\r\n"), 6);
+
+	/* A may not report expunges now (say, during FETCH): 2 keeps its
+	   number, 4 changed, 6 is new. */
+	assert_int_equal(store_view_sync(a, false, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 0);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 4);
+	assert_int_equal(ch.exists, 6);
+	store_view_changes_free(&ch);
+	assert_int_equal(store_view_count(a), 6);
+	assert_int_equal(store_view_seq(a, 2), 2);
+	assert_int_equal(store_view_seq(a, 6), 6);
+
+	/* B may: 2 goes, 4 is now number 3. */
+	assert_int_equal(store_view_sync(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 2);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 3);
+	assert_int_equal(ch.exists, 5);
+	store_view_changes_free(&ch);
+	assert_int_equal(store_view_count(b), 5);
+	assert_int_equal(store_view_seq(b, 2), 0);
+	assert_int_equal(store_view_seq(b, 4), 3);
+	assert_true(store_view_get(b, 2, &e));
+	assert_int_equal(e.uid, 3);
+	assert_true(store_view_get(b, 3, &e));
+	assert_true(e.flags & STORE_FLAG_SEEN);
+	/* A still sees its old numbering. */
+	assert_int_equal(store_view_count(a), 6);
+	assert_true(store_view_get(a, 2, &e));
+	assert_int_equal(e.uid, 2);
+
+	/* Now A reports the expunge; nothing else is new for it. */
+	assert_int_equal(store_view_sync(a, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 2);
+	assert_int_equal(ch.changed_count, 0);
+	assert_int_equal(ch.exists, 5);
+	store_view_changes_free(&ch);
+
+	/* Several expunges come highest first: numbering is 1 3 4 5 6. */
+	struct store_uid_range r15[] = { { 1, 1 }, { 5, 5 } };
+	assert_int_equal(store_expunge(f->user, f->inbox, r15, 2, NULL,
+				       &error), 1);
+	assert_int_equal(store_view_sync(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 2);
+	assert_int_equal(ch.expunged_seqs[0], 4);
+	assert_int_equal(ch.expunged_seqs[1], 1);
+	assert_int_equal(ch.exists, 3);
+	store_view_changes_free(&ch);
+	/* A third session joining now sees only the live messages. */
+	struct store_view *c;
+	assert_int_equal(store_view_open(f->user, f->inbox, &c, &error), 1);
+	assert_int_equal(store_view_count(c), 3);
+	assert_true(store_view_get(c, 1, &e));
+	assert_int_equal(e.uid, 3);
+	store_view_close(&c);
+	assert_null(c);
+
+	/* Nothing new: an empty report. */
+	assert_int_equal(store_view_sync(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count + ch.changed_count, 0);
+	assert_int_equal(ch.exists, 3);
+	store_view_changes_free(&ch);
+	store_view_close(&a);
+	store_view_close(&b);
+
+	/* A deleted mailbox ends the view. */
+	uint64_t id;
+	assert_int_equal(store_mailbox_create(f->user, "Tmp", 0, &id, &error),
+			 1);
+	assert_int_equal(store_view_open(f->user, id, &a, &error), 1);
+	assert_int_equal(store_view_count(a), 0);
+	assert_int_equal(store_mailbox_delete(f->user, "Tmp", &error), 1);
+	assert_int_equal(store_view_sync(a, true, &ch, &error), 0);
+	store_view_close(&a);
+	assert_int_equal(store_view_open(f->user, 9999, &a, &error), 0);
+}
+
 int
 main(void)
 {
@@ -1213,6 +1321,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
