@@ -124,6 +124,47 @@ store_username_valid(const char *name, const char **error_r)
 	return true;
 }
 
+/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+   above U+10FFFF. */
+static bool
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n > len - i - 1)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
 bool
 store_mailbox_name_canon(const char *name, char **canon_r,
 			 const char **error_r)
@@ -132,6 +173,10 @@ store_mailbox_name_canon(const char *name, char **canon_r,
 
 	if (len == 0 || len > STORE_MAX_MAILBOX_NAME) {
 		store_error(error_r, "Invalid mailbox name length");
+		return false;
+	}
+	if (!utf8_valid((const unsigned char *)name, len)) {
+		store_error(error_r, "Mailbox name is not valid UTF-8");
 		return false;
 	}
 	for (size_t i = 0; i < len; i++) {

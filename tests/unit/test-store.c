@@ -1012,6 +1012,11 @@ test_mailboxes(void **state)
 		{ "x/", -1 },
 		{ "a//b", -1 },
 		{ "tab\there", -1 },
+		{ "bad\xc3", -1 },		/* truncated sequence */
+		{ "bad\xc0\xaf", -1 },	/* overlong '/' */
+		{ "bad\xed\xa0\x80", -1 }, /* surrogate */
+		{ "bad\xf4\x90\x80\x80", -1 }, /* above U+10FFFF */
+		{ "ok\xf0\x9f\x93\xa7", 1 },  /* U+1F4E7 */
 	};
 	for (size_t i = 0; i < sizeof(creates) / sizeof(creates[0]); i++) {
 		assert_int_equal(store_mailbox_create(f->user, creates[i].name,
@@ -1092,7 +1097,7 @@ test_mailboxes(void **state)
 	assert_int_equal(store_mailbox_list(f->user, &list, &count, &error), 0);
 	static const char *const expect[] = {
 		"Caf\xc3\xa9", "INBOX", "INBOX/Sub", "Job/Project",
-		"Job/Project/Deep", "Old", "Workshop",
+		"Job/Project/Deep", "Old", "Workshop", "ok\xf0\x9f\x93\xa7",
 	};
 	assert_int_equal(count, sizeof(expect) / sizeof(expect[0]));
 	for (unsigned i = 0; i < count; i++)
