@@ -171,10 +171,9 @@ struct store_backend {
 			     uint32_t **src_uids_r, uint32_t **dst_uids_r,
 			     unsigned *count_r, const char **error_r);
 
-	/* Checks one user (locked); adds to *result. */
-	int (*check_user)(struct store_user *user,
-			  struct store_check_result *result,
-			  const char **error_r);
+	/* store_check(): *result is zeroed by the caller. */
+	int (*check)(struct store *store, struct store_check_result *result,
+		     const char **error_r);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -1202,72 +1202,10 @@ store_notify(struct store_user *user, uint64_t mailbox_id,
 
 /* ---- startup check ------------------------------------------------- */
 
-#include <dirent.h>
-
 int
 store_check(struct store *store, struct store_check_result *result_r,
 	    const char **error_r)
 {
-	char path[4096];
-	DIR *top;
-
 	memset(result_r, 0, sizeof(*result_r));
-	if (snprintf(path, sizeof(path), "%s/users", store->data_dir) >=
-	    (int)sizeof(path))
-		return store_error(error_r, "data_dir path too long");
-	top = opendir(path);
-	if (top == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		return store_error(error_r, "opendir(%s) failed: %s", path,
-				   strerror(errno));
-	}
-	struct dirent *d1;
-	while ((d1 = readdir(top)) != NULL) {
-		if (d1->d_name[0] == '.')
-			continue;
-		char sub[4096];
-		if (snprintf(sub, sizeof(sub), "%s/%s", path, d1->d_name) >=
-		    (int)sizeof(sub))
-			continue;
-		DIR *dir = opendir(sub);
-		if (dir == NULL)
-			continue;
-		struct dirent *d2;
-		while ((d2 = readdir(dir)) != NULL) {
-			const char *name = d2->d_name, *error;
-			char hex[3];
-			if (name[0] == '.' || !store_username_valid(name, &error))
-				continue;
-			snprintf(hex, sizeof(hex), "%02x",
-				 store_name_hash(name) & 0xff);
-			if (strcmp(hex, d1->d_name) != 0) {
-				log_warn(&store_log_ctx,
-					 "check: %s/%s is in the wrong "
-					 "directory, skipped", d1->d_name,
-					 name);
-				continue;
-			}
-			struct store_user *user;
-			if (store_user_get(store, name, &user, &error) < 0) {
-				log_error(&store_log_ctx,
-					  "check: user %s: %s", name, error);
-				result_r->errors++;
-				continue;
-			}
-			result_r->users++;
-			user_begin(user);
-			if (store->backend->check_user(user, result_r,
-						       &error) < 0) {
-				log_error(&store_log_ctx,
-					  "check: user %s: %s", name, error);
-				result_r->errors++;
-			}
-			user_end(user);
-			store_user_unref(&user);
-		}
-		closedir(dir);
-	}
-	closedir(top);
-	return 0;
+	return store->backend->check(store, result_r, error_r);
 }

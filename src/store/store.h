@@ -339,8 +339,10 @@ enum store_flags_op {
    modseq; with unchangedsince != 0 (RFC 7162 UNCHANGEDSINCE) messages
    whose modseq is greater are left alone. *modseq_r (may be NULL) is the
    new modseq, or 0 if nothing changed. Unknown keywords are added (past
-   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). Returns 1,
-   0 if no such mailbox, -1. */
+   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). For the
+   MODIFIED response code: afterwards, every message of the set whose
+   modseq is above unchangedsince and differs from *modseq_r was refused.
+   Returns 1, 0 if no such mailbox, -1. */
 int store_flags_update(struct store_user *user, uint64_t mailbox_id,
 		       const struct store_uid_range *uids, unsigned uid_count,
 		       enum store_flags_op op, uint8_t flags,
@@ -502,7 +504,8 @@ struct store_check_result {
    removes blob files that no row references (crash between rename and
    commit; safe against a concurrent save in another process because a
    save renames only inside its write transaction), and expunges rows whose
-   file is missing (logged as errors: it means lost data). Run it at
+   file is missing (logged as errors: it means lost data), and finishes
+   user removals a crash interrupted. Run it at
    startup before this process begins any save. Returns 0, or -1 if the
    data_dir cannot be read at all. */
 int store_check(struct store *store, struct store_check_result *result_r,

@@ -702,8 +702,22 @@ test_check(void **state)
 	user_path(f, path, full, sizeof(full));
 	assert_int_equal(unlink(full), 0);
 
+	/* A user removal a crash interrupted after its first step. */
+	char trash[512];
+	snprintf(trash, sizeof(trash), "%s/users/00/.deleted.0123", f->dir);
+	mkdir(trash, 0700);
+	snprintf(full, sizeof(full), "%s/blobs", trash);
+	mkdir(full, 0700);
+	snprintf(full, sizeof(full), "%s/blobs/00", trash);
+	mkdir(full, 0700);
+	snprintf(full, sizeof(full), "%s/blobs/00/0000000000000001", trash);
+	close(open(full, O_WRONLY | O_CREAT, 0600));
+	snprintf(full, sizeof(full), "%s/store.db", trash);
+	close(open(full, O_WRONLY | O_CREAT, 0600));
+
 	assert_int_equal(count_files(f, "blobs"), 3);
 	assert_int_equal(store_check(f->store, &res, &error), 0);
+	assert_int_equal(access(trash, F_OK), -1);
 	assert_int_equal(res.users, 1);
 	assert_int_equal(res.tmp_removed, 2);
 	assert_int_equal(res.orphan_blobs, 1);
@@ -740,6 +754,16 @@ test_abort(void **state)
 	store_save_abort(&save);
 	assert_null(save);
 	store_save_abort(&save);
+
+	/* The mailbox goes away between begin and commit. */
+	uint64_t id;
+	assert_int_equal(store_mailbox_create(f->user, "Gone", 0, &id, &error),
+			 1);
+	assert_int_equal(store_save_begin(f->user, id, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "abc", 3, &error), 0);
+	assert_int_equal(store_mailbox_delete(f->user, "Gone", &error), 1);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_string_equal(error, "Mailbox no longer exists");
 	assert_int_equal(count_files(f, "tmp"), 0);
 	assert_int_equal(count_files(f, "blobs"), 0);
 	struct store_mailbox_status st;
