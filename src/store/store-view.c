@@ -13,6 +13,7 @@
    are dropped once every cursor's expunge_point has passed them. */
 #include "store/store-private.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,11 @@ struct store_view_shared {
 	struct view_entry *entries;
 	unsigned count, alloc;
 	unsigned retained; /* entries with expunged_at != 0 */
+	/* Their indexes, ascending (rebuilt when dirty): sequence number
+	   lookups skip over them in O(retained), not O(messages). */
+	unsigned *ridx;
+	unsigned ridx_alloc;
+	bool ridx_dirty;
 	struct store_view *cursors;
 };
 
@@ -115,12 +121,15 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 		entry_from_message(&sh->entries[pos].e, &changed[i]);
 		sh->entries[pos].added_at = m;
 		sh->count++;
+		if (pos + 1 != sh->count)
+			sh->ridx_dirty = true;
 	}
 	for (unsigned i = 0; i < ne; i++) {
 		long idx = shared_find(sh, expunged[i], NULL);
 		if (idx >= 0 && sh->entries[idx].expunged_at == 0) {
 			sh->entries[idx].expunged_at = m;
 			sh->retained++;
+			sh->ridx_dirty = true;
 		}
 	}
 	sh->modseq = m;
@@ -149,7 +158,26 @@ shared_gc(struct store_view_shared *sh)
 		}
 		sh->entries[out++] = *ve;
 	}
+	if (out != sh->count)
+		sh->ridx_dirty = true;
 	sh->count = out;
+}
+
+static void
+shared_ridx_update(struct store_view_shared *sh)
+{
+	if (!sh->ridx_dirty)
+		return;
+	unsigned n = 0;
+	for (unsigned i = 0; i < sh->count; i++) {
+		if (sh->entries[i].expunged_at == 0)
+			continue;
+		store_array_grow((void **)&sh->ridx, sizeof(*sh->ridx),
+				 &sh->ridx_alloc, n);
+		sh->ridx[n++] = i;
+	}
+	assert(n == sh->retained);
+	sh->ridx_dirty = false;
 }
 
 /* Length of the prefix with added_at <= seen. */
@@ -176,17 +204,31 @@ cursor_visible(const struct store_view *c, const struct view_entry *ve)
 	       (ve->expunged_at == 0 || ve->expunged_at > c->expunge_point);
 }
 
+/* Hidden from this cursor although still in the shared view. */
+static bool
+cursor_hidden(const struct store_view *c, unsigned idx)
+{
+	const struct view_entry *ve = &c->shared->entries[idx];
+	return ve->expunged_at != 0 && ve->expunged_at <= c->expunge_point;
+}
+
+/* Retained entries before index `end` that this cursor does not count. */
+static unsigned
+cursor_hidden_before(const struct store_view *c, unsigned end)
+{
+	const struct store_view_shared *sh = c->shared;
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < sh->retained && sh->ridx[k] < end; k++)
+		n += cursor_hidden(c, sh->ridx[k]) ? 1 : 0;
+	return n;
+}
+
 static uint32_t
 cursor_count(const struct store_view *c)
 {
 	unsigned prefix = cursor_prefix(c);
-
-	if (c->shared->retained == 0)
-		return prefix;
-	uint32_t n = 0;
-	for (unsigned i = 0; i < prefix; i++)
-		n += cursor_visible(c, &c->shared->entries[i]) ? 1 : 0;
-	return n;
+	return prefix - cursor_hidden_before(c, prefix);
 }
 
 int
@@ -213,6 +255,7 @@ store_view_open(struct store_user *user, uint64_t mailbox_id,
 	if (ret <= 0) {
 		if (created) {
 			free(sh->entries);
+			free(sh->ridx);
 			free(sh);
 		}
 		store_user_unlock(user);
@@ -260,6 +303,7 @@ store_view_close(struct store_view **_view)
 			sp = &(*sp)->next;
 		*sp = sh->next;
 		free(sh->entries);
+		free(sh->ridx);
 		free(sh);
 	} else {
 		shared_gc(sh);
@@ -273,6 +317,7 @@ uint32_t
 store_view_count(struct store_view *view)
 {
 	store_user_lock(view->user);
+	shared_ridx_update(view->shared);
 	uint32_t n = cursor_count(view);
 	store_user_unlock(view->user);
 	return n;
@@ -282,27 +327,24 @@ bool
 store_view_get(struct store_view *view, uint32_t seq,
 	       struct store_view_entry *entry_r)
 {
-	const struct store_view_shared *sh = view->shared;
+	struct store_view_shared *sh = view->shared;
 	bool found = false;
 
 	if (seq == 0)
 		return false;
 	store_user_lock(view->user);
+	shared_ridx_update(sh);
 	unsigned prefix = cursor_prefix(view);
-	if (sh->retained == 0) {
-		if (seq <= prefix) {
-			*entry_r = sh->entries[seq - 1].e;
-			found = true;
-		}
-	} else {
-		uint32_t n = 0;
-		for (unsigned i = 0; i < prefix && !found; i++) {
-			if (cursor_visible(view, &sh->entries[i]) &&
-			    ++n == seq) {
-				*entry_r = sh->entries[i].e;
-				found = true;
-			}
-		}
+	/* Start at seq-1 and step over each hidden entry at or before the
+	   candidate (they are sorted, so one pass does it). */
+	uint64_t idx = seq - 1;
+	for (unsigned k = 0; k < sh->retained && sh->ridx[k] <= idx; k++) {
+		if (cursor_hidden(view, sh->ridx[k]))
+			idx++;
+	}
+	if (idx < prefix) {
+		*entry_r = sh->entries[idx].e;
+		found = true;
 	}
 	store_user_unlock(view->user);
 	return found;
@@ -311,20 +353,15 @@ store_view_get(struct store_view *view, uint32_t seq,
 uint32_t
 store_view_seq(struct store_view *view, uint32_t uid)
 {
-	const struct store_view_shared *sh = view->shared;
+	struct store_view_shared *sh = view->shared;
 	uint32_t seq = 0;
 
 	store_user_lock(view->user);
+	shared_ridx_update(sh);
 	long idx = shared_find(sh, uid, NULL);
 	if (idx >= 0 && cursor_visible(view, &sh->entries[idx])) {
-		if (sh->retained == 0) {
-			seq = (uint32_t)idx + 1;
-		} else {
-			for (long i = 0; i <= idx; i++) {
-				if (cursor_visible(view, &sh->entries[i]))
-					seq++;
-			}
-		}
+		seq = (uint32_t)idx + 1 -
+		      cursor_hidden_before(view, (unsigned)idx);
 	}
 	store_user_unlock(view->user);
 	return seq;

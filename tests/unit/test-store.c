@@ -1325,6 +1325,108 @@ test_view(void **state)
 	assert_int_equal(store_view_open(f->user, 9999, &a, &error), 0);
 }
 
+/* Random saves, expunges, flag changes and syncs with three sessions; each
+   session's numbering must match what it has been told so far. */
+#define VIEW_SESSIONS 3
+static void
+test_view_random(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *v[VIEW_SESSIONS];
+	/* What each session believes: UIDs by sequence number. */
+	uint32_t model[VIEW_SESSIONS][256];
+	unsigned model_n[VIEW_SESSIONS];
+	uint32_t next_uid = 1;
+	unsigned seed = 12345;
+
+	for (int i = 0; i < 10; i++)
+		next_uid = save_msg(f->user, f->inbox, "r\r\n") + 1;
+	for (int s = 0; s < VIEW_SESSIONS; s++) {
+		assert_int_equal(store_view_open(f->user, f->inbox, &v[s],
+						 &error), 1);
+		model_n[s] = 0;
+		for (uint32_t u = 1; u < next_uid; u++)
+			model[s][model_n[s]++] = u;
+	}
+	for (int step = 0; step < 300; step++) {
+		seed = seed * 1103515245 + 12345;
+		unsigned op = (seed >> 16) % 6;
+		uint32_t uid = 1 + (seed >> 8) % next_uid;
+		struct store_uid_range r = { uid, uid };
+		if (op == 0 && next_uid < 200) {
+			next_uid = save_msg(f->user, f->inbox, "r\r\n") + 1;
+		} else if (op == 1) {
+			assert_int_equal(store_expunge(f->user, f->inbox, &r, 1,
+						       NULL, &error), 1);
+		} else if (op == 2) {
+			assert_int_equal(store_flags_update(
+					 f->user, f->inbox, &r, 1,
+					 STORE_FLAGS_REPLACE, (uint8_t)seed & 0x1f,
+					 NULL, 0, 0, NULL, &error), 1);
+		} else {
+			unsigned s = (seed >> 4) % VIEW_SESSIONS;
+			bool allow = (seed >> 12) & 1;
+			struct store_view_changes ch;
+			assert_int_equal(store_view_sync(v[s], allow, &ch,
+							 &error), 1);
+			/* Apply the report to the model, in order. */
+			uint32_t prev = UINT32_MAX;
+			for (unsigned k = 0; k < ch.expunged_count; k++) {
+				uint32_t q = ch.expunged_seqs[k];
+				assert_true(q >= 1 && q <= model_n[s]);
+				assert_true(q < prev);
+				prev = q;
+				memmove(&model[s][q - 1], &model[s][q],
+					(model_n[s] - q) * sizeof(uint32_t));
+				model_n[s]--;
+			}
+			assert_true(ch.exists >= model_n[s]);
+			for (unsigned q = model_n[s] + 1; q <= ch.exists; q++) {
+				struct store_view_entry e;
+				assert_true(store_view_get(v[s], q, &e));
+				assert_true(model_n[s] == 0 ||
+					    e.uid > model[s][model_n[s] - 1]);
+				model[s][model_n[s]++] = e.uid;
+			}
+			for (unsigned k = 0; k < ch.changed_count; k++)
+				assert_true(ch.changed_seqs[k] <= ch.exists);
+			store_view_changes_free(&ch);
+		}
+		/* Every session's numbering is exactly its model. */
+		for (int s = 0; s < VIEW_SESSIONS; s++) {
+			assert_int_equal(store_view_count(v[s]), model_n[s]);
+			for (unsigned q = 1; q <= model_n[s]; q++) {
+				struct store_view_entry e;
+				assert_true(store_view_get(v[s], q, &e));
+				assert_int_equal(e.uid, model[s][q - 1]);
+				assert_int_equal(store_view_seq(v[s], e.uid), q);
+			}
+			struct store_view_entry e;
+			assert_false(store_view_get(v[s], model_n[s] + 1, &e));
+		}
+	}
+	/* After a full sync everyone agrees with the store. */
+	struct store_message *msgs;
+	unsigned count;
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	for (int s = 0; s < VIEW_SESSIONS; s++) {
+		struct store_view_changes ch;
+		assert_int_equal(store_view_sync(v[s], true, &ch, &error), 1);
+		assert_int_equal(ch.exists, count);
+		store_view_changes_free(&ch);
+		for (unsigned q = 1; q <= count; q++) {
+			struct store_view_entry e;
+			assert_true(store_view_get(v[s], q, &e));
+			assert_int_equal(e.uid, msgs[q - 1].uid);
+			assert_int_equal(e.flags, msgs[q - 1].flags);
+		}
+		store_view_close(&v[s]);
+	}
+	free(msgs);
+}
+
 int
 main(void)
 {
@@ -1351,6 +1453,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_random, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
