@@ -107,7 +107,9 @@ store_username_valid(const char *name, const char **error_r)
 		store_error(error_r, "Invalid user name length");
 		return false;
 	}
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+	/* No leading dot: "." and "..", and the backend's own names such as
+	   a user directory being removed. */
+	if (name[0] == '.') {
 		store_error(error_r, "Invalid user name");
 		return false;
 	}

@@ -111,8 +111,9 @@ void store_close(struct store **store);
 
 /* Returns a referenced user object, opening (and on first use creating)
    its store; INBOX always exists afterwards. The name must be 1..255 bytes
-   of printable ASCII or UTF-8 without '/', '\\', control bytes, and not
-   "." or "..". Returns 0, or -1 (bad name, I/O, database error). */
+   without '/', '\\', control bytes or a leading '.'; it is used as given
+   (case-sensitive: the auth layer normalises). Returns 0, or -1 (bad name,
+   I/O, database error). */
 int store_user_get(struct store *store, const char *username,
 		   struct store_user **user_r, const char **error_r);
 void store_user_ref(struct store_user *user);
@@ -300,9 +301,9 @@ int store_save_write_fd(struct store_save *save, int fd, off_t offset,
 			uint64_t size, const char **error_r);
 /* IMAP APPEND date-time; default: now. */
 void store_save_set_internal_date(struct store_save *save, time_t date);
-/* Initial flags and keywords (keyword names are copied; unknown ones are
-   added to the user's keyword table at commit, ignored past
-   STORE_MAX_KEYWORDS). */
+/* Initial flags and keywords (names are copied; invalid names are
+   dropped, unknown ones are added to the user's keyword table at commit,
+   ignored past STORE_MAX_KEYWORDS). */
 void store_save_set_flags(struct store_save *save, uint8_t flags,
 			  const char *const *keywords, unsigned keyword_count);
 /* Cache data to store with the message (copied). */

@@ -1177,8 +1177,8 @@ test_users(void **state)
 	const char *error;
 	struct store_user *u, *u2;
 
-	static const char *const bad[] = { "", ".", "..", "a/b", "a\\b",
-					   "a\nb" };
+	static const char *const bad[] = { "", ".", "..", ".deleted.x",
+					   "a/b", "a\\b", "a\nb" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(store_user_get(f->store, bad[i], &u, &error),
 				 -1);
