@@ -258,8 +258,10 @@ sq_fail(struct sq_user *su, const char **error_r, const char *what)
 	return store_error(error_r, "%s: %s", what, sqlite3_errmsg(su->db));
 }
 
+/* A cached statement, reset. NULL (with *error_r set) only if preparing
+   fails: out of memory or a damaged database. */
 static sqlite3_stmt *
-sq_stmt(struct sq_user *su, enum sq_stmt_id id)
+sq_stmt(struct sq_user *su, const char **error_r, enum sq_stmt_id id)
 {
 	sqlite3_stmt *stmt = su->stmts[id];
 
@@ -267,6 +269,7 @@ sq_stmt(struct sq_user *su, enum sq_stmt_id id)
 		if (sqlite3_prepare_v3(su->db, sq_sql[id], -1,
 				       SQLITE_PREPARE_PERSISTENT, &stmt,
 				       NULL) != SQLITE_OK) {
+			sq_fail(su, error_r, "preparing SQL failed");
 			log_error(&sq_log_ctx, "prepare %s: %s", sq_sql[id],
 				  sqlite3_errmsg(su->db));
 			return NULL;
@@ -305,7 +308,7 @@ sq_done(struct sq_user *su, sqlite3_stmt *stmt, const char **error_r)
 static int
 sq_simple(struct sq_user *su, enum sq_stmt_id id, const char **error_r)
 {
-	sqlite3_stmt *stmt = sq_stmt(su, id);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	return sq_done(su, stmt, error_r);
@@ -343,7 +346,7 @@ sq_rollback(struct sq_user *su)
 static int
 sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
 {
-	sqlite3_stmt *stmt = sq_stmt(su, S_MODSEQ_NEXT);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MODSEQ_NEXT);
 	if (stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW)
 		return sq_fail(su, error_r, "modseq update failed");
 	*modseq_r = col_u64(stmt, 0);
@@ -368,7 +371,7 @@ static int
 sq_mailbox_get(struct sq_user *su, uint64_t id, const char *name,
 	       struct store_mailbox_info *info_r, const char **error_r)
 {
-	sqlite3_stmt *stmt = sq_stmt(su, name != NULL ? S_MB_BY_NAME :
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, name != NULL ? S_MB_BY_NAME :
 							S_MB_BY_ID);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
@@ -432,7 +435,7 @@ sq_messages_in(struct sq_user *su, uint64_t mailbox_id,
 	*msgs_r = NULL;
 	*count_r = 0;
 	for (unsigned i = 0; i < uids->count; i++) {
-		sqlite3_stmt *stmt = sq_stmt(su, S_MSG_RANGE);
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_RANGE);
 		if (stmt == NULL)
 			return sq_fail(su, error_r, "prepare failed");
 		bind_u64(stmt, 1, mailbox_id);
@@ -489,7 +492,7 @@ sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
 	sqlite3_stmt *stmt;
 
 	if (modseq != 0) {
-		if ((stmt = sq_stmt(su, S_EXP_INSERT)) == NULL)
+		if ((stmt = sq_stmt(su, error_r, S_EXP_INSERT)) == NULL)
 			return sq_fail(su, error_r, "prepare failed");
 		bind_u64(stmt, 1, mailbox_id);
 		bind_u64(stmt, 2, uid);
@@ -497,19 +500,19 @@ sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
 		if (sq_done(su, stmt, error_r) < 0)
 			return -1;
 	}
-	if ((stmt = sq_stmt(su, S_MSG_DELETE)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, mailbox_id);
 	bind_u64(stmt, 2, uid);
 	if (sq_done(su, stmt, error_r) < 0)
 		return -1;
-	if ((stmt = sq_stmt(su, S_BLOB_REF)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_REF)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	sqlite3_bind_int(stmt, 1, -1);
 	bind_u64(stmt, 2, blob_id);
 	if (sq_done(su, stmt, error_r) < 0)
 		return -1;
-	if ((stmt = sq_stmt(su, S_BLOB_DELETE_UNREF)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_DELETE_UNREF)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, blob_id);
 	if (sq_done(su, stmt, error_r) < 0)
@@ -523,7 +526,7 @@ static int
 sq_set_mailbox_modseq(struct sq_user *su, uint64_t mailbox_id,
 		      uint64_t modseq, const char **error_r)
 {
-	sqlite3_stmt *stmt = sq_stmt(su, S_MB_SET_MODSEQ);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_MODSEQ);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, modseq);
@@ -538,7 +541,7 @@ sq_uidvalidity_next(struct store_user *user, uint32_t *uidvalidity_r,
 		    const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, S_META_GET);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_META_GET);
 
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
@@ -553,7 +556,7 @@ sq_uidvalidity_next(struct store_user *user, uint32_t *uidvalidity_r,
 	if (next > UINT32_MAX || next == 0)
 		next = (last + 1) & 0xffffffffu ? (last + 1) & 0xffffffffu : 1;
 
-	if ((stmt = sq_stmt(su, S_META_SET)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_META_SET)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, next);
 	sqlite3_bind_text(stmt, 2, "uidvalidity", -1, SQLITE_STATIC);
@@ -575,7 +578,7 @@ sq_mailbox_insert(struct store_user *user, const char *name,
 	if (sq_uidvalidity_next(user, &uidvalidity, error_r) < 0 ||
 	    sq_modseq_next(su, &modseq, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = sq_stmt(su, S_MB_INSERT);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_INSERT);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
@@ -599,7 +602,7 @@ sq_keywords_mask(struct sq_user *su, const char *const *names,
 	uint64_t mask = 0;
 
 	for (unsigned i = 0; i < count; i++) {
-		sqlite3_stmt *stmt = sq_stmt(su, S_KW_GET);
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_KW_GET);
 		if (stmt == NULL)
 			return sq_fail(su, error_r, "prepare failed");
 		sqlite3_bind_text(stmt, 1, names[i], -1, SQLITE_STATIC);
@@ -616,14 +619,14 @@ sq_keywords_mask(struct sq_user *su, const char *const *names,
 			return sq_fail(su, error_r, "keyword lookup failed");
 		if (!create)
 			continue;
-		if ((stmt = sq_stmt(su, S_KW_COUNT)) == NULL ||
+		if ((stmt = sq_stmt(su, error_r, S_KW_COUNT)) == NULL ||
 		    sqlite3_step(stmt) != SQLITE_ROW)
 			return sq_fail(su, error_r, "keyword count failed");
 		int64_t next = sqlite3_column_int64(stmt, 0);
 		sqlite3_reset(stmt);
 		if (next >= STORE_MAX_KEYWORDS)
 			continue; /* full: documented as ignored */
-		if ((stmt = sq_stmt(su, S_KW_INSERT)) == NULL)
+		if ((stmt = sq_stmt(su, error_r, S_KW_INSERT)) == NULL)
 			return sq_fail(su, error_r, "prepare failed");
 		sqlite3_bind_int64(stmt, 1, next);
 		sqlite3_bind_text(stmt, 2, names[i], -1, SQLITE_STATIC);
@@ -980,7 +983,7 @@ sq_uid_blobs(struct sq_user *su, enum sq_stmt_id id, uint64_t mailbox_id,
 	     uint64_t a, uint64_t b, struct sq_uid_blob **arr,
 	     unsigned *count, unsigned *alloc, const char **error_r)
 {
-	sqlite3_stmt *stmt = sq_stmt(su, id);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
 	int rc;
 
 	if (stmt == NULL)
@@ -1029,12 +1032,12 @@ sq_mailbox_delete(struct store_user *user, const char *name,
 			goto fail;
 	}
 	sqlite3_stmt *stmt;
-	if ((stmt = sq_stmt(su, S_EXP_DELETE_MB)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_EXP_DELETE_MB)) == NULL)
 		goto fail;
 	bind_u64(stmt, 1, info.id);
 	if (sq_done(su, stmt, error_r) < 0)
 		goto fail;
-	if ((stmt = sq_stmt(su, S_MB_DELETE)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_MB_DELETE)) == NULL)
 		goto fail;
 	bind_u64(stmt, 1, info.id);
 	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0)
@@ -1142,7 +1145,7 @@ sq_mailbox_rename(struct store_user *user, const char *old_name,
 	}
 
 	ret = -1;
-	sqlite3_stmt *stmt = sq_stmt(su, S_MB_FAMILY);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_FAMILY);
 	int rc;
 	if (stmt == NULL)
 		goto out;
@@ -1168,7 +1171,7 @@ sq_mailbox_rename(struct store_user *user, const char *old_name,
 			store_error(error_r, "New mailbox name too long");
 			goto out;
 		}
-		if ((stmt = sq_stmt(su, S_MB_RENAME)) == NULL)
+		if ((stmt = sq_stmt(su, error_r, S_MB_RENAME)) == NULL)
 			goto out;
 		sqlite3_bind_text(stmt, 1, family[i].name, -1, SQLITE_STATIC);
 		bind_u64(stmt, 2, family[i].id);
@@ -1203,7 +1206,7 @@ sq_mailbox_set(struct store_user *user, const char *name, int what,
 	       int value, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, what == 0 ? S_MB_SET_SUBSCRIBED :
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, what == 0 ? S_MB_SET_SUBSCRIBED :
 						     S_MB_SET_SPECIAL);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
@@ -1219,7 +1222,7 @@ sq_mailbox_list(struct store_user *user, struct store_mailbox_info **list_r,
 		unsigned *count_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, S_MB_LIST);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_LIST);
 	unsigned alloc = 0;
 	int rc;
 
@@ -1258,7 +1261,7 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	status_r->highestmodseq = info.highestmodseq;
 	store_mailbox_info_free(&info);
 
-	sqlite3_stmt *stmt = sq_stmt(su, S_STATUS);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_STATUS);
 	if (stmt == NULL) {
 		ret = sq_fail(su, error_r, "prepare failed");
 		goto out;
@@ -1296,7 +1299,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		goto out;
 	store_mailbox_info_free(&info);
 	ret = -1;
-	sqlite3_stmt *stmt = sq_stmt(su, S_MSG_CHANGED);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_CHANGED);
 	if (stmt == NULL)
 		goto out;
 	bind_u64(stmt, 1, mailbox_id);
@@ -1304,7 +1307,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	if (sq_collect_messages(su, stmt, changed_r, changed_count_r, &alloc,
 				error_r) < 0)
 		goto out;
-	if ((stmt = sq_stmt(su, S_EXP_SINCE)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_EXP_SINCE)) == NULL)
 		goto out;
 	bind_u64(stmt, 1, mailbox_id);
 	bind_u64(stmt, 2, since);
@@ -1350,7 +1353,7 @@ sq_message_list(struct store_user *user, uint64_t mailbox_id,
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
 	store_mailbox_info_free(&info);
-	sqlite3_stmt *stmt = sq_stmt(su, S_MSG_LIST);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_LIST);
 	if (stmt == NULL) {
 		ret = sq_fail(su, error_r, "prepare failed");
 		goto out;
@@ -1373,7 +1376,7 @@ sq_message_get(struct store_user *user, uint64_t mailbox_id, uint32_t uid,
 	       struct store_message *msg_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, S_MSG_GET);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_GET);
 
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
@@ -1424,7 +1427,7 @@ sq_cache_get(struct store_user *user, uint64_t blob_id,
 	     const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, S_CACHE_GET0 + field);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_CACHE_GET0 + field);
 
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
@@ -1451,7 +1454,7 @@ sq_cache_set(struct store_user *user, uint64_t blob_id,
 	     const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, S_CACHE_SET0 + field);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_CACHE_SET0 + field);
 
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
@@ -1468,7 +1471,7 @@ sq_keywords_get(struct store_user *user, char ***names_r, unsigned *count_r,
 		const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, S_KW_ALL);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_KW_ALL);
 	char **names = store_malloc0(sizeof(char *) * STORE_MAX_KEYWORDS);
 	unsigned count = 0;
 	int rc;
@@ -1684,7 +1687,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 			     error_r) < 0)
 		goto fail;
 
-	if ((stmt = sq_stmt(su, S_BLOB_INSERT)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_INSERT)) == NULL)
 		goto fail_sql;
 	bind_u64(stmt, 1, blob_id);
 	bind_u64(stmt, 2, save->size);
@@ -1699,7 +1702,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 		goto fail;
 
 	time_t now = store_now(user->store);
-	if ((stmt = sq_stmt(su, S_MSG_INSERT)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_MSG_INSERT)) == NULL)
 		goto fail_sql;
 	bind_u64(stmt, 1, save->mailbox_id);
 	bind_u64(stmt, 2, uid);
@@ -1714,7 +1717,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 	if (sq_done(su, stmt, error_r) < 0)
 		goto fail;
 
-	if ((stmt = sq_stmt(su, S_MB_SET_UIDNEXT)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT)) == NULL)
 		goto fail_sql;
 	bind_u64(stmt, 1, (uint64_t)uid + 1);
 	bind_u64(stmt, 2, modseq);
@@ -1803,7 +1806,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 			continue;
 		if (unchangedsince != 0 && msgs[i].modseq > unchangedsince)
 			continue;
-		sqlite3_stmt *stmt = sq_stmt(su, S_MSG_SET_FLAGS);
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_FLAGS);
 		if (stmt == NULL)
 			goto out;
 		sqlite3_bind_int(stmt, 1, nf);
@@ -1864,7 +1867,7 @@ sq_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
 		if (msgs[i].pop3_retrieved != 0 &&
 		    (msgs[i].flags & STORE_FLAG_SEEN) != 0)
 			continue;
-		sqlite3_stmt *stmt = sq_stmt(su, S_MSG_SET_POP3);
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_POP3);
 		if (stmt == NULL)
 			goto out;
 		sqlite3_bind_int64(stmt, 1, msgs[i].pop3_retrieved != 0 ?
@@ -2046,7 +2049,7 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	*dst_uids_r = dst_uids;
 	time_t now = store_now(user->store);
 	for (unsigned i = 0; i < count; i++) {
-		sqlite3_stmt *stmt = sq_stmt(su, S_MSG_INSERT);
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_INSERT);
 		if (stmt == NULL)
 			goto out;
 		src_uids[i] = msgs[i].uid;
@@ -2062,7 +2065,7 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 		bind_u64(stmt, 9, modseq);
 		if (sq_done(su, stmt, error_r) < 0)
 			goto out;
-		if ((stmt = sq_stmt(su, S_BLOB_REF)) == NULL)
+		if ((stmt = sq_stmt(su, error_r, S_BLOB_REF)) == NULL)
 			goto out;
 		sqlite3_bind_int(stmt, 1, 1);
 		bind_u64(stmt, 2, msgs[i].blob_id);
@@ -2073,7 +2076,7 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 					      &unlinks, error_r) < 0)
 			goto out;
 	}
-	sqlite3_stmt *stmt = sq_stmt(su, S_MB_SET_UIDNEXT);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT);
 	if (stmt == NULL)
 		goto out;
 	bind_u64(stmt, 1, uidnext);
@@ -2201,7 +2204,7 @@ sq_check_orphans(struct store_user *user, struct store_check_result *result,
 					 su->dir_path, d1->d_name, d2->d_name);
 				continue;
 			}
-			sqlite3_stmt *stmt = sq_stmt(su, S_BLOB_GET);
+			sqlite3_stmt *stmt = sq_stmt(su, error_r, S_BLOB_GET);
 			if (stmt == NULL) {
 				closedir(sub);
 				closedir(top);
@@ -2236,7 +2239,7 @@ sq_check_missing(struct store_user *user, struct store_check_result *result,
 	struct sq_user *su = SQ(user);
 	uint64_t *ids = NULL, modseq = 0;
 	unsigned count = 0, alloc = 0;
-	sqlite3_stmt *stmt = sq_stmt(su, S_BLOB_ALL);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_BLOB_ALL);
 	int rc, ret = -1;
 
 	if (stmt == NULL)
@@ -2260,7 +2263,7 @@ sq_check_missing(struct store_user *user, struct store_check_result *result,
 	struct { uint64_t mailbox_id; uint32_t uid; } *rows = NULL;
 	unsigned nrows = 0, rows_alloc = 0;
 	for (unsigned i = 0; i < count; i++) {
-		if ((stmt = sq_stmt(su, S_MSG_BY_BLOB)) == NULL)
+		if ((stmt = sq_stmt(su, error_r, S_MSG_BY_BLOB)) == NULL)
 			goto out;
 		bind_u64(stmt, 1, ids[i]);
 		unsigned first = nrows;
@@ -2285,14 +2288,14 @@ sq_check_missing(struct store_user *user, struct store_check_result *result,
 				  "(mailbox id %llu) is missing; expunged",
 				  user->name, rows[j].uid,
 				  (unsigned long long)rows[j].mailbox_id);
-			if ((stmt = sq_stmt(su, S_EXP_INSERT)) == NULL)
+			if ((stmt = sq_stmt(su, error_r, S_EXP_INSERT)) == NULL)
 				goto out;
 			bind_u64(stmt, 1, rows[j].mailbox_id);
 			bind_u64(stmt, 2, rows[j].uid);
 			bind_u64(stmt, 3, modseq);
 			if (sq_done(su, stmt, error_r) < 0)
 				goto out;
-			if ((stmt = sq_stmt(su, S_MSG_DELETE)) == NULL)
+			if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE)) == NULL)
 				goto out;
 			bind_u64(stmt, 1, rows[j].mailbox_id);
 			bind_u64(stmt, 2, rows[j].uid);
@@ -2303,7 +2306,7 @@ sq_check_missing(struct store_user *user, struct store_check_result *result,
 				goto out;
 			result->missing_blobs++;
 		}
-		if ((stmt = sq_stmt(su, S_BLOB_DELETE)) == NULL)
+		if ((stmt = sq_stmt(su, error_r, S_BLOB_DELETE)) == NULL)
 			goto out;
 		bind_u64(stmt, 1, ids[i]);
 		if (sq_done(su, stmt, error_r) < 0)
