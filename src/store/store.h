@@ -39,8 +39,8 @@
    Fallible functions return -1 on error with *error_r set, 0 for "no /
    not found" where documented, 1 (or 0 where no "no" case exists) on
    success. *error_r points at text owned by the calling thread; it stays
-   valid until that thread's next store call. Messages are fit for a log
-   line and, after a generic prefix, for a client reply. */
+   valid until that thread's next store call. Messages are for the log:
+   they may name server paths, so clients get a generic reply. */
 
 struct store;
 struct store_user;
@@ -124,7 +124,9 @@ void store_user_unref(struct store_user **user);
 const char *store_user_name(const struct store_user *user);
 
 /* Locks / unlocks the user's recursive mutex, to make several calls one
-   atomic step. Every store call also locks it internally. */
+   atomic step. Every store call also locks it internally. While holding
+   it any store call may be made; do not lock a second user at the same
+   time (there is no order between users). */
 void store_user_lock(struct store_user *user);
 void store_user_unlock(struct store_user *user);
 

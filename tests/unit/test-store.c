@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store/store-private.h"
 #include "store/store.h"
 
@@ -1427,6 +1429,71 @@ test_view_random(void **state)
 	free(msgs);
 }
 
+static sqlite3 *
+raw_db(struct fixture *f)
+{
+	char path[512];
+	sqlite3 *db;
+
+	user_path(f, "store.db", path, sizeof(path));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+/* The database refuses the transaction after the file was renamed into
+   blobs/ (as a full disk would): the file must go, the UID is not used. */
+static void
+test_db_failures(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_save *save;
+	struct store_mailbox_status st;
+	sqlite3 *db = raw_db(f);
+
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TRIGGER fail BEFORE INSERT ON "
+				      "messages BEGIN SELECT RAISE(ABORT, "
+				      "'database or disk is full'); END;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "x\r\n", 3, &error), 0);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_non_null(strstr(error, "full"));
+	assert_int_equal(count_files(f, "blobs"), 0);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.uidnext, 1);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail", NULL, NULL,
+				      NULL), SQLITE_OK);
+	assert_int_equal(save_msg(f->user, f->inbox, "y\r\n"), 1);
+
+	/* Another process holds the write lock past the busy timeout. */
+	struct store *store2;
+	struct store_user *user2;
+	struct store_settings set = { .data_dir = f->dir,
+				      .busy_timeout_msecs = 50 };
+	assert_int_equal(store_open(&set, &store2, &error), 0);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(store_save_begin(user2, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "z\r\n", 3, &error), 0);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_non_null(strstr(error, "locked"));
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(count_files(f, "blobs"), 1);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(save_msg(user2, f->inbox, "w\r\n"), 2);
+	store_user_unref(&user2);
+	store_close(&store2);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -1452,6 +1519,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_db_failures, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
