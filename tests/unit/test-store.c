@@ -1217,6 +1217,26 @@ test_users(void **state)
 	struct store_check_result res;
 	assert_int_equal(store_check(f->store, &res, &error), 0);
 	assert_int_equal(res.users, 2);
+
+	/* Released users stay open for the next login, up to idle_users. */
+	struct store *store2;
+	struct store_settings set = { .data_dir = f->dir, .idle_users = 1 };
+	struct store_user *c1, *c2, *d;
+	assert_int_equal(store_open(&set, &store2, &error), 0);
+	assert_int_equal(store_user_get(store2, "carol", &c1, &error), 0);
+	struct store_user *keep = c1;
+	store_user_unref(&c1);
+	assert_int_equal(store_user_get(store2, "carol", &c2, &error), 0);
+	assert_ptr_equal(c2, keep);
+	store_user_unref(&c2);
+	assert_int_equal(store_user_get(store2, "dave", &d, &error), 0);
+	store_user_unref(&d); /* carol is evicted: one idle user at most */
+	assert_int_equal(store2->idle_count, 1);
+	assert_ptr_equal(store2->idle_head, store2->idle_tail);
+	assert_string_equal(store2->idle_head->name, "dave");
+	assert_int_equal(store_user_delete(store2, "dave", &error), 1);
+	assert_int_equal(store2->idle_count, 0);
+	store_close(&store2);
 }
 
 static void
