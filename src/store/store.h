@@ -39,8 +39,8 @@
    Fallible functions return -1 on error with *error_r set, 0 for "no /
    not found" where documented, 1 (or 0 where no "no" case exists) on
    success. *error_r points at text owned by the calling thread; it stays
-   valid until that thread's next store call. Messages are fit for a log
-   line and, after a generic prefix, for a client reply. */
+   valid until that thread's next store call. Messages are for the log:
+   they may name server paths, so clients get a generic reply. */
 
 struct store;
 struct store_user;
@@ -97,6 +97,10 @@ struct store_settings {
 	/* Milliseconds SQLite waits for another process's lock before
 	   failing a call. 0 = default (5000). */
 	unsigned busy_timeout_msecs;
+	/* Users kept open after their last release (least recently used
+	   closed first), so a POP3 client polling every few minutes does not
+	   reopen its database each time. 0 = default (64). */
+	unsigned idle_users;
 };
 
 /* ---- the store and its user registry ---------------------------------- */
@@ -111,25 +115,30 @@ void store_close(struct store **store);
 
 /* Returns a referenced user object, opening (and on first use creating)
    its store; INBOX always exists afterwards. The name must be 1..255 bytes
-   of printable ASCII or UTF-8 without '/', '\\', control bytes, and not
-   "." or "..". Returns 0, or -1 (bad name, I/O, database error). */
+   without '/', '\\', control bytes or a leading '.'; it is used as given
+   (case-sensitive: the auth layer normalises). Returns 0, or -1 (bad name,
+   I/O, database error). */
 int store_user_get(struct store *store, const char *username,
 		   struct store_user **user_r, const char **error_r);
 void store_user_ref(struct store_user *user);
-/* Drops a reference and sets *user to NULL. The last reference closes the
-   user's database and frees it (watchers must have been removed). */
+/* Drops a reference and sets *user to NULL. After the last reference the
+   user may stay open, idle, until evicted; it must have no watchers or
+   views left. */
 void store_user_unref(struct store_user **user);
 /* The name given to store_user_get(). Valid while the user is held. */
 const char *store_user_name(const struct store_user *user);
 
 /* Locks / unlocks the user's recursive mutex, to make several calls one
-   atomic step. Every store call also locks it internally. */
+   atomic step. Every store call also locks it internally. While holding
+   it any store call may be made; do not lock a second user at the same
+   time (there is no order between users). */
 void store_user_lock(struct store_user *user);
 void store_user_unlock(struct store_user *user);
 
 /* Removes a user's whole directory (`quire user del`). The user must not
-   be open in this store; another process must not use it either (the CLI
-   asks the daemon when it runs). Returns 1 removed, 0 no such user, -1. */
+   be referenced in this store (an idle one is closed first); another
+   process must not use it either (the CLI asks the daemon when it runs).
+   Returns 1 removed, 0 no such user, -1. */
 int store_user_delete(struct store *store, const char *username,
 		      const char **error_r);
 
@@ -300,9 +309,9 @@ int store_save_write_fd(struct store_save *save, int fd, off_t offset,
 			uint64_t size, const char **error_r);
 /* IMAP APPEND date-time; default: now. */
 void store_save_set_internal_date(struct store_save *save, time_t date);
-/* Initial flags and keywords (keyword names are copied; unknown ones are
-   added to the user's keyword table at commit, ignored past
-   STORE_MAX_KEYWORDS). */
+/* Initial flags and keywords (names are copied; invalid names are
+   dropped, unknown ones are added to the user's keyword table at commit,
+   ignored past STORE_MAX_KEYWORDS). */
 void store_save_set_flags(struct store_save *save, uint8_t flags,
 			  const char *const *keywords, unsigned keyword_count);
 /* Cache data to store with the message (copied). */
@@ -339,8 +348,10 @@ enum store_flags_op {
    modseq; with unchangedsince != 0 (RFC 7162 UNCHANGEDSINCE) messages
    whose modseq is greater are left alone. *modseq_r (may be NULL) is the
    new modseq, or 0 if nothing changed. Unknown keywords are added (past
-   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). Returns 1,
-   0 if no such mailbox, -1. */
+   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). For the
+   MODIFIED response code: afterwards, every message of the set whose
+   modseq is above unchangedsince and differs from *modseq_r was refused.
+   Returns 1, 0 if no such mailbox, -1. */
 int store_flags_update(struct store_user *user, uint64_t mailbox_id,
 		       const struct store_uid_range *uids, unsigned uid_count,
 		       enum store_flags_op op, uint8_t flags,
@@ -421,6 +432,72 @@ struct store_watch *store_watch_add(struct store_user *user,
    *watch to NULL. Safe on NULL. */
 void store_watch_remove(struct store_watch **watch);
 
+/* ---- the selected mailbox: one shared view, a cursor per session ------ */
+
+/* DESIGN "The selected mailbox": every session that has a mailbox open in
+   this process shares one in-memory view of it (UIDs in order, flags,
+   modseqs); a session holds only a cursor: the modseq it has reported up
+   to and the point up to which it has reported expunges. Expunged entries
+   stay in the shared view until every cursor has reported them, so each
+   session's sequence numbers only move when it is allowed to say EXPUNGE
+   (RFC 9051 7.5.1: not during FETCH, STORE, SEARCH).
+
+   All functions lock the user. The view is refreshed from the store by
+   store_view_sync(), typically from the session's own worker after its
+   watcher fired; changes by other processes are picked up the same way. */
+struct store_view;
+
+struct store_view_entry {
+	uint32_t uid;
+	uint8_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	uint64_t size;
+	uint64_t blob_id;
+	time_t internal_date;
+};
+
+/* What store_view_sync() found for this session, to report in this
+   order: expunged_seqs (sequence numbers valid when sent in the given
+   order, i.e. highest first), then changed_seqs (flags/modseq changed,
+   numbered after the expunges), then `exists` if it grew or expunges
+   were reported. Arrays are malloc'ed; free with
+   store_view_changes_free(). */
+struct store_view_changes {
+	uint32_t *expunged_seqs;
+	unsigned expunged_count;
+	uint32_t *changed_seqs;
+	unsigned changed_count;
+	uint32_t exists;
+	uint64_t highestmodseq;
+};
+
+/* Opens a cursor on mailbox_id's shared view (loading it on first use).
+   The session's numbering starts with every message present now. Returns
+   1, 0 if no such mailbox, -1. */
+int store_view_open(struct store_user *user, uint64_t mailbox_id,
+		    struct store_view **view_r, const char **error_r);
+/* Closes the cursor; the shared view goes with the last one. Sets *view
+   to NULL. Safe on NULL. */
+void store_view_close(struct store_view **view);
+/* Messages in this session's numbering (what it last said EXISTS). */
+uint32_t store_view_count(struct store_view *view);
+/* Copies the entry with 1-based sequence number seq. Returns true, or
+   false if seq is out of range. */
+bool store_view_get(struct store_view *view, uint32_t seq,
+		    struct store_view_entry *entry_r);
+/* Sequence number of uid in this session's numbering, 0 if not there. */
+uint32_t store_view_seq(struct store_view *view, uint32_t uid);
+/* Refreshes the shared view and moves this session's cursor forward,
+   filling *changes_r (see above). With allow_expunge false, expunged
+   messages keep their sequence numbers and are reported by a later call.
+   Returns 1, 0 if the mailbox was deleted (the session should close it),
+   -1. */
+int store_view_sync(struct store_view *view, bool allow_expunge,
+		    struct store_view_changes *changes_r,
+		    const char **error_r);
+void store_view_changes_free(struct store_view_changes *changes);
+
 /* ---- startup check ---------------------------------------------------- */
 
 struct store_check_result {
@@ -436,7 +513,8 @@ struct store_check_result {
    removes blob files that no row references (crash between rename and
    commit; safe against a concurrent save in another process because a
    save renames only inside its write transaction), and expunges rows whose
-   file is missing (logged as errors: it means lost data). Run it at
+   file is missing (logged as errors: it means lost data), and finishes
+   user removals a crash interrupted. Run it at
    startup before this process begins any save. Returns 0, or -1 if the
    data_dir cannot be read at all. */
 int store_check(struct store *store, struct store_check_result *result_r,
