@@ -163,7 +163,10 @@ pop3_msgnum_parse(const char *arg, size_t len, unsigned count,
 {
 	uint64_t num;
 
-	if (str_to_u64(arg, len, count, &num) < 0 || num == 0)
+	/* The explicit num > count check guards against str_to_u64()
+	   accepting a digit larger than a small max (its "max - d" can
+	   wrap); it costs nothing. */
+	if (str_to_u64(arg, len, count, &num) < 0 || num == 0 || num > count)
 		return -1;
 	*idx_r = (unsigned)(num - 1);
 	return 0;
