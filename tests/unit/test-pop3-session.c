@@ -23,12 +23,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 
 #include "auth/passdb.h"
 #include "auth/password.h"
 #include "auth/throttle.h"
 #include "lib/base64.h"
 #include "net/listener.h"
+#include "net/tls.h"
 #include "net/worker.h"
 #include "pop3/pop3.h"
 #include "store/store.h"
@@ -45,6 +47,7 @@ static struct {
 	   at all, 30-day expiry. */
 	struct pop3_service *service, *strict_service;
 	struct listener *listener, *strict_listener;
+	struct tls_server *tls; /* on the strict listener, for STLS */
 	unsigned port, strict_port;
 } T;
 
@@ -107,6 +110,17 @@ setup(void **state)
 	}
 	T.passdb = passdb_create(T.passwd);
 
+	char cert[128], key[128];
+	struct tls_settings tset = { .cert_file = cert, .key_file = key };
+
+	snprintf(cert, sizeof(cert), "%s/cert.pem", T.dir);
+	snprintf(key, sizeof(key), "%s/key.pem", T.dir);
+	if (tls_generate_self_signed(cert, key, "localhost", &error) < 0 ||
+	    tls_server_create(&tset, &T.tls, &error) < 0) {
+		fprintf(stderr, "tls: %s\n", error);
+		return -1;
+	}
+
 	if (worker_pool_create(1, &T.pool, &error) < 0) {
 		fprintf(stderr, "worker_pool_create: %s\n", error);
 		return -1;
@@ -122,6 +136,7 @@ setup(void **state)
 	pset.allow_plaintext = CONFIG_PLAINTEXT_NEVER;
 	pset.expire_days = 30;
 	pset.implementation = NULL;
+	pset.tls = T.tls;
 	T.strict_service = pop3_service_create(&pset);
 
 	struct listener_settings lset = {
@@ -135,6 +150,7 @@ setup(void **state)
 		return -1;
 	}
 	lset.context = T.strict_service;
+	lset.tls = T.tls;
 	if (listener_create(T.pool, &lset, &T.strict_listener, &error) < 0) {
 		fprintf(stderr, "listener_create: %s\n", error);
 		return -1;
@@ -158,6 +174,7 @@ teardown(void **state)
 	pop3_service_destroy(&T.service);
 	pop3_service_destroy(&T.strict_service);
 	worker_pool_destroy(&T.pool);
+	tls_server_destroy(&T.tls);
 	passdb_destroy(&T.passdb);
 	store_close(&T.store);
 	nftw(T.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -224,6 +241,8 @@ inbox_list(const char *username, unsigned *count_r)
 
 struct client {
 	int fd;
+	SSL_CTX *ssl_ctx;
+	SSL *ssl; /* after STLS */
 	char *buf;
 	size_t len, cap;
 	char greeting[512];
@@ -239,9 +258,25 @@ client_fill(struct client *c)
 		c->buf = realloc(c->buf, c->cap);
 		assert_non_null(c->buf);
 	}
-	do {
-		n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
-	} while (n < 0 && errno == EINTR);
+	if (c->ssl != NULL) {
+		int r = SSL_read(c->ssl, c->buf + c->len,
+				 (int)(c->cap - c->len - 1));
+
+		if (r <= 0) {
+			int err = SSL_get_error(c->ssl, r);
+
+			if (err == SSL_ERROR_ZERO_RETURN ||
+			    err == SSL_ERROR_SYSCALL)
+				return false;
+			fail_msg("SSL_read: error %d", err);
+		}
+		n = r;
+	} else {
+		do {
+			n = recv(c->fd, c->buf + c->len,
+				 c->cap - c->len - 1, 0);
+		} while (n < 0 && errno == EINTR);
+	}
 	if (n < 0)
 		fail_msg("recv: %s (timeout?)", strerror(errno));
 	if (n == 0)
@@ -307,6 +342,10 @@ client_multiline(struct client *c, size_t *len_r)
 static void
 client_send(struct client *c, const char *data, size_t len)
 {
+	if (c->ssl != NULL) {
+		assert_int_equal(SSL_write(c->ssl, data, (int)len), (int)len);
+		return;
+	}
 	while (len > 0) {
 		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
 
@@ -362,8 +401,25 @@ client_open(struct client *c)
 }
 
 static void
+client_starttls(struct client *c)
+{
+	assert_int_equal(c->len, 0); /* nothing may come before TLS */
+	c->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(c->ssl_ctx);
+	c->ssl = SSL_new(c->ssl_ctx);
+	assert_non_null(c->ssl);
+	SSL_set_fd(c->ssl, c->fd);
+	if (SSL_connect(c->ssl) != 1)
+		fail_msg("TLS handshake failed");
+}
+
+static void
 client_close(struct client *c)
 {
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	if (c->ssl_ctx != NULL)
+		SSL_CTX_free(c->ssl_ctx);
 	close(c->fd);
 	free(c->buf);
 	c->buf = NULL;
@@ -1175,6 +1231,42 @@ test_strict_service(void **state)
 	free(msgs);
 }
 
+static void
+test_stls(void **state)
+{
+	struct client c;
+	char *capa;
+	size_t len;
+
+	auth_throttle_reset();
+	client_open_port(&c, T.strict_port);
+	client_sendf(&c, "CAPA\r\n");
+	capa = client_multiline(&c, &len);
+	assert_non_null(strstr(capa, "\r\nSTLS\r\n"));
+	free(capa);
+
+	/* What the client pipelines after STLS is dropped (RFC 2595 4):
+	   the USER below never counts. */
+	client_sendf(&c, "STLS\r\nUSER gina\r\n");
+	expect(&c, NULL, "+OK");
+	client_starttls(&c);
+
+	client_sendf(&c, "CAPA\r\n");
+	capa = client_multiline(&c, &len);
+	assert_null(strstr(capa, "STLS"));
+	assert_non_null(strstr(capa, "\r\nUSER\r\n"));
+	assert_non_null(strstr(capa, "\r\nSASL SCRAM-SHA-256 PLAIN LOGIN\r\n"));
+	free(capa);
+	expect(&c, "STLS", "-ERR");
+	expect(&c, "PASS pw-gina", "-ERR No user name");
+	/* Over TLS, plaintext logins are fine even on this service. */
+	login_retry(&c, "gina");
+	expect(&c, "STAT", "+OK 0 0");
+	expect(&c, "STLS", "-ERR");
+	expect(&c, "QUIT", "+OK");
+	client_close(&c);
+}
+
 int
 main(void)
 {
@@ -1194,6 +1286,7 @@ main(void)
 		cmocka_unit_test(test_auth_failure_limit),
 		cmocka_unit_test(test_apop),
 		cmocka_unit_test(test_strict_service),
+		cmocka_unit_test(test_stls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
