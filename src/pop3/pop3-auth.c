@@ -4,6 +4,7 @@
 #include "pop3/pop3-private.h"
 
 #include <stdio.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -328,6 +329,19 @@ auth_list_mechanisms(struct pop3_session *session)
 	pop3_reply(session, ".");
 }
 
+/* True if mech is one we have at all (on a secure channel). */
+static bool
+mech_known(const char *mech)
+{
+	const char *const *all = sasl_mechanisms(true, true);
+
+	for (unsigned i = 0; all[i] != NULL; i++) {
+		if (strcasecmp(all[i], mech) == 0)
+			return true;
+	}
+	return false;
+}
+
 void
 pop3_cmd_auth(struct pop3_session *session, const struct pop3_command *cmd)
 {
@@ -345,8 +359,12 @@ pop3_cmd_auth(struct pop3_session *session, const struct pop3_command *cmd)
 	}
 	session->sasl = sasl_server_create(cmd->args[0], &set, &error);
 	if (session->sasl == NULL) {
-		pop3_reply(session, "-ERR Unsupported authentication "
-			   "mechanism");
+		/* RFC 5034 4: -ERR; say why when it is the channel. */
+		if (mech_known(cmd->args[0]))
+			pop3_reply(session, PLAINTEXT_REFUSED);
+		else
+			pop3_reply(session, "-ERR Unsupported authentication "
+				   "mechanism");
 		return;
 	}
 	session->sasl_final = false;

@@ -348,6 +348,9 @@ expunge_marked(struct pop3_session *session)
 		return;
 	}
 	session->expunged_count = expunged;
+	/* Unlocked before the reply, so a client that reconnects as soon
+	   as it reads it never meets its own [IN-USE]. */
+	pop3_session_release_maildrop(session);
 	pop3_reply(session, "+OK Logging out, %u messages deleted.",
 		   expunged);
 	conn_close_after_flush(session->conn, "QUIT");
@@ -363,6 +366,7 @@ cmd_quit(struct pop3_session *session, const struct pop3_command *cmd)
 		expunge_marked(session);
 		return;
 	}
+	pop3_session_release_maildrop(session);
 	pop3_reply(session, "+OK Logging out.");
 	conn_close_after_flush(session->conn, "QUIT");
 }

@@ -265,6 +265,10 @@ bool pop3_session_plaintext_ok(struct pop3_session *session);
 /* The SASL mechanisms this connection may use now (NULL-terminated). */
 const char *const *pop3_session_mechanisms(struct pop3_session *session);
 
+/* QUIT: closes the maildrop and frees its IN-USE lock now, before the
+   connection is gone. Harmless when not logged in. */
+void pop3_session_release_maildrop(struct pop3_session *session);
+
 /* Called after credentials were verified for user_name (as stored):
    takes the IN-USE lock, opens the maildrop, replies and enters the
    TRANSACTION state, or replies -ERR and stays in AUTHORIZATION. method

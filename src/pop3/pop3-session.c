@@ -413,6 +413,10 @@ maildrop_open(struct pop3_session *session, const char **error_r)
 static void
 maildrop_close(struct pop3_session *session)
 {
+	if (session->inuse_held) {
+		inuse_release(session->service, session->user_name);
+		session->inuse_held = false;
+	}
 	store_user_unref(&session->user);
 	free(session->msgs);
 	session->msgs = NULL;
@@ -420,6 +424,12 @@ maildrop_close(struct pop3_session *session)
 	session->deleted = NULL;
 	session->count = session->deleted_count = 0;
 	session->total_size = session->deleted_size = 0;
+}
+
+void
+pop3_session_release_maildrop(struct pop3_session *session)
+{
+	maildrop_close(session);
 }
 
 void
@@ -448,8 +458,6 @@ pop3_session_login(struct pop3_session *session, const char *user_name,
 		pop3_reply(session, "-ERR [SYS/TEMP] Cannot open the "
 			   "mailbox, try again later");
 		maildrop_close(session);
-		inuse_release(service, session->user_name);
-		session->inuse_held = false;
 		session->log.user = NULL;
 		free(session->user_name);
 		session->user_name = NULL;
@@ -596,8 +604,6 @@ session_free(struct pop3_session *session)
 		event_free(session->fail_timer);
 	pop3_session_sasl_end(session);
 	maildrop_close(session);
-	if (session->inuse_held)
-		inuse_release(session->service, session->user_name);
 	free(session->pending_user);
 	free(session->user_name);
 	free(session);
