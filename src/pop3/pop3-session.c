@@ -3,6 +3,7 @@
    login (IN-USE lock, maildrop snapshot) and delayed failure replies. */
 #include "pop3/pop3-private.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@ pop3_service_create(const struct pop3_settings *set)
 {
 	struct pop3_service *service = pop3_xcalloc(1, sizeof(*service));
 
+	assert(set->store != NULL && set->passdb != NULL);
 	service->set = *set;
 	if (set->implementation != NULL)
 		service->implementation = pop3_xstrdup(set->implementation);
@@ -251,10 +253,14 @@ stream_message_more(struct pop3_session *session)
 		ret = pread(stream->fd, stream->inbuf, want,
 			    (off_t)stream->offset);
 	} while (ret < 0 && errno == EINTR);
-	if (ret <= 0) {
-		log_error(&session->log, "reading message %u failed: %s",
-			  stream->msg_idx + 1,
-			  ret < 0 ? strerror(errno) : "file is too short");
+	if (ret < 0) {
+		log_error(&session->log, "reading message %u failed: %m",
+			  stream->msg_idx + 1);
+		return -1;
+	}
+	if (ret == 0) {
+		log_error(&session->log, "reading message %u failed: the "
+			  "file is shorter than its size", stream->msg_idx + 1);
 		return -1;
 	}
 	stream->offset += (uint64_t)ret;
