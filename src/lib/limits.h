@@ -41,4 +41,19 @@
 /* Longest mailbox name in bytes. */
 #define STORE_MAX_MAILBOX_NAME 1024
 
+/* net: connection I/O. */
+/* Output at or below which a conn calls `output_drained` so a streaming
+   reply (RETR, FETCH of a large body) queues its next chunk. */
+#define CONN_OUTPUT_LOW_WATER (64 * 1024)
+/* Input a conn buffers before it stops reading from the socket; lines
+   longer than this need a larger max_len, which raises it per conn. */
+#define CONN_INPUT_HIGH_WATER (16 * 1024)
+/* Idle seconds a new conn gets until its session sets its own timeout
+   (also bounds the implicit TLS handshake). */
+#define CONN_DEFAULT_IDLE_TIMEOUT_SECS 60
+/* listen(2) backlog per socket (the kernel caps it at somaxconn). */
+#define NET_LISTEN_BACKLOG 511
+/* Seconds between two "connection limit reached" warnings in the log. */
+#define NET_REFUSE_LOG_INTERVAL_SECS 10
+
 #endif
