@@ -40,6 +40,8 @@
 #define CONN_OUTPUT_HIGH_WATER (256 * 1024)
 /* Longest mailbox name in bytes. */
 #define STORE_MAX_MAILBOX_NAME 1024
+/* Longest IMAP keyword (flag) name we store; real ones are short words. */
+#define STORE_MAX_KEYWORD_NAME 128
 
 /* net: connection I/O. */
 /* Output at or below which a conn calls `output_drained` so a streaming
