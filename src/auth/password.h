@@ -65,7 +65,8 @@ int password_stored_scheme(const char *stored, enum password_scheme *scheme_r,
    stored value. Returns 1 on a match, 0 on a mismatch, -1 if the stored
    value is unusable (unknown scheme, malformed hash; *error_r says
    which). Compares in constant time. A password containing a NUL byte
-   never matches a crypt(3) or argon2 hash. Slow by design for the hashed
+   never matches a crypt(3) hash. Passwords are compared as bytes (no
+   SASLprep normalisation), as Dovecot does. Slow by design for the hashed
    schemes: call it off the event loop if that matters. */
 int password_verify(const char *stored, const uint8_t *plain,
 		    size_t plain_len, const char **error_r);

@@ -100,6 +100,10 @@ const char *sasl_server_get_user(const struct sasl_server *server);
    (the protocol says "try again later" instead of "bad password"). */
 bool sasl_server_failure_is_temporary(const struct sasl_server *server);
 
+/* After SASL_OK: true if the user's password is stored in clear
+   ({PLAIN}); the protocol logs a warning with its session context. */
+bool sasl_server_password_is_cleartext(const struct sasl_server *server);
+
 /* The mechanism's canonical name. */
 const char *sasl_server_mech_name(const struct sasl_server *server);
 
