@@ -24,6 +24,7 @@
 #include "auth/passdb.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lmtp/deliver.h"
 #include "lmtp/lmtp.h"
 #include "net/listener.h"
 #include "net/worker.h"
@@ -618,6 +619,175 @@ test_bad_command_limit(void **state)
 	client_close(&c);
 }
 
+static void
+test_size_boundary(void **state)
+{
+	struct client c;
+	unsigned alice0 = inbox_count("alice");
+	char *body = malloc(TEST_MAX_SIZE + 1);
+	uint32_t uid;
+
+	/* exactly max_message_size bytes of (unstuffed) body is accepted;
+	   the prefix lines do not count */
+	for (size_t i = 0; i < TEST_MAX_SIZE; i += 64) {
+		memset(body + i, 'y', 62);
+		memcpy(body + i + 62, "\r\n", 2);
+	}
+	body[TEST_MAX_SIZE] = '\0';
+	client_start(&c);
+	client_sends(&c, "MAIL FROM:<a@b.example> SIZE=4096\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_sends(&c, body);
+	client_sends(&c, ".\r\n");
+	uid = client_expect_saved(&c, "alice@x.example");
+	assert_int_equal(inbox_count("alice"), alice0 + 1);
+	{
+		struct store_user *user;
+		struct store_message msg;
+		const char *error;
+
+		assert_int_equal(store_user_get(store, "alice", &user,
+						&error), 0);
+		assert_int_equal(store_message_get(user, inbox_id(user), uid,
+						   &msg, &error), 1);
+		assert_int_equal(msg.size, TEST_MAX_SIZE +
+				 strlen("Return-Path: <a@b.example>\r\n"
+					"Delivered-To: alice@x.example\r\n"));
+		store_user_unref(&user);
+	}
+
+	/* one byte more is refused, for every recipient */
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_sends(&c, "z");
+	client_sends(&c, body);
+	client_sends(&c, ".\r\n");
+	client_expect(&c, "552 5.3.4 <alice@x.example> Message too big for "
+		      "system");
+	assert_int_equal(inbox_count("alice"), alice0 + 1);
+
+	/* an empty message is a message */
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_sends(&c, ".\r\n");
+	uid = client_expect_saved(&c, "alice@x.example");
+	check_message("alice", uid, "Return-Path: <a@b.example>\r\n"
+		      "Delivered-To: alice@x.example\r\n");
+	client_close(&c);
+	free(body);
+}
+
+/* A user removed between RCPT and the final dot gets 550 then; the
+   others are delivered. */
+static void
+test_user_vanished(void **state)
+{
+	struct client c;
+	char *perror;
+	unsigned alice0 = inbox_count("alice");
+
+	assert_int_equal(passdb_file_set_password(passwd_path, "dave",
+						  "{PLAIN}x", &perror), 1);
+	client_start(&c);
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\nRCPT TO:<dave@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect(&c, "250 2.1.5 <dave@x.example> Recipient OK");
+	client_expect(&c, "250 2.1.5 <alice@x.example> Recipient OK");
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	assert_int_equal(passdb_file_delete(passwd_path, "dave", &perror), 1);
+	client_sends(&c, "hi\r\n.\r\n");
+	client_expect(&c, "550 5.1.1 <dave@x.example> User unknown");
+	(void)client_expect_saved(&c, "alice@x.example");
+	client_close(&c);
+	assert_int_equal(inbox_count("alice"), alice0 + 1);
+}
+
+static void
+test_too_many_recipients(void **state)
+{
+	struct client c;
+	const char *rcpt = "RCPT TO:<carol@x.example>\r\n";
+	size_t rlen = strlen(rcpt);
+	char *batch = malloc(rlen * 100);
+
+	for (int i = 0; i < 100; i++)
+		memcpy(batch + (size_t)i * rlen, rcpt, rlen);
+	client_start(&c);
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	for (int i = 0; i < LMTP_MAX_RECIPIENTS / 100; i++) {
+		client_send(&c, batch, rlen * 100);
+		for (int j = 0; j < 100; j++)
+			client_expect(&c, "250 2.1.5 <carol@x.example> "
+				      "Recipient OK");
+	}
+	client_sends(&c, rcpt);
+	client_expect(&c, "452 4.5.3 Too many recipients");
+	client_sends(&c, "RSET\r\n");
+	client_expect(&c, "250 2.0.0 OK");
+	client_close(&c);
+	free(batch);
+}
+
+/* deliver_message() directly: a named mailbox, a missing one (INBOX),
+   an unknown user. */
+static void
+test_deliver_message(void **state)
+{
+	struct store_user *user;
+	struct store_mailbox_info info;
+	struct store_mailbox_status status;
+	struct spool *spool;
+	const char *error;
+	uint32_t uid;
+	unsigned inbox0 = inbox_count("carol");
+
+	assert_int_equal(store_user_get(store, "carol", &user, &error), 0);
+	assert_true(store_mailbox_create(user, "Lists", STORE_SPECIAL_NONE,
+					 NULL, &error) >= 0);
+	assert_int_equal(spool_create(spool_dir, &spool, &error), 0);
+	assert_int_equal(spool_append(spool, "body\r\n", 6, &error), 0);
+	assert_int_equal(spool_finish(spool, &error), 0);
+
+	assert_int_equal(deliver_message(store, passdb, "carol", "Lists",
+					 "X: y\r\n", 6, spool_get_fd(spool),
+					 spool_get_size(spool), &uid, &error),
+			 1);
+	assert_int_equal(store_mailbox_lookup(user, "Lists", &info, &error),
+			 1);
+	assert_int_equal(store_mailbox_status(user, info.id, &status, &error),
+			 1);
+	assert_int_equal(status.messages, 1);
+	store_mailbox_info_free(&info);
+
+	assert_int_equal(deliver_message(store, passdb, "carol", "No/Such",
+					 NULL, 0, spool_get_fd(spool),
+					 spool_get_size(spool), &uid, &error),
+			 1);
+	assert_int_equal(inbox_count("carol"), inbox0 + 1);
+	assert_int_equal(deliver_message(store, passdb, "nobody", NULL,
+					 NULL, 0, spool_get_fd(spool),
+					 spool_get_size(spool), &uid, &error),
+			 0);
+	/* the spool is shorter than claimed: a failure, nothing stored */
+	assert_int_equal(deliver_message(store, passdb, "carol", NULL, NULL,
+					 0, spool_get_fd(spool), 100, &uid,
+					 &error), -1);
+	assert_int_equal(inbox_count("carol"), inbox0 + 1);
+	spool_destroy(&spool);
+	store_user_unref(&user);
+}
+
 /* Last: stops the pool and checks the 421 a waiting client gets. */
 static void
 test_shutdown(void **state)
@@ -645,6 +815,10 @@ main(void)
 		cmocka_unit_test(test_drop_mid_data),
 		cmocka_unit_test(test_overlong_line),
 		cmocka_unit_test(test_bad_command_limit),
+		cmocka_unit_test(test_size_boundary),
+		cmocka_unit_test(test_user_vanished),
+		cmocka_unit_test(test_too_many_recipients),
+		cmocka_unit_test(test_deliver_message),
 		cmocka_unit_test(test_shutdown),
 	};
 
