@@ -63,7 +63,7 @@ static const struct {
 	{ "RCPT", LMTP_CMD_RCPT }, { "DATA", LMTP_CMD_DATA },
 	{ "RSET", LMTP_CMD_RSET }, { "NOOP", LMTP_CMD_NOOP },
 	{ "QUIT", LMTP_CMD_QUIT }, { "VRFY", LMTP_CMD_VRFY },
-	{ "HELP", LMTP_CMD_HELP },
+	{ "HELP", LMTP_CMD_HELP }, { "BDAT", LMTP_CMD_BDAT },
 };
 
 enum lmtp_cmd
@@ -415,5 +415,30 @@ lmtp_parse_rcpt(const uint8_t *args, size_t len, struct lmtp_address *to_r,
 		*reply_r = ret > 0 ? REPLY_UNKNOWN_PARAM : REPLY_PARAM_SYNTAX;
 		return -1;
 	}
+	return 0;
+}
+
+int
+lmtp_parse_bdat(const uint8_t *args, size_t len, uint64_t *size_r,
+		bool *last_r, const char **reply_r)
+{
+	size_t i = 0;
+
+	/* bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CR LF */
+	while (i < len && args[i] != ' ')
+		i++;
+	if (str_to_u64(args, i, UINT64_MAX, size_r) < 0) {
+		*reply_r = "501 5.5.4 Syntax: BDAT chunk-size [LAST]";
+		return -1;
+	}
+	if (i == len) {
+		*last_r = false;
+		return 0;
+	}
+	if (!mem_case_eq(args + i + 1, len - i - 1, "LAST")) {
+		*reply_r = "501 5.5.4 Syntax: BDAT chunk-size [LAST]";
+		return -1;
+	}
+	*last_r = true;
 	return 0;
 }

@@ -26,6 +26,7 @@ enum lmtp_cmd {
 	LMTP_CMD_QUIT,
 	LMTP_CMD_VRFY,
 	LMTP_CMD_HELP,
+	LMTP_CMD_BDAT, /* RFC 3030 CHUNKING */
 };
 
 /* Splits line into its verb (case-insensitive) and arguments: *args_r
@@ -85,5 +86,12 @@ int lmtp_parse_mail(const uint8_t *args, size_t len, uint64_t max_size,
    (parameter). */
 int lmtp_parse_rcpt(const uint8_t *args, size_t len,
 		    struct lmtp_address *to_r, const char **reply_r);
+
+/* Parses the arguments of BDAT ("<chunk-size> [LAST]", RFC 3030 2).
+   Returns 0 with *size_r and *last_r, or -1 with *reply_r
+   (501 5.5.4). The size is only a count of bytes to read; it never
+   drives an allocation. */
+int lmtp_parse_bdat(const uint8_t *args, size_t len, uint64_t *size_r,
+		    bool *last_r, const char **reply_r);
 
 #endif

@@ -38,7 +38,8 @@ struct lmtp_rcpt {
 
 enum lmtp_state {
 	LMTP_STATE_COMMAND,
-	LMTP_STATE_DATA,
+	LMTP_STATE_DATA,	/* reading DATA up to the final dot */
+	LMTP_STATE_BDAT,	/* reading the bytes of one BDAT chunk */
 };
 
 struct lmtp_session {
@@ -61,9 +62,9 @@ struct lmtp_session {
 	struct lmtp_rcpt *rcpts;
 	unsigned rcpt_count, rcpt_alloc;
 
-	/* DATA */
+	/* DATA and BDAT */
 	struct dot_reader dot;
-	struct spool *spool;
+	struct spool *spool;	/* non-NULL while a message is received */
 	uint8_t *data_buf; /* 2 * LMTP_DATA_CHUNK + 2 */
 	uint64_t data_size;
 	bool data_too_big;
@@ -72,6 +73,14 @@ struct lmtp_session {
 	bool spool_nospace;
 	char *spool_error;
 	struct timespec data_start;
+
+	/* BDAT (RFC 3030) */
+	bool bdat_active;	/* a BDAT started this transaction */
+	struct crlf_converter crlf;
+	uint64_t bdat_size;	 /* the current chunk's size */
+	uint64_t bdat_remaining; /* bytes of it still to read */
+	bool bdat_last;
+	const char *bdat_error;	/* reply after a refused chunk is read */
 };
 
 static void *
@@ -191,6 +200,10 @@ session_data_free(struct lmtp_session *s)
 	s->data_line_too_long = false;
 	s->spool_failed = false;
 	s->spool_nospace = false;
+	s->bdat_active = false;
+	s->bdat_remaining = 0;
+	s->bdat_last = false;
+	s->bdat_error = NULL;
 }
 
 static void
@@ -209,7 +222,7 @@ session_txn_reset(struct lmtp_session *s)
 	memset(&s->mail_params, 0, sizeof(s->mail_params));
 	s->have_mail = false;
 	session_data_free(s);
-	if (s->state == LMTP_STATE_DATA) {
+	if (s->state != LMTP_STATE_COMMAND) {
 		s->state = LMTP_STATE_COMMAND;
 		conn_set_input_limit(s->conn, CONN_INPUT_HIGH_WATER);
 	}
@@ -289,6 +302,7 @@ cmd_lhlo(struct lmtp_session *s, const uint8_t *args, size_t len)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-ENHANCEDSTATUSCODES");
 	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-CHUNKING");
 	session_reply(s, "250 SIZE %llu",
 		      (unsigned long long)s->service->max_message_size);
 }
@@ -370,6 +384,23 @@ cmd_rcpt(struct lmtp_session *s, const uint8_t *args, size_t len)
 	session_reply(s, "250 2.1.5 <%s> Recipient OK", addr.addr);
 }
 
+/* Sets up receiving a message (DATA or the first BDAT): the spool and
+   the buffers. Returns false with *error_r (logged) if the spool cannot
+   be created. */
+static bool
+session_message_begin(struct lmtp_session *s, const char **error_r)
+{
+	if (spool_create(s->service->spool_dir, &s->spool, error_r) < 0) {
+		log_error(&s->log, "%s", *error_r);
+		return false;
+	}
+	s->data_buf = xmalloc(LMTP_DATA_CHUNK * 2 + 2);
+	dot_reader_init(&s->dot);
+	crlf_converter_init(&s->crlf);
+	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
+	return true;
+}
+
 static void
 cmd_data(struct lmtp_session *s, const uint8_t *args, size_t len)
 {
@@ -390,20 +421,61 @@ cmd_data(struct lmtp_session *s, const uint8_t *args, size_t len)
 		(void)session_bad_command(s);
 		return;
 	}
-	if (spool_create(s->service->spool_dir, &s->spool, &error) < 0) {
-		log_error(&s->log, "%s", error);
+	if (s->bdat_active) {
+		/* RFC 3030 2: not both in one transaction */
+		session_reply(s, "503 5.5.1 DATA not allowed after BDAT");
+		(void)session_bad_command(s);
+		return;
+	}
+	if (!session_message_begin(s, &error)) {
 		session_reply(s, "%s Temporary failure, try again later",
 			      deliver_error_is_nospace(error) ?
 			      "452 4.3.1" : "451 4.3.0");
 		session_txn_reset(s);
 		return;
 	}
-	s->data_buf = xmalloc(LMTP_DATA_CHUNK * 2 + 2);
-	dot_reader_init(&s->dot);
-	clock_gettime(CLOCK_MONOTONIC, &s->data_start);
 	s->state = LMTP_STATE_DATA;
 	conn_set_input_limit(s->conn, LMTP_DATA_INPUT_LIMIT);
-	session_reply(s, "354 2.0.0 Start mail input; end with <CRLF>.<CRLF>");
+	session_reply(s, "354 Start mail input; end with <CRLF>.<CRLF>");
+}
+
+static void
+cmd_bdat(struct lmtp_session *s, const uint8_t *args, size_t len)
+{
+	const char *reply, *error;
+	uint64_t size;
+	bool last;
+
+	if (lmtp_parse_bdat(args, len, &size, &last, &reply) < 0) {
+		/* Without a size the chunk's bytes cannot be told from
+		   commands: reading them as commands would be worse. */
+		session_reply(s, "%s", reply);
+		conn_close_after_flush(s->conn, "BDAT syntax error");
+		return;
+	}
+	s->bdat_size = size;
+	s->bdat_remaining = size;
+	s->bdat_last = last;
+	s->bdat_error = NULL;
+	/* A refused chunk is still read and dropped (RFC 3030 2), so its
+	   bytes are not taken for commands. */
+	if (!s->have_mail) {
+		s->bdat_error = "503 5.5.1 Send MAIL first";
+	} else if (s->rcpt_count == 0) {
+		s->bdat_error = "503 5.5.1 No valid recipients";
+	} else if (!s->bdat_active) {
+		if (!session_message_begin(s, &error)) {
+			s->bdat_error = deliver_error_is_nospace(error) ?
+				"452 4.3.1 Temporary failure, try again later" :
+				"451 4.3.0 Temporary failure, try again later";
+		} else {
+			s->bdat_active = true;
+		}
+	}
+	if (s->bdat_error == NULL && s->data_buf == NULL)
+		s->data_buf = xmalloc(LMTP_DATA_CHUNK * 2 + 2);
+	s->state = LMTP_STATE_BDAT;
+	conn_set_input_limit(s->conn, LMTP_DATA_INPUT_LIMIT);
 }
 
 static void
@@ -431,14 +503,14 @@ static void
 cmd_vrfy(struct lmtp_session *s, const uint8_t *args, size_t len)
 {
 	/* RFC 5321 3.5.3: 252 when we will not verify */
-	session_reply(s, "252 2.5.2 Cannot VRFY user, but will accept "
+	session_reply(s, "252 2.0.0 Cannot VRFY user, but will accept "
 		      "message and attempt delivery");
 }
 
 static void
 cmd_help(struct lmtp_session *s, const uint8_t *args, size_t len)
 {
-	session_reply(s, "214 2.0.0 Commands: LHLO MAIL RCPT DATA RSET "
+	session_reply(s, "214 2.0.0 Commands: LHLO MAIL RCPT DATA BDAT RSET "
 		      "NOOP QUIT VRFY HELP");
 }
 
@@ -466,6 +538,7 @@ static const struct {
 	{ LMTP_CMD_QUIT, cmd_quit },
 	{ LMTP_CMD_VRFY, cmd_vrfy },
 	{ LMTP_CMD_HELP, cmd_help },
+	{ LMTP_CMD_BDAT, cmd_bdat },
 };
 
 static void
@@ -666,6 +739,61 @@ session_data_input(struct lmtp_session *s)
 	return true;
 }
 
+/* Reads the bytes of the current BDAT chunk. Returns true once the chunk
+   was read and answered, false if more input is needed. */
+static bool
+session_bdat_input(struct lmtp_session *s)
+{
+	struct evbuffer *input = conn_get_input(s->conn);
+	struct evbuffer_iovec vec;
+	size_t n, out_len;
+
+	if (input == NULL)
+		return false;
+	while (s->bdat_remaining > 0 && evbuffer_get_length(input) > 0) {
+		if (evbuffer_peek(input, -1, NULL, &vec, 1) < 1)
+			break;
+		n = vec.iov_len < LMTP_DATA_CHUNK ? vec.iov_len :
+			LMTP_DATA_CHUNK;
+		if (n > s->bdat_remaining)
+			n = (size_t)s->bdat_remaining;
+		if (s->bdat_error == NULL) {
+			/* text must be CRLF (RFC 3030 3); the store relies
+			   on it, so bare line ends are fixed, not trusted */
+			out_len = crlf_converter_feed(&s->crlf, vec.iov_base,
+						      n, s->data_buf);
+			session_data_output(s, s->data_buf, out_len);
+		}
+		evbuffer_drain(input, n);
+		s->bdat_remaining -= n;
+	}
+	if (s->bdat_remaining > 0)
+		return false;
+
+	s->state = LMTP_STATE_COMMAND;
+	conn_set_input_limit(s->conn, CONN_INPUT_HIGH_WATER);
+	if (s->bdat_error != NULL) {
+		session_reply(s, "%s", s->bdat_error);
+		s->bdat_error = NULL;
+		(void)session_bad_command(s);
+		return true;
+	}
+	if (s->bdat_last) {
+		out_len = crlf_converter_finish(&s->crlf, s->data_buf);
+		session_data_output(s, s->data_buf, out_len);
+		session_data_finish(s);
+		return true;
+	}
+	session_reply(s, "250 2.0.0 %llu octets received",
+		      (unsigned long long)s->bdat_size);
+	if (s->shutting_down) {
+		session_reply(s, "421 4.3.2 %s shutting down",
+			      s->service->hostname);
+		conn_close_after_flush(s->conn, "server shutting down");
+	}
+	return true;
+}
+
 /* ---- connection callbacks ---------------------------------------------- */
 
 static void
@@ -685,6 +813,11 @@ session_input(struct conn *conn, void *context)
 		}
 		if (s->state == LMTP_STATE_DATA) {
 			if (!session_data_input(s))
+				return;
+			continue;
+		}
+		if (s->state == LMTP_STATE_BDAT) {
+			if (!session_bdat_input(s))
 				return;
 			continue;
 		}
@@ -716,7 +849,7 @@ session_closed(struct conn *conn, const char *reason, void *context)
 {
 	struct lmtp_session *s = context;
 
-	if (s->state == LMTP_STATE_DATA) {
+	if (s->spool != NULL) {
 		log_info(&s->log, "connection lost during DATA after %llu "
 			 "bytes: nothing delivered",
 			 (unsigned long long)s->data_size);
@@ -738,7 +871,7 @@ session_shutdown(struct conn *conn, void *context)
 
 	/* A message being received is finished and delivered first; the
 	   net layer's deadline bounds how long that may take. */
-	if (s->state == LMTP_STATE_DATA) {
+	if (s->state != LMTP_STATE_COMMAND) {
 		s->shutting_down = true;
 		return;
 	}

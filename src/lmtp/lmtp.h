@@ -12,7 +12,10 @@
    (TCP or unix socket: the same code), and destroys the service after the
    worker pool has been joined (no session may outlive it).
 
-   Extensions offered: PIPELINING, ENHANCEDSTATUSCODES, 8BITMIME, SIZE.
+   Extensions offered: PIPELINING, ENHANCEDSTATUSCODES, 8BITMIME, SIZE,
+   CHUNKING (BDAT: after BDAT LAST the replies are per recipient, as
+   after DATA's final dot). A message over max_message_size is read to
+   its end and refused per recipient (552 5.3.4); nothing is stored.
    Delivery is synchronous on the session's worker thread (one
    deliver_message() per recipient after the final dot). */
 

@@ -45,7 +45,8 @@ static const struct verb_case verb_cases[] = {
 	{ "DATAX", LMTP_CMD_UNKNOWN, "" },
 	{ "MAIL:FROM", LMTP_CMD_UNKNOWN, "" },
 	{ "", LMTP_CMD_UNKNOWN, "" },
-	{ "BDAT 10", LMTP_CMD_UNKNOWN, "10" },
+	{ "BDAT 10", LMTP_CMD_BDAT, "10" },
+	{ "STARTTLS", LMTP_CMD_UNKNOWN, "" },
 };
 
 static void
@@ -244,13 +245,65 @@ test_rcpt(void **state)
 	}
 }
 
+/* ---- BDAT ----------------------------------------------------------------- */
+
+struct bdat_case {
+	const char *args;
+	int ret;
+	uint64_t size;
+	bool last;
+};
+
+static const struct bdat_case bdat_cases[] = {
+	{ "0", 0, 0, false },
+	{ "86 LAST", 0, 86, true },
+	{ "100000", 0, 100000, false },
+	{ "0 last", 0, 0, true },
+	{ "18446744073709551615", 0, UINT64_MAX, false },
+	{ "18446744073709551616", -1 },
+	{ "", -1 },
+	{ "LAST", -1 },
+	{ "-1", -1 },
+	{ "+1", -1 },
+	{ "1 LAST x", -1 },
+	{ "1  LAST", -1 },
+	{ "1 FIRST", -1 },
+	{ "1 ", -1 },
+	{ "0x10", -1 },
+};
+
+static void
+test_bdat(void **state)
+{
+	for (size_t i = 0; i < sizeof(bdat_cases) / sizeof(bdat_cases[0]);
+	     i++) {
+		const struct bdat_case *c = &bdat_cases[i];
+		const char *reply = NULL;
+		uint64_t size = 0;
+		bool last = false;
+		int ret;
+
+		ret = lmtp_parse_bdat((const uint8_t *)c->args,
+				      strlen(c->args), &size, &last, &reply);
+		if (ret != c->ret)
+			fail_msg("bdat case %zu (%s): %d", i, c->args, ret);
+		if (ret < 0) {
+			assert_string_equal(reply, "501 5.5.4 Syntax: BDAT "
+					    "chunk-size [LAST]");
+			continue;
+		}
+		assert_int_equal(size, c->size);
+		assert_int_equal(last, c->last);
+	}
+}
+
 /* Arguments are not NUL-terminated: a parse must not read past len. */
 static void
 test_parse_unterminated(void **state)
 {
 	static const char *const inputs[] = {
 		"FROM:<a@b> SIZE=10", "TO:<a@b>", "FROM:<\"x",
-		"FROM:<a@[1", "TO:<@r",
+		"FROM:<a@[1", "TO:<@r", "123 LAST",
 	};
 
 	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
@@ -270,6 +323,13 @@ test_parse_unterminated(void **state)
 				lmtp_address_free(&addr);
 			if (lmtp_parse_rcpt(buf, n, &addr, &reply) == 0)
 				lmtp_address_free(&addr);
+			{
+				uint64_t size;
+				bool last;
+
+				(void)lmtp_parse_bdat(buf, n, &size, &last,
+						      &reply);
+			}
 			free(buf);
 		}
 	}
@@ -552,6 +612,7 @@ main(void)
 		cmocka_unit_test(test_verbs),
 		cmocka_unit_test(test_mail),
 		cmocka_unit_test(test_rcpt),
+		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_parse_unterminated),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_crlf_bound),

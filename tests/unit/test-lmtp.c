@@ -177,6 +177,7 @@ client_start(struct client *c)
 	client_expect(c, "250-PIPELINING");
 	client_expect(c, "250-ENHANCEDSTATUSCODES");
 	client_expect(c, "250-8BITMIME");
+	client_expect(c, "250-CHUNKING");
 	client_expect(c, "250 SIZE 4096");
 }
 
@@ -378,10 +379,11 @@ test_greeting_and_lhlo(void **state)
 	client_expect(&c, "250-PIPELINING");
 	client_expect(&c, "250-ENHANCEDSTATUSCODES");
 	client_expect(&c, "250-8BITMIME");
+	client_expect(&c, "250-CHUNKING");
 	client_expect(&c, "250 SIZE 4096");
 	client_sends(&c, "NOOP\r\nVRFY alice\r\nHELP\r\nFOO\r\n");
 	client_expect(&c, "250 2.0.0 OK");
-	client_expect_prefix(&c, "252 2.5.2 ", NULL, 0);
+	client_expect_prefix(&c, "252 2.0.0 ", NULL, 0);
 	client_expect_prefix(&c, "214 2.0.0 ", NULL, 0);
 	client_expect(&c, "500 5.5.1 Unknown command");
 	client_sends(&c, "QUIT\r\n");
@@ -788,6 +790,106 @@ test_deliver_message(void **state)
 	store_user_unref(&user);
 }
 
+static void
+test_bdat(void **state)
+{
+	struct client c;
+	unsigned alice0 = inbox_count("alice");
+	unsigned carol0 = inbox_count("carol");
+	uint32_t uid_a, uid_c;
+	char *big;
+
+	client_start(&c);
+	/* everything in one packet: chunks hold "." lines and bare LFs,
+	   which BDAT does not unstuff but does canonicalise */
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\n"
+		     "RCPT TO:<carol@x.example>\r\n"
+		     "BDAT 15\r\nSubject: b\n\n.\r\n"
+		     "BDAT 8 LAST\r\n..x\r\nend"
+		     "NOOP\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect(&c, "250 2.0.0 15 octets received");
+	uid_a = client_expect_saved(&c, "alice@x.example");
+	uid_c = client_expect_saved(&c, "carol@x.example");
+	client_expect(&c, "250 2.0.0 OK");
+	check_message("alice", uid_a, "Return-Path: <s@x.example>\r\n"
+		      "Delivered-To: alice@x.example\r\n"
+		      "Subject: b\r\n\r\n.\r\n..x\r\nend\r\n");
+	check_message("carol", uid_c, "Return-Path: <s@x.example>\r\n"
+		      "Delivered-To: carol@x.example\r\n"
+		      "Subject: b\r\n\r\n.\r\n..x\r\nend\r\n");
+
+	/* a refused chunk is still read: its bytes are not commands */
+	client_sends(&c, "BDAT 6\r\nRSET\r\nNOOP\r\n");
+	client_expect(&c, "503 5.5.1 Send MAIL first");
+	client_expect(&c, "250 2.0.0 OK");
+
+	/* DATA after BDAT in one transaction */
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nBDAT 3\r\nabcDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect(&c, "250 2.0.0 3 octets received");
+	client_expect(&c, "503 5.5.1 DATA not allowed after BDAT");
+	/* too big over several chunks: per-recipient 552 at LAST */
+	big = malloc(3000);
+	memset(big, 'q', 3000);
+	client_sends(&c, "BDAT 3000\r\n");
+	client_send(&c, big, 3000);
+	client_sends(&c, "BDAT 3000 LAST\r\n");
+	client_send(&c, big, 3000);
+	client_expect(&c, "250 2.0.0 3000 octets received");
+	client_expect(&c, "552 5.3.4 <alice@x.example> Message too big for "
+		      "system");
+	free(big);
+
+	/* BDAT 0 LAST alone ends a message; RSET drops a started one */
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nBDAT 2\r\nxyRSET\r\n"
+		     "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nBDAT 0 LAST\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect(&c, "250 2.0.0 2 octets received");
+	client_expect(&c, "250 2.0.0 OK");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	uid_a = client_expect_saved(&c, "alice@x.example");
+	check_message("alice", uid_a, "Return-Path: <s@x.example>\r\n"
+		      "Delivered-To: alice@x.example\r\n");
+
+	/* a BDAT without a size closes the connection */
+	client_sends(&c, "BDAT x\r\n");
+	client_expect(&c, "501 5.5.4 Syntax: BDAT chunk-size [LAST]");
+	client_expect_eof(&c);
+	client_close(&c);
+
+	assert_int_equal(inbox_count("alice"), alice0 + 2);
+	assert_int_equal(inbox_count("carol"), carol0 + 1);
+}
+
+static void
+test_drop_mid_bdat(void **state)
+{
+	struct client c;
+	unsigned alice0 = inbox_count("alice");
+
+	wait_sessions_gone();
+	client_start(&c);
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nBDAT 4\r\nabcd"
+		     "BDAT 100 LAST\r\nonly part");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect(&c, "250 2.0.0 4 octets received");
+	client_close(&c);
+	wait_sessions_gone();
+	assert_int_equal(inbox_count("alice"), alice0);
+}
+
 /* Last: stops the pool and checks the 421 a waiting client gets. */
 static void
 test_shutdown(void **state)
@@ -819,6 +921,8 @@ main(void)
 		cmocka_unit_test(test_user_vanished),
 		cmocka_unit_test(test_too_many_recipients),
 		cmocka_unit_test(test_deliver_message),
+		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_drop_mid_bdat),
 		cmocka_unit_test(test_shutdown),
 	};
 
