@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -890,6 +891,57 @@ test_drop_mid_bdat(void **state)
 	assert_int_equal(inbox_count("alice"), alice0);
 }
 
+/* The body arrives a byte per packet: the final dot and stuffed dots are
+   found across reads. */
+static void
+test_data_byte_at_a_time(void **state)
+{
+	static const char body[] = "A: b\r\n\r\n..x\r\n.\r\n";
+	struct client c;
+	uint32_t uid;
+	int one = 1;
+
+	client_start(&c);
+	assert_int_equal(setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				    sizeof(one)), 0);
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
+		     "RCPT TO:<carol@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	for (size_t i = 0; i < sizeof(body) - 1; i++) {
+		client_send(&c, body + i, 1);
+		usleep(1000);
+	}
+	uid = client_expect_saved(&c, "carol@x.example");
+	check_message("carol", uid, "Return-Path: <a@b.example>\r\n"
+		      "Delivered-To: carol@x.example\r\nA: b\r\n\r\n"
+		      ".x\r\n");
+	client_close(&c);
+}
+
+/* The passwd-file cannot be read: RCPT gets a temporary failure. */
+static void
+test_passdb_error(void **state)
+{
+	struct client c;
+	char saved[160];
+
+	snprintf(saved, sizeof(saved), "%s.saved", passwd_path);
+	assert_int_equal(rename(passwd_path, saved), 0);
+	assert_int_equal(mkdir(passwd_path, 0700), 0);
+	client_start(&c);
+	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect(&c, "451 4.3.0 <alice@x.example> Temporary user "
+		      "lookup failure");
+	client_expect(&c, "503 5.5.1 No valid recipients");
+	client_close(&c);
+	assert_int_equal(rmdir(passwd_path), 0);
+	assert_int_equal(rename(saved, passwd_path), 0);
+}
+
 /* Last: stops the pool and checks the 421 a waiting client gets. */
 static void
 test_shutdown(void **state)
@@ -923,6 +975,8 @@ main(void)
 		cmocka_unit_test(test_deliver_message),
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_drop_mid_bdat),
+		cmocka_unit_test(test_data_byte_at_a_time),
+		cmocka_unit_test(test_passdb_error),
 		cmocka_unit_test(test_shutdown),
 	};
 
