@@ -67,7 +67,7 @@ test_verbs(void **state)
 	}
 }
 
-/* ---- MAIL FROM ------------------------------------------------------------ */
+/* ---- MAIL FROM ----------------------------------------------------------- */
 
 struct mail_case {
 	const char *args;
@@ -174,7 +174,7 @@ test_mail(void **state)
 	}
 }
 
-/* ---- RCPT TO -------------------------------------------------------------- */
+/* ---- RCPT TO ------------------------------------------------------------- */
 
 struct rcpt_case {
 	const char *args;
@@ -245,7 +245,7 @@ test_rcpt(void **state)
 	}
 }
 
-/* ---- BDAT ----------------------------------------------------------------- */
+/* ---- BDAT ---------------------------------------------------------------- */
 
 struct bdat_case {
 	const char *args;
@@ -335,7 +335,7 @@ test_parse_unterminated(void **state)
 	}
 }
 
-/* ---- LF to CRLF ----------------------------------------------------------- */
+/* ---- LF to CRLF ---------------------------------------------------------- */
 
 struct crlf_case {
 	const char *in, *out;
@@ -425,7 +425,7 @@ test_crlf_bound(void **state)
 	assert_memory_equal(out, "\r\nx\r\n\r\n", 7);
 }
 
-/* ---- spool ------------------------------------------------------------ */
+/* ---- spool --------------------------------------------------------------- */
 
 static char tmp_root[64];
 
@@ -510,7 +510,7 @@ test_spool_bad_dir(void **state)
 	assert_false(deliver_error_is_nospace(NULL));
 }
 
-/* ---- reading a message from a pipe ------------------------------------ */
+/* ---- reading a message from a pipe --------------------------------------- */
 
 struct writer_arg {
 	int fd;
