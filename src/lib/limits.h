@@ -57,6 +57,9 @@
 #define NET_LISTEN_BACKLOG 511
 /* Seconds between two "connection limit reached" warnings in the log. */
 #define NET_REFUSE_LOG_INTERVAL_SECS 10
+/* Seconds a listening socket pauses after accept() ran out of descriptors
+   (retrying at once would spin on the still-pending connection). */
+#define NET_ACCEPT_PAUSE_SECS 1
 
 /* Authentication (src/auth). */
 /* Largest SCRAM salt we accept in a stored value (Dovecot writes 16). */

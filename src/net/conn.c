@@ -134,6 +134,8 @@ conn_starttls_switch(struct conn *conn)
 				 conn->in_cb);
 	evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev),
 				 conn->out_cb);
+	/* Disabled first: see conn_do_close(). */
+	bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
 	bufferevent_free(conn->bev);
 	conn->bev = NULL;
 	conn->pending_drain = 0;
@@ -170,8 +172,12 @@ conn_check_flush(struct conn *conn)
 				 MSG_DONTWAIT) <= 0)
 				break;
 		}
-		if (conn->ssl != NULL)
+		if (conn->ssl != NULL) {
+			/* close_notify, best effort; a failure here must
+			   not linger in this thread's error queue. */
 			(void)SSL_shutdown(conn->ssl);
+			ERR_clear_error();
+		}
 		(void)shutdown(conn->fd, SHUT_WR);
 		conn_do_close(conn, conn->close_reason);
 	} else if (conn->starttls_pending) {
@@ -240,8 +246,11 @@ conn_do_close(struct conn *conn, const char *reason)
 					 conn->in_cb);
 		evbuffer_remove_cb_entry(bufferevent_get_output(conn->bev),
 					 conn->out_cb);
-		/* Safe inside the bufferevent's own callback: libevent
-		   holds its own reference while calling us. */
+		/* Inside the bufferevent's own callback libevent holds a
+		   reference and bufferevent_free() only drops ours; disable
+		   first so its events are gone before the fd is closed
+		   (and its number possibly reused by the next accept). */
+		bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
 		bufferevent_free(conn->bev);
 		conn->bev = NULL;
 		conn->ssl = NULL;
@@ -297,9 +306,10 @@ conn_error_reason(struct conn *conn, short what, char *buf, size_t size)
 		"TLS handshake failed" : (conn->ssl != NULL ? "TLS error" :
 					  "read/write error");
 	if (err != 0) {
-		const char *reason = ERR_reason_error_string(err);
+		char text[128];
+
 		snprintf(buf, size, "%s: %s", prefix,
-			 reason != NULL ? reason : "unknown");
+			 tls_error_text(err, text, sizeof(text)));
 	} else if (sock_err == ECONNRESET || sock_err == EPIPE ||
 		   sock_err == ETIMEDOUT || sock_err == ECONNABORTED ||
 		   sock_err == EHOSTUNREACH || sock_err == ENETUNREACH) {
@@ -327,7 +337,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *context)
 	if ((what & BEV_EVENT_EOF) != 0) {
 		if (conn->ssl != NULL && !conn->tls_handshake_done)
 			conn_do_close(conn, "TLS handshake failed: EOF");
-		else
+		else if (conn_output_pending(conn) > 0 &&
+			 !conn->starttls_pending) {
+			/* A half-close after the last command: the reply
+			   still goes out (a peer that is really gone makes
+			   the write fail). */
+			conn_close_after_flush(conn, "EOF");
+		} else
 			conn_do_close(conn, "EOF");
 	} else if ((what & BEV_EVENT_ERROR) != 0) {
 		conn_do_close(conn, conn_error_reason(conn, what, buf,
@@ -562,8 +578,9 @@ conn_read_line(struct conn *conn, size_t max_len, const uint8_t **line_r,
 	if (lf.pos < 0) {
 		if (len < max_len + 2)
 			return CONN_LINE_NONE;
-		/* No LF in max_len+2 bytes: the line cannot fit. */
-		evbuffer_drain(input, len);
+		/* No LF in max_len+2 bytes: the line cannot fit. Drop what
+		   was scanned; the rest goes up to its LF. */
+		evbuffer_drain(input, scan);
 		conn->discarding_line = true;
 		return CONN_LINE_TOO_LONG;
 	}
@@ -674,7 +691,8 @@ conn_write_file(struct conn *conn, int fd, off_t offset, size_t len,
 
 	if (!conn_writable(conn) || len == 0)
 		return 0;
-	if (offset < 0 || (uint64_t)len > (uint64_t)INT64_MAX - (uint64_t)offset) {
+	if (offset < 0 ||
+	    (uint64_t)len > (uint64_t)INT64_MAX - (uint64_t)offset) {
 		*error_r = net_error("file range out of bounds");
 		return -1;
 	}
@@ -730,6 +748,11 @@ conn_close_after_flush(struct conn *conn, const char *reason)
 	conn->pending_drain = 0;
 	evbuffer_drain(bufferevent_get_input(conn->bev),
 		       evbuffer_get_length(bufferevent_get_input(conn->bev)));
+	/* A peer that never reads must not keep us waiting forever. */
+	if (conn->idle_secs == 0) {
+		conn->idle_secs = CONN_DEFAULT_IDLE_TIMEOUT_SECS;
+		conn_timer_arm(conn);
+	}
 	/* If the output is already empty no write callback will come. */
 	if (conn_output_pending(conn) == 0)
 		conn_schedule(conn, DEFER_FLUSH);

@@ -28,7 +28,31 @@
    more than that. `input` is called when new bytes arrived; a session that
    stops reading lines part-way (busy streaming a reply, waiting for the
    store) calls conn_input_kick() when ready to get `input` again for
-   what is still buffered. */
+   what is still buffered.
+
+   A session's input callback, in outline:
+
+	static void
+	pop3_input(struct conn *conn, void *context)
+	{
+		struct pop3_session *s = context;
+		const uint8_t *line;
+		size_t len;
+		enum conn_line_result ret;
+
+		while (!conn_is_closing(conn) && !s->busy) {
+			ret = conn_read_line(conn, POP3_MAX_LINE, &line, &len);
+			if (ret == CONN_LINE_NONE)
+				break;
+			if (ret == CONN_LINE_TOO_LONG)
+				conn_write_str(conn, "-ERR Line too long\r\n");
+			else
+				pop3_command(s, line, len);
+		}
+	}
+
+   and when s->busy clears (a RETR finished streaming from
+   output_drained): conn_input_kick(conn). */
 
 struct conn;
 struct evbuffer;
@@ -41,10 +65,16 @@ struct conn_callbacks {
 	void (*input)(struct conn *conn, void *context);
 	/* Output fell to CONN_OUTPUT_LOW_WATER bytes or below after a write
 	   to the socket: time to queue the next chunk of a large reply.
-	   Optional. */
+	   Called only after a socket write, so a session waiting for it
+	   must leave more than CONN_OUTPUT_LOW_WATER bytes queued (fill up
+	   to CONN_OUTPUT_HIGH_WATER). Also called after small replies;
+	   ignore it when not streaming. Optional. */
 	void (*output_drained)(struct conn *conn, void *context);
 	/* The connection is gone: the peer closed it, an error, a timeout,
-	   or conn_close(). reason is short text for the log ("EOF",
+	   or conn_close(). A peer's EOF while output is still queued is
+	   treated as conn_close_after_flush(conn, "EOF"): a half-closing
+	   client still gets what was queued, but no more callbacks run.
+	   reason is short text for the log ("EOF",
 	   "idle timeout", "TLS handshake failed: ...", or the reason given
 	   to conn_close()). The session frees itself here; the conn is freed
 	   after this returns. Required. */
@@ -84,8 +114,9 @@ enum conn_line_result {
 /* Takes one line (ending LF; a CR before the LF is removed too) of at
    most max_len bytes from the input. The line bytes are not NUL-terminated
    and stay valid until the next conn_* call on this conn or the return to
-   the event loop, whichever comes first. Never scans more than max_len+2
-   buffered bytes for the end of line. */
+   the event loop, whichever comes first. Looks for the end of a line in
+   at most max_len+2 buffered bytes (while skipping the rest of an
+   over-long line, in what is buffered, which the input cap bounds). */
 enum conn_line_result conn_read_line(struct conn *conn, size_t max_len,
 				     const uint8_t **line_r, size_t *len_r);
 

@@ -24,6 +24,9 @@ struct listener_binding {
 	struct listener *listener;
 	struct worker *worker;
 	struct evconnlistener *lev;
+	/* Re-enables accepting after a pause for lack of descriptors. */
+	struct event *resume_event;
+	time_t last_error_log;
 };
 
 struct listener {
@@ -183,16 +186,34 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 }
 
 static void
+listener_resume_cb(evutil_socket_t fd, short what, void *context)
+{
+	struct listener_binding *binding = context;
+
+	if (!worker_is_stopping(binding->worker))
+		evconnlistener_enable(binding->lev);
+}
+
+static void
 listener_error_cb(struct evconnlistener *lev, void *context)
 {
 	struct listener_binding *binding = context;
 	struct log_ctx ctx = { .proto = binding->listener->service };
+	struct timeval tv = { .tv_sec = NET_ACCEPT_PAUSE_SECS };
 	int err = errno;
+	time_t now = time(NULL);
 
-	/* EMFILE/ENFILE/ENOBUFS: libevent retries on the next readiness;
-	   we only log (rate limited by the kernel's backlog filling). */
-	log_error(&ctx, "accept on %s: %s", binding->listener->address,
-		  strerror(err));
+	/* Out of descriptors or memory: the pending connection stays in the
+	   backlog and the socket stays readable, so retrying at once would
+	   spin. Pause this socket for a moment instead. */
+	if (now - binding->last_error_log >= NET_REFUSE_LOG_INTERVAL_SECS) {
+		binding->last_error_log = now;
+		log_error(&ctx, "accept on %s: %s (pausing %d s)",
+			  binding->listener->address, strerror(err),
+			  NET_ACCEPT_PAUSE_SECS);
+	}
+	evconnlistener_disable(lev);
+	evtimer_add(binding->resume_event, &tv);
 }
 
 static int
@@ -330,6 +351,12 @@ listener_create(struct worker_pool *pool, const struct listener_settings *set,
 				     "the workers start", set->address);
 		return -1;
 	}
+	if (set->new_connection == NULL || set->address == NULL) {
+		*error_r = net_error("listener without %s",
+				     set->address == NULL ? "an address" :
+				     "a new_connection callback");
+		return -1;
+	}
 	if (set->implicit_tls && set->tls == NULL) {
 		*error_r = net_error("%s: implicit TLS without a certificate",
 				     set->address);
@@ -395,6 +422,10 @@ listener_create(struct worker_pool *pool, const struct listener_settings *set,
 			goto fail;
 		}
 		evconnlistener_set_error_cb(b->lev, listener_error_cb);
+		b->resume_event = evtimer_new(worker_get_base(b->worker),
+					      listener_resume_cb, b);
+		if (b->resume_event == NULL)
+			abort();
 		worker_add_listener(b->worker, b->lev);
 		listener->binding_count++;
 	}
@@ -418,6 +449,8 @@ listener_destroy(struct listener **_listener)
 
 		worker_remove_listener(b->worker, b->lev);
 		evconnlistener_free(b->lev);
+		if (b->resume_event != NULL)
+			event_free(b->resume_event);
 	}
 	if (listener->unix_created) {
 		const struct sockaddr_un *sun =

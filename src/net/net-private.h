@@ -21,6 +21,10 @@ const char *net_error(const char *fmt, ...)
 void *net_malloc0(size_t size);
 char *net_strdup(const char *str);
 
+/* tls.c: the text of one OpenSSL error code (system errors as strerror)
+   in buf. */
+const char *tls_error_text(unsigned long err, char *buf, size_t size);
+
 /* worker.c */
 /* Head of the worker's list of live conns (owner thread only). */
 struct conn **worker_conn_list(struct worker *worker);

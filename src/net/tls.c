@@ -35,23 +35,28 @@ struct tls_server {
 	SSL_CTX *ctx;
 };
 
+const char *
+tls_error_text(unsigned long err, char *buf, size_t size)
+{
+	const char *reason;
+
+	if (err == 0)
+		snprintf(buf, size, "unknown error");
+	else if (ERR_SYSTEM_ERROR(err))
+		snprintf(buf, size, "%s", strerror(ERR_GET_REASON(err)));
+	else if ((reason = ERR_reason_error_string(err)) != NULL)
+		snprintf(buf, size, "%s", reason);
+	else
+		ERR_error_string_n(err, buf, size);
+	return buf;
+}
+
 /* OpenSSL's reason for the oldest queued error (the root cause), and
    clears the queue. */
 static const char *
 tls_reason(char *buf, size_t size)
 {
-	unsigned long err = ERR_get_error();
-	const char *reason;
-
-	if (err == 0) {
-		snprintf(buf, size, "unknown error");
-		return buf;
-	}
-	reason = ERR_reason_error_string(err);
-	if (reason != NULL)
-		snprintf(buf, size, "%s", reason);
-	else
-		ERR_error_string_n(err, buf, size);
+	tls_error_text(ERR_get_error(), buf, size);
 	ERR_clear_error();
 	return buf;
 }
@@ -103,7 +108,8 @@ tls_ctx_build(const struct tls_settings *set, SSL_CTX **ctx_r,
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, set->key_file,
 					SSL_FILETYPE_PEM) != 1) {
-		*error_r = net_error("%s: cannot load private key: %s",
+		*error_r = net_error("%s: cannot load private key (PEM "
+				     "expected): %s",
 				     set->key_file,
 				     tls_reason(reason, sizeof(reason)));
 		goto fail;
@@ -262,7 +268,8 @@ tls_make_cert(EVP_PKEY *pkey, const char *hostname)
 			 "DNS:%s,IP:127.0.0.1,IP:0:0:0:0:0:0:0:1", hostname);
 	else
 		snprintf(san, sizeof(san), "DNS:%s", hostname);
-	if (x509_add_ext(cert, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+	if (x509_add_ext(cert, NID_basic_constraints,
+			 "critical,CA:FALSE") < 0 ||
 	    x509_add_ext(cert, NID_key_usage,
 			 "critical,digitalSignature") < 0 ||
 	    x509_add_ext(cert, NID_ext_key_usage, "serverAuth") < 0 ||
