@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 struct store_backend;
+struct store_view_shared;
 
 /* Test hooks: the I/O calls the backend makes on message files. Tests
    swap them to simulate ENOSPC and friends. */
@@ -54,6 +55,7 @@ struct store_user {
 
 	pthread_mutex_t lock; /* recursive */
 	struct store_watch *watches;
+	struct store_view_shared *views; /* store-view.c */
 	unsigned notify_depth;
 	bool watch_removed;
 
@@ -169,10 +171,9 @@ struct store_backend {
 			     uint32_t **src_uids_r, uint32_t **dst_uids_r,
 			     unsigned *count_r, const char **error_r);
 
-	/* Checks one user (locked); adds to *result. */
-	int (*check_user)(struct store_user *user,
-			  struct store_check_result *result,
-			  const char **error_r);
+	/* store_check(): *result is zeroed by the caller. */
+	int (*check)(struct store *store, struct store_check_result *result,
+		     const char **error_r);
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -867,9 +867,9 @@ remove_dir_files(int parent_fd, const char *name, bool recurse)
 			continue;
 		if (unlinkat(fd, d->d_name, 0) == 0)
 			continue;
+		/* remove_dir_files() removes the directory itself too */
 		if ((errno == EISDIR || errno == EPERM) && recurse &&
-		    remove_dir_files(fd, d->d_name, false) == 0 &&
-		    unlinkat(fd, d->d_name, AT_REMOVEDIR) == 0)
+		    remove_dir_files(fd, d->d_name, false) == 0)
 			continue;
 		ret = -1;
 	}
@@ -877,6 +877,31 @@ remove_dir_files(int parent_fd, const char *name, bool recurse)
 	if (ret == 0 && unlinkat(parent_fd, name, AT_REMOVEDIR) < 0)
 		ret = -1;
 	return ret;
+}
+
+/* Removes a user directory already renamed to its .deleted. name. */
+static int
+sq_remove_trash(const char *trash, const char **error_r)
+{
+	int dfd = open(trash, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || remove_dir_files(dfd, "blobs", true) < 0 ||
+	    remove_dir_files(dfd, "tmp", false) < 0) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return store_error(error_r, "removing %s failed: %s", trash,
+				   strerror(err));
+	}
+	static const char *const files[] = { "store.db", "store.db-wal",
+					     "store.db-shm",
+					     "store.db-journal" };
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		(void)unlinkat(dfd, files[i], 0);
+	close(dfd);
+	if (rmdir(trash) < 0)
+		return store_error(error_r, "rmdir(%s) failed: %s", trash,
+				   strerror(errno));
+	return 0;
 }
 
 static int
@@ -890,7 +915,8 @@ sq_user_delete(struct store *store, const char *username,
 	int ret = 1;
 
 	/* First move it out of the way in one step, so a crash never leaves
-	   half a user that store_user_get() would open. */
+	   half a user that store_user_get() would open; store_check()
+	   finishes a removal a crash interrupted. */
 	(void)getrandom(&rnd, sizeof(rnd), 0);
 	char *slash = strrchr(path, '/');
 	snprintf(trash, len, "%.*s/.deleted.%016llx", (int)(slash - path), path,
@@ -901,27 +927,9 @@ sq_user_delete(struct store *store, const char *username,
 		else
 			ret = store_error(error_r, "rename(%s) failed: %s",
 					  path, strerror(errno));
-		goto out;
+	} else if (sq_remove_trash(trash, error_r) < 0) {
+		ret = -1;
 	}
-	int dfd = open(trash, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || remove_dir_files(dfd, "blobs", true) < 0 ||
-	    remove_dir_files(dfd, "tmp", false) < 0) {
-		ret = store_error(error_r, "removing %s failed: %s", trash,
-				  strerror(errno));
-		if (dfd >= 0)
-			close(dfd);
-		goto out;
-	}
-	static const char *const files[] = { "store.db", "store.db-wal",
-					     "store.db-shm",
-					     "store.db-journal" };
-	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		(void)unlinkat(dfd, files[i], 0);
-	close(dfd);
-	if (rmdir(trash) < 0)
-		ret = store_error(error_r, "rmdir(%s) failed: %s", trash,
-				  strerror(errno));
-out:
 	free(path);
 	free(trash);
 	return ret;
@@ -2331,6 +2339,87 @@ sq_check_user(struct store_user *user, struct store_check_result *result,
 	return 0;
 }
 
+/* Walks users/<xx>/<user>/. */
+static int
+sq_check(struct store *store, struct store_check_result *result,
+	 const char **error_r)
+{
+	size_t len = strlen(store->data_dir) + 16;
+	char *path = store_malloc0(len);
+	DIR *top;
+
+	snprintf(path, len, "%s/users", store->data_dir);
+	top = opendir(path);
+	if (top == NULL) {
+		int err = errno;
+		free(path);
+		if (err == ENOENT)
+			return 0;
+		return store_error(error_r, "opendir(%s/users) failed: %s",
+				   store->data_dir, strerror(err));
+	}
+	struct dirent *d1;
+	while ((d1 = readdir(top)) != NULL) {
+		if (d1->d_name[0] == '.')
+			continue;
+		size_t sublen = len + strlen(d1->d_name) + 2;
+		char *sub = store_malloc0(sublen);
+		snprintf(sub, sublen, "%s/%s", path, d1->d_name);
+		DIR *dir = opendir(sub);
+		struct dirent *d2;
+		while (dir != NULL && (d2 = readdir(dir)) != NULL) {
+			const char *name = d2->d_name, *error;
+			char hex[3];
+			if (strncmp(name, ".deleted.", 9) == 0) {
+				size_t tlen = sublen + strlen(name) + 2;
+				char *trash = store_malloc0(tlen);
+				snprintf(trash, tlen, "%s/%s", sub, name);
+				if (sq_remove_trash(trash, &error) < 0) {
+					log_error(&sq_log_ctx, "check: %s",
+						  error);
+				}
+				free(trash);
+				continue;
+			}
+			if (name[0] == '.' ||
+			    !store_username_valid(name, &error))
+				continue;
+			snprintf(hex, sizeof(hex), "%02x",
+				 store_name_hash(name) & 0xff);
+			if (strcmp(hex, d1->d_name) != 0) {
+				log_warn(&sq_log_ctx,
+					 "check: users/%s/%s is in the wrong "
+					 "directory; skipped",
+					 d1->d_name, name);
+				continue;
+			}
+			struct store_user *user;
+			if (store_user_get(store, name, &user, &error) < 0) {
+				log_error(&sq_log_ctx, "check: user %s: %s",
+					  name, error);
+				result->errors++;
+				continue;
+			}
+			result->users++;
+			store_user_lock(user);
+			if (sq_check_user(user, result, &error) < 0) {
+				log_error(&sq_log_ctx, "check: user %s: %s",
+					  name, error);
+				result->errors++;
+			}
+			sq_call_end(user);
+			store_user_unlock(user);
+			store_user_unref(&user);
+		}
+		if (dir != NULL)
+			closedir(dir);
+		free(sub);
+	}
+	closedir(top);
+	free(path);
+	return 0;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.user_open = sq_user_open,
@@ -2361,5 +2450,5 @@ const struct store_backend store_backend_sqlite = {
 	.expunge = sq_expunge,
 	.pop3_expire = sq_pop3_expire,
 	.messages_copy = sq_messages_copy,
-	.check_user = sq_check_user,
+	.check = sq_check,
 };

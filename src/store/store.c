@@ -124,6 +124,47 @@ store_username_valid(const char *name, const char **error_r)
 	return true;
 }
 
+/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+   above U+10FFFF. */
+static bool
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n > len - i - 1)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
 bool
 store_mailbox_name_canon(const char *name, char **canon_r,
 			 const char **error_r)
@@ -132,6 +173,10 @@ store_mailbox_name_canon(const char *name, char **canon_r,
 
 	if (len == 0 || len > STORE_MAX_MAILBOX_NAME) {
 		store_error(error_r, "Invalid mailbox name length");
+		return false;
+	}
+	if (!utf8_valid((const unsigned char *)name, len)) {
+		store_error(error_r, "Mailbox name is not valid UTF-8");
 		return false;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -939,8 +984,8 @@ store_save_commit(struct store_save **_save, uint32_t *uid_r,
 	user_begin(user);
 	ret = BACKEND(user)->save_commit(save, &uid, error_r);
 	user_end(user);
-	if (ret < 0)
-		BACKEND(user)->save_abort(save);
+	/* After a commit the file is in blobs/: this only frees. */
+	BACKEND(user)->save_abort(save);
 	save_free(save);
 	if (ret < 0)
 		return -1;
@@ -1157,72 +1202,10 @@ store_notify(struct store_user *user, uint64_t mailbox_id,
 
 /* ---- startup check ------------------------------------------------- */
 
-#include <dirent.h>
-
 int
 store_check(struct store *store, struct store_check_result *result_r,
 	    const char **error_r)
 {
-	char path[4096];
-	DIR *top;
-
 	memset(result_r, 0, sizeof(*result_r));
-	if (snprintf(path, sizeof(path), "%s/users", store->data_dir) >=
-	    (int)sizeof(path))
-		return store_error(error_r, "data_dir path too long");
-	top = opendir(path);
-	if (top == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		return store_error(error_r, "opendir(%s) failed: %s", path,
-				   strerror(errno));
-	}
-	struct dirent *d1;
-	while ((d1 = readdir(top)) != NULL) {
-		if (d1->d_name[0] == '.')
-			continue;
-		char sub[4096];
-		if (snprintf(sub, sizeof(sub), "%s/%s", path, d1->d_name) >=
-		    (int)sizeof(sub))
-			continue;
-		DIR *dir = opendir(sub);
-		if (dir == NULL)
-			continue;
-		struct dirent *d2;
-		while ((d2 = readdir(dir)) != NULL) {
-			const char *name = d2->d_name, *error;
-			char hex[3];
-			if (name[0] == '.' || !store_username_valid(name, &error))
-				continue;
-			snprintf(hex, sizeof(hex), "%02x",
-				 store_name_hash(name) & 0xff);
-			if (strcmp(hex, d1->d_name) != 0) {
-				log_warn(&store_log_ctx,
-					 "check: %s/%s is in the wrong "
-					 "directory, skipped", d1->d_name,
-					 name);
-				continue;
-			}
-			struct store_user *user;
-			if (store_user_get(store, name, &user, &error) < 0) {
-				log_error(&store_log_ctx,
-					  "check: user %s: %s", name, error);
-				result_r->errors++;
-				continue;
-			}
-			result_r->users++;
-			user_begin(user);
-			if (store->backend->check_user(user, result_r,
-						       &error) < 0) {
-				log_error(&store_log_ctx,
-					  "check: user %s: %s", name, error);
-				result_r->errors++;
-			}
-			user_end(user);
-			store_user_unref(&user);
-		}
-		closedir(dir);
-	}
-	closedir(top);
-	return 0;
+	return store->backend->check(store, result_r, error_r);
 }

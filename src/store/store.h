@@ -339,8 +339,10 @@ enum store_flags_op {
    modseq; with unchangedsince != 0 (RFC 7162 UNCHANGEDSINCE) messages
    whose modseq is greater are left alone. *modseq_r (may be NULL) is the
    new modseq, or 0 if nothing changed. Unknown keywords are added (past
-   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). Returns 1,
-   0 if no such mailbox, -1. */
+   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). For the
+   MODIFIED response code: afterwards, every message of the set whose
+   modseq is above unchangedsince and differs from *modseq_r was refused.
+   Returns 1, 0 if no such mailbox, -1. */
 int store_flags_update(struct store_user *user, uint64_t mailbox_id,
 		       const struct store_uid_range *uids, unsigned uid_count,
 		       enum store_flags_op op, uint8_t flags,
@@ -421,6 +423,72 @@ struct store_watch *store_watch_add(struct store_user *user,
    *watch to NULL. Safe on NULL. */
 void store_watch_remove(struct store_watch **watch);
 
+/* ---- the selected mailbox: one shared view, a cursor per session ------ */
+
+/* DESIGN "The selected mailbox": every session that has a mailbox open in
+   this process shares one in-memory view of it (UIDs in order, flags,
+   modseqs); a session holds only a cursor: the modseq it has reported up
+   to and the point up to which it has reported expunges. Expunged entries
+   stay in the shared view until every cursor has reported them, so each
+   session's sequence numbers only move when it is allowed to say EXPUNGE
+   (RFC 9051 7.5.1: not during FETCH, STORE, SEARCH).
+
+   All functions lock the user. The view is refreshed from the store by
+   store_view_sync(), typically from the session's own worker after its
+   watcher fired; changes by other processes are picked up the same way. */
+struct store_view;
+
+struct store_view_entry {
+	uint32_t uid;
+	uint8_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	uint64_t size;
+	uint64_t blob_id;
+	time_t internal_date;
+};
+
+/* What store_view_sync() found for this session, to report in this
+   order: expunged_seqs (sequence numbers valid when sent in the given
+   order, i.e. highest first), then changed_seqs (flags/modseq changed,
+   numbered after the expunges), then `exists` if it grew or expunges
+   were reported. Arrays are malloc'ed; free with
+   store_view_changes_free(). */
+struct store_view_changes {
+	uint32_t *expunged_seqs;
+	unsigned expunged_count;
+	uint32_t *changed_seqs;
+	unsigned changed_count;
+	uint32_t exists;
+	uint64_t highestmodseq;
+};
+
+/* Opens a cursor on mailbox_id's shared view (loading it on first use).
+   The session's numbering starts with every message present now. Returns
+   1, 0 if no such mailbox, -1. */
+int store_view_open(struct store_user *user, uint64_t mailbox_id,
+		    struct store_view **view_r, const char **error_r);
+/* Closes the cursor; the shared view goes with the last one. Sets *view
+   to NULL. Safe on NULL. */
+void store_view_close(struct store_view **view);
+/* Messages in this session's numbering (what it last said EXISTS). */
+uint32_t store_view_count(struct store_view *view);
+/* Copies the entry with 1-based sequence number seq. Returns true, or
+   false if seq is out of range. */
+bool store_view_get(struct store_view *view, uint32_t seq,
+		    struct store_view_entry *entry_r);
+/* Sequence number of uid in this session's numbering, 0 if not there. */
+uint32_t store_view_seq(struct store_view *view, uint32_t uid);
+/* Refreshes the shared view and moves this session's cursor forward,
+   filling *changes_r (see above). With allow_expunge false, expunged
+   messages keep their sequence numbers and are reported by a later call.
+   Returns 1, 0 if the mailbox was deleted (the session should close it),
+   -1. */
+int store_view_sync(struct store_view *view, bool allow_expunge,
+		    struct store_view_changes *changes_r,
+		    const char **error_r);
+void store_view_changes_free(struct store_view_changes *changes);
+
 /* ---- startup check ---------------------------------------------------- */
 
 struct store_check_result {
@@ -436,7 +504,8 @@ struct store_check_result {
    removes blob files that no row references (crash between rename and
    commit; safe against a concurrent save in another process because a
    save renames only inside its write transaction), and expunges rows whose
-   file is missing (logged as errors: it means lost data). Run it at
+   file is missing (logged as errors: it means lost data), and finishes
+   user removals a crash interrupted. Run it at
    startup before this process begins any save. Returns 0, or -1 if the
    data_dir cannot be read at all. */
 int store_check(struct store *store, struct store_check_result *result_r,
