@@ -3,6 +3,7 @@
 
 #include <argon2.h>
 #include <crypt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -129,7 +130,8 @@ verify_crypt(const char *hash, const uint8_t *plain, size_t plain_len,
 		*error_r = "empty or disabled crypt hash";
 		return -1;
 	}
-	if (memchr(plain, '\0', plain_len) != NULL)
+	if (memchr(plain, '\0', plain_len) != NULL ||
+	    plain_len > AUTH_MAX_PASSWORD)
 		return 0;
 	phrase = auth_xstrndup((const char *)plain, plain_len);
 	/* struct crypt_data is tens of KB: keep it off worker stacks. */
@@ -505,6 +507,16 @@ password_is_cleartext(const char *stored)
 	return password_get_cleartext(stored, &plain, &len) == 1;
 }
 
+/* Secret for the SCRAM salts of cleartext values, one per process. */
+static uint8_t plain_salt_secret[32];
+static pthread_once_t plain_salt_once = PTHREAD_ONCE_INIT;
+
+static void
+plain_salt_init(void)
+{
+	auth_random_bytes(plain_salt_secret, sizeof(plain_salt_secret));
+}
+
 int
 password_scram_sha256_keys(const char *stored,
 			   struct password_scram_keys *keys_r,
@@ -523,8 +535,17 @@ password_scram_sha256_keys(const char *stored,
 			return -1;
 		return 1;
 	case PASSWORD_SCHEME_PLAIN:
-	case PASSWORD_SCHEME_CLEARTEXT:
-		auth_random_bytes(salt, SCRAM_GEN_SALT_LEN);
+	case PASSWORD_SCHEME_CLEARTEXT: {
+		uint8_t mac[32];
+
+		/* The salt is a keyed hash of the stored value: the same
+		   on every attempt, as a stored SCRAM value's would be, so
+		   a client cannot tell how the password is stored. */
+		pthread_once(&plain_salt_once, plain_salt_init);
+		auth_hmac_sha256(plain_salt_secret, sizeof(plain_salt_secret),
+				 stored, strlen(stored), mac);
+		memcpy(salt, mac, SCRAM_GEN_SALT_LEN);
+		OPENSSL_cleanse(mac, sizeof(mac));
 		keys_r->iterations = SCRAM_GEN_ITERATIONS;
 		base64_encode(salt, SCRAM_GEN_SALT_LEN, keys_r->salt_b64);
 		auth_scram_sha256_derive((const uint8_t *)value, strlen(value),
@@ -533,6 +554,7 @@ password_scram_sha256_keys(const char *stored,
 					 keys_r->stored_key,
 					 keys_r->server_key, NULL);
 		return 1;
+	}
 	default:
 		*error_r = "stored password cannot yield SCRAM keys";
 		return 0;

@@ -92,8 +92,10 @@ int password_get_cleartext(const char *stored, const char **plain_r,
 			   size_t *len_r);
 
 /* Yields SCRAM-SHA-256 keys from a stored value: parsed from a
-   {SCRAM-SHA-256} value, or derived from a {PLAIN}/{CLEARTEXT} one (with
-   a random salt and 4096 iterations, so each call differs). Returns 1
+   {SCRAM-SHA-256} value, or derived from a {PLAIN}/{CLEARTEXT} one (4096
+   iterations; a 16-byte salt that is a keyed hash of the value under a
+   per-process secret, so repeated calls give the same salt, as a stored
+   SCRAM value would, until the process restarts). Returns 1
    with *keys_r filled, 0 if the scheme cannot yield them (a one-way
    hash), -1 if the value is malformed. */
 int password_scram_sha256_keys(const char *stored,
