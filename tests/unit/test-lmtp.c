@@ -591,11 +591,15 @@ test_overlong_line(void **state)
 	memcpy(big + len, "\r\n", 3);
 
 	client_start(&c);
-	/* the line's end comes after the reply, so what is tested is the
-	   session, not how the net layer splits a buffered over-long line */
+	/* the line's end after the reply */
 	client_send(&c, big, len);
 	client_expect(&c, "500 5.5.2 Line too long");
 	client_sends(&c, "xx\r\nNOOP\r\n");
+	client_expect(&c, "250 2.0.0 OK");
+	/* the whole line and the next command in one packet */
+	client_send(&c, big, len + 2);
+	client_sends(&c, "NOOP\r\n");
+	client_expect(&c, "500 5.5.2 Line too long");
 	client_expect(&c, "250 2.0.0 OK");
 	/* just at the cap is fine */
 	memset(big + 5, 'x', LMTP_MAX_LINE - 5);
