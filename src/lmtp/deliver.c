@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "auth/passdb.h"
+#include "lib/limits.h"
 #include "store/store.h"
 
 /* Error text for the calling thread: store and passdb texts are only valid
@@ -23,6 +24,50 @@ deliver_error(const char *fmt, ...)
 	vsnprintf(deliver_error_buf, sizeof(deliver_error_buf), fmt, args);
 	va_end(args);
 	return deliver_error_buf;
+}
+
+static bool
+prefix_value_ok(const char *value)
+{
+	size_t i;
+
+	for (i = 0; value[i] != '\0'; i++) {
+		if ((unsigned char)value[i] < 0x20 ||
+		    (unsigned char)value[i] > 0x7e || i >= LMTP_MAX_ADDRESS)
+			return false;
+	}
+	return true;
+}
+
+char *
+deliver_prefix(const char *sender, const char *recipient, size_t *len_r)
+{
+	size_t size = 64;
+	char *prefix;
+	int len;
+
+	if ((sender != NULL && !prefix_value_ok(sender)) ||
+	    (recipient != NULL && !prefix_value_ok(recipient)))
+		return NULL;
+	/* both values are at most LMTP_MAX_ADDRESS bytes (checked) */
+	if (sender != NULL)
+		size += strlen(sender);
+	if (recipient != NULL)
+		size += strlen(recipient);
+	prefix = malloc(size);
+	if (prefix == NULL)
+		abort();
+	len = snprintf(prefix, size, "%s%s%s%s%s%s",
+		       sender != NULL ? "Return-Path: <" : "",
+		       sender != NULL ? sender : "",
+		       sender != NULL ? ">\r\n" : "",
+		       recipient != NULL ? "Delivered-To: " : "",
+		       recipient != NULL ? recipient : "",
+		       recipient != NULL ? "\r\n" : "");
+	if (len < 0 || (size_t)len >= size)
+		abort();
+	*len_r = (size_t)len;
+	return prefix;
 }
 
 /* ---- delivery ---------------------------------------------------------- */

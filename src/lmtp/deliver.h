@@ -38,6 +38,15 @@ int deliver_message(struct store *store, struct passdb *passdb,
 		    const void *prefix, size_t prefix_len, int spool_fd,
 		    uint64_t size, uint32_t *uid_r, const char **error_r);
 
+/* Builds the lines every delivered copy starts with, so LMTP and
+   `quire deliver` write the same: "Return-Path: <sender>\r\n" (sender ""
+   gives "<>"; NULL leaves the line out) then "Delivered-To: recipient\r\n"
+   (NULL leaves it out). Returns a malloc'ed string (caller frees) with
+   *len_r, or NULL if a value holds a byte that cannot be in a header
+   (control bytes, non-ASCII) or is longer than LMTP_MAX_ADDRESS. */
+char *deliver_prefix(const char *sender, const char *recipient,
+		     size_t *len_r);
+
 /* True if error (from deliver_message or the spool) says the disk or a
    quota is full, so LMTP answers 452 4.3.1 instead of 451 4.3.0. */
 bool deliver_error_is_nospace(const char *error);

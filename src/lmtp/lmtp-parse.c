@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/limits.h"
 #include "lib/strnum.h"
 
 #define REPLY_MAIL_SYNTAX "501 5.5.4 Syntax: MAIL FROM:<address>"
@@ -228,6 +229,11 @@ parse_path(const uint8_t *p, size_t len, size_t *pos, bool allow_null,
 		return 0;
 	}
 	end = i;
+	if (end - start > LMTP_MAX_ADDRESS) {
+		free(addr_r->domain);
+		addr_r->domain = NULL;
+		return 0;
+	}
 
 	/* unquote the local part */
 	local = xmalloc(local_end - local_start + 1);

@@ -41,7 +41,8 @@ enum lmtp_cmd lmtp_parse_verb(const uint8_t *line, size_t len,
 struct lmtp_address {
 	/* The mailbox as the client wrote it, without "<" ">" and route,
 	   NUL-terminated, printable ASCII only: "" for the null path "<>".
-	   Safe to put into a header field or a reply. malloc'ed. */
+	   Safe to put into a header field or a reply. At most
+	   LMTP_MAX_ADDRESS bytes (longer is an address error). malloc'ed. */
 	char *addr;
 	/* The local part with quoting removed ("\"a b\"@x" gives "a b").
 	   NULL for the null path. malloc'ed. */

@@ -621,24 +621,20 @@ session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 	struct timespec start;
 	const char *error = NULL;
 	char *prefix;
-	size_t prefix_size;
+	size_t prefix_len;
 	uint32_t uid = 0;
-	int len, ret;
+	int ret;
 
-	/* The prefix holds only validated printable ASCII from the path
-	   parser, so it is a well-formed header block. */
-	prefix_size = strlen(s->mail_from.addr) + strlen(rcpt->address.addr) +
-		64;
-	prefix = xmalloc(prefix_size);
-	len = snprintf(prefix, prefix_size,
-		       "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
-		       s->mail_from.addr, rcpt->address.addr);
-	if (len < 0 || (size_t)len >= prefix_size)
+	/* The path parser let only printable ASCII through, and the line cap
+	   bounds its length, so this cannot fail. */
+	prefix = deliver_prefix(s->mail_from.addr, rcpt->address.addr,
+				&prefix_len);
+	if (prefix == NULL)
 		abort();
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	ret = deliver_message(service->store, service->passdb, rcpt->user,
-			      NULL, prefix, (size_t)len,
+			      NULL, prefix, prefix_len,
 			      spool_get_fd(s->spool), size, &uid, &error);
 	free(prefix);
 	if (ret > 0) {
@@ -647,7 +643,7 @@ session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 		log_info(&s->log, "qid=%s from=<%s> to=<%s> user=%s "
 			 "size=%llu uid=%u ms=%ld: saved", qid,
 			 s->mail_from.addr, rcpt->address.addr, rcpt->user,
-			 (unsigned long long)(size + (uint64_t)len), uid,
+			 (unsigned long long)(size + prefix_len), uid,
 			 msecs_since(&start));
 		session_reply(s, "250 2.0.0 <%s> Saved as uid %u",
 			      rcpt->address.addr, uid);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/limits.h"
 #include "lmtp/deliver.h"
 #include "lmtp/lmtp-parse.h"
 
@@ -294,6 +295,90 @@ test_bdat(void **state)
 		}
 		assert_int_equal(size, c->size);
 		assert_int_equal(last, c->last);
+	}
+}
+
+/* Addresses up to LMTP_MAX_ADDRESS bytes, no longer. */
+static void
+test_address_length(void **state)
+{
+	size_t max = LMTP_MAX_ADDRESS;
+	char *args = malloc(max + 16);
+	struct lmtp_address addr;
+	struct lmtp_mail_params params;
+	const char *reply;
+
+	/* "FROM:<" + local "@b" + ">" */
+	memcpy(args, "FROM:<", 6);
+	memset(args + 6, 'a', max - 2);
+	memcpy(args + 6 + max - 2, "@b>", 3);
+	assert_int_equal(lmtp_parse_mail((uint8_t *)args, 6 + max + 1, 0,
+					 &addr, &params, &reply), 0);
+	assert_int_equal(strlen(addr.addr), max);
+	lmtp_address_free(&addr);
+
+	memset(args + 6, 'a', max - 1);
+	memcpy(args + 6 + max - 1, "@b>", 3);
+	assert_int_equal(lmtp_parse_mail((uint8_t *)args, 6 + max + 2, 0,
+					 &addr, &params, &reply), -1);
+	assert_string_equal(reply, "501 5.1.7 Bad sender address syntax");
+	free(args);
+}
+
+struct prefix_case {
+	const char *sender, *rcpt, *out; /* out NULL: refused */
+};
+
+static const struct prefix_case prefix_cases[] = {
+	{ "a@b", "c@d", "Return-Path: <a@b>\r\nDelivered-To: c@d\r\n" },
+	{ "", NULL, "Return-Path: <>\r\n" },
+	{ NULL, "c@d", "Delivered-To: c@d\r\n" },
+	{ NULL, NULL, "" },
+	{ "\"a b\"@c", "x@y", "Return-Path: <\"a b\"@c>\r\n"
+	  "Delivered-To: x@y\r\n" },
+	{ "a@b\r\nX-Evil: 1", NULL, NULL },
+	{ NULL, "c@d\n", NULL },
+	{ "\xc3\xa9@b", NULL, NULL },
+	{ "a\tb@c", NULL, NULL },
+};
+
+static void
+test_prefix(void **state)
+{
+	for (size_t i = 0; i < sizeof(prefix_cases) / sizeof(prefix_cases[0]);
+	     i++) {
+		const struct prefix_case *c = &prefix_cases[i];
+		size_t len = 12345;
+		char *p = deliver_prefix(c->sender, c->rcpt, &len);
+
+		if (c->out == NULL) {
+			if (p != NULL)
+				fail_msg("prefix case %zu accepted", i);
+			continue;
+		}
+		if (p == NULL)
+			fail_msg("prefix case %zu refused", i);
+		assert_int_equal(len, strlen(c->out));
+		assert_memory_equal(p, c->out, len);
+		free(p);
+	}
+
+	/* LMTP_MAX_ADDRESS bytes fit, one more does not */
+	{
+		char *addr = malloc(LMTP_MAX_ADDRESS + 2);
+		size_t len;
+		char *p;
+
+		memset(addr, 'a', LMTP_MAX_ADDRESS + 1);
+		addr[LMTP_MAX_ADDRESS] = '\0';
+		p = deliver_prefix(addr, addr, &len);
+		assert_non_null(p);
+		assert_int_equal(len, 2 * LMTP_MAX_ADDRESS + 33);
+		free(p);
+		addr[LMTP_MAX_ADDRESS] = 'a';
+		addr[LMTP_MAX_ADDRESS + 1] = '\0';
+		assert_null(deliver_prefix(addr, NULL, &len));
+		free(addr);
 	}
 }
 
@@ -613,6 +698,8 @@ main(void)
 		cmocka_unit_test(test_mail),
 		cmocka_unit_test(test_rcpt),
 		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_address_length),
+		cmocka_unit_test(test_prefix),
 		cmocka_unit_test(test_parse_unterminated),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_crlf_bound),
