@@ -15,6 +15,10 @@
 #define LMTP_MAX_DATA_LINE (1024 * 1024)
 /* Default largest message LMTP accepts ([lmtp] max_message_size). */
 #define LMTP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
+/* Longest MAIL FROM / RCPT TO address (RFC 5321 4.5.3.1.3 says a path
+   is at most 256 octets; long VERP/SRS senders exceed it, so we allow
+   more, and it bounds the header lines added at delivery). */
+#define LMTP_MAX_ADDRESS 1024
 /* Most RCPT TO in one LMTP transaction (RFC 5321 4.5.3.1.8: >= 100). */
 #define LMTP_MAX_RECIPIENTS 1000
 /* Longest SASL message we decode (base64 of user + pass + authzid). */
