@@ -89,8 +89,5 @@
 #define AUTH_THROTTLE_BASE_DELAY_MS 250
 /* Longest failure reply delay. */
 #define AUTH_THROTTLE_MAX_DELAY_MS 15000
-/* Seconds a listening socket pauses after accept() ran out of descriptors
-   (retrying at once would spin on the still-pending connection). */
-#define NET_ACCEPT_PAUSE_SECS 1
 
 #endif
