@@ -298,6 +298,29 @@ cmd_user_list(void)
 	return EX_OK;
 }
 
+/* Creates the directory that holds path, as a first `user add` needs. */
+static void
+mkdir_parent(const char *path)
+{
+	char *copy = strdup(path), *slash;
+
+	if (copy == NULL)
+		abort();
+	slash = strrchr(copy, '/');
+	if (slash != NULL && slash != copy) {
+		*slash = '\0';
+		for (char *p = copy + 1; *p != '\0'; p++) {
+			if (*p == '/') {
+				*p = '\0';
+				(void)mkdir(copy, 0700);
+				*p = '/';
+			}
+		}
+		(void)mkdir(copy, 0700);
+	}
+	free(copy);
+}
+
 static int
 cmd_user(int argc, char **argv)
 {
@@ -316,6 +339,7 @@ cmd_user(int argc, char **argv)
 		return EX_USAGE;
 	}
 	const char *sub = argv[1];
+	mkdir_parent(cfg.passwd_file);
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {

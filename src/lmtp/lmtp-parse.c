@@ -218,9 +218,9 @@ parse_path(const uint8_t *p, size_t len, size_t *pos, bool allow_null,
 		if (!parse_domain(p, len, &i))
 			return 0;
 		addr_r->domain = xstrndup(p + at + 1, i - at - 1);
-	} else if (!allow_postmaster ||
-		   !mem_case_eq(p + local_start, local_end - local_start,
-				"postmaster")) {
+	} else if (!allow_postmaster) {
+		/* RCPT may name a local user with no domain, as Dovecot's
+		   LMTP allows ("RCPT TO:<alice>"); MAIL FROM may not. */
 		return 0;
 	}
 	if (i >= len || p[i] != '>') {

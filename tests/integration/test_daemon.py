@@ -55,6 +55,7 @@ def test_dovecot_passwd_file_lines(server):
     # Lines as Dovecot's tools write them, with extra fields.
     import crypt
     h = crypt.crypt("dove-pw", crypt.mksalt(crypt.METHOD_SHA512))
+    os.makedirs(server.data, exist_ok=True)
     with open(os.path.join(server.data, "passwd"), "w") as f:
         f.write("# a comment\n")
         f.write("erin:{SHA512-CRYPT}%s:1000:1000::/home/erin::"

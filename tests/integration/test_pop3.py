@@ -102,8 +102,8 @@ def test_dele_applied_at_quit_only(srv):
     with pytest.raises(poplib.error_proto):
         p.retr(1)
     # The connection drops without QUIT: nothing is removed.
-    p.sock.close()
-    time.sleep(0.2)
+    p.close()
+    time.sleep(0.3)
     p = login(srv)
     assert p.stat()[0] == 3
     uidls = p.uidl()[1]

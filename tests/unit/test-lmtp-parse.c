@@ -202,7 +202,7 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ "FROM:<a@b>", "501 5.5.4 Syntax: RCPT TO:<address>" },
 	{ "", "501 5.5.4 Syntax: RCPT TO:<address>" },
 	{ "TO:<>", "501 5.1.3 Bad recipient address syntax" },
-	{ "TO:<alice>", "501 5.1.3 Bad recipient address syntax" },
+	{ "TO:<alice>", NULL, "alice", "alice", NULL },
 	{ "TO:<a@b", "501 5.1.3 Bad recipient address syntax" },
 	{ "TO:<a@b>>", "501 5.1.3 Bad recipient address syntax" },
 	{ "TO:<a@b c>", "501 5.1.3 Bad recipient address syntax" },
