@@ -414,7 +414,7 @@ test_deliver_recipients(void **state)
 	client_sends(&c, "RCPT TO:<Alice+lists@example.org>\r\n");
 	client_expect(&c, "250 2.1.5 <Alice+lists@example.org> Recipient OK");
 	client_sends(&c, "RCPT TO:<bob>\r\n");
-	client_expect(&c, "501 5.1.3 Bad recipient address syntax");
+	client_expect(&c, "550 5.1.1 <bob> User unknown");
 	client_sends(&c, "DATA\r\n");
 	client_expect_prefix(&c, "354 ", NULL, 0);
 	client_sends(&c, "Subject: test\r\n\r\n..leading dot\nbare lf\r\n"

@@ -360,6 +360,10 @@ client_send(struct client *c, const char *data, size_t len)
 
 static void
 client_sendf(struct client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+client_sendf(struct client *c, const char *fmt, ...)
 {
 	char buf[16384];
 	va_list args;
