@@ -1215,8 +1215,9 @@ sq_mailbox_set(struct store_user *user, const char *name, int what,
 	       int value, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, what == 0 ? S_MB_SET_SUBSCRIBED :
-						     S_MB_SET_SPECIAL);
+	enum sq_stmt_id id = what == 0 ? S_MB_SET_SUBSCRIBED :
+					 S_MB_SET_SPECIAL;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	sqlite3_bind_int(stmt, 1, value);

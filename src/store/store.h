@@ -224,7 +224,7 @@ struct store_message {
 	uint8_t flags;	   /* enum store_flag bits */
 	uint64_t keywords; /* bit i = keyword number i */
 	uint64_t modseq;   /* last change of this message's flags */
-	uint64_t size;	   /* bytes of the stored CRLF form = RFC822.SIZE */
+	uint64_t size;	   /* bytes stored (CRLF form) = RFC822.SIZE */
 	uint64_t blob_id;  /* for store_blob_open() / store_cache_get() */
 	time_t internal_date;
 	time_t save_date;

@@ -384,7 +384,8 @@ test_flags_modseq(void **state)
 
 	assert_int_equal(store_flags_update(f->user, f->inbox, &all, 1,
 					    STORE_FLAGS_REMOVE,
-					    STORE_FLAG_SEEN, (const char *const[]){ "WORK" }, 1, 0,
+					    STORE_FLAG_SEEN,
+					    (const char *const[]){ "WORK" }, 1, 0,
 					    &modseq, &error), 1);
 	assert_true(modseq > ms2);
 	assert_int_equal(store_message_get(f->user, f->inbox, 2, &m, &error),
