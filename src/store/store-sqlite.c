@@ -1293,10 +1293,25 @@ out:
 }
 
 static int
+sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
+		  uint64_t *modseq_r, const char **error_r)
+{
+	struct store_mailbox_info info;
+	int ret = sq_mailbox_get(SQ(user), mailbox_id, NULL, &info, error_r);
+
+	if (ret > 0) {
+		*modseq_r = info.highestmodseq;
+		store_mailbox_info_free(&info);
+	}
+	return ret;
+}
+
+static int
 sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		   uint64_t since, struct store_message **changed_r,
 		   unsigned *changed_count_r, uint32_t **expunged_r,
-		   unsigned *expunged_count_r, const char **error_r)
+		   unsigned *expunged_count_r, uint64_t *highestmodseq_r,
+		   const char **error_r)
 {
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
@@ -1307,6 +1322,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		return sq_fail(su, error_r, "BEGIN failed");
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
+	*highestmodseq_r = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	ret = -1;
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_CHANGED);
@@ -2448,6 +2464,7 @@ const struct store_backend store_backend_sqlite = {
 	.mailbox_list = sq_mailbox_list,
 	.mailbox_status = sq_mailbox_status,
 	.mailbox_changes = sq_mailbox_changes,
+	.mailbox_modseq = sq_mailbox_modseq,
 	.message_list = sq_message_list,
 	.message_get = sq_message_get,
 	.blob_open = sq_blob_open,

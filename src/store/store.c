@@ -745,10 +745,11 @@ store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	*expunged_r = NULL;
 	*expunged_count_r = 0;
 	user_begin(user);
+	uint64_t modseq;
 	ret = BACKEND(user)->mailbox_changes(user, mailbox_id, since,
 					     changed_r, changed_count_r,
 					     expunged_r, expunged_count_r,
-					     error_r);
+					     &modseq, error_r);
 	user_end(user);
 	return ret;
 }
