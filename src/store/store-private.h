@@ -29,6 +29,7 @@ struct store {
 	time_t (*clock)(void *context);
 	void *clock_context;
 	unsigned busy_timeout_msecs;
+	unsigned expunge_log_max; /* STORE_EXPUNGE_LOG_MAX; tests lower it */
 	struct store_io io;
 
 	pthread_mutex_t registry_lock;

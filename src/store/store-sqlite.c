@@ -72,6 +72,10 @@ enum sq_stmt_id {
 	S_EXP_INSERT,
 	S_EXP_SINCE,
 	S_EXP_DELETE_MB,
+	S_EXP_NTH,
+	S_EXP_TRIM,
+	S_MB_SET_FLOOR,
+	S_MB_FLOOR,
 	S_BLOB_INSERT,
 	S_BLOB_REF,
 	S_BLOB_DELETE_UNREF,
@@ -155,6 +159,13 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_EXP_SINCE] = "SELECT uid FROM expunged WHERE mailbox_id = ? "
 			"AND modseq > ? ORDER BY uid",
 	[S_EXP_DELETE_MB] = "DELETE FROM expunged WHERE mailbox_id = ?",
+	[S_EXP_NTH] = "SELECT modseq FROM expunged WHERE mailbox_id = ? "
+		      "ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+	[S_EXP_TRIM] = "DELETE FROM expunged WHERE mailbox_id = ? "
+		       "AND modseq <= ?",
+	[S_MB_SET_FLOOR] = "UPDATE mailboxes SET expunge_floor = "
+			   "max(expunge_floor, ?) WHERE id = ?",
+	[S_MB_FLOOR] = "SELECT expunge_floor FROM mailboxes WHERE id = ?",
 	[S_BLOB_INSERT] = "INSERT INTO blobs (id, size, refcount, c_envelope, "
 			  "c_body, c_bodystructure, c_parts, c_preview) "
 			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
@@ -195,7 +206,8 @@ static const char sq_schema[] =
 	" uidnext INTEGER NOT NULL,"
 	" highestmodseq INTEGER NOT NULL,"
 	" special_use INTEGER NOT NULL DEFAULT 0,"
-	" subscribed INTEGER NOT NULL DEFAULT 0);"
+	" subscribed INTEGER NOT NULL DEFAULT 0,"
+	" expunge_floor INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE blobs ("
 	" id INTEGER PRIMARY KEY,"
 	" size INTEGER NOT NULL,"
@@ -1286,6 +1298,17 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	status_r->deleted = (uint32_t)sqlite3_column_int64(stmt, 2);
 	status_r->size = col_u64(stmt, 3);
 	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_MB_FLOOR)) == NULL) {
+		ret = -1;
+		goto out;
+	}
+	bind_u64(stmt, 1, mailbox_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		ret = sq_fail(su, error_r, "status query failed");
+		goto out;
+	}
+	status_r->expunge_floor = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
 	ret = 1;
 out:
 	sq_rollback(su);
@@ -1923,6 +1946,45 @@ out:
 	return ret;
 }
 
+/* Keeps the expunge log of a mailbox at most store->expunge_log_max
+   entries (whole operations: everything at or below the cut modseq goes)
+   and raises the mailbox's expunge_floor to match. Inside a transaction.
+   The OFFSET walk is over an index and bounded by the limit. */
+static int
+sq_expunge_trim(struct store_user *user, uint64_t mailbox_id,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_EXP_NTH);
+
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, user->store->expunge_log_max);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return sq_fail(su, error_r, "expunge log query failed");
+	}
+	uint64_t cut = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_EXP_TRIM)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, cut);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_MB_SET_FLOOR)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, cut);
+	bind_u64(stmt, 2, mailbox_id);
+	return sq_done(su, stmt, error_r);
+}
+
 /* Expunges the listed messages of one mailbox under one new modseq, in the
    caller's transaction; commits and notifies. */
 static int
@@ -1947,6 +2009,7 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 			goto fail;
 	}
 	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
 	sq_unlinks_run(su, &unlinks);
@@ -2110,8 +2173,9 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	bind_u64(stmt, 3, dst_mailbox_id);
 	if (sq_done(su, stmt, error_r) < 0)
 		goto out;
-	if (move && sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
-					  error_r) < 0)
+	if (move && (sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
+					   error_r) < 0 ||
+		     sq_expunge_trim(user, src_mailbox_id, error_r) < 0))
 		goto out;
 	if (sq_commit(su, error_r) < 0)
 		goto out;

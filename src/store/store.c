@@ -272,6 +272,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 					    5000;
 	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
 						       64;
+	store->expunge_log_max = STORE_EXPUNGE_LOG_MAX;
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
 	*store_r = store;

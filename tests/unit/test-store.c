@@ -1690,6 +1690,47 @@ test_crash_kill(void **state)
 	}
 }
 
+static void
+test_expunge_log_trim(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_mailbox_status st;
+	uint64_t ms[6];
+
+	f->store->expunge_log_max = 3;
+	for (int i = 0; i < 6; i++)
+		save_msg(f->user, f->inbox, "t\r\n");
+	/* Five expunges of one message each. */
+	for (uint32_t uid = 1; uid <= 5; uid++) {
+		struct store_uid_range r = { uid, uid };
+		assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+					       &error), 1);
+		assert_int_equal(store_mailbox_status(f->user, f->inbox, &st,
+						      &error), 1);
+		ms[uid] = st.highestmodseq;
+	}
+	/* Only the last three are kept; the floor says where the gap is. */
+	assert_int_equal(st.expunge_floor, ms[2]);
+	struct store_message *changed;
+	uint32_t *vanished;
+	unsigned nc, nv;
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, 0, &changed,
+					       &nc, &vanished, &nv, &error), 1);
+	assert_int_equal(nv, 3);
+	assert_int_equal(vanished[0], 3);
+	assert_int_equal(vanished[2], 5);
+	free(changed);
+	free(vanished);
+	/* A client synced at or above the floor gets the full answer. */
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, ms[3],
+					       &changed, &nc, &vanished, &nv,
+					       &error), 1);
+	assert_int_equal(nv, 2);
+	free(changed);
+	free(vanished);
+}
+
 int
 main(void)
 {
@@ -1700,6 +1741,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_refcount, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_log_trim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pop3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchers, setup,
