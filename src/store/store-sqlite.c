@@ -697,6 +697,7 @@ sq_open_db(struct store_user *user, const char **error_r)
 	int ret = -1;
 
 	snprintf(path, len, "%s/store.db", su->dir_path);
+	bool created = access(path, F_OK) < 0;
 	int rc = sqlite3_open_v2(path, &su->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 					 SQLITE_OPEN_NOMUTEX,
@@ -761,6 +762,19 @@ sq_open_db(struct store_user *user, const char **error_r)
 	}
 	if (sq_commit(su, error_r) < 0)
 		goto rollback;
+	if (created) {
+		/* SQLite syncs the directory for its WAL, not for the new
+		   database file's own entry. */
+		int dfd = open(su->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0) {
+			store_error(error_r, "fsync(%s) failed: %s",
+				    su->dir_path, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+			goto out;
+		}
+		close(dfd);
+	}
 	ret = 0;
 	goto out;
 rollback:
