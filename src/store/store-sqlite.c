@@ -1832,7 +1832,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	struct store_mailbox_info info;
 	struct store_message *msgs = NULL;
 	unsigned count = 0, changed = 0;
-	uint64_t kw = 0, modseq;
+	uint64_t kw = 0, modseq = 0;
 	int ret;
 
 	if (sq_begin(su, error_r) < 0)
@@ -1845,8 +1845,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	ret = -1;
 	if (sq_keywords_mask(su, keywords, keyword_count,
 			     op != STORE_FLAGS_REMOVE, &kw, error_r) < 0 ||
-	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
-	    sq_modseq_next(su, &modseq, error_r) < 0)
+	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0)
 		goto out;
 	for (unsigned i = 0; i < count; i++) {
 		uint8_t nf = msgs[i].flags;
@@ -1869,6 +1868,9 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 			continue;
 		if (unchangedsince != 0 && msgs[i].modseq > unchangedsince)
 			continue;
+		/* Allocated at the first real change: a no-op spends none. */
+		if (changed == 0 && sq_modseq_next(su, &modseq, error_r) < 0)
+			goto out;
 		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_FLAGS);
 		if (stmt == NULL)
 			goto out;
