@@ -46,6 +46,9 @@
 #define STORE_MAX_MAILBOX_NAME 1024
 /* Longest IMAP keyword (flag) name we store; real ones are short words. */
 #define STORE_MAX_KEYWORD_NAME 128
+/* Expunge-log entries kept per mailbox for QRESYNC VANISHED; older ones
+   are dropped (clients that far behind get a conservative VANISHED). */
+#define STORE_EXPUNGE_LOG_MAX 10000
 
 /* net: connection I/O. */
 /* Output at or below which a conn calls `output_drained` so a streaming

@@ -29,6 +29,7 @@ struct store {
 	time_t (*clock)(void *context);
 	void *clock_context;
 	unsigned busy_timeout_msecs;
+	unsigned expunge_log_max; /* STORE_EXPUNGE_LOG_MAX; tests lower it */
 	struct store_io io;
 
 	pthread_mutex_t registry_lock;
@@ -125,12 +126,18 @@ struct store_backend {
 	int (*mailbox_status)(struct store_user *user, uint64_t mailbox_id,
 			      struct store_mailbox_status *status_r,
 			      const char **error_r);
+	/* As store_mailbox_changes(), plus the mailbox's HIGHESTMODSEQ
+	   read in the same snapshot. */
 	int (*mailbox_changes)(struct store_user *user, uint64_t mailbox_id,
 			       uint64_t since, struct store_message **changed_r,
 			       unsigned *changed_count_r,
 			       uint32_t **expunged_r,
 			       unsigned *expunged_count_r,
+			       uint64_t *highestmodseq_r,
 			       const char **error_r);
+	/* HIGHESTMODSEQ alone: cheap, for "anything new?". */
+	int (*mailbox_modseq)(struct store_user *user, uint64_t mailbox_id,
+			      uint64_t *modseq_r, const char **error_r);
 
 	int (*message_list)(struct store_user *user, uint64_t mailbox_id,
 			    struct store_message **msgs_r, unsigned *count_r,

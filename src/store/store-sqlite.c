@@ -72,6 +72,10 @@ enum sq_stmt_id {
 	S_EXP_INSERT,
 	S_EXP_SINCE,
 	S_EXP_DELETE_MB,
+	S_EXP_NTH,
+	S_EXP_TRIM,
+	S_MB_SET_FLOOR,
+	S_MB_FLOOR,
 	S_BLOB_INSERT,
 	S_BLOB_REF,
 	S_BLOB_DELETE_UNREF,
@@ -155,6 +159,13 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_EXP_SINCE] = "SELECT uid FROM expunged WHERE mailbox_id = ? "
 			"AND modseq > ? ORDER BY uid",
 	[S_EXP_DELETE_MB] = "DELETE FROM expunged WHERE mailbox_id = ?",
+	[S_EXP_NTH] = "SELECT modseq FROM expunged WHERE mailbox_id = ? "
+		      "ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+	[S_EXP_TRIM] = "DELETE FROM expunged WHERE mailbox_id = ? "
+		       "AND modseq <= ?",
+	[S_MB_SET_FLOOR] = "UPDATE mailboxes SET expunge_floor = "
+			   "max(expunge_floor, ?) WHERE id = ?",
+	[S_MB_FLOOR] = "SELECT expunge_floor FROM mailboxes WHERE id = ?",
 	[S_BLOB_INSERT] = "INSERT INTO blobs (id, size, refcount, c_envelope, "
 			  "c_body, c_bodystructure, c_parts, c_preview) "
 			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
@@ -195,7 +206,8 @@ static const char sq_schema[] =
 	" uidnext INTEGER NOT NULL,"
 	" highestmodseq INTEGER NOT NULL,"
 	" special_use INTEGER NOT NULL DEFAULT 0,"
-	" subscribed INTEGER NOT NULL DEFAULT 0);"
+	" subscribed INTEGER NOT NULL DEFAULT 0,"
+	" expunge_floor INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE blobs ("
 	" id INTEGER PRIMARY KEY,"
 	" size INTEGER NOT NULL,"
@@ -685,6 +697,7 @@ sq_open_db(struct store_user *user, const char **error_r)
 	int ret = -1;
 
 	snprintf(path, len, "%s/store.db", su->dir_path);
+	bool created = access(path, F_OK) < 0;
 	int rc = sqlite3_open_v2(path, &su->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 					 SQLITE_OPEN_NOMUTEX,
@@ -749,6 +762,19 @@ sq_open_db(struct store_user *user, const char **error_r)
 	}
 	if (sq_commit(su, error_r) < 0)
 		goto rollback;
+	if (created) {
+		/* SQLite syncs the directory for its WAL, not for the new
+		   database file's own entry. */
+		int dfd = open(su->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0) {
+			store_error(error_r, "fsync(%s) failed: %s",
+				    su->dir_path, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+			goto out;
+		}
+		close(dfd);
+	}
 	ret = 0;
 	goto out;
 rollback:
@@ -1215,8 +1241,9 @@ sq_mailbox_set(struct store_user *user, const char *name, int what,
 	       int value, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, what == 0 ? S_MB_SET_SUBSCRIBED :
-						     S_MB_SET_SPECIAL);
+	enum sq_stmt_id id = what == 0 ? S_MB_SET_SUBSCRIBED :
+					 S_MB_SET_SPECIAL;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	sqlite3_bind_int(stmt, 1, value);
@@ -1285,6 +1312,17 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	status_r->deleted = (uint32_t)sqlite3_column_int64(stmt, 2);
 	status_r->size = col_u64(stmt, 3);
 	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_MB_FLOOR)) == NULL) {
+		ret = -1;
+		goto out;
+	}
+	bind_u64(stmt, 1, mailbox_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		ret = sq_fail(su, error_r, "status query failed");
+		goto out;
+	}
+	status_r->expunge_floor = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
 	ret = 1;
 out:
 	sq_rollback(su);
@@ -1292,10 +1330,25 @@ out:
 }
 
 static int
+sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
+		  uint64_t *modseq_r, const char **error_r)
+{
+	struct store_mailbox_info info;
+	int ret = sq_mailbox_get(SQ(user), mailbox_id, NULL, &info, error_r);
+
+	if (ret > 0) {
+		*modseq_r = info.highestmodseq;
+		store_mailbox_info_free(&info);
+	}
+	return ret;
+}
+
+static int
 sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		   uint64_t since, struct store_message **changed_r,
 		   unsigned *changed_count_r, uint32_t **expunged_r,
-		   unsigned *expunged_count_r, const char **error_r)
+		   unsigned *expunged_count_r, uint64_t *highestmodseq_r,
+		   const char **error_r)
 {
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
@@ -1306,6 +1359,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		return sq_fail(su, error_r, "BEGIN failed");
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
+	*highestmodseq_r = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	ret = -1;
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_CHANGED);
@@ -1778,7 +1832,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	struct store_mailbox_info info;
 	struct store_message *msgs = NULL;
 	unsigned count = 0, changed = 0;
-	uint64_t kw = 0, modseq;
+	uint64_t kw = 0, modseq = 0;
 	int ret;
 
 	if (sq_begin(su, error_r) < 0)
@@ -1791,8 +1845,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	ret = -1;
 	if (sq_keywords_mask(su, keywords, keyword_count,
 			     op != STORE_FLAGS_REMOVE, &kw, error_r) < 0 ||
-	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
-	    sq_modseq_next(su, &modseq, error_r) < 0)
+	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0)
 		goto out;
 	for (unsigned i = 0; i < count; i++) {
 		uint8_t nf = msgs[i].flags;
@@ -1815,6 +1868,9 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 			continue;
 		if (unchangedsince != 0 && msgs[i].modseq > unchangedsince)
 			continue;
+		/* Allocated at the first real change: a no-op spends none. */
+		if (changed == 0 && sq_modseq_next(su, &modseq, error_r) < 0)
+			goto out;
 		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_FLAGS);
 		if (stmt == NULL)
 			goto out;
@@ -1906,6 +1962,45 @@ out:
 	return ret;
 }
 
+/* Keeps the expunge log of a mailbox at most store->expunge_log_max
+   entries (whole operations: everything at or below the cut modseq goes)
+   and raises the mailbox's expunge_floor to match. Inside a transaction.
+   The OFFSET walk is over an index and bounded by the limit. */
+static int
+sq_expunge_trim(struct store_user *user, uint64_t mailbox_id,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_EXP_NTH);
+
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, user->store->expunge_log_max);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return sq_fail(su, error_r, "expunge log query failed");
+	}
+	uint64_t cut = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_EXP_TRIM)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, cut);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_MB_SET_FLOOR)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, cut);
+	bind_u64(stmt, 2, mailbox_id);
+	return sq_done(su, stmt, error_r);
+}
+
 /* Expunges the listed messages of one mailbox under one new modseq, in the
    caller's transaction; commits and notifies. */
 static int
@@ -1930,6 +2025,7 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 			goto fail;
 	}
 	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
 	sq_unlinks_run(su, &unlinks);
@@ -2093,8 +2189,9 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	bind_u64(stmt, 3, dst_mailbox_id);
 	if (sq_done(su, stmt, error_r) < 0)
 		goto out;
-	if (move && sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
-					  error_r) < 0)
+	if (move && (sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
+					   error_r) < 0 ||
+		     sq_expunge_trim(user, src_mailbox_id, error_r) < 0))
 		goto out;
 	if (sq_commit(su, error_r) < 0)
 		goto out;
@@ -2447,6 +2544,7 @@ const struct store_backend store_backend_sqlite = {
 	.mailbox_list = sq_mailbox_list,
 	.mailbox_status = sq_mailbox_status,
 	.mailbox_changes = sq_mailbox_changes,
+	.mailbox_modseq = sq_mailbox_modseq,
 	.message_list = sq_message_list,
 	.message_get = sq_message_get,
 	.blob_open = sq_blob_open,

@@ -272,6 +272,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 					    5000;
 	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
 						       64;
+	store->expunge_log_max = STORE_EXPUNGE_LOG_MAX;
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
 	*store_r = store;
@@ -745,10 +746,11 @@ store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	*expunged_r = NULL;
 	*expunged_count_r = 0;
 	user_begin(user);
+	uint64_t modseq;
 	ret = BACKEND(user)->mailbox_changes(user, mailbox_id, since,
 					     changed_r, changed_count_r,
 					     expunged_r, expunged_count_r,
-					     error_r);
+					     &modseq, error_r);
 	user_end(user);
 	return ret;
 }

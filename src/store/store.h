@@ -167,6 +167,9 @@ struct store_mailbox_status {
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	uint64_t size; /* sum of message sizes (RFC 8438 STATUS SIZE) */
+	/* The expunge log is complete only for modseqs above this (older
+	   entries were trimmed); see store_mailbox_changes(). */
+	uint64_t expunge_floor;
 };
 
 /* Frees info->name and zeroes it. */
@@ -224,7 +227,7 @@ struct store_message {
 	uint8_t flags;	   /* enum store_flag bits */
 	uint64_t keywords; /* bit i = keyword number i */
 	uint64_t modseq;   /* last change of this message's flags */
-	uint64_t size;	   /* bytes of the stored CRLF form = RFC822.SIZE */
+	uint64_t size;	   /* bytes stored (CRLF form) = RFC822.SIZE */
 	uint64_t blob_id;  /* for store_blob_open() / store_cache_get() */
 	time_t internal_date;
 	time_t save_date;
@@ -397,7 +400,11 @@ int store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 /* What changed in a mailbox after modseq `since` (CONDSTORE/QRESYNC, and
    what a woken session reads): messages whose modseq > since (including
    new ones), in UID order, and UIDs expunged with modseq > since, sorted.
-   Arrays are malloc'ed (free()). Returns 1, 0 if no such mailbox, -1. */
+   If since < the mailbox's expunge_floor (store_mailbox_status()) the
+   expunged list may miss old entries: the IMAP layer then reports as
+   VANISHED every UID the client knows that no longer exists (RFC 7162
+   3.2.5.1 allows reporting too many). Arrays are malloc'ed (free()).
+   Returns 1, 0 if no such mailbox, -1. */
 int store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 			  uint64_t since, struct store_message **changed_r,
 			  unsigned *changed_count_r, uint32_t **expunged_r,
