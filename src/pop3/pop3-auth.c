@@ -99,6 +99,11 @@ pop3_cmd_pass(struct pop3_session *session, const struct pop3_command *cmd)
 		goto out;
 	}
 	if (ret == 0) {
+		/* The same work as for a real user: no timing oracle for
+		   which names exist. */
+		(void)password_verify(session->service->dummy_password,
+				      (const uint8_t *)cmd->args[0],
+				      cmd->arg_lens[0], &error);
 		pop3_session_login_failed(session, name, "PASS",
 					  "unknown user", false);
 		goto out;

@@ -180,6 +180,11 @@ struct pop3_service {
 	pthread_mutex_t inuse_lock;
 	struct pop3_inuse *inuse[POP3_INUSE_BUCKETS];
 
+	/* A stored value no password matches, checked against for unknown
+	   users so PASS takes as long for them as for real ones (the
+	   default scheme's cost). */
+	char *dummy_password;
+
 	/* Makes APOP timestamps unique within the process. */
 	unsigned long long greeting_counter;
 };

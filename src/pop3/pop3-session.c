@@ -13,6 +13,7 @@
 
 #include <event2/event.h>
 
+#include "auth/password.h"
 #include "auth/sasl.h"
 #include "auth/throttle.h"
 #include "lib/limits.h"
@@ -23,6 +24,8 @@
 /* Bytes of a message read from its file per step; the dot-stuffed output
    of one step is at most twice this. */
 #define POP3_STREAM_CHUNK (32 * 1024)
+/* The scheme of the unknown-user dummy: config.c's default_scheme. */
+#define POP3_DUMMY_SCHEME "SHA512-CRYPT"
 /* LIST/UIDL lines written per step before the output level is checked
    again. */
 #define POP3_STREAM_LIST_STEP 256
@@ -33,6 +36,7 @@ struct pop3_service *
 pop3_service_create(const struct pop3_settings *set)
 {
 	struct pop3_service *service = pop3_xcalloc(1, sizeof(*service));
+	const char *error;
 
 	assert(set->store != NULL && set->passdb != NULL);
 	service->set = *set;
@@ -45,6 +49,14 @@ pop3_service_create(const struct pop3_settings *set)
 	service->hostname[sizeof(service->hostname) - 1] = '\0';
 	if (pthread_mutex_init(&service->inuse_lock, NULL) != 0)
 		abort();
+	if (password_generate(POP3_DUMMY_SCHEME, "no user has this password",
+			      &service->dummy_password, &error) < 0) {
+		static const struct log_ctx lctx = { .proto = "pop3" };
+
+		log_error(&lctx, "making the dummy password failed: %s",
+			  error);
+		abort();
+	}
 	return service;
 }
 
@@ -65,6 +77,7 @@ pop3_service_destroy(struct pop3_service **_service)
 		}
 	}
 	pthread_mutex_destroy(&service->inuse_lock);
+	free(service->dummy_password);
 	free(service->implementation);
 	free(service);
 }
