@@ -432,17 +432,19 @@ daemon_run(struct daemon *d, bool demo)
 	if (mkdir_p(d->cfg.data_dir, 0700) < 0) {
 		log_error(&daemon_log, "[server] data_dir = %s: %m",
 			  d->cfg.data_dir);
-		return 1;
+		goto out;
 	}
 	d->spool_dir = xasprintf("%s/tmp", d->cfg.data_dir);
 	if (mkdir_p(d->spool_dir, 0700) < 0) {
 		log_error(&daemon_log, "mkdir %s: %m", d->spool_dir);
-		return 1;
+		goto out;
 	}
-	if (daemon_tls_init(d) < 0)
-		return 78; /* EX_CONFIG */
+	if (daemon_tls_init(d) < 0) {
+		ret = 78; /* EX_CONFIG */
+		goto out;
+	}
 	if (demo && daemon_demo_user(d, &demo_password) < 0)
-		return 1;
+		goto out;
 	d->passdb = passdb_create(d->cfg.passwd_file);
 
 	struct store_settings sset = { .data_dir = d->cfg.data_dir };
