@@ -647,6 +647,23 @@ header_end(struct mail_parser *p, uint64_t body_offset)
 		}
 	}
 
+	if (strcasecmp(part->type, "text") == 0 &&
+	    part_param(part, "charset") == NULL) {
+		/* RFC 2045 5.2 / RFC 2046 4.1.2: the default charset, made
+		   explicit as servers do in BODYSTRUCTURE */
+		struct mail_param *arr = arena_alloc(
+			&p->result->arena,
+			(part->param_count + 1) * sizeof(*arr));
+		if (arr != NULL) {
+			arr[0] = default_text_params[0];
+			if (part->param_count > 0)
+				memcpy(arr + 1, part->params,
+				       part->param_count * sizeof(*arr));
+			part->params = arr;
+			part->param_count++;
+		}
+	}
+
 	bool multipart = strcasecmp(part->type, "multipart") == 0;
 	bool message = strcasecmp(part->type, "message") == 0 &&
 		(strcasecmp(part->subtype, "rfc822") == 0 ||
@@ -748,7 +765,7 @@ boundary_find(const struct mail_parser *p, bool *close_r)
 
 static void
 handle_boundary(struct mail_parser *p, unsigned int k, bool close,
-		uint64_t next_offset)
+		bool has_lf, uint64_t next_offset)
 {
 	/* the line break before the boundary line belongs to it */
 	uint64_t end = p->line_start - p->prev_eol_len;
@@ -757,7 +774,8 @@ handle_boundary(struct mail_parser *p, unsigned int k, bool close,
 	while (p->depth - 1 > k)
 		pop(p, end, lf_end);
 	struct stack_entry *e = &p->stack[k];
-	if (close) {
+	if (close || !has_lf) {
+		/* a delimiter cut by the end of input starts no part */
 		boundary_set_active(p, e, false);
 		return;
 	}
@@ -875,7 +893,7 @@ line_end(struct mail_parser *p, bool has_lf)
 		/* the held line break and CR belong to the boundary */
 		p->pending_eol_len = 0;
 		p->held_cr = false;
-		handle_boundary(p, (unsigned int)k, close, next);
+		handle_boundary(p, (unsigned int)k, close, has_lf, next);
 		if (has_lf)
 			p->lf_count++;
 	} else if (p->in_header) {
