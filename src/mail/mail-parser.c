@@ -185,6 +185,9 @@ pipe_feed(struct mail_parser *p, const uint8_t *data, size_t len)
 {
 	struct text_pipe *tp = p->pipe;
 
+	/* only the preview wanted it, and the preview is complete */
+	if (!tp->to_callback && p->preview.full)
+		return;
 	while (len > 0) {
 		size_t n = len < TEXT_SLICE ? len : TEXT_SLICE;
 		mail_decoder_feed(tp->decoder, data, n, &tp->decoded);
