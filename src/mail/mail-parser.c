@@ -917,6 +917,13 @@ line_end(struct mail_parser *p, bool has_lf)
 			text_emit(p, p->prefix, p->prefix_len);
 		}
 		if (p->pipe != NULL && has_lf) {
+			/* an empty line emitted nothing, so the line break
+			   before it is still held: it is body after all */
+			if (p->pending_eol_len > 0) {
+				pipe_feed(p, p->pending_eol,
+					  p->pending_eol_len);
+				p->pending_eol_len = 0;
+			}
 			if (p->held_cr) {
 				p->held_cr = false;
 				memcpy(p->pending_eol, "\r\n", 2);

@@ -183,6 +183,60 @@ test_mail_split_anywhere(void **state)
 }
 
 static void
+test_mail_text_callbacks(void **state)
+{
+	static const struct {
+		const char *msg, *text;
+	} cases[] = {
+		{ "Subject: =?utf-8?q?caf=C3=A9?=\n\na\n\n\nb\n",
+		  "\nH0 Subject: caf\xc3\xa9\nB0:a\n\n\nb\n" },
+		{ "Subject: x\r\n\r\n\r\na\r\n\r\n",
+		  "\nH0 Subject: x\nB0:\r\na\r\n\r\n" },
+		{ "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		  "--b\r\n\r\n\r\n\r\n--b\r\n"
+		  "Content-Type: text/plain; charset=utf-16be\r\n"
+		  "Content-Transfer-Encoding: base64\r\n\r\n"
+		  "AGEgrA==\r\n--b\r\n"
+		  "Content-Type: image/gif\r\n\r\nGIF89a\r\n--b--\r\n",
+		  "\nH0 Content-Type: multipart/mixed; boundary=b"
+		  "\nB50:\r\n"
+		  "\nH61 Content-Type: text/plain; charset=utf-16be"
+		  "\nH61 Content-Transfer-Encoding: base64"
+		  "\nB61:a\xe2\x82\xac"
+		  "\nH157 Content-Type: image/gif" },
+		{ "Content-Type: text/plain; charset=iso-8859-1\r\n"
+		  "Content-Transfer-Encoding: x-unknown\r\n\r\nraw\r\n",
+		  "\nH0 Content-Type: text/plain; charset=iso-8859-1"
+		  "\nH0 Content-Transfer-Encoding: x-unknown" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const uint8_t *msg = (const uint8_t *)cases[i].msg;
+		size_t len = strlen(cases[i].msg);
+		for (size_t cut = 0; cut <= len + 1; cut++) {
+			struct buf text;
+			struct transcript tr = { .out = &text };
+			struct mail_parser *parser;
+			struct mail_parse_result *r;
+
+			buf_init(&text, 0);
+			parser = mail_parser_create(&tr_callbacks, &tr);
+			if (cut <= len) {
+				mail_parser_feed(parser, msg, cut);
+				mail_parser_feed(parser, msg + cut, len - cut);
+			} else {
+				for (size_t j = 0; j < len; j++)
+					mail_parser_feed(parser, msg + j, 1);
+			}
+			r = mail_parser_finish(&parser);
+			assert_string_equal(buf_cstr(&text), cases[i].text);
+			mail_parse_result_free(&r);
+			buf_free(&text);
+		}
+	}
+}
+
+static void
 test_mail_rfc2047(void **state)
 {
 	static const struct {
@@ -919,6 +973,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mail_cases),
 		cmocka_unit_test(test_mail_split_anywhere),
+		cmocka_unit_test(test_mail_text_callbacks),
 		cmocka_unit_test(test_mail_rfc2047),
 		cmocka_unit_test(test_mail_content_params),
 		cmocka_unit_test(test_mail_addresses),
