@@ -49,9 +49,9 @@ decode_q(const uint8_t *p, size_t len, struct buf *out)
 		} else if (p[i] == '=' && i + 2 < len &&
 			   mail_hex_digit(p[i + 1]) >= 0 &&
 			   mail_hex_digit(p[i + 2]) >= 0) {
-			buf_append_c(out, (uint8_t)(mail_hex_digit(p[i + 1]) *
-							    16 +
-						    mail_hex_digit(p[i + 2])));
+			int hi = mail_hex_digit(p[i + 1]);
+			int lo = mail_hex_digit(p[i + 2]);
+			buf_append_c(out, (uint8_t)(hi * 16 + lo));
 			i += 2;
 		} else {
 			buf_append_c(out, p[i]);
@@ -452,9 +452,10 @@ mail_header_parse_content(const uint8_t *value, size_t len,
 			   (unquoted '/', '@', '?', '=' are common) */
 			while (lx.p < lx.end && *lx.p != ';' &&
 			       !is_fws(*lx.p) && *lx.p != '"' &&
-			       *lx.p != '(')
-				buf_append_c(&val, *lx.p++ == '\0' ? '?' :
-						   lx.p[-1]);
+			       *lx.p != '(') {
+				uint8_t c = *lx.p++;
+				buf_append_c(&val, c == '\0' ? '?' : c);
+			}
 		}
 		if (raw_count == sizeof(raw) / sizeof(raw[0]))
 			continue;
