@@ -247,6 +247,8 @@ int
 mail_decoder_feed(struct mail_decoder *dec, const uint8_t *data, size_t len,
 		  struct buf *out)
 {
+	if (len == 0)
+		return out->overflow ? -1 : 0;
 	switch (dec->encoding) {
 	case MAIL_ENCODING_BASE64:
 		b64_feed(dec, data, len, out);
@@ -339,6 +341,8 @@ mail_utf8_sanitize(const uint8_t *data, size_t len, struct buf *out)
 {
 	size_t i = 0, start = 0;
 
+	if (len == 0)
+		return;
 	while (i < len) {
 		int n = mail_utf8_seq(data + i, len - i);
 		if (n > 0) {
@@ -413,6 +417,8 @@ conv_run(struct mail_charset_conv *conv, const uint8_t *data, size_t len,
 {
 	size_t used = 0;
 
+	if (len == 0)
+		return 0;
 	if (conv->cd == (iconv_t)-1) {
 		size_t start = 0;
 		while (used < len) {

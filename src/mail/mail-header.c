@@ -19,6 +19,9 @@ is_fws(uint8_t c)
 void
 mail_header_unfold(const uint8_t *value, size_t len, struct buf *out)
 {
+	/* an empty struct buf has no data pointer */
+	if (value == NULL)
+		value = (const uint8_t *)"";
 	size_t start = out->len;
 	size_t i = 0;
 
@@ -140,6 +143,9 @@ ew_flush(struct ew_group *g, const uint8_t *value, struct buf *out)
 void
 mail_header_decode_2047(const uint8_t *value, size_t len, struct buf *out)
 {
+	/* an empty struct buf has no data pointer */
+	if (value == NULL)
+		value = (const uint8_t *)"";
 	struct ew_group g;
 	size_t i = 0, ws_start = 0, ws_len = 0;
 	size_t plain_start = 0;
@@ -400,6 +406,9 @@ mail_header_parse_content(const uint8_t *value, size_t len,
 			  mail_header_param_callback_t *callback,
 			  void *context)
 {
+	/* an empty struct buf has no data pointer */
+	if (value == NULL)
+		value = (const uint8_t *)"";
 	struct lexer lx = { value, value + len };
 	struct raw_param raw[MAIL_MAX_PARAMS + MAIL_MAX_PARAM_SECTIONS];
 	unsigned int raw_count = 0;
@@ -504,6 +513,9 @@ mail_header_parse_content(const uint8_t *value, size_t len,
 int
 mail_header_parse_token(const uint8_t *value, size_t len, struct buf *out)
 {
+	/* an empty struct buf has no data pointer */
+	if (value == NULL)
+		value = (const uint8_t *)"";
 	struct lexer lx = { value, value + len };
 
 	skip_cfws(&lx, NULL);
@@ -515,6 +527,9 @@ mail_header_parse_languages(const uint8_t *value, size_t len,
 			    void (*callback)(void *context, const char *tag),
 			    void *context)
 {
+	/* an empty struct buf has no data pointer */
+	if (value == NULL)
+		value = (const uint8_t *)"";
 	struct lexer lx = { value, value + len };
 	struct buf tag;
 	unsigned int count = 0;
@@ -662,6 +677,9 @@ mail_header_parse_addresses(const uint8_t *value, size_t len,
 			    mail_header_address_callback_t *callback,
 			    void *context)
 {
+	/* an empty struct buf has no data pointer */
+	if (value == NULL)
+		value = (const uint8_t *)"";
 	struct lexer lx = { value, value + len };
 	struct addr_state st;
 	struct buf tmp, name;
