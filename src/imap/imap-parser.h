@@ -43,7 +43,9 @@
    its first argument (the mailbox name) is message data (including
    MULTIAPPEND and CATENATE TEXT parts): it is never held in memory. The
    feed returns IMAP_PARSE_LITERAL_STREAM with the command parsed so far
-   (cmd->stream_size is the literal's size); the caller then reads exactly
+   (cmd->stream_size is the literal's size; for a synchronising one
+   cmd->stream_sync is set and the feed does not return IMAP_PARSE_LITERAL
+   first, so the caller may still refuse it); the caller then reads exactly
    that many bytes itself, without feeding them, and calls
    imap_parser_stream_done() before feeding the rest of the command. A
    streamed literal over settings.max_message_size is refused with an
@@ -102,6 +104,10 @@ struct imap_command {
 	   must now take, and whether it was sent as ~{n}. */
 	uint64_t stream_size;
 	bool stream_literal8;
+	/* The streamed literal is synchronising: send "+ Ready for literal
+	   data" before reading it (or answer without, and call
+	   imap_parser_stream_skip(): the client then sends nothing). */
+	bool stream_sync;
 };
 
 enum imap_parse_result {
@@ -173,9 +179,10 @@ imap_parser_feed(struct imap_parser *parser, const uint8_t *in, size_t len,
 void imap_parser_stream_done(struct imap_parser *parser);
 
 /* After IMAP_PARSE_LITERAL_STREAM, if the caller cannot take the literal
-   (e.g. the mailbox does not exist): the parser skips the literal's bytes
-   and the rest of the command line itself, as after an error. The caller
-   answers the command now. */
+   (e.g. the mailbox does not exist): the caller answers the command now
+   and the parser drops it. For a non-synchronising literal the parser
+   skips the literal's bytes and the rest of the command line itself, as
+   after an error; a synchronising one was never sent. */
 void imap_parser_stream_skip(struct imap_parser *parser);
 
 /* The last error, valid until the next command starts. */

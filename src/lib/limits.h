@@ -67,6 +67,11 @@
 #define IMAP_MAX_LIST_DEPTH 32
 /* List nesting before login (ID takes one level). */
 #define IMAP_MAX_LIST_DEPTH_PREAUTH 4
+/* Most arguments (atoms, strings, literals, lists) in one command: each
+   costs far more memory than its bytes on the wire. */
+#define IMAP_MAX_ARGS 65536
+/* Before login no command needs more than a few (ID has 60 at most). */
+#define IMAP_MAX_ARGS_PREAUTH 256
 /* Most bytes of a refused non-synchronising literal we read and discard
    to keep the session going; past this the client is disconnected. */
 #define IMAP_MAX_SKIP_LITERAL (64ULL * 1024 * 1024)
