@@ -406,6 +406,7 @@ parser_error_set(struct imap_parser *p, enum imap_parser_error_kind kind,
 static enum imap_parse_result
 parser_fail_literal(struct imap_parser *p, enum imap_parser_error_kind kind,
 		    const char *text);
+static bool parser_skip_byte(struct imap_parser *p, uint8_t c);
 
 /* A syntax error: skip to the end of the line. at_eol says the byte that
    failed was the line's LF, so there is nothing left to skip. */
@@ -421,9 +422,25 @@ parser_fail(struct imap_parser *p, const char *text, bool at_eol)
 		p->state = S_START;
 		p->reset_pending = true;
 	} else {
-		skip_tail_from_literal(p);
+		p->skip_tail = T_NONE;
 		p->state = S_SKIP_LINE;
 	}
+	return IMAP_PARSE_ERROR;
+}
+
+/* A limit was hit before byte c was parsed: c is skipped like the rest
+   of the line, and a literal announcement in progress is remembered so
+   that its literal is skipped too. */
+static enum imap_parse_result
+parser_fail_limit(struct imap_parser *p, const char *text, uint8_t c)
+{
+	if (c == '\n')
+		return parser_fail(p, text, true);
+	skip_tail_from_literal(p);
+	enum skip_tail tail = p->skip_tail;
+	(void)parser_fail(p, text, false);
+	p->skip_tail = tail;
+	(void)parser_skip_byte(p, c);
 	return IMAP_PARSE_ERROR;
 }
 
@@ -765,13 +782,13 @@ imap_parser_feed(struct imap_parser *p, const uint8_t *in, size_t len,
 
 		if (state_is_line(p->state)) {
 			if (++p->line_len > p->max_line) {
-				ret = parser_fail(p, "Command line too long",
-						  c == '\n');
+				ret = parser_fail_limit(p,
+					"Command line too long", c);
 				break;
 			}
 			if (++p->cmd_size > p->max_cmd) {
-				ret = parser_fail(p, "Command too large",
-						  c == '\n');
+				ret = parser_fail_limit(p, "Command too large",
+							c);
 				break;
 			}
 		}
@@ -786,6 +803,8 @@ imap_parser_feed(struct imap_parser *p, const uint8_t *in, size_t len,
 			}
 			if (p->reset_pending)
 				parser_new_command(p);
+			else
+				parser_apply_limits(p);
 			p->line_len = 1;
 			p->cmd_size = 1;
 			if (!is_tag_char(c)) {
@@ -1082,14 +1101,23 @@ imap_parser_read_line(struct imap_parser *p, const uint8_t *in, size_t len,
 		parser_new_command(p);
 
 	const uint8_t *lf = memchr(in, '\n', len);
+	size_t skipped = 0;
+
+	if (p->line_skip) {
+		if (lf == NULL) {
+			*used_r = len;
+			return 0;
+		}
+		/* The over-long line ends here; read the next one. */
+		p->line_skip = false;
+		skipped = (size_t)(lf - in) + 1;
+		in += skipped;
+		len -= skipped;
+		lf = memchr(in, '\n', len);
+	}
 	size_t n = lf == NULL ? len : (size_t)(lf - in);
 
-	*used_r = lf == NULL ? len : n + 1;
-	if (p->line_skip) {
-		if (lf != NULL)
-			p->line_skip = false;
-		return 0;
-	}
+	*used_r = skipped + (lf == NULL ? len : n + 1);
 	/* +1: room for the CR that may precede LF. */
 	if (n > p->max_line + 1 - p->tok_len) {
 		p->tok_len = 0;

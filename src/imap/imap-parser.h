@@ -42,7 +42,8 @@
    Streaming. Once authenticated, every literal of an APPEND command except
    its first argument (the mailbox name) is message data (including
    MULTIAPPEND and CATENATE TEXT parts): it is never held in memory. The
-   feed returns IMAP_PARSE_LITERAL_STREAM with the command parsed so far
+   feed returns IMAP_PARSE_LITERAL_STREAM with the command parsed so far,
+   whose last argument is the streamed literal's placeholder
    (cmd->stream_size is the literal's size; for a synchronising one
    cmd->stream_sync is set and the feed does not return IMAP_PARSE_LITERAL
    first, so the caller may still refuse it); the caller then reads exactly
