@@ -186,6 +186,8 @@ tok_append(struct imap_parser *p, const uint8_t *data, size_t len)
 {
 	/* Callers have checked len against a line or literal limit, so the
 	   buffer never outgrows those. */
+	if (len == 0)
+		return;
 	if (p->tok_cap - p->tok_len < len) {
 		size_t cap = p->tok_cap == 0 ? 128 : p->tok_cap;
 
@@ -209,7 +211,8 @@ tok_dup(struct imap_parser *p)
 {
 	uint8_t *s = arena_alloc(p, p->tok_len + 1);
 
-	memcpy(s, p->tok, p->tok_len);
+	if (p->tok_len > 0)
+		memcpy(s, p->tok, p->tok_len);
 	s[p->tok_len] = '\0';
 	return s;
 }
@@ -1043,11 +1046,10 @@ imap_parser_feed(struct imap_parser *p, const uint8_t *in, size_t len,
 			break;
 		case S_SKIP_LINE:
 			if (parser_skip_byte(p, c)) {
-				/* The failed command (and its tag, which the
-				   caller may still read) goes when the next
-				   one starts. */
+				/* The error was returned by an earlier feed,
+				   so its command can go now. */
 				p->state = S_START;
-				p->reset_pending = true;
+				parser_new_command(p);
 			}
 			break;
 		case S_LIT_DATA:
@@ -1137,7 +1139,8 @@ imap_parser_read_line(struct imap_parser *p, const uint8_t *in, size_t len,
 		return -1;
 	}
 	uint8_t *line = arena_alloc(p, l + 1);
-	memcpy(line, p->tok, l);
+	if (l > 0)
+		memcpy(line, p->tok, l);
 	line[l] = '\0';
 	p->tok_len = 0;
 	/* The line stays valid until the next call. */

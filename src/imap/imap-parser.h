@@ -137,7 +137,7 @@ struct imap_parser_error {
 	enum imap_parser_error_kind kind;
 	/* Static text, no CRLF. */
 	const char *text;
-	/* NULL if no tag was read; valid until the next command starts. */
+	/* NULL if no tag was read; valid until the next feed. */
 	const char *tag;
 	/* The stream cannot be resynchronised: send BYE and disconnect. */
 	bool fatal;
@@ -186,7 +186,7 @@ void imap_parser_stream_done(struct imap_parser *parser);
    after an error; a synchronising one was never sent. */
 void imap_parser_stream_skip(struct imap_parser *parser);
 
-/* The last error, valid until the next command starts. */
+/* The last error, valid until the next feed. */
 const struct imap_parser_error *
 imap_parser_get_error(const struct imap_parser *parser);
 
