@@ -122,6 +122,9 @@ struct imap_parser {
 	bool skip_nonsync;
 	uint64_t skip_remaining;
 
+	/* The byte being parsed, for error recovery. */
+	uint8_t cur_byte;
+
 	/* Line mode: skipping the rest of an over-long line. */
 	bool line_skip;
 
@@ -425,8 +428,11 @@ parser_fail(struct imap_parser *p, const char *text, bool at_eol)
 		p->state = S_START;
 		p->reset_pending = true;
 	} else {
+		/* The failing byte belongs to the bad line: it may open a
+		   literal announcement ("foo{3+}") the client believes in. */
 		p->skip_tail = T_NONE;
 		p->state = S_SKIP_LINE;
+		(void)parser_skip_byte(p, p->cur_byte);
 	}
 	return IMAP_PARSE_ERROR;
 }
@@ -439,10 +445,9 @@ parser_fail_limit(struct imap_parser *p, const char *text, uint8_t c)
 {
 	if (c == '\n')
 		return parser_fail(p, text, true);
+	parser_error_set(p, IMAP_PARSER_ERR_BAD, text);
 	skip_tail_from_literal(p);
-	enum skip_tail tail = p->skip_tail;
-	(void)parser_fail(p, text, false);
-	p->skip_tail = tail;
+	p->state = S_SKIP_LINE;
 	(void)parser_skip_byte(p, c);
 	return IMAP_PARSE_ERROR;
 }
@@ -782,6 +787,7 @@ imap_parser_feed(struct imap_parser *p, const uint8_t *in, size_t len,
 		}
 
 		uint8_t c = in[pos++];
+		p->cur_byte = c;
 
 		if (state_is_line(p->state)) {
 			if (++p->line_len > p->max_line) {

@@ -20,8 +20,12 @@
    atoms, quoted strings, literals ({n}, {n+}, ~{n}) and parenthesised
    lists of those. Atoms are read liberally so that FETCH items parse as
    one atom: inside [ ] an atom may also hold spaces and parentheses
-   ("BODY[HEADER.FIELDS (FROM TO)]<0.100>"). A bare LF ends a line like
-   CRLF; empty lines between commands are ignored.
+   ("BODY[HEADER.FIELDS (FROM TO)]<0.100>"). Atoms are 7-bit; quoted
+   strings and literals may hold 8-bit bytes (UTF-8 in IMAP4rev2, a
+   SEARCH CHARSET in IMAP4rev1), which the parser passes on unchecked:
+   commands that need UTF-8 check it with utf8_is_valid() (lib/mutf7.h).
+   NUL is refused except in literal8. A bare LF ends a line like CRLF;
+   empty lines between commands are ignored.
 
    Limits (src/lib/limits.h) are stricter until imap_parser_set_authenticated
    is called with true:

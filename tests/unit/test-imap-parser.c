@@ -379,6 +379,10 @@ test_parser_table(void **state)
 		  "ERR[a]: Invalid characters in atom\nDONE b NOOP\n" },
 		{ "a X foo{3}\r\nb NOOP\r\n", 0,
 		  "ERR[a]: Invalid characters in atom\nDONE b NOOP\n" },
+		{ "a X foo{3+}\r\nabc\r\nb NOOP\r\n", 0,
+		  "ERR[a]: Invalid characters in atom\nDONE b NOOP\n" },
+		{ "{3+}\r\nabc\r\nb NOOP\r\n", 0,
+		  "ERR[*]: Invalid tag\nDONE b NOOP\n" },
 		{ "a X foo\"\r\nb NOOP\r\n", 0,
 		  "ERR[a]: Invalid characters in atom\nDONE b NOOP\n" },
 
