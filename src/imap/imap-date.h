@@ -25,7 +25,7 @@ int imap_datetime_parse(const uint8_t *data, size_t len, time_t *time_r,
 			int *tz_offset_min_r);
 
 /* Writes t as a date-time in the zone tz_offset_min (minutes east of UTC,
-   within +-99:59), without quotes, into buf (NUL-terminated, always
+   within +-99:59; anything else is taken as +0000), without quotes, into buf (NUL-terminated, always
    26 characters: the day is zero-padded). Years outside 0..9999 are
    clamped to that range. */
 void imap_datetime_format(time_t t, int tz_offset_min,
