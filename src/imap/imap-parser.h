@@ -32,7 +32,10 @@
      - IMAP_MAX_LINE: bytes of one line between literals;
      - IMAP_MAX_COMMAND_SIZE: bytes of all lines and in-memory literals;
      - IMAP_MAX_LITERAL_MEM: size of one literal kept in memory;
-     - IMAP_MAX_LIST_DEPTH: nesting of parenthesised lists.
+     - IMAP_MAX_LIST_DEPTH: nesting of parenthesised lists;
+     - IMAP_MAX_ARGS: arguments in a command, all lists included;
+     - IMAP_MAX_SKIP_LITERAL: a refused non-synchronising literal larger
+       than this is not skipped: the error is fatal.
 
    Literals. A synchronising literal {n} is checked against the limits when
    its "}" is read, before anything is promised: if it is acceptable the
