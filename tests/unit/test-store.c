@@ -847,6 +847,7 @@ test_write_failures(void **state)
 		if (ret == 0) {
 			/* blobs/xx existed: only two fsyncs were needed */
 			assert_int_equal(n, 2);
+			fail_fsync_after = -1;
 			struct store_uid_range r = { 1, UINT32_MAX };
 			assert_int_equal(store_expunge(f->user, f->inbox, &r, 1,
 						       NULL, &error), 1);
