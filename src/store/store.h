@@ -326,7 +326,11 @@ uint64_t store_save_get_size(const struct store_save *save);
 /* Makes the message durable, then returns its UID in *uid_r (may be NULL)
    and fires the mailbox's watchers. Only after 0 is returned may the
    message be acknowledged. On -1 nothing remains: no file, no row.
-   Frees the context and sets *save to NULL either way. */
+   Frees the context and sets *save to NULL either way.
+   Saves of one user committing at the same time are grouped into one
+   transaction (group commit); the watchers may then be called from the
+   thread that led the group. Call it without holding store_user_lock()
+   so it can join a group (holding it works, but commits alone). */
 int store_save_commit(struct store_save **save, uint32_t *uid_r,
 		      const char **error_r);
 /* Discards the message. Sets *save to NULL. Safe on NULL. */
