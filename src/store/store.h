@@ -424,7 +424,8 @@ enum store_change_type {
 };
 
 /* Called after a change to the watched mailbox has been committed, from
-   the thread that made it, with the user's lock held. It must be quick
+   the thread that committed it (for grouped saves, the group's leader),
+   with the user's lock held. It must be quick
    and must not block: the daemon calls event_active() on the session's
    event and the session reads store_mailbox_changes() from its own
    worker. It may call store_watch_remove() on any watch. `modseq` is the
