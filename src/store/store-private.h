@@ -83,6 +83,7 @@ struct store_save {
 	uint64_t mailbox_id;
 	uint64_t size;
 	bool failed;
+	bool last_was_cr; /* store_save_write_crlf() state */
 	bool have_internal_date;
 	time_t internal_date;
 	uint8_t flags;

@@ -948,6 +948,31 @@ store_save_write(struct store_save *save, const void *data, size_t size,
 	return 0;
 }
 
+int
+store_save_write_crlf(struct store_save *save, const void *data, size_t size,
+		      const char **error_r)
+{
+	const uint8_t *p = data, *end = p + size, *start = p;
+
+	/* Writes runs of bytes unchanged and inserts a CR before each bare
+	   LF; no copy of the input is made. */
+	for (; p < end; p++) {
+		if (*p == '\n' &&
+		    !(p > start ? p[-1] == '\r' : save->last_was_cr)) {
+			if (store_save_write(save, start, (size_t)(p - start),
+					     error_r) < 0 ||
+			    store_save_write(save, "\r", 1, error_r) < 0)
+				return -1;
+			start = p;
+		}
+	}
+	if (store_save_write(save, start, (size_t)(end - start), error_r) < 0)
+		return -1;
+	if (size > 0)
+		save->last_was_cr = end[-1] == '\r';
+	return 0;
+}
+
 /* Bytes copied per read in store_save_write_fd(). */
 #define STORE_COPY_BUF_SIZE (64 * 1024)
 

@@ -306,6 +306,11 @@ int store_save_begin(struct store_user *user, uint64_t mailbox_id,
    device"). */
 int store_save_write(struct store_save *save, const void *data, size_t size,
 		     const char **error_r);
+/* Appends bytes, turning each LF not preceded by CR into CRLF (state is
+   kept across calls, so any split works). For `quire deliver`, whose
+   input from the MTA has bare LF line ends. Returns 0, or -1. */
+int store_save_write_crlf(struct store_save *save, const void *data,
+			  size_t size, const char **error_r);
 /* Appends size bytes of fd read from offset (pread; fd's position is not
    used or changed). Returns 0, or -1 (also if fd ends before size bytes). */
 int store_save_write_fd(struct store_save *save, int fd, off_t offset,

@@ -1828,11 +1828,58 @@ test_group_commit(void **state)
 	store_user_unlock(f->user);
 }
 
+static void
+test_write_crlf(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "a\nb\n", "a\r\nb\r\n" },
+		{ "a\r\nb\r\n", "a\r\nb\r\n" },
+		{ "\n\n", "\r\n\r\n" },
+		{ "a\rb\n", "a\rb\r\n" }, /* a lone CR stays */
+		{ "\r\r\n\n", "\r\r\n\r\n" },
+	};
+	uint32_t uid = 0;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t len = strlen(cases[c].in);
+		/* Every split point, and byte at a time, give the same. */
+		for (size_t cut = 0; cut <= len + 1; cut++) {
+			struct store_save *save;
+			assert_int_equal(store_save_begin(f->user, f->inbox,
+							  &save, &error), 0);
+			if (cut <= len) {
+				assert_int_equal(store_save_write_crlf(
+					save, cases[c].in, cut, &error), 0);
+				assert_int_equal(store_save_write_crlf(
+					save, cases[c].in + cut, len - cut,
+					&error), 0);
+			} else {
+				for (size_t i = 0; i < len; i++)
+					assert_int_equal(store_save_write_crlf(
+						save, cases[c].in + i, 1,
+						&error), 0);
+			}
+			assert_int_equal(store_save_commit(&save, &uid,
+							   &error), 0);
+			char *text = read_msg(f, f->inbox, uid);
+			assert_string_equal(text, cases[c].out);
+			free(text);
+		}
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_write_crlf, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
