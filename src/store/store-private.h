@@ -60,6 +60,16 @@ struct store_user {
 	struct store_user *idle_prev, *idle_next;
 
 	pthread_mutex_t lock; /* recursive */
+	pthread_t lock_owner; /* valid while lock_depth > 0 */
+	unsigned lock_depth;
+
+	/* Group commit: saves waiting for the next batch, and whether a
+	   thread is committing one now. */
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cond;
+	struct store_save *commit_head, *commit_tail;
+	bool committing;
+	unsigned long commit_batches; /* for tests */
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
 	unsigned notify_depth;
@@ -73,6 +83,7 @@ struct store_save {
 	uint64_t mailbox_id;
 	uint64_t size;
 	bool failed;
+	bool last_was_cr; /* store_save_write_crlf() state */
 	bool have_internal_date;
 	time_t internal_date;
 	uint8_t flags;
@@ -80,6 +91,13 @@ struct store_save {
 	unsigned keyword_count;
 	void *cache[STORE_CACHE_FIELD_COUNT];
 	size_t cache_size[STORE_CACHE_FIELD_COUNT];
+
+	/* Group commit: the batch's leader fills these in for each save. */
+	struct store_save *commit_next;
+	bool commit_done;
+	int commit_ret;
+	uint32_t commit_uid;
+	char commit_error[256];
 
 	void *backend_data; /* owned by the backend */
 };
@@ -162,8 +180,12 @@ struct store_backend {
 			  size_t size, const char **error_r);
 	/* Makes the file durable; called unlocked before save_commit. */
 	int (*save_finish)(struct store_save *save, const char **error_r);
-	int (*save_commit)(struct store_save *save, uint32_t *uid_r,
-			   const char **error_r);
+	/* Commits several saves of one user in one transaction (group
+	   commit): sets each save's commit_ret (0 or -1), commit_uid and
+	   commit_error. A failing save does not fail the others unless the
+	   transaction itself fails. Notifies after the commit. */
+	void (*save_commit_batch)(struct store_save *const *saves,
+				  unsigned count);
 	void (*save_abort)(struct store_save *save);
 
 	int (*flags_update)(struct store_user *user, uint64_t mailbox_id,

@@ -1715,35 +1715,31 @@ sq_save_place(struct store_save *save, uint64_t *blob_id_r,
 	return 0;
 }
 
+/* One save inside the batch transaction, under savepoint "save": places
+   the file and adds the rows. On failure the blob is already unlinked. */
 static int
-sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
+sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
+	    uint32_t *uid_r, const char **error_r)
 {
 	struct store_user *user = save->user;
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
 	uint64_t blob_id = 0, modseq, keywords = 0;
-	bool placed = false;
 	sqlite3_stmt *stmt;
 	int ret;
 
-	if (sq_begin(su, error_r) < 0)
-		return -1;
 	if ((ret = sq_mailbox_get(su, save->mailbox_id, NULL, &info,
 				  error_r)) <= 0) {
 		if (ret == 0)
 			store_error(error_r, "Mailbox no longer exists");
-		sq_rollback(su);
 		return -1;
 	}
 	uint32_t uid = info.uidnext;
 	store_mailbox_info_free(&info);
-	if (uid == 0 || uid == UINT32_MAX) {
-		store_error(error_r, "Mailbox has run out of UIDs");
-		goto fail;
-	}
+	if (uid == 0 || uid == UINT32_MAX)
+		return store_error(error_r, "Mailbox has run out of UIDs");
 	if (sq_save_place(save, &blob_id, error_r) < 0)
-		goto fail;
-	placed = true;
+		return -1;
 	if (sq_modseq_next(su, &modseq, error_r) < 0 ||
 	    sq_keywords_mask(su, (const char *const *)save->keywords,
 			     save->keyword_count, true, &keywords,
@@ -1751,7 +1747,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 		goto fail;
 
 	if ((stmt = sq_stmt(su, error_r, S_BLOB_INSERT)) == NULL)
-		goto fail_sql;
+		goto fail;
 	bind_u64(stmt, 1, blob_id);
 	bind_u64(stmt, 2, save->size);
 	for (unsigned i = 0; i < STORE_CACHE_FIELD_COUNT; i++) {
@@ -1766,7 +1762,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 
 	time_t now = store_now(user->store);
 	if ((stmt = sq_stmt(su, error_r, S_MSG_INSERT)) == NULL)
-		goto fail_sql;
+		goto fail;
 	bind_u64(stmt, 1, save->mailbox_id);
 	bind_u64(stmt, 2, uid);
 	bind_u64(stmt, 3, blob_id);
@@ -1781,27 +1777,108 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 		goto fail;
 
 	if ((stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT)) == NULL)
-		goto fail_sql;
+		goto fail;
 	bind_u64(stmt, 1, (uint64_t)uid + 1);
 	bind_u64(stmt, 2, modseq);
 	bind_u64(stmt, 3, save->mailbox_id);
-	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0)
+	if (sq_done(su, stmt, error_r) < 0)
 		goto fail;
-
+	*blob_id_r = blob_id;
+	*modseq_r = modseq;
 	*uid_r = uid;
-	store_notify(user, save->mailbox_id, STORE_CHANGE_SAVE, modseq);
 	return 0;
-
-fail_sql:
-	sq_fail(su, error_r, "prepare failed");
-fail:
-	sq_rollback(su);
-	if (placed) {
-		char dir[3], file[20];
-		blob_name(blob_id, dir, file);
-		(void)unlinkat(su->blobs_fd, file, 0);
-	}
+fail:;
+	char dir[3], file[20];
+	blob_name(blob_id, dir, file);
+	(void)unlinkat(su->blobs_fd, file, 0);
 	return -1;
+}
+
+static void
+save_failed(struct store_save *save, const char *error)
+{
+	save->commit_ret = -1;
+	snprintf(save->commit_error, sizeof(save->commit_error), "%s", error);
+}
+
+/* Group commit: one transaction and one WAL sync for every save queued
+   while the previous batch was committing. Each save runs under a
+   savepoint, so one failing (its mailbox was deleted, a constraint)
+   leaves the others in. If the transaction itself is lost (COMMIT
+   fails, or SQLite rolled it back after an I/O error) every save of the
+   batch fails and its file is removed. */
+static void
+sq_save_commit_batch(struct store_save *const *saves, unsigned count)
+{
+	struct store_user *user = saves[0]->user;
+	struct sq_user *su = SQ(user);
+	uint64_t *blob_ids = store_malloc0(sizeof(uint64_t) * count);
+	uint64_t *modseqs = store_malloc0(sizeof(uint64_t) * count);
+	const char *error = NULL;
+	bool lost = false;
+
+	for (unsigned i = 0; i < count; i++)
+		saves[i]->commit_ret = 0;
+	if (sq_begin(su, &error) < 0) {
+		for (unsigned i = 0; i < count; i++)
+			save_failed(saves[i], error);
+		goto out;
+	}
+	for (unsigned i = 0; i < count && !lost; i++) {
+		struct store_save *save = saves[i];
+		if (sqlite3_exec(su->db, "SAVEPOINT save", NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			sq_fail(su, &error, "SAVEPOINT failed");
+			save_failed(save, error);
+			lost = sqlite3_get_autocommit(su->db) != 0;
+			continue;
+		}
+		if (sq_save_one(save, &blob_ids[i], &modseqs[i],
+				&save->commit_uid, &error) == 0) {
+			(void)sqlite3_exec(su->db, "RELEASE save", NULL, NULL,
+					   NULL);
+			continue;
+		}
+		save_failed(save, error);
+		if (sqlite3_get_autocommit(su->db)) {
+			/* SQLite gave up the whole transaction. */
+			lost = true;
+			break;
+		}
+		for (unsigned k = 0; k < S_COUNT; k++) {
+			if (su->stmts[k] != NULL)
+				sqlite3_reset(su->stmts[k]);
+		}
+		if (sqlite3_exec(su->db, "ROLLBACK TO save; RELEASE save",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			lost = true;
+	}
+	if (!lost && sq_commit(su, &error) < 0)
+		lost = true;
+	if (lost) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s",
+			 error != NULL ? error : "transaction failed");
+		sq_rollback(su);
+		for (unsigned i = 0; i < count; i++) {
+			if (saves[i]->commit_ret < 0)
+				continue;
+			char dir[3], file[20];
+			blob_name(blob_ids[i], dir, file);
+			(void)unlinkat(su->blobs_fd, file, 0);
+			save_failed(saves[i], why);
+		}
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		if (saves[i]->commit_ret == 0) {
+			store_notify(user, saves[i]->mailbox_id,
+				     STORE_CHANGE_SAVE, modseqs[i]);
+		}
+	}
+out:
+	free(blob_ids);
+	free(modseqs);
 }
 
 static void
@@ -2554,7 +2631,7 @@ const struct store_backend store_backend_sqlite = {
 	.save_begin = sq_save_begin,
 	.save_write = sq_save_write,
 	.save_finish = sq_save_finish,
-	.save_commit = sq_save_commit,
+	.save_commit_batch = sq_save_commit_batch,
 	.save_abort = sq_save_abort,
 	.flags_update = sq_flags_update,
 	.pop3_mark_retrieved = sq_pop3_mark_retrieved,
