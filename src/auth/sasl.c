@@ -70,12 +70,59 @@ struct sasl_server {
 	const char *fake_reason;
 };
 
-static const char *const mech_list_all[] = {
+#define SASL_MECH_COUNT (sizeof(sasl_mechs) / sizeof(sasl_mechs[0]))
+
+/* Which mechanisms are on (sasl_set_enabled), and the lists to advertise,
+   rebuilt when that changes (at startup, before any session). */
+static bool mech_enabled[SASL_MECH_COUNT] = { true, true, true };
+static const char *mech_list_all[SASL_MECH_COUNT + 1] = {
 	"SCRAM-SHA-256", "PLAIN", "LOGIN", NULL
 };
-static const char *const mech_list_secure_only[] = {
+static const char *mech_list_secure_only[SASL_MECH_COUNT + 1] = {
 	"SCRAM-SHA-256", NULL
 };
+
+int
+sasl_set_enabled(const char *list, const char **error_r)
+{
+	bool on[SASL_MECH_COUNT] = { false };
+	char *copy = auth_xstrdup(list), *save = NULL, *tok;
+	unsigned n_all = 0, n_secure = 0, count = 0;
+
+	for (tok = strtok_r(copy, " ,\t", &save); tok != NULL;
+	     tok = strtok_r(NULL, " ,\t", &save)) {
+		size_t i;
+
+		for (i = 0; i < SASL_MECH_COUNT; i++) {
+			if (strcasecmp(tok, sasl_mechs[i].name) == 0)
+				break;
+		}
+		if (i == SASL_MECH_COUNT) {
+			free(copy);
+			*error_r = "unknown mechanism (PLAIN, LOGIN and "
+				   "SCRAM-SHA-256 are supported)";
+			return -1;
+		}
+		on[i] = true;
+		count++;
+	}
+	free(copy);
+	if (count == 0) {
+		*error_r = "no mechanism enabled";
+		return -1;
+	}
+	for (size_t i = 0; i < SASL_MECH_COUNT; i++) {
+		mech_enabled[i] = on[i];
+		if (!on[i])
+			continue;
+		mech_list_all[n_all++] = sasl_mechs[i].name;
+		if (!sasl_mechs[i].plaintext)
+			mech_list_secure_only[n_secure++] = sasl_mechs[i].name;
+	}
+	mech_list_all[n_all] = NULL;
+	mech_list_secure_only[n_secure] = NULL;
+	return 0;
+}
 
 const char *const *
 sasl_mechanisms(bool secure, bool plaintext_allowed)
@@ -91,11 +138,11 @@ sasl_server_create(const char *mech, const struct sasl_server_settings *set,
 	struct sasl_server *server;
 	size_t i;
 
-	for (i = 0; i < sizeof(sasl_mechs) / sizeof(sasl_mechs[0]); i++) {
+	for (i = 0; i < SASL_MECH_COUNT; i++) {
 		if (strcasecmp(mech, sasl_mechs[i].name) == 0)
 			break;
 	}
-	if (i == sizeof(sasl_mechs) / sizeof(sasl_mechs[0])) {
+	if (i == SASL_MECH_COUNT || !mech_enabled[i]) {
 		*error_r = "unsupported mechanism";
 		return NULL;
 	}

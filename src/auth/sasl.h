@@ -65,9 +65,20 @@ struct sasl_server_settings {
 
 struct sasl_server;
 
+/* Turns on exactly the mechanisms named in list (space or comma
+   separated, case-insensitive); the others are neither advertised nor
+   accepted. Call at startup before any session (not thread-safe). Default:
+   all. Returns 0, or -1 with *error_r (static text) for an unknown name or
+   an empty list. SCRAM-SHA-256 can only succeed for users whose stored
+   value is {SCRAM-SHA-256} or cleartext, which is why the daemon's default
+   leaves it off. */
+int sasl_set_enabled(const char *list, const char **error_r);
+
 /* The mechanisms to advertise, strongest first, as a static
-   NULL-terminated array: SCRAM-SHA-256 always; PLAIN and LOGIN when the
-   channel is secure or plaintext is allowed. */
+   NULL-terminated array of the enabled ones: SCRAM-SHA-256 always;
+   PLAIN and LOGIN when the channel is secure or plaintext is allowed. An
+   empty array is possible (only plaintext mechanisms enabled on an
+   insecure channel). */
 const char *const *sasl_mechanisms(bool secure, bool plaintext_allowed);
 
 /* Starts an exchange for mechanism mech (case-insensitive). Returns NULL

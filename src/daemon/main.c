@@ -3,6 +3,7 @@
    main thread (SIGTERM/SIGINT stop, SIGHUP reloads). */
 #include "auth/passdb.h"
 #include "auth/password.h"
+#include "auth/sasl.h"
 #include "daemon/control.h"
 #include "lib/config.h"
 #include "lib/log.h"
@@ -437,6 +438,18 @@ daemon_run(struct daemon *d, bool demo)
 	d->spool_dir = xasprintf("%s/tmp", d->cfg.data_dir);
 	if (mkdir_p(d->spool_dir, 0700) < 0) {
 		log_error(&daemon_log, "mkdir %s: %m", d->spool_dir);
+		goto out;
+	}
+	if (sasl_set_enabled(d->cfg.auth_mechanisms != NULL ?
+				     d->cfg.auth_mechanisms : "",
+			     &error) < 0) {
+		char where[512];
+		log_error(&daemon_log, "%s = %s: %s",
+			  config_key_where(&d->cfg, "auth", "mechanisms", where,
+					   sizeof(where)),
+			  d->cfg.auth_mechanisms != NULL ?
+				  d->cfg.auth_mechanisms : "", error);
+		ret = 78;
 		goto out;
 	}
 	if (daemon_tls_init(d) < 0) {

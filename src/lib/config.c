@@ -37,6 +37,7 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("auth", "passwd_file", KEY_STRING, passwd_file),
 	K("auth", "allow_plaintext", KEY_PLAINTEXT, allow_plaintext),
 	K("auth", "default_scheme", KEY_STRING, default_scheme),
+	K("auth", "mechanisms", KEY_STRING, auth_mechanisms),
 	K("tls", "cert", KEY_STRING, tls_cert),
 	K("tls", "key", KEY_STRING, tls_key),
 	K("tls", "min_version", KEY_STRING, tls_min_version),
@@ -82,6 +83,7 @@ config_init_defaults(struct quire_config *cfg)
 	cfg->log_level = xstrdup("info");
 	cfg->allow_plaintext = CONFIG_PLAINTEXT_LOOPBACK;
 	cfg->default_scheme = xstrdup("SHA512-CRYPT");
+	cfg->auth_mechanisms = xstrdup("PLAIN LOGIN");
 	cfg->tls_min_version = xstrdup("1.2");
 	listen_set1(&cfg->pop3_listen, "127.0.0.1:1110");
 	listen_set1(&cfg->pop3s_listen, "127.0.0.1:1995");
@@ -421,6 +423,7 @@ config_free(struct quire_config *cfg)
 	free(cfg->log_level);
 	free(cfg->passwd_file);
 	free(cfg->default_scheme);
+	free(cfg->auth_mechanisms);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->tls_min_version);

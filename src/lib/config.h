@@ -41,6 +41,7 @@ struct quire_config {
 	char *passwd_file; /* default <data_dir>/passwd */
 	enum config_plaintext allow_plaintext;
 	char *default_scheme; /* scheme for `quire user add` */
+	char *auth_mechanisms; /* SASL mechanisms offered */
 
 	/* [tls] */
 	char *tls_cert; /* default <data_dir>/tls/cert.pem */

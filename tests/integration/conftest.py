@@ -57,6 +57,7 @@ workers = 2
 log_level = debug
 [auth]
 allow_plaintext = loopback
+mechanisms = PLAIN LOGIN SCRAM-SHA-256
 [pop3]
 listen = 127.0.0.1:{p['pop3']}
 [pop3s]

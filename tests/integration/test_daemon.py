@@ -143,3 +143,37 @@ def test_demo_mode_prints_connection(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_default_mechanisms_leave_scram_off(tmp_path):
+    """SCRAM-SHA-256 only works for users stored as {SCRAM-SHA-256} or in
+    clear; by default it is not offered, so clients that pick the strongest
+    mechanism do not fail for crypt users."""
+    from conftest import Server
+    srv = Server(tmp_path)
+    text = open(srv.conf).read().replace(
+        "mechanisms = PLAIN LOGIN SCRAM-SHA-256\n", "")
+    open(srv.conf, "w").write(text)
+    srv.add_user("ivy", "pw")
+    srv.start()
+    try:
+        p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=30)
+        caps = p.capa()
+        assert caps["SASL"] == ["PLAIN", "LOGIN"]
+        try:
+            p._shortcmd("AUTH SCRAM-SHA-256")
+            assert False, "SCRAM accepted while disabled"
+        except poplib.error_proto:
+            pass
+        p.quit()
+    finally:
+        srv.stop()
+
+
+def test_bad_mechanisms_config(server):
+    with open(server.conf, "a") as f:
+        f.write("[auth]\nmechanisms = PLAIN CRAM-MD5\n")
+    r = subprocess.run([QUIRED, "-c", server.conf, "--foreground"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 78
+    assert b"[auth] mechanisms" in r.stderr
