@@ -7,6 +7,7 @@
 #include "daemon/control.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 #include "lmtp/lmtp.h"
 #include "net/listener.h"
 #include "net/tls.h"
@@ -86,21 +87,6 @@ mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
-}
 
 static bool
 file_exists(const char *path)

@@ -1,6 +1,7 @@
 #include "lib/config.h"
 #include "lib/limits.h"
 #include "lib/strnum.h"
+#include "lib/xalloc.h"
 
 #include <ini.h>
 #include <stdarg.h>
@@ -50,14 +51,6 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("lmtp", "max_message_size", KEY_SIZE, lmtp_max_message_size),
 };
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-	if (d == NULL)
-		abort();
-	return d;
-}
 
 static void
 listen_clear(struct config_listen *l)
@@ -268,21 +261,6 @@ find_key(const char *section, const char *name)
 	return NULL;
 }
 
-static char *
-xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
-}
 
 static int
 config_ini_handler(void *user, const char *section, const char *name,

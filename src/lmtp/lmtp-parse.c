@@ -1,4 +1,5 @@
 #include "lmtp/lmtp-parse.h"
+#include "lib/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +19,8 @@
 #define REPLY_TOO_BIG "552 5.3.4 Message size exceeds fixed maximum size"
 #define REPLY_UNKNOWN_PARAM "555 5.5.4 Unsupported parameter"
 
-static void *
-xmalloc(size_t size)
-{
-	void *p = malloc(size);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 static char *
-xstrndup(const uint8_t *data, size_t len)
+mem_strdup(const uint8_t *data, size_t len)
 {
 	char *s = xmalloc(len + 1);
 
@@ -168,7 +159,7 @@ parse_path(const uint8_t *p, size_t len, size_t *pos, bool allow_null,
 	if (i < len && p[i] == '>') {
 		if (!allow_null)
 			return 0;
-		addr_r->addr = xstrndup(p, 0);
+		addr_r->addr = mem_strdup(p, 0);
 		*pos = i + 1;
 		return 1;
 	}
@@ -217,7 +208,7 @@ parse_path(const uint8_t *p, size_t len, size_t *pos, bool allow_null,
 		i++;
 		if (!parse_domain(p, len, &i))
 			return 0;
-		addr_r->domain = xstrndup(p + at + 1, i - at - 1);
+		addr_r->domain = mem_strdup(p + at + 1, i - at - 1);
 	} else if (!allow_postmaster) {
 		/* RCPT may name a local user with no domain, as Dovecot's
 		   LMTP allows ("RCPT TO:<alice>"); MAIL FROM may not. */
@@ -250,7 +241,7 @@ parse_path(const uint8_t *p, size_t len, size_t *pos, bool allow_null,
 	}
 	local[lo] = '\0';
 	addr_r->local = local;
-	addr_r->addr = xstrndup(p + start, end - start);
+	addr_r->addr = mem_strdup(p + start, end - start);
 	*pos = end + 1;
 	return 1;
 }

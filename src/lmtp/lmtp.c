@@ -1,4 +1,5 @@
 #include "lmtp/lmtp.h"
+#include "lib/xalloc.h"
 
 #include <event2/buffer.h>
 #include <stdarg.h>
@@ -82,26 +83,6 @@ struct lmtp_session {
 	bool bdat_last;
 	const char *bdat_error;	/* reply after a refused chunk is read */
 };
-
-static void *
-xmalloc(size_t size)
-{
-	void *p = malloc(size);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		abort();
-	return d;
-}
 
 static long
 msecs_since(const struct timespec *start)

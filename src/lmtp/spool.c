@@ -1,4 +1,5 @@
 #include "lmtp/deliver.h"
+#include "lib/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,16 +40,6 @@ spool_error(const char *fmt, ...)
 	vsnprintf(spool_error_buf, sizeof(spool_error_buf), fmt, args);
 	va_end(args);
 	return spool_error_buf;
-}
-
-static void *
-xmalloc(size_t size)
-{
-	void *p = malloc(size);
-
-	if (p == NULL)
-		abort();
-	return p;
 }
 
 bool
