@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,35 @@ control_simple(const char *cmd, char *reply, size_t size)
 	return 0;
 }
 
+/* Run as root with [server] user set, the files we write must stay
+   readable by the daemon after it dropped to that user. */
+static void
+give_to_service_user(const char *path)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0 || cfg.user == NULL)
+		return;
+	pw = getpwnam(cfg.user);
+	if (pw == NULL) {
+		fprintf(stderr, "quire: [server] user = %s: no such user\n",
+			cfg.user);
+		return;
+	}
+	if (chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+		fprintf(stderr, "quire: chown %s: %m\n", path);
+}
+
+static void
+give_passwd_file_away(void)
+{
+	char lock[4096];
+
+	give_to_service_user(cfg.passwd_file);
+	snprintf(lock, sizeof(lock), "%s.lock", cfg.passwd_file);
+	give_to_service_user(lock);
+}
+
 static char *
 read_password(bool from_stdin)
 {
@@ -229,6 +259,7 @@ cmd_user_set(const char *name, bool from_stdin, const char *scheme,
 		free(error);
 		return EX_CANTCREAT;
 	}
+	give_passwd_file_away();
 	printf("%s %s\n", adding ? "added" : "changed the password of", name);
 	return EX_OK;
 }
@@ -248,6 +279,7 @@ cmd_user_del(const char *name, bool purge)
 		fprintf(stderr, "quire: no user %s\n", name);
 		return EX_NOUSER;
 	}
+	give_passwd_file_away();
 	printf("deleted user %s\n", name);
 	if (!purge) {
 		printf("their mail is kept; 'user del %s --purge' removes "

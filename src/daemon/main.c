@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -343,8 +344,45 @@ print_banner(struct daemon *d, const char *demo_password)
 	fflush(stdout);
 }
 
+static uid_t chown_uid;
+static gid_t chown_gid;
+static unsigned chown_count, chown_errors;
+
 static int
-drop_privileges(const char *user, const char *data_dir)
+chown_entry(const char *path, const struct stat *st, int type,
+	    struct FTW *ftw)
+{
+	if (type == FTW_SL || (st->st_uid == chown_uid &&
+			       st->st_gid == chown_gid))
+		return 0;
+	if (lchown(path, chown_uid, chown_gid) < 0) {
+		if (chown_errors++ == 0)
+			log_warn(&daemon_log, "chown %s: %m", path);
+	} else {
+		chown_count++;
+	}
+	return 0;
+}
+
+/* Everything under data_dir must belong to the service user, or it could
+   not read users or write mail after the switch: files made by `quire`
+   run as root, or by a root start before [server] user was set. Only
+   entries owned by someone else are touched. */
+static void
+chown_data_dir(const char *data_dir, uid_t uid, gid_t gid)
+{
+	chown_uid = uid;
+	chown_gid = gid;
+	chown_count = chown_errors = 0;
+	(void)nftw(data_dir, chown_entry, 32, FTW_PHYS);
+	if (chown_count > 0)
+		log_info(&daemon_log, "gave %u files under %s to the service "
+			 "user", chown_count, data_dir);
+}
+
+static int
+drop_privileges(const char *user, const char *data_dir,
+		const char *passwd_file)
 {
 	struct passwd *pw;
 
@@ -356,10 +394,12 @@ drop_privileges(const char *user, const char *data_dir)
 			  user);
 		return -1;
 	}
-	/* The data directory must be the service user's, or it could not
-	   write mail after the switch. */
-	if (chown(data_dir, pw->pw_uid, pw->pw_gid) < 0)
-		log_warn(&daemon_log, "chown %s: %m", data_dir);
+	chown_data_dir(data_dir, pw->pw_uid, pw->pw_gid);
+	/* The passwd-file may live elsewhere (/etc/quire/passwd): the
+	   daemon reads it at every lookup. */
+	if (passwd_file != NULL && chown(passwd_file, pw->pw_uid,
+					 pw->pw_gid) < 0 && errno != ENOENT)
+		log_warn(&daemon_log, "chown %s: %m", passwd_file);
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0) {
 		log_error(&daemon_log, "dropping privileges to %s: %m", user);
@@ -517,7 +557,8 @@ daemon_run(struct daemon *d, bool demo)
 		log_info(&daemon_log, "[imap] and [imaps] are accepted; the "
 			 "IMAP service is not part of this build yet");
 
-	if (drop_privileges(d->cfg.user, d->cfg.data_dir) < 0)
+	if (drop_privileges(d->cfg.user, d->cfg.data_dir,
+			    d->cfg.passwd_file) < 0)
 		goto out;
 
 	/* Signals go to the main thread only: block them before the
