@@ -1353,9 +1353,10 @@ offload_queuer_main(void *context)
 {
 	struct offload_queuer *q = context;
 
+	unsigned n = worker_pool_count(q->pool);
+
 	for (unsigned i = q->first; i < q->first + q->count; i++)
-		ot_queue(q->pool, i,
-			 worker_pool_get(q->pool, i % worker_pool_count(q->pool)));
+		ot_queue(q->pool, i, worker_pool_get(q->pool, i % n));
 	return NULL;
 }
 
