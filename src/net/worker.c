@@ -1,5 +1,6 @@
 /* Worker threads: one event_base per thread, a job queue to reach a worker
-   from other threads, wakes, and the graceful stop. */
+   from other threads, wakes, the graceful stop, and the blocking-job
+   threads that take slow work off the event loops. */
 #include "net/net-private.h"
 #include "lib/log.h"
 
@@ -21,6 +22,15 @@ struct worker_job {
 	struct worker_job *next;
 	worker_func_t *func;
 	void *context;
+};
+
+/* A blocking job: the worker_job that later carries done() back to the
+   worker comes first, so the one allocation is freed by worker_job_cb. */
+struct offload_job {
+	struct worker_job done_job;
+	struct offload_job *next; /* in the pool's queue */
+	struct worker *worker;
+	worker_func_t *work;
 };
 
 struct worker {
@@ -52,6 +62,17 @@ struct worker_pool {
 	atomic_bool stop_requested;
 	atomic_uint stop_timeout_msecs;
 	bool running;
+
+	/* Blocking jobs (worker_pool_offload), guarded by offload_lock. */
+	pthread_mutex_t offload_lock;
+	pthread_cond_t offload_cond;
+	struct offload_job *offload_head, **offload_tail;
+	/* Set by worker_pool_join(): the threads drain the queue and exit;
+	   later jobs skip their work. */
+	bool offload_stop;
+	/* Main thread only. */
+	pthread_t *offload_threads;
+	unsigned offload_started;
 };
 
 static __thread struct worker *current_worker;
@@ -117,6 +138,21 @@ worker_job_cb(evutil_socket_t fd, short what, void *context)
 	}
 }
 
+/* Queues a job already filled in (func, context); it is freed after it
+   ran. */
+static void
+worker_run_job(struct worker *worker, struct worker_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&worker->job_lock);
+	*worker->jobs_tail = job;
+	worker->jobs_tail = &job->next;
+	/* Activated under the lock so the job callback, which takes the
+	   lock too, cannot miss this job. */
+	event_active(worker->job_event, EV_READ, 0);
+	pthread_mutex_unlock(&worker->job_lock);
+}
+
 static int
 worker_init(struct worker_pool *pool, struct worker *worker, unsigned idx,
 	    const char **error_r)
@@ -155,6 +191,11 @@ worker_pool_create(unsigned count, struct worker_pool **pool_r,
 	}
 	pool = net_malloc0(sizeof(*pool));
 	pool->count = count;
+	pthread_mutex_init(&pool->offload_lock, NULL);
+	pthread_cond_init(&pool->offload_cond, NULL);
+	pool->offload_tail = &pool->offload_head;
+	pool->offload_threads = net_malloc0(sizeof(*pool->offload_threads) *
+					    count);
 	pool->workers = net_malloc0(sizeof(*pool->workers) * count);
 	for (unsigned i = 0; i < count; i++) {
 		if (worker_init(pool, &pool->workers[i], i, error_r) < 0) {
@@ -192,6 +233,97 @@ worker_deinit(struct worker *worker)
 	pthread_mutex_destroy(&worker->job_lock);
 }
 
+/* Hands every queued blocking job's done to its worker without running
+   its work. */
+static void
+offload_cancel_queued(struct worker_pool *pool)
+{
+	struct offload_job *job, *next;
+
+	pthread_mutex_lock(&pool->offload_lock);
+	job = pool->offload_head;
+	pool->offload_head = NULL;
+	pool->offload_tail = &pool->offload_head;
+	pthread_mutex_unlock(&pool->offload_lock);
+	for (; job != NULL; job = next) {
+		next = job->next;
+		worker_run_job(job->worker, &job->done_job);
+	}
+}
+
+static void *
+offload_thread_main(void *context)
+{
+	struct worker_pool *pool = context;
+	struct offload_job *job;
+	sigset_t set;
+
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	pthread_mutex_lock(&pool->offload_lock);
+	for (;;) {
+		while (pool->offload_head == NULL && !pool->offload_stop)
+			pthread_cond_wait(&pool->offload_cond,
+					  &pool->offload_lock);
+		job = pool->offload_head;
+		if (job == NULL)
+			break; /* stopping, and the queue is drained */
+		pool->offload_head = job->next;
+		if (pool->offload_head == NULL)
+			pool->offload_tail = &pool->offload_head;
+		pthread_mutex_unlock(&pool->offload_lock);
+
+		job->work(job->done_job.context);
+		/* The worker's job lock orders work's writes before done's
+		   reads. */
+		worker_run_job(job->worker, &job->done_job);
+
+		pthread_mutex_lock(&pool->offload_lock);
+	}
+	pthread_mutex_unlock(&pool->offload_lock);
+	return NULL;
+}
+
+/* Tells the blocking-job threads to drain the queue and exit, and joins
+   them. */
+static void
+offload_threads_stop(struct worker_pool *pool)
+{
+	pthread_mutex_lock(&pool->offload_lock);
+	pool->offload_stop = true;
+	pthread_cond_broadcast(&pool->offload_cond);
+	pthread_mutex_unlock(&pool->offload_lock);
+	for (unsigned i = 0; i < pool->offload_started; i++)
+		pthread_join(pool->offload_threads[i], NULL);
+	pool->offload_started = 0;
+}
+
+void
+worker_pool_offload(struct worker_pool *pool, struct worker *worker,
+		    worker_func_t *work, worker_func_t *done, void *context)
+{
+	struct offload_job *job = net_malloc0(sizeof(*job));
+	bool queued = false;
+
+	job->done_job.func = done;
+	job->done_job.context = context;
+	job->worker = worker;
+	job->work = work;
+	pthread_mutex_lock(&pool->offload_lock);
+	if (!pool->offload_stop) {
+		*pool->offload_tail = job;
+		pool->offload_tail = &job->next;
+		pthread_cond_signal(&pool->offload_cond);
+		queued = true;
+	}
+	pthread_mutex_unlock(&pool->offload_lock);
+	if (!queued) {
+		/* The blocking-job threads are gone: done only. */
+		worker_run_job(worker, &job->done_job);
+	}
+}
+
 void
 worker_pool_destroy(struct worker_pool **_pool)
 {
@@ -206,8 +338,15 @@ worker_pool_destroy(struct worker_pool **_pool)
 		worker_pool_stop(pool, 0);
 		worker_pool_join(pool);
 	}
+	/* Jobs of a pool that never started: their work never runs, but
+	   done does (below, with the workers' other late jobs), so whoever
+	   queued them frees what they carried. */
+	offload_cancel_queued(pool);
 	for (unsigned i = 0; i < pool->count; i++)
 		worker_deinit(&pool->workers[i]);
+	pthread_cond_destroy(&pool->offload_cond);
+	pthread_mutex_destroy(&pool->offload_lock);
+	free(pool->offload_threads);
 	free(pool->workers);
 	free(pool);
 }
@@ -286,6 +425,22 @@ worker_pool_start(struct worker_pool *pool, const char **error_r)
 	if (pool->running)
 		abort();
 	pool->running = true;
+	pthread_mutex_lock(&pool->offload_lock);
+	pool->offload_stop = false;
+	pthread_mutex_unlock(&pool->offload_lock);
+	for (unsigned i = 0; i < pool->count; i++) {
+		int ret = pthread_create(&pool->offload_threads[i], NULL,
+					 offload_thread_main, pool);
+		if (ret != 0) {
+			*error_r = net_error("blocking-job thread %u: "
+					     "pthread_create: %s", i,
+					     strerror(ret));
+			worker_pool_stop(pool, 0);
+			worker_pool_join(pool);
+			return -1;
+		}
+		pool->offload_started++;
+	}
 	for (unsigned i = 0; i < pool->count; i++) {
 		struct worker *worker = &pool->workers[i];
 		int ret = pthread_create(&worker->thread, NULL,
@@ -368,6 +523,9 @@ worker_pool_join(struct worker_pool *pool)
 			worker->thread_started = false;
 		}
 	}
+	/* After the workers: a session finishing up during the stop may
+	   still have had a job queued; it completes before we return. */
+	offload_threads_stop(pool);
 	pool->running = false;
 }
 
@@ -408,13 +566,7 @@ worker_run(struct worker *worker, worker_func_t *func, void *context)
 
 	job->func = func;
 	job->context = context;
-	pthread_mutex_lock(&worker->job_lock);
-	*worker->jobs_tail = job;
-	worker->jobs_tail = &job->next;
-	/* Activated under the lock so the job callback, which takes the
-	   lock too, cannot miss this job. */
-	event_active(worker->job_event, EV_READ, 0);
-	pthread_mutex_unlock(&worker->job_lock);
+	worker_run_job(worker, job);
 }
 
 struct conn **

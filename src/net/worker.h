@@ -8,9 +8,10 @@
    Lifecycle, from the daemon's main thread:
      worker_pool_create()   bases exist, no thread runs yet
      listener_create() ...  binds sockets (as root, before setuid)
-     worker_pool_start()    threads run their loops
+     worker_pool_start()    threads run their loops; blocking-job
+                            threads start taking offloaded work
      worker_pool_stop()     graceful: stop accepting, tell sessions, wait
-     worker_pool_join()     threads have exited
+     worker_pool_join()     threads have exited; offloaded work drained
      listener_destroy() ... worker_pool_destroy()
 
    A connection stays on the worker that accepted it for its whole life, so
@@ -63,7 +64,9 @@ int worker_pool_start(struct worker_pool *pool, const char **error_r);
    "server shutting down". Calling it again is harmless. */
 void worker_pool_stop(struct worker_pool *pool, unsigned timeout_msecs);
 
-/* Waits for every worker thread to exit. Call after worker_pool_stop(). */
+/* Waits for every worker thread to exit, then lets the blocking-job
+   threads drain the offload queue and joins them too (see
+   worker_pool_offload). Call after worker_pool_stop(). */
 void worker_pool_join(struct worker_pool *pool);
 
 /* The worker whose thread calls this, or NULL on a non-worker thread. */
@@ -81,6 +84,47 @@ bool worker_is_stopping(const struct worker *worker);
    called inside worker_run(). Calls queued before the loop ends run; calls
    queued after the loop ended run in worker_pool_destroy(). */
 void worker_run(struct worker *worker, worker_func_t *func, void *context);
+
+/* Blocking jobs: work that would stall an event loop (password hashing,
+   a slow lookup) runs on one of the pool's blocking-job threads, and its
+   completion comes back to the worker that asked.
+
+   The pool owns as many blocking-job threads as it has workers. They are
+   created in worker_pool_start() and keep running through
+   worker_pool_stop(); worker_pool_join(), after the workers' threads have
+   exited, lets them finish every job already queued and then joins them.
+
+   worker_pool_offload() queues work(context) for a blocking-job thread;
+   when it has returned, done(context) runs on worker's own thread through
+   worker_run(). Contract:
+   - work runs on a thread that is no worker (worker_current() is NULL).
+     It must not touch event-loop objects (conns, events, sessions, anything
+     owned by a worker's thread); it may use thread-safe services (passdb,
+     password_verify, log) and what the context owns. Give it copies.
+   - done runs on worker's thread, after work has returned (the context is
+     handed over with release/acquire ordering, so done sees what work
+     wrote). It is the place to touch the session again, and to free the
+     context.
+   - done runs exactly once for every call, whatever happens. work runs at
+     most once, before done:
+       queued before worker_pool_start(): waits for the start;
+       queued before worker_pool_join() finishes: runs (join waits);
+       queued once worker_pool_join() has stopped the blocking-job threads,
+       or still queued when a never-started pool is destroyed: work is
+       skipped and only done runs.
+     A caller that must know whether work ran records it in its context
+     (e.g. a flag work sets). Like any worker_run() call, a done queued
+     after the worker's loop ended runs in worker_pool_destroy(), on the
+     thread calling it.
+   - Jobs start in the order they were queued (one FIFO for the pool);
+     with several blocking-job threads, later jobs may finish first. With
+     one worker there is one such thread, so jobs run strictly in order.
+   - Memory: one small allocation per job, freed after done; the context is
+     the caller's.
+   Thread-safe: any thread may call it, the main thread included. */
+void worker_pool_offload(struct worker_pool *pool, struct worker *worker,
+			 worker_func_t *work, worker_func_t *done,
+			 void *context);
 
 /* A wake: lets any thread make a callback run on one worker's thread.
    The store's change notification uses it: the session creates a wake on

@@ -20,7 +20,8 @@
    AUTH). The parsers below do no I/O and are unit-tested directly. */
 
 struct event;
-struct sasl_server;
+struct pop3_auth_job;
+struct pop3_sasl;
 struct store_message;
 struct store_user;
 
@@ -211,6 +212,8 @@ struct pop3_stream {
 enum pop3_pause {
 	POP3_PAUSE_STREAM = 0x01,   /* a multi-line reply is being sent */
 	POP3_PAUSE_THROTTLE = 0x02, /* a failed login's reply is delayed */
+	POP3_PAUSE_AUTH = 0x04,	    /* credentials are being checked on a
+				       blocking-job thread */
 };
 
 /* Longest line during an AUTH exchange: the base64 form of the longest
@@ -232,8 +235,14 @@ struct pop3_session {
 	unsigned auth_failures;
 	struct event *fail_timer;  /* delayed failure reply */
 	bool fail_close;	   /* close after the delayed reply */
-	struct sasl_server *sasl;  /* an AUTH exchange is running */
+	struct pop3_sasl *sasl;	   /* an AUTH exchange is running (NULL
+				      while one of its steps is in
+				      auth_job) */
 	bool sasl_final;	   /* SCRAM server-final sent, wait for "" */
+	/* A PASS or SASL step being checked off the event loop; input is
+	   paused (POP3_PAUSE_AUTH) until its completion runs here. The job
+	   points back at the session until session_closed detaches it. */
+	struct pop3_auth_job *auth_job;
 
 	unsigned bad_commands;
 	unsigned pause;		   /* enum pop3_pause bits */
@@ -299,6 +308,15 @@ void pop3_session_stream_start(struct pop3_session *session,
 
 /* Ends a running SASL exchange without a reply. */
 void pop3_session_sasl_end(struct pop3_session *session);
+
+/* pop3-auth.c: frees an AUTH exchange (its SASL server and the copies its
+   lookup logs with). *sasl is set to NULL; safe on NULL. */
+void pop3_sasl_free(struct pop3_sasl **sasl);
+
+/* pop3-auth.c: the session is about to be freed. A credential check still
+   running is orphaned: it finishes on its own thread, and its completion
+   frees it without touching the session. */
+void pop3_auth_session_closed(struct pop3_session *session);
 
 /* pop3-auth.c: a line while an AUTH exchange runs. */
 void pop3_auth_continue(struct pop3_session *session, const uint8_t *line,

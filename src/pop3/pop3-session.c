@@ -194,7 +194,7 @@ pop3_session_mechanisms(struct pop3_session *session)
 void
 pop3_session_sasl_end(struct pop3_session *session)
 {
-	sasl_server_destroy(&session->sasl);
+	pop3_sasl_free(&session->sasl);
 	session->sasl_final = false;
 }
 
@@ -633,6 +633,7 @@ session_closed(struct conn *conn, const char *reason, void *context)
 {
 	struct pop3_session *session = context;
 
+	pop3_auth_session_closed(session);
 	if (session->state == POP3_STATE_TRANSACTION) {
 		log_info(&session->log, "logout: retr=%u/%" PRIu64 " dele=%u "
 			 "top=%u, in=%" PRIu64 " out=%" PRIu64 " (%s)",

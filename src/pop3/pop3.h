@@ -19,7 +19,13 @@
    daemon's main thread while no worker runs; pop3_service_new_connection()
    runs on any worker thread, any number at once. The service keeps a
    mutex-protected set of users that have a session in the TRANSACTION
-   state, so a second session of the same user gets -ERR [IN-USE]. */
+   state, so a second session of the same user gets -ERR [IN-USE].
+
+   Password checks (PASS and every AUTH step) run on the worker pool's
+   blocking-job threads (worker_pool_offload), never on a worker's loop;
+   the session's input waits meanwhile. Such a check uses the service's
+   passdb, so the service must outlive worker_pool_join(), which drains
+   them. APOP (one MD5) is checked inline. */
 
 struct store;
 struct passdb;

@@ -1208,6 +1208,269 @@ test_worker_run(void **state)
 	assert_int_equal(atomic_load(&probe.ran), 2);
 }
 
+/* ---- blocking jobs (worker_pool_offload) ------------------------------ */
+
+#define OFFLOAD_JOBS 2000
+
+struct offload_rec {
+	unsigned seq;
+	struct worker *worker;	/* where done must run */
+	unsigned sleep_ms;	/* work sleeps this long */
+	atomic_bool worked;
+	atomic_bool work_off_loop; /* work saw worker_current() == NULL */
+	atomic_bool worked_before_done;
+	struct worker *done_on;	/* worker_current() in done */
+	atomic_bool done;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	unsigned work_order[OFFLOAD_JOBS], done_order[OFFLOAD_JOBS];
+	unsigned work_n, done_n;
+	atomic_uint works, dones;
+	struct offload_rec recs[OFFLOAD_JOBS];
+} ot = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+ot_reset(void)
+{
+	pthread_mutex_lock(&ot.lock);
+	ot.work_n = ot.done_n = 0;
+	atomic_store(&ot.works, 0);
+	atomic_store(&ot.dones, 0);
+	for (unsigned i = 0; i < OFFLOAD_JOBS; i++) {
+		struct offload_rec *r = &ot.recs[i];
+
+		r->seq = i;
+		r->worker = NULL;
+		r->sleep_ms = 0;
+		atomic_store(&r->worked, false);
+		atomic_store(&r->work_off_loop, false);
+		atomic_store(&r->worked_before_done, false);
+		r->done_on = NULL;
+		atomic_store(&r->done, false);
+	}
+	pthread_mutex_unlock(&ot.lock);
+}
+
+static void
+ot_work(void *context)
+{
+	struct offload_rec *r = context;
+
+	atomic_store(&r->work_off_loop, worker_current() == NULL);
+	if (r->sleep_ms > 0)
+		usleep(r->sleep_ms * 1000);
+	pthread_mutex_lock(&ot.lock);
+	ot.work_order[ot.work_n++] = r->seq;
+	pthread_mutex_unlock(&ot.lock);
+	atomic_store(&r->worked, true);
+	atomic_fetch_add(&ot.works, 1);
+}
+
+static void
+ot_done(void *context)
+{
+	struct offload_rec *r = context;
+
+	r->done_on = worker_current();
+	atomic_store(&r->worked_before_done, atomic_load(&r->worked));
+	pthread_mutex_lock(&ot.lock);
+	ot.done_order[ot.done_n++] = r->seq;
+	pthread_mutex_unlock(&ot.lock);
+	atomic_store(&r->done, true);
+	atomic_fetch_add(&ot.dones, 1);
+}
+
+static void
+ot_queue(struct worker_pool *p, unsigned idx, struct worker *worker)
+{
+	ot.recs[idx].worker = worker;
+	worker_pool_offload(p, worker, ot_work, ot_done, &ot.recs[idx]);
+}
+
+/* Waits (bounded) until n dones ran. */
+static bool
+ot_wait_dones(unsigned n)
+{
+	for (int i = 0; i < 2500 && atomic_load(&ot.dones) < n; i++)
+		usleep(2000);
+	return atomic_load(&ot.dones) >= n;
+}
+
+/* Every job in [0, n) ran its work off the loop, then done on its
+   worker. */
+static void
+ot_check_normal(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct offload_rec *r = &ot.recs[i];
+
+		assert_true(atomic_load(&r->worked));
+		assert_true(atomic_load(&r->work_off_loop));
+		assert_true(atomic_load(&r->worked_before_done));
+		assert_true(atomic_load(&r->done));
+		assert_ptr_equal(r->done_on, r->worker);
+	}
+}
+
+static void
+test_offload_order(void **state)
+{
+	struct worker_pool *p;
+	struct worker *w;
+	const char *error;
+	unsigned n = 200;
+
+	ot_reset();
+	assert_int_equal(worker_pool_create(1, &p, &error), 0);
+	assert_int_equal(worker_pool_start(p, &error), 0);
+	w = worker_pool_get(p, 0);
+	/* The first job is slow, so the rest queue up behind it. */
+	ot.recs[0].sleep_ms = 30;
+	for (unsigned i = 0; i < n; i++)
+		ot_queue(p, i, w);
+	assert_true(ot_wait_dones(n));
+	ot_check_normal(n);
+	/* One worker, one blocking-job thread: strictly FIFO. */
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(ot.work_order[i], i);
+		assert_int_equal(ot.done_order[i], i);
+	}
+	worker_pool_stop(p, 100);
+	worker_pool_join(p);
+	worker_pool_destroy(&p);
+	assert_int_equal(atomic_load(&ot.dones), n);
+}
+
+struct offload_queuer {
+	struct worker_pool *pool;
+	unsigned first, count;
+};
+
+static void *
+offload_queuer_main(void *context)
+{
+	struct offload_queuer *q = context;
+
+	unsigned n = worker_pool_count(q->pool);
+
+	for (unsigned i = q->first; i < q->first + q->count; i++)
+		ot_queue(q->pool, i, worker_pool_get(q->pool, i % n));
+	return NULL;
+}
+
+static void
+test_offload_many(void **state)
+{
+	struct offload_queuer q[4];
+	pthread_t threads[4];
+	struct worker_pool *p;
+	const char *error;
+	unsigned per = OFFLOAD_JOBS / 4;
+
+	ot_reset();
+	assert_int_equal(worker_pool_create(2, &p, &error), 0);
+	assert_int_equal(worker_pool_start(p, &error), 0);
+	/* Four threads queue at once, for both workers. */
+	for (unsigned t = 0; t < 4; t++) {
+		q[t] = (struct offload_queuer){ p, t * per, per };
+		assert_int_equal(pthread_create(&threads[t], NULL,
+						offload_queuer_main, &q[t]), 0);
+	}
+	for (unsigned t = 0; t < 4; t++)
+		pthread_join(threads[t], NULL);
+	assert_true(ot_wait_dones(OFFLOAD_JOBS));
+	ot_check_normal(OFFLOAD_JOBS);
+	assert_int_equal(atomic_load(&ot.works), OFFLOAD_JOBS);
+	worker_pool_stop(p, 100);
+	worker_pool_join(p);
+	worker_pool_destroy(&p);
+	assert_int_equal(atomic_load(&ot.dones), OFFLOAD_JOBS);
+}
+
+static void
+test_offload_before_start(void **state)
+{
+	struct worker_pool *p;
+	struct worker *w;
+	const char *error;
+
+	ot_reset();
+	assert_int_equal(worker_pool_create(1, &p, &error), 0);
+	w = worker_pool_get(p, 0);
+	for (unsigned i = 0; i < 10; i++)
+		ot_queue(p, i, w);
+	/* Nothing runs before the start. */
+	usleep(30 * 1000);
+	assert_int_equal(atomic_load(&ot.works), 0);
+	assert_int_equal(atomic_load(&ot.dones), 0);
+	assert_int_equal(worker_pool_start(p, &error), 0);
+	assert_true(ot_wait_dones(10));
+	ot_check_normal(10);
+	for (unsigned i = 0; i < 10; i++)
+		assert_int_equal(ot.work_order[i], i);
+	worker_pool_stop(p, 100);
+	worker_pool_join(p);
+	worker_pool_destroy(&p);
+
+	/* A pool destroyed without ever starting: no work, done only (on
+	   the destroying thread), so contexts still get freed. */
+	ot_reset();
+	assert_int_equal(worker_pool_create(1, &p, &error), 0);
+	w = worker_pool_get(p, 0);
+	for (unsigned i = 0; i < 3; i++)
+		ot_queue(p, i, w);
+	worker_pool_destroy(&p);
+	assert_int_equal(atomic_load(&ot.works), 0);
+	assert_int_equal(atomic_load(&ot.dones), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_false(atomic_load(&ot.recs[i].worked_before_done));
+		assert_null(ot.recs[i].done_on);
+	}
+}
+
+static void
+test_offload_stop_pending(void **state)
+{
+	struct worker_pool *p;
+	struct worker *w;
+	const char *error;
+	unsigned n = 10;
+
+	ot_reset();
+	assert_int_equal(worker_pool_create(1, &p, &error), 0);
+	assert_int_equal(worker_pool_start(p, &error), 0);
+	w = worker_pool_get(p, 0);
+	ot.recs[0].sleep_ms = 150;
+	for (unsigned i = 0; i < n; i++)
+		ot_queue(p, i, w);
+	/* Stop while the first job still sleeps and nine wait behind it:
+	   join waits for all of their work. The worker has no connection,
+	   so its loop ends at once; the dones that missed it run in
+	   destroy. */
+	worker_pool_stop(p, 100);
+	worker_pool_join(p);
+	assert_int_equal(atomic_load(&ot.works), n);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(ot.work_order[i], i);
+
+	/* Queued after join: work is skipped, done still runs. */
+	ot_queue(p, n, w);
+	assert_false(atomic_load(&ot.recs[n].worked));
+	worker_pool_destroy(&p);
+	assert_int_equal(atomic_load(&ot.works), n);
+	assert_int_equal(atomic_load(&ot.dones), n + 1);
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(atomic_load(&ot.recs[i].worked_before_done));
+		/* On the worker while its loop ran, else in destroy. */
+		assert_true(ot.recs[i].done_on == w ||
+			    ot.recs[i].done_on == NULL);
+	}
+	assert_false(atomic_load(&ot.recs[n].worked_before_done));
+	assert_true(atomic_load(&ot.recs[n].done));
+}
+
 static void
 test_stop_with_connections(void **state)
 {
@@ -1462,6 +1725,10 @@ main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_spread),
 		cmocka_unit_test(test_worker_run),
+		cmocka_unit_test(test_offload_order),
+		cmocka_unit_test(test_offload_many),
+		cmocka_unit_test(test_offload_before_start),
+		cmocka_unit_test(test_offload_stop_pending),
 		cmocka_unit_test(test_stop_with_connections),
 		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_tls_reload),

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,12 @@ static const struct {
 	{ "ivy", "PLAIN" },	     { "jack", "SCRAM-SHA-256" },
 };
 
+/* "pw-slow" as ARGON2ID with m=65536 KiB, t=8: about half a second of
+   hashing, far longer than a STAT takes. Fixed, so setup stays quick. */
+static const char slow_stored[] =
+	"{ARGON2ID}$argon2id$v=19$m=65536,t=8,p=1$cXVpcmUtc2xvdy1zYWx0IQ"
+	"$N20Psz56VAD/2S4hDfvzsaSVzdQ/gT61iuN7kZBAUoY";
+
 static void
 password_of(const char *user, char *buf, size_t size)
 {
@@ -107,6 +114,12 @@ setup(void **state)
 			return -1;
 		}
 		free(stored);
+	}
+	if (passdb_file_set_password(T.passwd, "slow", slow_stored,
+				     &merror) < 0) {
+		fprintf(stderr, "passdb: %s\n", merror);
+		free(merror);
+		return -1;
 	}
 	T.passdb = passdb_create(T.passwd);
 
@@ -1273,6 +1286,89 @@ test_stls(void **state)
 	client_close(&c);
 }
 
+/* A login verifying a slow hash does not hold up the other sessions on
+   the (single) worker: the hash runs on a blocking-job thread. */
+static void
+test_slow_login_off_loop(void **state)
+{
+	struct timespec t0, t1, t2;
+	struct client fast, slow;
+	struct pollfd pfd;
+	long stat_ms, login_ms;
+
+	auth_throttle_reset();
+	client_open(&fast);
+	login_retry(&fast, "bob");
+	expect(&fast, "STAT", "+OK");
+
+	client_open(&slow);
+	expect(&slow, "USER slow", "+OK");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	client_sendf(&slow, "PASS pw-slow\r\n");
+	/* Time for the worker to take PASS and hand the hash over. */
+	usleep(20 * 1000);
+	expect(&fast, "STAT", "+OK");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* STAT was answered while the slow login still has no reply. */
+	pfd.fd = slow.fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	assert_int_equal(slow.len, 0);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	expect(&slow, NULL, "+OK");
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	stat_ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		(t1.tv_nsec - t0.tv_nsec) / 1000000;
+	login_ms = (t2.tv_sec - t0.tv_sec) * 1000 +
+		(t2.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(stat_ms < login_ms);
+
+	/* Pipelined commands behind PASS wait for the check, then run. */
+	expect(&slow, "STAT", "+OK 0 0");
+	expect(&slow, "QUIT", "+OK");
+	expect(&fast, "QUIT", "+OK");
+	client_close(&slow);
+	client_close(&fast);
+}
+
+/* A connection that goes away while its credentials are being checked:
+   the job finishes without its session (the sanitizer build checks that
+   nothing freed is touched) and nothing of it stays behind. */
+static void
+test_close_during_check(void **state)
+{
+	char ir[64];
+	struct client c;
+
+	auth_throttle_reset();
+	/* PASS: gone while the hash runs. */
+	client_open(&c);
+	expect(&c, "USER slow", "+OK");
+	client_sendf(&c, "PASS pw-slow\r\n");
+	usleep(20 * 1000);
+	client_close(&c);
+	/* AUTH PLAIN: the SASL exchange is inside the job (queued behind
+	   the first one) when the connection goes. */
+	client_open(&c);
+	b64("\0slow\0pw-slow", 13, ir);
+	client_sendf(&c, "AUTH PLAIN %s\r\n", ir);
+	usleep(20 * 1000);
+	client_close(&c);
+	/* Pipelined: PASS then QUIT, closed before either is answered. */
+	client_open(&c);
+	client_sendf(&c, "USER slow\r\nPASS pw-slow\r\nQUIT\r\n");
+	client_close(&c);
+
+	/* The orphaned checks took no maildrop lock: a new session logs in
+	   at once (its check queues behind theirs). */
+	client_open(&c);
+	login(&c, "slow");
+	expect(&c, "STAT", "+OK 0 0");
+	expect(&c, "QUIT", "+OK");
+	assert_true(client_eof(&c));
+	client_close(&c);
+}
+
 int
 main(void)
 {
@@ -1293,6 +1389,8 @@ main(void)
 		cmocka_unit_test(test_apop),
 		cmocka_unit_test(test_strict_service),
 		cmocka_unit_test(test_stls),
+		cmocka_unit_test(test_slow_login_off_loop),
+		cmocka_unit_test(test_close_during_check),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
