@@ -41,4 +41,43 @@
 /* Longest mailbox name in bytes. */
 #define STORE_MAX_MAILBOX_NAME 1024
 
+/* IMAP command parsing (src/imap/imap-parser.c). "_PREAUTH" variants apply
+   until the client has logged in; an anonymous peer gets far less. */
+/* Longest command line between literals (RFC 7162 3: clients may send
+   8192 octets; long UID sets from resyncing clients need more). */
+#define IMAP_MAX_LINE (64 * 1024)
+/* Before login: LOGIN, AUTHENTICATE with SASL-IR (base64 of SASL_MAX_INPUT)
+   and ID fit in this. */
+#define IMAP_MAX_LINE_PREAUTH (16 * 1024)
+/* Most bytes of one command held in memory: all its lines plus in-memory
+   literals (streamed APPEND data is not counted). */
+#define IMAP_MAX_COMMAND_SIZE (1024 * 1024)
+/* Before login, a whole command is small (user, password, SASL data). */
+#define IMAP_MAX_COMMAND_SIZE_PREAUTH (32 * 1024)
+/* Largest literal kept in memory (SEARCH text, mailbox names, flags);
+   only APPEND data is streamed to a file instead. */
+#define IMAP_MAX_LITERAL_MEM (64 * 1024)
+/* Largest literal before login (a user name or password). */
+#define IMAP_MAX_LITERAL_MEM_PREAUTH 4096
+/* Largest non-synchronising literal when LITERAL- is advertised
+   (RFC 7888 5). */
+#define IMAP_LITERAL_MINUS_MAX 4096
+/* Deepest list nesting in a command (SEARCH uses parentheses for
+   grouping; real clients stay below 10). */
+#define IMAP_MAX_LIST_DEPTH 32
+/* List nesting before login (ID takes one level). */
+#define IMAP_MAX_LIST_DEPTH_PREAUTH 4
+/* Most arguments (atoms, strings, literals, lists) in one command: each
+   costs far more memory than its bytes on the wire. */
+#define IMAP_MAX_ARGS 65536
+/* Before login no command needs more than a few (ID has 60 at most). */
+#define IMAP_MAX_ARGS_PREAUTH 256
+/* Most bytes of a refused non-synchronising literal we read and discard
+   to keep the session going; past this the client is disconnected. */
+#define IMAP_MAX_SKIP_LITERAL (64ULL * 1024 * 1024)
+/* The same before login: an anonymous peer gets no such patience. */
+#define IMAP_MAX_SKIP_LITERAL_PREAUTH (64 * 1024)
+/* Default largest APPEND message ([imap] max_message_size). */
+#define IMAP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
+
 #endif
