@@ -79,5 +79,22 @@
 #define IMAP_MAX_SKIP_LITERAL_PREAUTH (64 * 1024)
 /* Default largest APPEND message ([imap] max_message_size). */
 #define IMAP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
+/* net: connection I/O. */
+/* Output at or below which a conn calls `output_drained` so a streaming
+   reply (RETR, FETCH of a large body) queues its next chunk. */
+#define CONN_OUTPUT_LOW_WATER (64 * 1024)
+/* Input a conn buffers before it stops reading from the socket; lines
+   longer than this need a larger max_len, which raises it per conn. */
+#define CONN_INPUT_HIGH_WATER (16 * 1024)
+/* Idle seconds a new conn gets until its session sets its own timeout
+   (also bounds the implicit TLS handshake). */
+#define CONN_DEFAULT_IDLE_TIMEOUT_SECS 60
+/* listen(2) backlog per socket (the kernel caps it at somaxconn). */
+#define NET_LISTEN_BACKLOG 511
+/* Seconds between two "connection limit reached" warnings in the log. */
+#define NET_REFUSE_LOG_INTERVAL_SECS 10
+/* Seconds a listening socket pauses after accept() ran out of descriptors
+   (retrying at once would spin on the still-pending connection). */
+#define NET_ACCEPT_PAUSE_SECS 1
 
 #endif
