@@ -96,5 +96,32 @@
 /* Seconds a listening socket pauses after accept() ran out of descriptors
    (retrying at once would spin on the still-pending connection). */
 #define NET_ACCEPT_PAUSE_SECS 1
+/* Message parsing (src/mail), applied at delivery/APPEND. */
+/* Bytes of one part's header we keep for parsing; the rest of that header
+   is skipped (the part is marked truncated), parsing goes on. */
+#define MAIL_MAX_HEADER_SIZE (256 * 1024)
+/* Nesting of multipart and message/rfc822 parts; deeper ones are opaque
+   (RFC 2046 sets no limit; real mail rarely passes 10). */
+#define MAIL_MAX_DEPTH 100
+/* MIME parts in one message; past this the rest is left unparsed. */
+#define MAIL_MAX_PARTS 5000
+/* Longest multipart boundary we honour (RFC 2046 5.1.1: 70; some mailers
+   exceed it a little). A longer one makes the multipart opaque. */
+#define MAIL_MAX_BOUNDARY_LEN 200
+/* Memory for one parse result's strings and parts; past it, further
+   values are dropped, so memory stays bounded whatever the message. */
+#define MAIL_MAX_PARSE_MEMORY (16 * 1024 * 1024)
+/* Longest single stored header value (addresses, Content-* fields). */
+#define MAIL_MAX_FIELD_VALUE (64 * 1024)
+/* Parameters kept per Content-Type/Content-Disposition. */
+#define MAIL_MAX_PARAMS 64
+/* RFC 2231 continuation sections merged per parameter. */
+#define MAIL_MAX_PARAM_SECTIONS 100
+/* Addresses kept per address header in the ENVELOPE. */
+#define MAIL_MAX_ADDRESSES 1000
+/* RFC 8970: a preview is at most 200 characters (not bytes). */
+#define MAIL_PREVIEW_MAX_CHARS 200
+/* Longest IMAP string we send quoted; longer ones go as literals. */
+#define IMAP_MAX_QUOTED_LEN 1024
 
 #endif
