@@ -40,6 +40,8 @@
 #define CONN_OUTPUT_HIGH_WATER (256 * 1024)
 /* Longest mailbox name in bytes. */
 #define STORE_MAX_MAILBOX_NAME 1024
+/* Longest IMAP keyword (flag) name we store; real ones are short words. */
+#define STORE_MAX_KEYWORD_NAME 128
 
 /* IMAP command parsing (src/imap/imap-parser.c). "_PREAUTH" variants apply
    until the client has logged in; an anonymous peer gets far less. */

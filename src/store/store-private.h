@@ -1,0 +1,219 @@
+#ifndef QUIRE_STORE_PRIVATE_H
+#define QUIRE_STORE_PRIVATE_H
+
+/* Internals shared by the store front (store.c: registry, locking,
+   watchers, argument checks) and its backends. A backend is a table of
+   functions; the front locks the user around every call, so a backend
+   never locks anything itself, and it calls store_notify() after each
+   commit. Backends must call store_error() for every -1 they return. */
+
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+struct store_backend;
+struct store_view_shared;
+
+/* Test hooks: the I/O calls the backend makes on message files. Tests
+   swap them to simulate ENOSPC and friends. */
+struct store_io {
+	ssize_t (*write)(int fd, const void *buf, size_t count);
+	int (*fsync)(int fd);
+};
+
+struct store {
+	char *data_dir;
+	const struct store_backend *backend;
+	time_t (*clock)(void *context);
+	void *clock_context;
+	unsigned busy_timeout_msecs;
+	struct store_io io;
+
+	pthread_mutex_t registry_lock;
+	/* Open users, by hash of the name. */
+#define STORE_REGISTRY_BUCKETS 256
+	struct store_user *buckets[STORE_REGISTRY_BUCKETS];
+};
+
+struct store_watch {
+	struct store_watch *next;
+	struct store_user *user;
+	uint64_t mailbox_id;
+	store_watch_callback_t *callback;
+	void *context;
+	bool removed; /* removed during a notification; freed after it */
+};
+
+struct store_user {
+	struct store_user *bucket_next;
+	struct store *store;
+	char *name;
+	uint32_t name_hash;
+	unsigned refcount; /* under store->registry_lock */
+
+	pthread_mutex_t lock; /* recursive */
+	struct store_watch *watches;
+	struct store_view_shared *views; /* store-view.c */
+	unsigned notify_depth;
+	bool watch_removed;
+
+	void *backend_data; /* owned by the backend */
+};
+
+struct store_save {
+	struct store_user *user;
+	uint64_t mailbox_id;
+	uint64_t size;
+	bool failed;
+	bool have_internal_date;
+	time_t internal_date;
+	uint8_t flags;
+	char **keywords;
+	unsigned keyword_count;
+	void *cache[STORE_CACHE_FIELD_COUNT];
+	size_t cache_size[STORE_CACHE_FIELD_COUNT];
+
+	void *backend_data; /* owned by the backend */
+};
+
+/* A sorted, merged, non-empty UID set (the front normalises callers'
+   sets). */
+struct store_uidset {
+	const struct store_uid_range *ranges;
+	unsigned count;
+};
+
+struct store_backend {
+	const char *name;
+
+	/* Opens (creating if needed) user->name's store into
+	   user->backend_data; INBOX exists afterwards. */
+	int (*user_open)(struct store_user *user, const char **error_r);
+	void (*user_close)(struct store_user *user);
+	/* Called by the front after every locked call, to drop per-call
+	   state (the SQLite backend resets its statements here). */
+	void (*call_end)(struct store_user *user);
+	int (*user_delete)(struct store *store, const char *username,
+			   const char **error_r);
+
+	int (*mailbox_lookup)(struct store_user *user, const char *name,
+			      struct store_mailbox_info *info_r,
+			      const char **error_r);
+	int (*mailbox_create)(struct store_user *user, const char *name,
+			      enum store_special_use special_use,
+			      uint64_t *id_r, const char **error_r);
+	int (*mailbox_delete)(struct store_user *user, const char *name,
+			      const char **error_r);
+	int (*mailbox_rename)(struct store_user *user, const char *old_name,
+			      const char *new_name, const char **error_r);
+	/* Sets subscribed (what == 0) or special_use (what == 1). */
+	int (*mailbox_set)(struct store_user *user, const char *name, int what,
+			   int value, const char **error_r);
+	int (*mailbox_list)(struct store_user *user,
+			    struct store_mailbox_info **list_r,
+			    unsigned *count_r, const char **error_r);
+	int (*mailbox_status)(struct store_user *user, uint64_t mailbox_id,
+			      struct store_mailbox_status *status_r,
+			      const char **error_r);
+	int (*mailbox_changes)(struct store_user *user, uint64_t mailbox_id,
+			       uint64_t since, struct store_message **changed_r,
+			       unsigned *changed_count_r,
+			       uint32_t **expunged_r,
+			       unsigned *expunged_count_r,
+			       const char **error_r);
+
+	int (*message_list)(struct store_user *user, uint64_t mailbox_id,
+			    struct store_message **msgs_r, unsigned *count_r,
+			    const char **error_r);
+	int (*message_get)(struct store_user *user, uint64_t mailbox_id,
+			   uint32_t uid, struct store_message *msg_r,
+			   const char **error_r);
+	int (*blob_open)(struct store_user *user, uint64_t blob_id, int *fd_r,
+			 uint64_t *size_r, const char **error_r);
+	int (*cache_get)(struct store_user *user, uint64_t blob_id,
+			 enum store_cache_field field, void **data_r,
+			 size_t *size_r, const char **error_r);
+	int (*cache_set)(struct store_user *user, uint64_t blob_id,
+			 enum store_cache_field field, const void *data,
+			 size_t size, const char **error_r);
+	int (*keywords_get)(struct store_user *user, char ***names_r,
+			    unsigned *count_r, const char **error_r);
+
+	/* Save: begin and commit are called locked, write/abort unlocked. */
+	int (*save_begin)(struct store_save *save, const char **error_r);
+	int (*save_write)(struct store_save *save, const void *data,
+			  size_t size, const char **error_r);
+	/* Makes the file durable; called unlocked before save_commit. */
+	int (*save_finish)(struct store_save *save, const char **error_r);
+	int (*save_commit)(struct store_save *save, uint32_t *uid_r,
+			   const char **error_r);
+	void (*save_abort)(struct store_save *save);
+
+	int (*flags_update)(struct store_user *user, uint64_t mailbox_id,
+			    const struct store_uidset *uids,
+			    enum store_flags_op op, uint8_t flags,
+			    const char *const *keywords,
+			    unsigned keyword_count, uint64_t unchangedsince,
+			    uint64_t *modseq_r, const char **error_r);
+	int (*pop3_mark_retrieved)(struct store_user *user, uint64_t mailbox_id,
+				   const struct store_uidset *uids,
+				   time_t when, const char **error_r);
+	int (*expunge)(struct store_user *user, uint64_t mailbox_id,
+		       const struct store_uidset *uids, unsigned *expunged_r,
+		       const char **error_r);
+	int (*pop3_expire)(struct store_user *user, time_t before,
+			   unsigned *expunged_r, const char **error_r);
+	int (*messages_copy)(struct store_user *user, uint64_t src_mailbox_id,
+			     const struct store_uidset *uids,
+			     uint64_t dst_mailbox_id, bool move,
+			     uint32_t **src_uids_r, uint32_t **dst_uids_r,
+			     unsigned *count_r, const char **error_r);
+
+	/* store_check(): *result is zeroed by the caller. */
+	int (*check)(struct store *store, struct store_check_result *result,
+		     const char **error_r);
+};
+
+extern const struct store_backend store_backend_sqlite;
+
+/* Sets *error_r (if not NULL) to thread-local formatted text and returns
+   -1, so backends can write `return store_error(error_r, ...);`. */
+int store_error(const char **error_r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Calls the watchers of mailbox_id. Called by backends after a commit,
+   with the user locked. */
+void store_notify(struct store_user *user, uint64_t mailbox_id,
+		  enum store_change_type type, uint64_t modseq);
+
+/* The store's clock. */
+time_t store_now(const struct store *store);
+
+/* 32-bit FNV-1a of the user name; its low byte names the users/xx/
+   directory. Stable forever: it is part of the on-disk layout. */
+uint32_t store_name_hash(const char *name);
+
+/* Allocation that aborts on failure. */
+void *store_malloc0(size_t size);
+void *store_realloc(void *ptr, size_t size);
+char *store_strdup(const char *str);
+/* Grows *arr (element size elsize) so index `need` fits; *alloc is the
+   current capacity in elements. */
+void store_array_grow(void **arr, size_t elsize, unsigned *alloc,
+		      unsigned need);
+
+/* Name checks (1 valid, 0 invalid with *error_r set). */
+bool store_username_valid(const char *name, const char **error_r);
+/* Validates a mailbox name and writes its canonical form (INBOX in upper
+   case) to a malloc'ed *canon_r. */
+bool store_mailbox_name_canon(const char *name, char **canon_r,
+			      const char **error_r);
+bool store_keyword_valid(const char *name);
+
+/* Test hook: replaces the file I/O functions (NULL members restore the
+   defaults). */
+void store_set_io(struct store *store, const struct store_io *io);
+
+#endif

@@ -1,0 +1,2457 @@
+/* The embedded backend: one SQLite database per user for metadata, one
+   immutable file per message. See store.h for the layout.
+
+   Durability: the database runs in WAL mode with synchronous=FULL, so
+   every COMMIT fsyncs the WAL before returning. (NORMAL would only sync at
+   checkpoints, and a power loss could then drop transactions we already
+   acknowledged with 250/OK.) A message file is fsynced, renamed into
+   blobs/ and its directory fsynced before the transaction that adds its
+   row commits; so a committed row always has its file, and a crash can at
+   worst leave a file without a row, which store_check() removes.
+
+   The rename into blobs/ happens inside the write transaction (BEGIN
+   IMMEDIATE). That is what lets store_check(), holding the same write
+   lock, tell a crashed save's file from one another process is about to
+   commit. */
+#include "store/store-private.h"
+
+#include "lib/limits.h"
+#include "lib/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct log_ctx sq_log_ctx = { .proto = "store" };
+
+#define SQ_MSG_COLS                                                         \
+	"uid, flags, keywords, modseq, size, blob_id, internal_date, "      \
+	"save_date, pop3_retrieved"
+#define SQ_MB_COLS                                                          \
+	"id, name, uidvalidity, uidnext, highestmodseq, special_use, "      \
+	"subscribed"
+
+enum sq_stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_MODSEQ_NEXT,
+	S_META_GET,
+	S_META_SET,
+	S_MB_BY_NAME,
+	S_MB_BY_ID,
+	S_MB_LIST,
+	S_MB_INSERT,
+	S_MB_SET_UIDNEXT,
+	S_MB_SET_MODSEQ,
+	S_MB_SET_SUBSCRIBED,
+	S_MB_SET_SPECIAL,
+	S_MB_DELETE,
+	S_MB_RENAME,
+	S_MB_FAMILY,
+	S_STATUS,
+	S_MSG_LIST,
+	S_MSG_GET,
+	S_MSG_RANGE,
+	S_MSG_CHANGED,
+	S_MSG_INSERT,
+	S_MSG_DELETE,
+	S_MSG_SET_FLAGS,
+	S_MSG_SET_POP3,
+	S_MSG_BY_BLOB,
+	S_MSG_POP3_EXPIRED,
+	S_MSG_UIDS,
+	S_EXP_INSERT,
+	S_EXP_SINCE,
+	S_EXP_DELETE_MB,
+	S_BLOB_INSERT,
+	S_BLOB_REF,
+	S_BLOB_DELETE_UNREF,
+	S_BLOB_GET,
+	S_BLOB_ALL,
+	S_BLOB_DELETE,
+	S_KW_ALL,
+	S_KW_GET,
+	S_KW_COUNT,
+	S_KW_INSERT,
+	S_CACHE_GET0,
+	S_CACHE_SET0 = S_CACHE_GET0 + STORE_CACHE_FIELD_COUNT,
+	S_COUNT = S_CACHE_SET0 + STORE_CACHE_FIELD_COUNT
+};
+
+#define SQ_CACHE_GET(col) "SELECT " col " FROM blobs WHERE id = ?"
+#define SQ_CACHE_SET(col) "UPDATE blobs SET " col " = ? WHERE id = ?"
+
+static const char *const sq_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_MODSEQ_NEXT] = "UPDATE meta SET value = value + 1 "
+			  "WHERE key = 'modseq' RETURNING value",
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?",
+	[S_META_SET] = "UPDATE meta SET value = ? WHERE key = ?",
+	[S_MB_BY_NAME] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE name = ?",
+	[S_MB_BY_ID] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE id = ?",
+	[S_MB_LIST] = "SELECT " SQ_MB_COLS " FROM mailboxes ORDER BY name",
+	[S_MB_INSERT] = "INSERT INTO mailboxes (name, uidvalidity, uidnext, "
+			"highestmodseq, special_use, subscribed) "
+			"VALUES (?, ?, ?, ?, ?, 0)",
+	[S_MB_SET_UIDNEXT] = "UPDATE mailboxes SET uidnext = ?, "
+			     "highestmodseq = ? WHERE id = ?",
+	[S_MB_SET_MODSEQ] = "UPDATE mailboxes SET highestmodseq = ? "
+			    "WHERE id = ?",
+	[S_MB_SET_SUBSCRIBED] = "UPDATE mailboxes SET subscribed = ? "
+				"WHERE name = ?",
+	[S_MB_SET_SPECIAL] = "UPDATE mailboxes SET special_use = ? "
+			     "WHERE name = ?",
+	[S_MB_DELETE] = "DELETE FROM mailboxes WHERE id = ?",
+	[S_MB_RENAME] = "UPDATE mailboxes SET name = ? WHERE id = ?",
+	/* The mailbox and all below it; '0' is the byte after '/', and
+	   TEXT compares bytewise. */
+	[S_MB_FAMILY] = "SELECT id, name FROM mailboxes WHERE name = ?1 OR "
+			"(name > ?1 || '/' AND name < ?1 || '0')",
+	[S_STATUS] = "SELECT COUNT(*), COALESCE(SUM((flags & 1) = 0), 0), "
+		     "COALESCE(SUM((flags & 8) != 0), 0), "
+		     "COALESCE(SUM(size), 0) FROM messages "
+		     "WHERE mailbox_id = ?",
+	[S_MSG_LIST] = "SELECT " SQ_MSG_COLS " FROM messages "
+		       "WHERE mailbox_id = ? ORDER BY uid",
+	[S_MSG_GET] = "SELECT " SQ_MSG_COLS " FROM messages "
+		      "WHERE mailbox_id = ? AND uid = ?",
+	[S_MSG_RANGE] = "SELECT " SQ_MSG_COLS " FROM messages "
+			"WHERE mailbox_id = ? AND uid BETWEEN ? AND ? "
+			"ORDER BY uid",
+	[S_MSG_CHANGED] = "SELECT " SQ_MSG_COLS " FROM messages "
+			  "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+	[S_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, blob_id, "
+			 "size, internal_date, save_date, flags, keywords, "
+			 "modseq, pop3_retrieved) "
+			 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+	[S_MSG_DELETE] = "DELETE FROM messages WHERE mailbox_id = ? "
+			 "AND uid = ?",
+	[S_MSG_SET_FLAGS] = "UPDATE messages SET flags = ?, keywords = ?, "
+			    "modseq = ? WHERE mailbox_id = ? AND uid = ?",
+	[S_MSG_SET_POP3] = "UPDATE messages SET pop3_retrieved = ?, "
+			   "flags = flags | 1, modseq = ? "
+			   "WHERE mailbox_id = ? AND uid = ?",
+	[S_MSG_BY_BLOB] = "SELECT mailbox_id, uid FROM messages "
+			  "WHERE blob_id = ?",
+	[S_MSG_POP3_EXPIRED] = "SELECT uid, blob_id FROM messages "
+			       "WHERE mailbox_id = ? AND pop3_retrieved > 0 "
+			       "AND pop3_retrieved < ? ORDER BY uid",
+	[S_MSG_UIDS] = "SELECT uid, blob_id FROM messages "
+		       "WHERE mailbox_id = ? AND uid BETWEEN ? AND ? "
+		       "ORDER BY uid",
+	[S_EXP_INSERT] = "INSERT OR REPLACE INTO expunged (mailbox_id, uid, "
+			 "modseq) VALUES (?, ?, ?)",
+	[S_EXP_SINCE] = "SELECT uid FROM expunged WHERE mailbox_id = ? "
+			"AND modseq > ? ORDER BY uid",
+	[S_EXP_DELETE_MB] = "DELETE FROM expunged WHERE mailbox_id = ?",
+	[S_BLOB_INSERT] = "INSERT INTO blobs (id, size, refcount, c_envelope, "
+			  "c_body, c_bodystructure, c_parts, c_preview) "
+			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
+	[S_BLOB_REF] = "UPDATE blobs SET refcount = refcount + ? WHERE id = ?",
+	[S_BLOB_DELETE_UNREF] = "DELETE FROM blobs WHERE id = ? "
+				"AND refcount <= 0",
+	[S_BLOB_GET] = "SELECT size FROM blobs WHERE id = ?",
+	[S_BLOB_ALL] = "SELECT id FROM blobs",
+	[S_BLOB_DELETE] = "DELETE FROM blobs WHERE id = ?",
+	[S_KW_ALL] = "SELECT id, name FROM keywords ORDER BY id",
+	[S_KW_GET] = "SELECT id FROM keywords WHERE name = ?",
+	[S_KW_COUNT] = "SELECT COUNT(*) FROM keywords",
+	[S_KW_INSERT] = "INSERT INTO keywords (id, name) VALUES (?, ?)",
+	[S_CACHE_GET0 + STORE_CACHE_ENVELOPE] = SQ_CACHE_GET("c_envelope"),
+	[S_CACHE_GET0 + STORE_CACHE_BODY] = SQ_CACHE_GET("c_body"),
+	[S_CACHE_GET0 + STORE_CACHE_BODYSTRUCTURE] =
+		SQ_CACHE_GET("c_bodystructure"),
+	[S_CACHE_GET0 + STORE_CACHE_PARTS] = SQ_CACHE_GET("c_parts"),
+	[S_CACHE_GET0 + STORE_CACHE_PREVIEW] = SQ_CACHE_GET("c_preview"),
+	[S_CACHE_SET0 + STORE_CACHE_ENVELOPE] = SQ_CACHE_SET("c_envelope"),
+	[S_CACHE_SET0 + STORE_CACHE_BODY] = SQ_CACHE_SET("c_body"),
+	[S_CACHE_SET0 + STORE_CACHE_BODYSTRUCTURE] =
+		SQ_CACHE_SET("c_bodystructure"),
+	[S_CACHE_SET0 + STORE_CACHE_PARTS] = SQ_CACHE_SET("c_parts"),
+	[S_CACHE_SET0 + STORE_CACHE_PREVIEW] = SQ_CACHE_SET("c_preview"),
+};
+
+/* Version 1 of the schema. Cache columns sit on the blob, not the message
+   row: COPY/MOVE share the file, so they share its parse too. Keywords
+   are a 64-bit mask per message plus a per-user name table. */
+static const char sq_schema[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO meta VALUES ('modseq', 0), ('uidvalidity', 0);"
+	"CREATE TABLE mailboxes ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" name TEXT NOT NULL UNIQUE,"
+	" uidvalidity INTEGER NOT NULL,"
+	" uidnext INTEGER NOT NULL,"
+	" highestmodseq INTEGER NOT NULL,"
+	" special_use INTEGER NOT NULL DEFAULT 0,"
+	" subscribed INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE blobs ("
+	" id INTEGER PRIMARY KEY,"
+	" size INTEGER NOT NULL,"
+	" refcount INTEGER NOT NULL,"
+	" c_envelope BLOB, c_body BLOB, c_bodystructure BLOB,"
+	" c_parts BLOB, c_preview BLOB);"
+	"CREATE TABLE messages ("
+	" mailbox_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" blob_id INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" internal_date INTEGER NOT NULL,"
+	" save_date INTEGER NOT NULL,"
+	" flags INTEGER NOT NULL,"
+	" keywords INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" pop3_retrieved INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+	"CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);"
+	"CREATE INDEX messages_blob ON messages (blob_id);"
+	"CREATE INDEX messages_pop3 ON messages (mailbox_id, pop3_retrieved)"
+	" WHERE pop3_retrieved > 0;"
+	"CREATE TABLE expunged ("
+	" mailbox_id INTEGER NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" modseq INTEGER NOT NULL,"
+	" PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+	"CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);"
+	"CREATE TABLE keywords ("
+	" id INTEGER PRIMARY KEY,"
+	" name TEXT NOT NULL UNIQUE COLLATE NOCASE);"
+	"PRAGMA user_version = 1;";
+
+struct sq_user {
+	sqlite3 *db;
+	char *dir_path;
+	int blobs_fd;
+	int tmp_fd;
+	sqlite3_stmt *stmts[S_COUNT];
+};
+
+struct sq_save {
+	int fd;
+	char tmp_name[64]; /* "" once renamed or removed */
+};
+
+/* Blob files to unlink after a commit. */
+struct sq_unlinks {
+	uint64_t *ids;
+	unsigned count, alloc;
+};
+
+#define SQ(user) ((struct sq_user *)(user)->backend_data)
+
+/* ---- helpers --------------------------------------------------------- */
+
+static int
+sq_fail(struct sq_user *su, const char **error_r, const char *what)
+{
+	return store_error(error_r, "%s: %s", what, sqlite3_errmsg(su->db));
+}
+
+/* A cached statement, reset. NULL (with *error_r set) only if preparing
+   fails: out of memory or a damaged database. */
+static sqlite3_stmt *
+sq_stmt(struct sq_user *su, const char **error_r, enum sq_stmt_id id)
+{
+	sqlite3_stmt *stmt = su->stmts[id];
+
+	if (stmt == NULL) {
+		if (sqlite3_prepare_v3(su->db, sq_sql[id], -1,
+				       SQLITE_PREPARE_PERSISTENT, &stmt,
+				       NULL) != SQLITE_OK) {
+			sq_fail(su, error_r, "preparing SQL failed");
+			log_error(&sq_log_ctx, "prepare %s: %s", sq_sql[id],
+				  sqlite3_errmsg(su->db));
+			return NULL;
+		}
+		su->stmts[id] = stmt;
+	} else {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	}
+	return stmt;
+}
+
+static void
+bind_u64(sqlite3_stmt *stmt, int idx, uint64_t v)
+{
+	sqlite3_bind_int64(stmt, idx, (sqlite3_int64)v);
+}
+
+static uint64_t
+col_u64(sqlite3_stmt *stmt, int idx)
+{
+	return (uint64_t)sqlite3_column_int64(stmt, idx);
+}
+
+/* Runs a statement that returns no rows. */
+static int
+sq_done(struct sq_user *su, sqlite3_stmt *stmt, const char **error_r)
+{
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "SQL statement failed");
+	return 0;
+}
+
+static int
+sq_simple(struct sq_user *su, enum sq_stmt_id id, const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	return sq_done(su, stmt, error_r);
+}
+
+static int
+sq_begin(struct sq_user *su, const char **error_r)
+{
+	return sq_simple(su, S_BEGIN, error_r);
+}
+
+static int
+sq_commit(struct sq_user *su, const char **error_r)
+{
+	return sq_simple(su, S_COMMIT, error_r);
+}
+
+static void
+sq_rollback(struct sq_user *su)
+{
+	if (sqlite3_get_autocommit(su->db))
+		return;
+	/* Statements still stepping would make ROLLBACK fail. */
+	for (unsigned i = 0; i < S_COUNT; i++) {
+		if (su->stmts[i] != NULL)
+			sqlite3_reset(su->stmts[i]);
+	}
+	if (sq_simple(su, S_ROLLBACK, NULL) < 0) {
+		log_error(&sq_log_ctx, "ROLLBACK failed: %s",
+			  sqlite3_errmsg(su->db));
+	}
+}
+
+/* Allocates the next per-user modseq (inside a transaction). */
+static int
+sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MODSEQ_NEXT);
+	if (stmt == NULL || sqlite3_step(stmt) != SQLITE_ROW)
+		return sq_fail(su, error_r, "modseq update failed");
+	*modseq_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+static void
+sq_read_mailbox(sqlite3_stmt *stmt, struct store_mailbox_info *info)
+{
+	info->id = col_u64(stmt, 0);
+	info->name = store_strdup((const char *)sqlite3_column_text(stmt, 1));
+	info->uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 2);
+	info->uidnext = (uint32_t)sqlite3_column_int64(stmt, 3);
+	info->highestmodseq = col_u64(stmt, 4);
+	info->special_use = (enum store_special_use)sqlite3_column_int(stmt, 5);
+	info->subscribed = sqlite3_column_int(stmt, 6) != 0;
+}
+
+/* Mailbox by id (name == NULL) or by name: 1 found, 0 not, -1 error. */
+static int
+sq_mailbox_get(struct sq_user *su, uint64_t id, const char *name,
+	       struct store_mailbox_info *info_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, name != NULL ? S_MB_BY_NAME :
+							S_MB_BY_ID);
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	if (name != NULL)
+		sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	else
+		bind_u64(stmt, 1, id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		sq_read_mailbox(stmt, info_r);
+		sqlite3_reset(stmt);
+		return 1;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "mailbox lookup failed");
+	return 0;
+}
+
+static void
+sq_read_message(sqlite3_stmt *stmt, struct store_message *msg)
+{
+	msg->uid = (uint32_t)sqlite3_column_int64(stmt, 0);
+	msg->flags = (uint8_t)sqlite3_column_int(stmt, 1);
+	msg->keywords = col_u64(stmt, 2);
+	msg->modseq = col_u64(stmt, 3);
+	msg->size = col_u64(stmt, 4);
+	msg->blob_id = col_u64(stmt, 5);
+	msg->internal_date = (time_t)sqlite3_column_int64(stmt, 6);
+	msg->save_date = (time_t)sqlite3_column_int64(stmt, 7);
+	msg->pop3_retrieved = (time_t)sqlite3_column_int64(stmt, 8);
+}
+
+/* Steps a bound message SELECT, appending rows to *msgs. */
+static int
+sq_collect_messages(struct sq_user *su, sqlite3_stmt *stmt,
+		    struct store_message **msgs, unsigned *count,
+		    unsigned *alloc, const char **error_r)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)msgs, sizeof(**msgs), alloc, *count);
+		sq_read_message(stmt, &(*msgs)[*count]);
+		(*count)++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "message query failed");
+	return 0;
+}
+
+/* All messages of the given (normalised) UID ranges. */
+static int
+sq_messages_in(struct sq_user *su, uint64_t mailbox_id,
+	       const struct store_uidset *uids, struct store_message **msgs_r,
+	       unsigned *count_r, const char **error_r)
+{
+	unsigned alloc = 0;
+
+	*msgs_r = NULL;
+	*count_r = 0;
+	for (unsigned i = 0; i < uids->count; i++) {
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_RANGE);
+		if (stmt == NULL)
+			return sq_fail(su, error_r, "prepare failed");
+		bind_u64(stmt, 1, mailbox_id);
+		bind_u64(stmt, 2, uids->ranges[i].first);
+		bind_u64(stmt, 3, uids->ranges[i].last);
+		if (sq_collect_messages(su, stmt, msgs_r, count_r, &alloc,
+					error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+blob_name(uint64_t blob_id, char dir[3], char file[20])
+{
+	snprintf(dir, 3, "%02x", (unsigned)(blob_id >> 56));
+	snprintf(file, 20, "%02x/%016llx", (unsigned)(blob_id >> 56),
+		 (unsigned long long)blob_id);
+}
+
+static void
+sq_unlinks_add(struct sq_unlinks *u, uint64_t blob_id)
+{
+	store_array_grow((void **)&u->ids, sizeof(*u->ids), &u->alloc,
+			 u->count);
+	u->ids[u->count++] = blob_id;
+}
+
+/* After the commit: the rows are gone, now the files may go. A crash
+   before this leaves files without rows, which store_check() removes. */
+static void
+sq_unlinks_run(struct sq_user *su, struct sq_unlinks *u)
+{
+	for (unsigned i = 0; i < u->count; i++) {
+		char dir[3], file[20];
+		blob_name(u->ids[i], dir, file);
+		if (unlinkat(su->blobs_fd, file, 0) < 0 && errno != ENOENT) {
+			log_error(&sq_log_ctx, "unlink(%s/blobs/%s) failed: %s",
+				  su->dir_path, file, strerror(errno));
+		}
+	}
+	free(u->ids);
+	memset(u, 0, sizeof(*u));
+}
+
+/* Removes one message row (inside a transaction): logs it in the expunge
+   log when modseq != 0, drops the blob reference and queues the file when
+   no row references it any more. */
+static int
+sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
+		  uint64_t blob_id, uint64_t modseq, struct sq_unlinks *unlinks,
+		  const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (modseq != 0) {
+		if ((stmt = sq_stmt(su, error_r, S_EXP_INSERT)) == NULL)
+			return sq_fail(su, error_r, "prepare failed");
+		bind_u64(stmt, 1, mailbox_id);
+		bind_u64(stmt, 2, uid);
+		bind_u64(stmt, 3, modseq);
+		if (sq_done(su, stmt, error_r) < 0)
+			return -1;
+	}
+	if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE)) == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, uid);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_REF)) == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_int(stmt, 1, -1);
+	bind_u64(stmt, 2, blob_id);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_DELETE_UNREF)) == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, blob_id);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if (sqlite3_changes(su->db) > 0)
+		sq_unlinks_add(unlinks, blob_id);
+	return 0;
+}
+
+static int
+sq_set_mailbox_modseq(struct sq_user *su, uint64_t mailbox_id,
+		      uint64_t modseq, const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_MODSEQ);
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, modseq);
+	bind_u64(stmt, 2, mailbox_id);
+	return sq_done(su, stmt, error_r);
+}
+
+/* A fresh UIDVALIDITY: the time, but always above the last one given out
+   in this user's store, so a recreated name never reuses one. */
+static int
+sq_uidvalidity_next(struct store_user *user, uint32_t *uidvalidity_r,
+		    const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_META_GET);
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_text(stmt, 1, "uidvalidity", -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		return sq_fail(su, error_r, "uidvalidity lookup failed");
+	uint64_t last = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+
+	uint64_t now = (uint64_t)store_now(user->store);
+	uint64_t next = now > last ? now : last + 1;
+	if (next > UINT32_MAX || next == 0)
+		next = (last + 1) & 0xffffffffu ? (last + 1) & 0xffffffffu : 1;
+
+	if ((stmt = sq_stmt(su, error_r, S_META_SET)) == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, next);
+	sqlite3_bind_text(stmt, 2, "uidvalidity", -1, SQLITE_STATIC);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	*uidvalidity_r = (uint32_t)next;
+	return 0;
+}
+
+static int
+sq_mailbox_insert(struct store_user *user, const char *name,
+		  enum store_special_use special_use, uint32_t uidnext,
+		  uint64_t *id_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	uint32_t uidvalidity = 0;
+	uint64_t modseq = 0;
+
+	if (sq_uidvalidity_next(user, &uidvalidity, error_r) < 0 ||
+	    sq_modseq_next(su, &modseq, error_r) < 0)
+		return -1;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_INSERT);
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	bind_u64(stmt, 2, uidvalidity);
+	bind_u64(stmt, 3, uidnext);
+	bind_u64(stmt, 4, modseq);
+	sqlite3_bind_int(stmt, 5, (int)special_use);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	*id_r = (uint64_t)sqlite3_last_insert_rowid(su->db);
+	return 0;
+}
+
+/* Keyword names to a mask (inside a transaction). With create, unknown
+   names get the next free number while there is one. */
+static int
+sq_keywords_mask(struct sq_user *su, const char *const *names,
+		 unsigned count, bool create, uint64_t *mask_r,
+		 const char **error_r)
+{
+	uint64_t mask = 0;
+
+	for (unsigned i = 0; i < count; i++) {
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_KW_GET);
+		if (stmt == NULL)
+			return sq_fail(su, error_r, "prepare failed");
+		sqlite3_bind_text(stmt, 1, names[i], -1, SQLITE_STATIC);
+		int rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(stmt, 0);
+			sqlite3_reset(stmt);
+			if (id >= 0 && id < STORE_MAX_KEYWORDS)
+				mask |= 1ULL << id;
+			continue;
+		}
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE)
+			return sq_fail(su, error_r, "keyword lookup failed");
+		if (!create)
+			continue;
+		if ((stmt = sq_stmt(su, error_r, S_KW_COUNT)) == NULL ||
+		    sqlite3_step(stmt) != SQLITE_ROW)
+			return sq_fail(su, error_r, "keyword count failed");
+		int64_t next = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+		if (next >= STORE_MAX_KEYWORDS)
+			continue; /* full: documented as ignored */
+		if ((stmt = sq_stmt(su, error_r, S_KW_INSERT)) == NULL)
+			return sq_fail(su, error_r, "prepare failed");
+		sqlite3_bind_int64(stmt, 1, next);
+		sqlite3_bind_text(stmt, 2, names[i], -1, SQLITE_STATIC);
+		if (sq_done(su, stmt, error_r) < 0)
+			return -1;
+		mask |= 1ULL << next;
+	}
+	*mask_r = mask;
+	return 0;
+}
+
+/* ---- opening a user ------------------------------------------------- */
+
+/* mkdir that fsyncs the parent when it created something, so the new
+   directory survives a crash along with what goes into it. */
+static int
+mkdir_durable(const char *path, const char **error_r)
+{
+	if (mkdir(path, 0700) == 0) {
+		char *parent = store_strdup(path);
+		char *slash = strrchr(parent, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			int fd = open(slash == parent ? "/" : parent,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd >= 0) {
+				(void)fsync(fd);
+				close(fd);
+			}
+		}
+		free(parent);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	return store_error(error_r, "mkdir(%s) failed: %s", path,
+			   strerror(errno));
+}
+
+static char *
+user_dir_path(struct store *store, const char *username)
+{
+	size_t len = strlen(store->data_dir) + strlen(username) + 16;
+	char *path = store_malloc0(len);
+	snprintf(path, len, "%s/users/%02x/%s", store->data_dir,
+		 store_name_hash(username) & 0xff, username);
+	return path;
+}
+
+static int
+sq_open_db(struct store_user *user, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	size_t len = strlen(su->dir_path) + 16;
+	char *path = store_malloc0(len);
+	int ret = -1;
+
+	snprintf(path, len, "%s/store.db", su->dir_path);
+	int rc = sqlite3_open_v2(path, &su->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+					 SQLITE_OPEN_NOMUTEX,
+				 NULL);
+	if (rc != SQLITE_OK) {
+		store_error(error_r, "sqlite3_open(%s) failed: %s", path,
+			    su->db != NULL ? sqlite3_errmsg(su->db) :
+					     sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_busy_timeout(su->db, (int)user->store->busy_timeout_msecs);
+	/* WAL: readers never block the writer. FULL: each COMMIT syncs the
+	   WAL, which is what makes an acknowledged message durable. */
+	if (sqlite3_exec(su->db,
+			 "PRAGMA journal_mode = WAL;"
+			 "PRAGMA synchronous = FULL;"
+			 "PRAGMA foreign_keys = OFF;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		sq_fail(su, error_r, "setting up the database failed");
+		goto out;
+	}
+	if (sq_begin(su, error_r) < 0)
+		goto out;
+
+	sqlite3_stmt *stmt;
+	int version = -1;
+	if (sqlite3_prepare_v2(su->db, "PRAGMA user_version", -1, &stmt,
+			       NULL) == SQLITE_OK) {
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			version = sqlite3_column_int(stmt, 0);
+		sqlite3_finalize(stmt);
+	}
+	if (version < 0) {
+		sq_fail(su, error_r, "reading schema version failed");
+		goto rollback;
+	}
+	if (version == 0) {
+		if (sqlite3_exec(su->db, sq_schema, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			sq_fail(su, error_r, "creating the schema failed");
+			goto rollback;
+		}
+	} else if (version != 1) {
+		store_error(error_r, "%s: unknown schema version %d", path,
+			    version);
+		goto rollback;
+	}
+	struct store_mailbox_info info;
+	int found = sq_mailbox_get(su, 0, "INBOX", &info, error_r);
+	if (found < 0)
+		goto rollback;
+	if (found > 0) {
+		store_mailbox_info_free(&info);
+	} else {
+		uint64_t id;
+		if (sq_mailbox_insert(user, "INBOX", STORE_SPECIAL_NONE, 1,
+				      &id, error_r) < 0)
+			goto rollback;
+	}
+	if (sq_commit(su, error_r) < 0)
+		goto rollback;
+	ret = 0;
+	goto out;
+rollback:
+	sq_rollback(su);
+out:
+	free(path);
+	return ret;
+}
+
+static void
+sq_user_close(struct store_user *user)
+{
+	struct sq_user *su = SQ(user);
+
+	for (unsigned i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(su->stmts[i]);
+	if (su->db != NULL && sqlite3_close(su->db) != SQLITE_OK) {
+		log_error(&sq_log_ctx, "closing %s/store.db failed: %s",
+			  su->dir_path, sqlite3_errmsg(su->db));
+	}
+	if (su->blobs_fd >= 0)
+		close(su->blobs_fd);
+	if (su->tmp_fd >= 0)
+		close(su->tmp_fd);
+	free(su->dir_path);
+	free(su);
+	user->backend_data = NULL;
+}
+
+static int
+sq_user_open(struct store_user *user, const char **error_r)
+{
+	struct store *store = user->store;
+	struct sq_user *su = store_malloc0(sizeof(*su));
+	char hashdir[16];
+
+	su->blobs_fd = su->tmp_fd = -1;
+	su->dir_path = user_dir_path(store, user->name);
+	user->backend_data = su;
+
+	size_t len = strlen(store->data_dir) + 32;
+	char *path = store_malloc0(len);
+	snprintf(hashdir, sizeof(hashdir), "%02x",
+		 store_name_hash(user->name) & 0xff);
+	snprintf(path, len, "%s/users", store->data_dir);
+	int ret = mkdir_durable(path, error_r);
+	if (ret == 0) {
+		snprintf(path, len, "%s/users/%s", store->data_dir, hashdir);
+		ret = mkdir_durable(path, error_r);
+	}
+	free(path);
+	if (ret == 0)
+		ret = mkdir_durable(su->dir_path, error_r);
+
+	len = strlen(su->dir_path) + 16;
+	path = store_malloc0(len);
+	if (ret == 0) {
+		snprintf(path, len, "%s/blobs", su->dir_path);
+		if ((ret = mkdir_durable(path, error_r)) == 0) {
+			su->blobs_fd = open(path, O_RDONLY | O_DIRECTORY |
+							  O_CLOEXEC);
+			if (su->blobs_fd < 0) {
+				ret = store_error(error_r,
+						  "open(%s) failed: %s", path,
+						  strerror(errno));
+			}
+		}
+	}
+	if (ret == 0) {
+		snprintf(path, len, "%s/tmp", su->dir_path);
+		if ((ret = mkdir_durable(path, error_r)) == 0) {
+			su->tmp_fd = open(path, O_RDONLY | O_DIRECTORY |
+							O_CLOEXEC);
+			if (su->tmp_fd < 0) {
+				ret = store_error(error_r,
+						  "open(%s) failed: %s", path,
+						  strerror(errno));
+			}
+		}
+	}
+	free(path);
+	if (ret == 0)
+		ret = sq_open_db(user, error_r);
+	if (ret < 0)
+		sq_user_close(user);
+	return ret;
+}
+
+static void
+sq_call_end(struct store_user *user)
+{
+	struct sq_user *su = SQ(user);
+
+	/* A statement left mid-result would pin an old read snapshot. */
+	for (unsigned i = 0; i < S_COUNT; i++) {
+		if (su->stmts[i] != NULL)
+			sqlite3_reset(su->stmts[i]);
+	}
+	if (!sqlite3_get_autocommit(su->db)) {
+		log_error(&sq_log_ctx, "user %s: transaction left open",
+			  user->name);
+		sq_rollback(su);
+	}
+}
+
+/* Removes the files of a directory, one level down at most. */
+static int
+remove_dir_files(int parent_fd, const char *name, bool recurse)
+{
+	int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	DIR *dir = fdopendir(fd);
+	if (dir == NULL) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *d;
+	int ret = 0;
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (unlinkat(fd, d->d_name, 0) == 0)
+			continue;
+		/* remove_dir_files() removes the directory itself too */
+		if ((errno == EISDIR || errno == EPERM) && recurse &&
+		    remove_dir_files(fd, d->d_name, false) == 0)
+			continue;
+		ret = -1;
+	}
+	closedir(dir);
+	if (ret == 0 && unlinkat(parent_fd, name, AT_REMOVEDIR) < 0)
+		ret = -1;
+	return ret;
+}
+
+/* Removes a user directory already renamed to its .deleted. name. */
+static int
+sq_remove_trash(const char *trash, const char **error_r)
+{
+	int dfd = open(trash, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || remove_dir_files(dfd, "blobs", true) < 0 ||
+	    remove_dir_files(dfd, "tmp", false) < 0) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return store_error(error_r, "removing %s failed: %s", trash,
+				   strerror(err));
+	}
+	static const char *const files[] = { "store.db", "store.db-wal",
+					     "store.db-shm",
+					     "store.db-journal" };
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		(void)unlinkat(dfd, files[i], 0);
+	close(dfd);
+	if (rmdir(trash) < 0)
+		return store_error(error_r, "rmdir(%s) failed: %s", trash,
+				   strerror(errno));
+	return 0;
+}
+
+static int
+sq_user_delete(struct store *store, const char *username,
+	       const char **error_r)
+{
+	char *path = user_dir_path(store, username);
+	size_t len = strlen(path) + 64;
+	char *trash = store_malloc0(len);
+	uint64_t rnd = 0;
+	int ret = 1;
+
+	/* First move it out of the way in one step, so a crash never leaves
+	   half a user that store_user_get() would open; store_check()
+	   finishes a removal a crash interrupted. */
+	(void)getrandom(&rnd, sizeof(rnd), 0);
+	char *slash = strrchr(path, '/');
+	snprintf(trash, len, "%.*s/.deleted.%016llx", (int)(slash - path), path,
+		 (unsigned long long)rnd);
+	if (rename(path, trash) < 0) {
+		if (errno == ENOENT)
+			ret = 0;
+		else
+			ret = store_error(error_r, "rename(%s) failed: %s",
+					  path, strerror(errno));
+	} else if (sq_remove_trash(trash, error_r) < 0) {
+		ret = -1;
+	}
+	free(path);
+	free(trash);
+	return ret;
+}
+
+/* ---- mailboxes --------------------------------------------------------- */
+
+static int
+sq_mailbox_lookup(struct store_user *user, const char *name,
+		  struct store_mailbox_info *info_r, const char **error_r)
+{
+	return sq_mailbox_get(SQ(user), 0, name, info_r, error_r);
+}
+
+static int
+sq_mailbox_create(struct store_user *user, const char *name,
+		  enum store_special_use special_use, uint64_t *id_r,
+		  const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	int ret = sq_mailbox_get(su, 0, name, &info, error_r);
+	if (ret != 0) {
+		if (ret > 0)
+			store_mailbox_info_free(&info);
+		sq_rollback(su);
+		return ret < 0 ? -1 : 0;
+	}
+	if (sq_mailbox_insert(user, name, special_use, 1, id_r, error_r) < 0 ||
+	    sq_commit(su, error_r) < 0) {
+		sq_rollback(su);
+		return -1;
+	}
+	return 1;
+}
+
+/* Collects (uid, blob_id) of a UID range. */
+struct sq_uid_blob {
+	uint32_t uid;
+	uint64_t blob_id;
+};
+
+static int
+sq_uid_blobs(struct sq_user *su, enum sq_stmt_id id, uint64_t mailbox_id,
+	     uint64_t a, uint64_t b, struct sq_uid_blob **arr,
+	     unsigned *count, unsigned *alloc, const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
+	int rc;
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, a);
+	if (id == S_MSG_UIDS)
+		bind_u64(stmt, 3, b);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)arr, sizeof(**arr), alloc, *count);
+		(*arr)[*count].uid = (uint32_t)sqlite3_column_int64(stmt, 0);
+		(*arr)[*count].blob_id = col_u64(stmt, 1);
+		(*count)++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "message query failed");
+	return 0;
+}
+
+static int
+sq_mailbox_delete(struct store_user *user, const char *name,
+		  const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	struct sq_unlinks unlinks = { 0 };
+	struct sq_uid_blob *msgs = NULL;
+	unsigned count = 0, alloc = 0;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, 0, name, &info, error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	ret = -1;
+	if (sq_uid_blobs(su, S_MSG_UIDS, info.id, 1, UINT32_MAX, &msgs,
+			 &count, &alloc, error_r) < 0)
+		goto fail;
+	for (unsigned i = 0; i < count; i++) {
+		if (sq_remove_message(su, info.id, msgs[i].uid,
+				      msgs[i].blob_id, 0, &unlinks,
+				      error_r) < 0)
+			goto fail;
+	}
+	sqlite3_stmt *stmt;
+	if ((stmt = sq_stmt(su, error_r, S_EXP_DELETE_MB)) == NULL)
+		goto fail;
+	bind_u64(stmt, 1, info.id);
+	if (sq_done(su, stmt, error_r) < 0)
+		goto fail;
+	if ((stmt = sq_stmt(su, error_r, S_MB_DELETE)) == NULL)
+		goto fail;
+	bind_u64(stmt, 1, info.id);
+	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0)
+		goto fail;
+	sq_unlinks_run(su, &unlinks);
+	store_notify(user, info.id, STORE_CHANGE_MAILBOX, info.highestmodseq);
+	ret = 1;
+	goto out;
+fail:
+	sq_rollback(su);
+	free(unlinks.ids);
+out:
+	free(msgs);
+	store_mailbox_info_free(&info);
+	return ret;
+}
+
+/* RFC 3501 6.3.5: renaming INBOX moves its messages to a new mailbox and
+   leaves INBOX empty; for INBOX's sessions that is an expunge. */
+static int
+sq_rename_inbox(struct store_user *user, const struct store_mailbox_info *inbox,
+		const char *new_name, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	uint64_t new_id, modseq;
+	sqlite3_stmt *stmt = NULL;
+	int ret = -1;
+
+	if (sq_mailbox_insert(user, new_name, STORE_SPECIAL_NONE,
+			      inbox->uidnext, &new_id, error_r) < 0 ||
+	    sq_modseq_next(su, &modseq, error_r) < 0)
+		return -1;
+	static const char sql[] =
+		"INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) "
+		"SELECT ?1, uid, ?3 FROM messages WHERE mailbox_id = ?1;"
+		"UPDATE messages SET mailbox_id = ?2 WHERE mailbox_id = ?1;"
+		"UPDATE mailboxes SET highestmodseq = ?3 WHERE id IN (?1, ?2);";
+	const char *tail = sql;
+	while (*tail != '\0') {
+		if (sqlite3_prepare_v2(su->db, tail, -1, &stmt, &tail) !=
+		    SQLITE_OK) {
+			sq_fail(su, error_r, "prepare failed");
+			goto out;
+		}
+		if (stmt == NULL)
+			break;
+		bind_u64(stmt, 1, inbox->id);
+		bind_u64(stmt, 2, new_id);
+		bind_u64(stmt, 3, modseq);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			sq_fail(su, error_r, "renaming INBOX failed");
+			goto out;
+		}
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+	}
+	if (sq_commit(su, error_r) < 0)
+		goto out;
+	store_notify(user, inbox->id, STORE_CHANGE_EXPUNGE, modseq);
+	ret = 1;
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+struct sq_id_name {
+	uint64_t id;
+	char *name;
+};
+
+static int
+sq_mailbox_rename(struct store_user *user, const char *old_name,
+		  const char *new_name, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	struct sq_id_name *family = NULL;
+	unsigned count = 0, alloc = 0;
+	size_t old_len = strlen(old_name);
+	int ret;
+
+	if (strncmp(new_name, old_name, old_len) == 0 &&
+	    (new_name[old_len] == '\0' || new_name[old_len] == '/'))
+		return store_error(error_r,
+				   "Cannot rename a mailbox into itself");
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, 0, old_name, &info, error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	struct store_mailbox_info other;
+	if ((ret = sq_mailbox_get(su, 0, new_name, &other, error_r)) != 0) {
+		if (ret > 0) {
+			store_mailbox_info_free(&other);
+			store_error(error_r, "Mailbox %s already exists",
+				    new_name);
+		}
+		ret = -1;
+		goto out;
+	}
+	if (strcmp(old_name, "INBOX") == 0) {
+		ret = sq_rename_inbox(user, &info, new_name, error_r);
+		goto out;
+	}
+
+	ret = -1;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_FAMILY);
+	int rc;
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_text(stmt, 1, old_name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)&family, sizeof(*family), &alloc,
+				 count);
+		family[count].id = col_u64(stmt, 0);
+		const char *name = (const char *)sqlite3_column_text(stmt, 1);
+		size_t len = strlen(new_name) + strlen(name) - old_len + 1;
+		family[count].name = store_malloc0(len);
+		snprintf(family[count].name, len, "%s%s", new_name,
+			 name + old_len);
+		count++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		sq_fail(su, error_r, "mailbox query failed");
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		if (strlen(family[i].name) > STORE_MAX_MAILBOX_NAME) {
+			store_error(error_r, "New mailbox name too long");
+			goto out;
+		}
+		if ((stmt = sq_stmt(su, error_r, S_MB_RENAME)) == NULL)
+			goto out;
+		sqlite3_bind_text(stmt, 1, family[i].name, -1, SQLITE_STATIC);
+		bind_u64(stmt, 2, family[i].id);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			/* UNIQUE: a child's new name exists already */
+			store_error(error_r, "Mailbox %s already exists",
+				    family[i].name);
+			sqlite3_reset(stmt);
+			goto out;
+		}
+		sqlite3_reset(stmt);
+	}
+	if (sq_commit(su, error_r) < 0)
+		goto out;
+	for (unsigned i = 0; i < count; i++) {
+		store_notify(user, family[i].id, STORE_CHANGE_MAILBOX,
+			     info.highestmodseq);
+	}
+	ret = 1;
+out:
+	if (ret < 0)
+		sq_rollback(su);
+	for (unsigned i = 0; i < count; i++)
+		free(family[i].name);
+	free(family);
+	store_mailbox_info_free(&info);
+	return ret;
+}
+
+static int
+sq_mailbox_set(struct store_user *user, const char *name, int what,
+	       int value, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, what == 0 ? S_MB_SET_SUBSCRIBED :
+						     S_MB_SET_SPECIAL);
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_int(stmt, 1, value);
+	sqlite3_bind_text(stmt, 2, name, -1, SQLITE_STATIC);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	return sqlite3_changes(su->db) > 0 ? 1 : 0;
+}
+
+static int
+sq_mailbox_list(struct store_user *user, struct store_mailbox_info **list_r,
+		unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_LIST);
+	unsigned alloc = 0;
+	int rc;
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)list_r, sizeof(**list_r), &alloc,
+				 *count_r);
+		sq_read_mailbox(stmt, &(*list_r)[*count_r]);
+		(*count_r)++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_mailbox_list_free(list_r, *count_r);
+		*count_r = 0;
+		return sq_fail(su, error_r, "mailbox list failed");
+	}
+	return 0;
+}
+
+static int
+sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
+		  struct store_mailbox_status *status_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	int ret;
+
+	/* One read snapshot for both queries. */
+	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "BEGIN failed");
+	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
+		goto out;
+	status_r->uidnext = info.uidnext;
+	status_r->uidvalidity = info.uidvalidity;
+	status_r->highestmodseq = info.highestmodseq;
+	store_mailbox_info_free(&info);
+
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_STATUS);
+	if (stmt == NULL) {
+		ret = sq_fail(su, error_r, "prepare failed");
+		goto out;
+	}
+	bind_u64(stmt, 1, mailbox_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		ret = sq_fail(su, error_r, "status query failed");
+		goto out;
+	}
+	status_r->messages = (uint32_t)sqlite3_column_int64(stmt, 0);
+	status_r->unseen = (uint32_t)sqlite3_column_int64(stmt, 1);
+	status_r->deleted = (uint32_t)sqlite3_column_int64(stmt, 2);
+	status_r->size = col_u64(stmt, 3);
+	sqlite3_reset(stmt);
+	ret = 1;
+out:
+	sq_rollback(su);
+	return ret;
+}
+
+static int
+sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
+		   uint64_t since, struct store_message **changed_r,
+		   unsigned *changed_count_r, uint32_t **expunged_r,
+		   unsigned *expunged_count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	unsigned alloc = 0;
+	int ret, rc;
+
+	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "BEGIN failed");
+	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
+		goto out;
+	store_mailbox_info_free(&info);
+	ret = -1;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_CHANGED);
+	if (stmt == NULL)
+		goto out;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, since);
+	if (sq_collect_messages(su, stmt, changed_r, changed_count_r, &alloc,
+				error_r) < 0)
+		goto out;
+	if ((stmt = sq_stmt(su, error_r, S_EXP_SINCE)) == NULL)
+		goto out;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, since);
+	alloc = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)expunged_r, sizeof(**expunged_r),
+				 &alloc, *expunged_count_r);
+		(*expunged_r)[(*expunged_count_r)++] =
+			(uint32_t)sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		sq_fail(su, error_r, "expunge log query failed");
+		goto out;
+	}
+	ret = 1;
+out:
+	sq_rollback(su);
+	if (ret < 0) {
+		free(*changed_r);
+		free(*expunged_r);
+		*changed_r = NULL;
+		*expunged_r = NULL;
+		*changed_count_r = *expunged_count_r = 0;
+	}
+	return ret;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static int
+sq_message_list(struct store_user *user, uint64_t mailbox_id,
+		struct store_message **msgs_r, unsigned *count_r,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	unsigned alloc = 0;
+	int ret;
+
+	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "BEGIN failed");
+	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
+		goto out;
+	store_mailbox_info_free(&info);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_LIST);
+	if (stmt == NULL) {
+		ret = sq_fail(su, error_r, "prepare failed");
+		goto out;
+	}
+	bind_u64(stmt, 1, mailbox_id);
+	if (sq_collect_messages(su, stmt, msgs_r, count_r, &alloc,
+				error_r) < 0) {
+		free(*msgs_r);
+		*msgs_r = NULL;
+		*count_r = 0;
+		ret = -1;
+	}
+out:
+	sq_rollback(su);
+	return ret;
+}
+
+static int
+sq_message_get(struct store_user *user, uint64_t mailbox_id, uint32_t uid,
+	       struct store_message *msg_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_GET);
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, uid);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		sq_read_message(stmt, msg_r);
+		sqlite3_reset(stmt);
+		return 1;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "message lookup failed");
+	return 0;
+}
+
+static int
+sq_blob_open(struct store_user *user, uint64_t blob_id, int *fd_r,
+	     uint64_t *size_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	char dir[3], file[20];
+	struct stat st;
+
+	blob_name(blob_id, dir, file);
+	int fd = openat(su->blobs_fd, file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return store_error(error_r, "open(%s/blobs/%s) failed: %s",
+				   su->dir_path, file, strerror(errno));
+	}
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		return store_error(error_r, "fstat(%s/blobs/%s) failed: %s",
+				   su->dir_path, file, strerror(err));
+	}
+	*fd_r = fd;
+	*size_r = (uint64_t)st.st_size;
+	return 1;
+}
+
+static int
+sq_cache_get(struct store_user *user, uint64_t blob_id,
+	     enum store_cache_field field, void **data_r, size_t *size_r,
+	     const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_CACHE_GET0 + field);
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, blob_id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc != SQLITE_ROW)
+		return sq_fail(su, error_r, "cache query failed");
+	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+		return 0;
+	const void *data = sqlite3_column_blob(stmt, 0);
+	int size = sqlite3_column_bytes(stmt, 0);
+	*data_r = store_malloc0((size_t)size);
+	if (size > 0)
+		memcpy(*data_r, data, (size_t)size);
+	*size_r = (size_t)size;
+	return 1;
+}
+
+static int
+sq_cache_set(struct store_user *user, uint64_t blob_id,
+	     enum store_cache_field field, const void *data, size_t size,
+	     const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_CACHE_SET0 + field);
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_blob64(stmt, 1, size > 0 ? data : "", size,
+			    SQLITE_STATIC);
+	bind_u64(stmt, 2, blob_id);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	return sqlite3_changes(su->db) > 0 ? 1 : 0;
+}
+
+static int
+sq_keywords_get(struct store_user *user, char ***names_r, unsigned *count_r,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_KW_ALL);
+	char **names = store_malloc0(sizeof(char *) * STORE_MAX_KEYWORDS);
+	unsigned count = 0;
+	int rc;
+
+	if (stmt == NULL) {
+		free(names);
+		return sq_fail(su, error_r, "prepare failed");
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(stmt, 0);
+		if (id < 0 || id >= STORE_MAX_KEYWORDS || names[id] != NULL)
+			continue;
+		names[id] = store_strdup(
+			(const char *)sqlite3_column_text(stmt, 1));
+		if ((unsigned)id + 1 > count)
+			count = (unsigned)id + 1;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_keywords_free(&names, STORE_MAX_KEYWORDS);
+		return sq_fail(su, error_r, "keyword query failed");
+	}
+	/* Ids are dense, but never hand out a NULL slot. */
+	for (unsigned i = 0; i < count; i++) {
+		if (names[i] == NULL)
+			names[i] = store_strdup("");
+	}
+	*names_r = names;
+	*count_r = count;
+	return 0;
+}
+
+/* ---- saving ------------------------------------------------------------ */
+
+static int
+sq_save_begin(struct store_save *save, const char **error_r)
+{
+	struct store_user *user = save->user;
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	uint64_t rnd;
+	int ret;
+
+	if ((ret = sq_mailbox_get(su, save->mailbox_id, NULL, &info,
+				  error_r)) <= 0) {
+		return ret < 0 ? -1 :
+				 store_error(error_r, "No such mailbox");
+	}
+	store_mailbox_info_free(&info);
+
+	struct sq_save *ss = store_malloc0(sizeof(*ss));
+	for (int tries = 0;; tries++) {
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			free(ss);
+			return store_error(error_r, "getrandom() failed: %s",
+					   strerror(errno));
+		}
+		/* The pid lets store_check() tell a live writer's file from
+		   a crashed one's. */
+		snprintf(ss->tmp_name, sizeof(ss->tmp_name), "%ld.%016llx",
+			 (long)getpid(), (unsigned long long)rnd);
+		ss->fd = openat(su->tmp_fd, ss->tmp_name,
+				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (ss->fd >= 0)
+			break;
+		if (errno != EEXIST || tries > 8) {
+			int err = errno;
+			free(ss);
+			return store_error(error_r,
+					   "creating temp file in %s/tmp "
+					   "failed: %s", su->dir_path,
+					   strerror(err));
+		}
+	}
+	save->backend_data = ss;
+	return 0;
+}
+
+static int
+sq_save_write(struct store_save *save, const void *data, size_t size,
+	      const char **error_r)
+{
+	struct sq_save *ss = save->backend_data;
+	const unsigned char *p = data;
+
+	while (size > 0) {
+		ssize_t n = save->user->store->io.write(ss->fd, p, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			return store_error(error_r,
+					   "write() to temp file failed: %s",
+					   n < 0 ? strerror(errno) :
+						   "wrote nothing");
+		}
+		p += n;
+		size -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+sq_save_finish(struct store_save *save, const char **error_r)
+{
+	struct sq_save *ss = save->backend_data;
+
+	if (save->user->store->io.fsync(ss->fd) < 0) {
+		return store_error(error_r, "fsync() of temp file failed: %s",
+				   strerror(errno));
+	}
+	int ret = close(ss->fd);
+	ss->fd = -1;
+	if (ret < 0) {
+		return store_error(error_r, "close() of temp file failed: %s",
+				   strerror(errno));
+	}
+	return 0;
+}
+
+/* Moves the temp file to blobs/<xx>/<id> under a fresh random id, never
+   replacing an existing file, and makes the rename durable. */
+static int
+sq_save_place(struct store_save *save, uint64_t *blob_id_r,
+	      const char **error_r)
+{
+	struct sq_user *su = SQ(save->user);
+	struct sq_save *ss = save->backend_data;
+	char dir[3], file[20];
+	uint64_t id;
+
+	for (int tries = 0;; tries++) {
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			return store_error(error_r, "getrandom() failed: %s",
+					   strerror(errno));
+		if (id == 0)
+			continue;
+		blob_name(id, dir, file);
+		if (mkdirat(su->blobs_fd, dir, 0700) == 0) {
+			if (save->user->store->io.fsync(su->blobs_fd) < 0)
+				return store_error(error_r,
+						   "fsync() of blobs/ "
+						   "failed: %s",
+						   strerror(errno));
+		} else if (errno != EEXIST) {
+			return store_error(error_r, "mkdir(blobs/%s) failed: %s",
+					   dir, strerror(errno));
+		}
+		if (renameat2(su->tmp_fd, ss->tmp_name, su->blobs_fd, file,
+			      RENAME_NOREPLACE) == 0)
+			break;
+		if (errno == EINVAL || errno == ENOSYS) {
+			/* The filesystem lacks RENAME_NOREPLACE: link()
+			   refuses to replace too. */
+			if (linkat(su->tmp_fd, ss->tmp_name, su->blobs_fd,
+				   file, 0) == 0) {
+				(void)unlinkat(su->tmp_fd, ss->tmp_name, 0);
+				break;
+			}
+		}
+		if (errno != EEXIST || tries > 8)
+			return store_error(error_r,
+					   "rename into blobs/ failed: %s",
+					   strerror(errno));
+	}
+	ss->tmp_name[0] = '\0';
+
+	int dfd = openat(su->blobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || save->user->store->io.fsync(dfd) < 0) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		(void)unlinkat(su->blobs_fd, file, 0);
+		return store_error(error_r, "fsync() of blobs/%s failed: %s",
+				   dir, strerror(err));
+	}
+	close(dfd);
+	*blob_id_r = id;
+	return 0;
+}
+
+static int
+sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
+{
+	struct store_user *user = save->user;
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	uint64_t blob_id = 0, modseq, keywords = 0;
+	bool placed = false;
+	sqlite3_stmt *stmt;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, save->mailbox_id, NULL, &info,
+				  error_r)) <= 0) {
+		if (ret == 0)
+			store_error(error_r, "Mailbox no longer exists");
+		sq_rollback(su);
+		return -1;
+	}
+	uint32_t uid = info.uidnext;
+	store_mailbox_info_free(&info);
+	if (uid == 0 || uid == UINT32_MAX) {
+		store_error(error_r, "Mailbox has run out of UIDs");
+		goto fail;
+	}
+	if (sq_save_place(save, &blob_id, error_r) < 0)
+		goto fail;
+	placed = true;
+	if (sq_modseq_next(su, &modseq, error_r) < 0 ||
+	    sq_keywords_mask(su, (const char *const *)save->keywords,
+			     save->keyword_count, true, &keywords,
+			     error_r) < 0)
+		goto fail;
+
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_INSERT)) == NULL)
+		goto fail_sql;
+	bind_u64(stmt, 1, blob_id);
+	bind_u64(stmt, 2, save->size);
+	for (unsigned i = 0; i < STORE_CACHE_FIELD_COUNT; i++) {
+		if (save->cache[i] != NULL) {
+			sqlite3_bind_blob64(stmt, 3 + (int)i, save->cache[i],
+					    save->cache_size[i],
+					    SQLITE_STATIC);
+		}
+	}
+	if (sq_done(su, stmt, error_r) < 0)
+		goto fail;
+
+	time_t now = store_now(user->store);
+	if ((stmt = sq_stmt(su, error_r, S_MSG_INSERT)) == NULL)
+		goto fail_sql;
+	bind_u64(stmt, 1, save->mailbox_id);
+	bind_u64(stmt, 2, uid);
+	bind_u64(stmt, 3, blob_id);
+	bind_u64(stmt, 4, save->size);
+	sqlite3_bind_int64(stmt, 5,
+			   save->have_internal_date ? save->internal_date : now);
+	sqlite3_bind_int64(stmt, 6, now);
+	sqlite3_bind_int(stmt, 7, save->flags);
+	bind_u64(stmt, 8, keywords);
+	bind_u64(stmt, 9, modseq);
+	if (sq_done(su, stmt, error_r) < 0)
+		goto fail;
+
+	if ((stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT)) == NULL)
+		goto fail_sql;
+	bind_u64(stmt, 1, (uint64_t)uid + 1);
+	bind_u64(stmt, 2, modseq);
+	bind_u64(stmt, 3, save->mailbox_id);
+	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0)
+		goto fail;
+
+	*uid_r = uid;
+	store_notify(user, save->mailbox_id, STORE_CHANGE_SAVE, modseq);
+	return 0;
+
+fail_sql:
+	sq_fail(su, error_r, "prepare failed");
+fail:
+	sq_rollback(su);
+	if (placed) {
+		char dir[3], file[20];
+		blob_name(blob_id, dir, file);
+		(void)unlinkat(su->blobs_fd, file, 0);
+	}
+	return -1;
+}
+
+static void
+sq_save_abort(struct store_save *save)
+{
+	struct sq_save *ss = save->backend_data;
+
+	if (ss == NULL)
+		return;
+	if (ss->fd >= 0)
+		close(ss->fd);
+	if (ss->tmp_name[0] != '\0')
+		(void)unlinkat(SQ(save->user)->tmp_fd, ss->tmp_name, 0);
+	free(ss);
+	save->backend_data = NULL;
+}
+
+/* ---- changing ----------------------------------------------------------- */
+
+static int
+sq_flags_update(struct store_user *user, uint64_t mailbox_id,
+		const struct store_uidset *uids, enum store_flags_op op,
+		uint8_t flags, const char *const *keywords,
+		unsigned keyword_count, uint64_t unchangedsince,
+		uint64_t *modseq_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	struct store_message *msgs = NULL;
+	unsigned count = 0, changed = 0;
+	uint64_t kw = 0, modseq;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	store_mailbox_info_free(&info);
+	ret = -1;
+	if (sq_keywords_mask(su, keywords, keyword_count,
+			     op != STORE_FLAGS_REMOVE, &kw, error_r) < 0 ||
+	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
+	    sq_modseq_next(su, &modseq, error_r) < 0)
+		goto out;
+	for (unsigned i = 0; i < count; i++) {
+		uint8_t nf = msgs[i].flags;
+		uint64_t nk = msgs[i].keywords;
+		switch (op) {
+		case STORE_FLAGS_REPLACE:
+			nf = flags;
+			nk = kw;
+			break;
+		case STORE_FLAGS_ADD:
+			nf |= flags;
+			nk |= kw;
+			break;
+		case STORE_FLAGS_REMOVE:
+			nf &= (uint8_t)~flags;
+			nk &= ~kw;
+			break;
+		}
+		if (nf == msgs[i].flags && nk == msgs[i].keywords)
+			continue;
+		if (unchangedsince != 0 && msgs[i].modseq > unchangedsince)
+			continue;
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_FLAGS);
+		if (stmt == NULL)
+			goto out;
+		sqlite3_bind_int(stmt, 1, nf);
+		bind_u64(stmt, 2, nk);
+		bind_u64(stmt, 3, modseq);
+		bind_u64(stmt, 4, mailbox_id);
+		bind_u64(stmt, 5, msgs[i].uid);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto out;
+		changed++;
+	}
+	if (changed == 0) {
+		/* Nothing changed: do not spend a modseq. New keyword names
+		   are kept (harmless, and ADD may have created them). */
+		if (sq_commit(su, error_r) < 0)
+			goto out;
+		*modseq_r = 0;
+		ret = 1;
+		goto out;
+	}
+	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	    sq_commit(su, error_r) < 0)
+		goto out;
+	*modseq_r = modseq;
+	store_notify(user, mailbox_id, STORE_CHANGE_FLAGS, modseq);
+	ret = 1;
+out:
+	if (ret < 0)
+		sq_rollback(su);
+	free(msgs);
+	return ret;
+}
+
+static int
+sq_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
+		       const struct store_uidset *uids, time_t when,
+		       const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	struct store_message *msgs = NULL;
+	unsigned count = 0, changed = 0;
+	uint64_t modseq;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	store_mailbox_info_free(&info);
+	ret = -1;
+	if (sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
+	    sq_modseq_next(su, &modseq, error_r) < 0)
+		goto out;
+	for (unsigned i = 0; i < count; i++) {
+		if (msgs[i].pop3_retrieved != 0 &&
+		    (msgs[i].flags & STORE_FLAG_SEEN) != 0)
+			continue;
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_POP3);
+		if (stmt == NULL)
+			goto out;
+		sqlite3_bind_int64(stmt, 1, msgs[i].pop3_retrieved != 0 ?
+						    msgs[i].pop3_retrieved :
+						    when);
+		bind_u64(stmt, 2, modseq);
+		bind_u64(stmt, 3, mailbox_id);
+		bind_u64(stmt, 4, msgs[i].uid);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto out;
+		changed++;
+	}
+	if (changed == 0) {
+		sq_rollback(su);
+		ret = 1;
+		goto out;
+	}
+	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	    sq_commit(su, error_r) < 0)
+		goto out;
+	store_notify(user, mailbox_id, STORE_CHANGE_FLAGS, modseq);
+	ret = 1;
+out:
+	if (ret < 0)
+		sq_rollback(su);
+	free(msgs);
+	return ret;
+}
+
+/* Expunges the listed messages of one mailbox under one new modseq, in the
+   caller's transaction; commits and notifies. */
+static int
+sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
+		const struct sq_uid_blob *msgs, unsigned count,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct sq_unlinks unlinks = { 0 };
+	uint64_t modseq;
+
+	if (count == 0) {
+		sq_rollback(su);
+		return 0;
+	}
+	if (sq_modseq_next(su, &modseq, error_r) < 0)
+		goto fail;
+	for (unsigned i = 0; i < count; i++) {
+		if (sq_remove_message(su, mailbox_id, msgs[i].uid,
+				      msgs[i].blob_id, modseq, &unlinks,
+				      error_r) < 0)
+			goto fail;
+	}
+	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	    sq_commit(su, error_r) < 0)
+		goto fail;
+	sq_unlinks_run(su, &unlinks);
+	store_notify(user, mailbox_id, STORE_CHANGE_EXPUNGE, modseq);
+	return 0;
+fail:
+	sq_rollback(su);
+	free(unlinks.ids);
+	return -1;
+}
+
+static int
+sq_expunge(struct store_user *user, uint64_t mailbox_id,
+	   const struct store_uidset *uids, unsigned *expunged_r,
+	   const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	struct sq_uid_blob *msgs = NULL;
+	unsigned count = 0, alloc = 0;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	store_mailbox_info_free(&info);
+	for (unsigned i = 0; i < uids->count; i++) {
+		if (sq_uid_blobs(su, S_MSG_UIDS, mailbox_id,
+				 uids->ranges[i].first, uids->ranges[i].last,
+				 &msgs, &count, &alloc, error_r) < 0) {
+			sq_rollback(su);
+			free(msgs);
+			return -1;
+		}
+	}
+	ret = sq_expunge_list(user, mailbox_id, msgs, count, error_r);
+	free(msgs);
+	if (ret < 0)
+		return -1;
+	*expunged_r = count;
+	return 1;
+}
+
+static int
+sq_pop3_expire(struct store_user *user, time_t before, unsigned *expunged_r,
+	       const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info info;
+	struct sq_uid_blob *msgs = NULL;
+	unsigned count = 0, alloc = 0;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, 0, "INBOX", &info, error_r)) <= 0) {
+		sq_rollback(su);
+		return ret < 0 ? -1 : 0;
+	}
+	uint64_t inbox_id = info.id;
+	store_mailbox_info_free(&info);
+	if (sq_uid_blobs(su, S_MSG_POP3_EXPIRED, inbox_id, (uint64_t)before,
+			 0, &msgs, &count, &alloc, error_r) < 0) {
+		sq_rollback(su);
+		free(msgs);
+		return -1;
+	}
+	ret = sq_expunge_list(user, inbox_id, msgs, count, error_r);
+	free(msgs);
+	if (ret < 0)
+		return -1;
+	*expunged_r = count;
+	return 0;
+}
+
+static int
+sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
+		 const struct store_uidset *uids, uint64_t dst_mailbox_id,
+		 bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
+		 unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_mailbox_info src, dst;
+	struct store_message *msgs = NULL;
+	struct sq_unlinks unlinks = { 0 };
+	unsigned count = 0;
+	uint64_t modseq;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_mailbox_get(su, src_mailbox_id, NULL, &src,
+				  error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	store_mailbox_info_free(&src);
+	if ((ret = sq_mailbox_get(su, dst_mailbox_id, NULL, &dst,
+				  error_r)) <= 0) {
+		sq_rollback(su);
+		return ret;
+	}
+	uint32_t uidnext = dst.uidnext;
+	store_mailbox_info_free(&dst);
+	ret = -1;
+	if (sq_messages_in(su, src_mailbox_id, uids, &msgs, &count,
+			   error_r) < 0)
+		goto out;
+	if (count == 0) {
+		sq_rollback(su);
+		ret = 1;
+		goto out;
+	}
+	if (count > UINT32_MAX - 1 - uidnext) {
+		store_error(error_r, "Target mailbox has run out of UIDs");
+		goto out;
+	}
+	if (sq_modseq_next(su, &modseq, error_r) < 0)
+		goto out;
+	uint32_t *src_uids = store_malloc0(sizeof(uint32_t) * count);
+	uint32_t *dst_uids = store_malloc0(sizeof(uint32_t) * count);
+	*src_uids_r = src_uids;
+	*dst_uids_r = dst_uids;
+	time_t now = store_now(user->store);
+	for (unsigned i = 0; i < count; i++) {
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_INSERT);
+		if (stmt == NULL)
+			goto out;
+		src_uids[i] = msgs[i].uid;
+		dst_uids[i] = uidnext++;
+		bind_u64(stmt, 1, dst_mailbox_id);
+		bind_u64(stmt, 2, dst_uids[i]);
+		bind_u64(stmt, 3, msgs[i].blob_id);
+		bind_u64(stmt, 4, msgs[i].size);
+		sqlite3_bind_int64(stmt, 5, msgs[i].internal_date);
+		sqlite3_bind_int64(stmt, 6, now);
+		sqlite3_bind_int(stmt, 7, msgs[i].flags);
+		bind_u64(stmt, 8, msgs[i].keywords);
+		bind_u64(stmt, 9, modseq);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto out;
+		if ((stmt = sq_stmt(su, error_r, S_BLOB_REF)) == NULL)
+			goto out;
+		sqlite3_bind_int(stmt, 1, 1);
+		bind_u64(stmt, 2, msgs[i].blob_id);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto out;
+		if (move && sq_remove_message(su, src_mailbox_id, msgs[i].uid,
+					      msgs[i].blob_id, modseq,
+					      &unlinks, error_r) < 0)
+			goto out;
+	}
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT);
+	if (stmt == NULL)
+		goto out;
+	bind_u64(stmt, 1, uidnext);
+	bind_u64(stmt, 2, modseq);
+	bind_u64(stmt, 3, dst_mailbox_id);
+	if (sq_done(su, stmt, error_r) < 0)
+		goto out;
+	if (move && sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
+					  error_r) < 0)
+		goto out;
+	if (sq_commit(su, error_r) < 0)
+		goto out;
+	/* The new rows hold references, so nothing is unlinked here. */
+	sq_unlinks_run(su, &unlinks);
+	*count_r = count;
+	store_notify(user, dst_mailbox_id, STORE_CHANGE_SAVE, modseq);
+	if (move)
+		store_notify(user, src_mailbox_id, STORE_CHANGE_EXPUNGE,
+			     modseq);
+	ret = 1;
+out:
+	if (ret < 0) {
+		sq_rollback(su);
+		free(unlinks.ids);
+		free(*src_uids_r);
+		free(*dst_uids_r);
+		*src_uids_r = *dst_uids_r = NULL;
+	}
+	free(msgs);
+	return ret;
+}
+
+/* ---- startup check ------------------------------------------------------ */
+
+static bool
+parse_hex64(const char *s, size_t len, uint64_t *v_r)
+{
+	uint64_t v = 0;
+
+	if (len != 16)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		unsigned d;
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else
+			return false;
+		v = (v << 4) | d;
+	}
+	*v_r = v;
+	return true;
+}
+
+static void
+sq_check_tmp(struct store_user *user, struct store_check_result *result)
+{
+	struct sq_user *su = SQ(user);
+	int fd = dup(su->tmp_fd);
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+
+	if (dir == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(dir);
+	struct dirent *d;
+	while ((d = readdir(dir)) != NULL) {
+		if (d->d_name[0] == '.')
+			continue;
+		char *end;
+		long pid = strtol(d->d_name, &end, 10);
+		/* A file of another process still running is a save in
+		   progress (e.g. `quire deliver`): leave it. */
+		if (end != d->d_name && *end == '.' && pid > 0 &&
+		    pid != (long)getpid() &&
+		    (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		if (unlinkat(su->tmp_fd, d->d_name, 0) == 0)
+			result->tmp_removed++;
+	}
+	closedir(dir);
+}
+
+/* Blob files without a row. Called inside the write transaction, so no
+   other process is between its rename and its commit. */
+static int
+sq_check_orphans(struct store_user *user, struct store_check_result *result,
+		 const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	int fd = dup(su->blobs_fd);
+	DIR *top = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *d1;
+
+	if (top == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return store_error(error_r, "reading blobs/ failed: %s",
+				   strerror(errno));
+	}
+	rewinddir(top);
+	while ((d1 = readdir(top)) != NULL) {
+		if (d1->d_name[0] == '.')
+			continue;
+		int sfd = openat(su->blobs_fd, d1->d_name,
+				 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *sub = sfd < 0 ? NULL : fdopendir(sfd);
+		if (sub == NULL) {
+			if (sfd >= 0)
+				close(sfd);
+			continue;
+		}
+		struct dirent *d2;
+		while ((d2 = readdir(sub)) != NULL) {
+			uint64_t id;
+			if (d2->d_name[0] == '.')
+				continue;
+			if (!parse_hex64(d2->d_name, strlen(d2->d_name), &id)) {
+				log_warn(&sq_log_ctx,
+					 "check: %s/blobs/%s/%s: unknown file",
+					 su->dir_path, d1->d_name, d2->d_name);
+				continue;
+			}
+			sqlite3_stmt *stmt = sq_stmt(su, error_r, S_BLOB_GET);
+			if (stmt == NULL) {
+				closedir(sub);
+				closedir(top);
+				return sq_fail(su, error_r, "prepare failed");
+			}
+			bind_u64(stmt, 1, id);
+			int rc = sqlite3_step(stmt);
+			sqlite3_reset(stmt);
+			if (rc == SQLITE_ROW)
+				continue;
+			if (rc != SQLITE_DONE) {
+				closedir(sub);
+				closedir(top);
+				return sq_fail(su, error_r,
+					       "blob lookup failed");
+			}
+			if (unlinkat(sfd, d2->d_name, 0) == 0)
+				result->orphan_blobs++;
+		}
+		closedir(sub);
+	}
+	closedir(top);
+	return 0;
+}
+
+/* Rows whose file is gone: lost data. Expunge them so clients stop
+   seeing messages they cannot fetch. */
+static int
+sq_check_missing(struct store_user *user, struct store_check_result *result,
+		 const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	uint64_t *ids = NULL, modseq = 0;
+	unsigned count = 0, alloc = 0;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_BLOB_ALL);
+	int rc, ret = -1;
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		uint64_t id = col_u64(stmt, 0);
+		char dir[3], file[20];
+		struct stat st;
+		blob_name(id, dir, file);
+		if (fstatat(su->blobs_fd, file, &st, 0) == 0 || errno != ENOENT)
+			continue;
+		store_array_grow((void **)&ids, sizeof(*ids), &alloc, count);
+		ids[count++] = id;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		return sq_fail(su, error_r, "blob list failed");
+	}
+
+	struct { uint64_t mailbox_id; uint32_t uid; } *rows = NULL;
+	unsigned nrows = 0, rows_alloc = 0;
+	for (unsigned i = 0; i < count; i++) {
+		if ((stmt = sq_stmt(su, error_r, S_MSG_BY_BLOB)) == NULL)
+			goto out;
+		bind_u64(stmt, 1, ids[i]);
+		unsigned first = nrows;
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			store_array_grow((void **)&rows, sizeof(*rows),
+					 &rows_alloc, nrows);
+			rows[nrows].mailbox_id = col_u64(stmt, 0);
+			rows[nrows].uid = (uint32_t)sqlite3_column_int64(stmt,
+									1);
+			nrows++;
+		}
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE) {
+			sq_fail(su, error_r, "message query failed");
+			goto out;
+		}
+		if (modseq == 0 && sq_modseq_next(su, &modseq, error_r) < 0)
+			goto out;
+		for (unsigned j = first; j < nrows; j++) {
+			log_error(&sq_log_ctx,
+				  "check: user %s: file of message uid=%u "
+				  "(mailbox id %llu) is missing; expunged",
+				  user->name, rows[j].uid,
+				  (unsigned long long)rows[j].mailbox_id);
+			if ((stmt = sq_stmt(su, error_r, S_EXP_INSERT)) == NULL)
+				goto out;
+			bind_u64(stmt, 1, rows[j].mailbox_id);
+			bind_u64(stmt, 2, rows[j].uid);
+			bind_u64(stmt, 3, modseq);
+			if (sq_done(su, stmt, error_r) < 0)
+				goto out;
+			if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE)) == NULL)
+				goto out;
+			bind_u64(stmt, 1, rows[j].mailbox_id);
+			bind_u64(stmt, 2, rows[j].uid);
+			if (sq_done(su, stmt, error_r) < 0)
+				goto out;
+			if (sq_set_mailbox_modseq(su, rows[j].mailbox_id,
+						  modseq, error_r) < 0)
+				goto out;
+			result->missing_blobs++;
+		}
+		if ((stmt = sq_stmt(su, error_r, S_BLOB_DELETE)) == NULL)
+			goto out;
+		bind_u64(stmt, 1, ids[i]);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(ids);
+	free(rows);
+	return ret;
+}
+
+static int
+sq_check_user(struct store_user *user, struct store_check_result *result,
+	      const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_check_result r = { 0 };
+
+	sq_check_tmp(user, &r);
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if (sq_check_orphans(user, &r, error_r) < 0 ||
+	    sq_check_missing(user, &r, error_r) < 0 ||
+	    sq_commit(su, error_r) < 0) {
+		sq_rollback(su);
+		result->tmp_removed += r.tmp_removed;
+		return -1;
+	}
+	result->tmp_removed += r.tmp_removed;
+	result->orphan_blobs += r.orphan_blobs;
+	result->missing_blobs += r.missing_blobs;
+	return 0;
+}
+
+/* Walks users/<xx>/<user>/. */
+static int
+sq_check(struct store *store, struct store_check_result *result,
+	 const char **error_r)
+{
+	size_t len = strlen(store->data_dir) + 16;
+	char *path = store_malloc0(len);
+	DIR *top;
+
+	snprintf(path, len, "%s/users", store->data_dir);
+	top = opendir(path);
+	if (top == NULL) {
+		int err = errno;
+		free(path);
+		if (err == ENOENT)
+			return 0;
+		return store_error(error_r, "opendir(%s/users) failed: %s",
+				   store->data_dir, strerror(err));
+	}
+	struct dirent *d1;
+	while ((d1 = readdir(top)) != NULL) {
+		if (d1->d_name[0] == '.')
+			continue;
+		size_t sublen = len + strlen(d1->d_name) + 2;
+		char *sub = store_malloc0(sublen);
+		snprintf(sub, sublen, "%s/%s", path, d1->d_name);
+		DIR *dir = opendir(sub);
+		struct dirent *d2;
+		while (dir != NULL && (d2 = readdir(dir)) != NULL) {
+			const char *name = d2->d_name, *error;
+			char hex[3];
+			if (strncmp(name, ".deleted.", 9) == 0) {
+				size_t tlen = sublen + strlen(name) + 2;
+				char *trash = store_malloc0(tlen);
+				snprintf(trash, tlen, "%s/%s", sub, name);
+				if (sq_remove_trash(trash, &error) < 0) {
+					log_error(&sq_log_ctx, "check: %s",
+						  error);
+				}
+				free(trash);
+				continue;
+			}
+			if (name[0] == '.' ||
+			    !store_username_valid(name, &error))
+				continue;
+			snprintf(hex, sizeof(hex), "%02x",
+				 store_name_hash(name) & 0xff);
+			if (strcmp(hex, d1->d_name) != 0) {
+				log_warn(&sq_log_ctx,
+					 "check: users/%s/%s is in the wrong "
+					 "directory; skipped",
+					 d1->d_name, name);
+				continue;
+			}
+			struct store_user *user;
+			if (store_user_get(store, name, &user, &error) < 0) {
+				log_error(&sq_log_ctx, "check: user %s: %s",
+					  name, error);
+				result->errors++;
+				continue;
+			}
+			result->users++;
+			store_user_lock(user);
+			if (sq_check_user(user, result, &error) < 0) {
+				log_error(&sq_log_ctx, "check: user %s: %s",
+					  name, error);
+				result->errors++;
+			}
+			sq_call_end(user);
+			store_user_unlock(user);
+			store_user_unref(&user);
+		}
+		if (dir != NULL)
+			closedir(dir);
+		free(sub);
+	}
+	closedir(top);
+	free(path);
+	return 0;
+}
+
+const struct store_backend store_backend_sqlite = {
+	.name = "sqlite",
+	.user_open = sq_user_open,
+	.user_close = sq_user_close,
+	.call_end = sq_call_end,
+	.user_delete = sq_user_delete,
+	.mailbox_lookup = sq_mailbox_lookup,
+	.mailbox_create = sq_mailbox_create,
+	.mailbox_delete = sq_mailbox_delete,
+	.mailbox_rename = sq_mailbox_rename,
+	.mailbox_set = sq_mailbox_set,
+	.mailbox_list = sq_mailbox_list,
+	.mailbox_status = sq_mailbox_status,
+	.mailbox_changes = sq_mailbox_changes,
+	.message_list = sq_message_list,
+	.message_get = sq_message_get,
+	.blob_open = sq_blob_open,
+	.cache_get = sq_cache_get,
+	.cache_set = sq_cache_set,
+	.keywords_get = sq_keywords_get,
+	.save_begin = sq_save_begin,
+	.save_write = sq_save_write,
+	.save_finish = sq_save_finish,
+	.save_commit = sq_save_commit,
+	.save_abort = sq_save_abort,
+	.flags_update = sq_flags_update,
+	.pop3_mark_retrieved = sq_pop3_mark_retrieved,
+	.expunge = sq_expunge,
+	.pop3_expire = sq_pop3_expire,
+	.messages_copy = sq_messages_copy,
+	.check = sq_check,
+};

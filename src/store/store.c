@@ -1,0 +1,1213 @@
+/* The store front: user registry, locking, argument checks, UID set
+   normalisation and watchers. Everything about files and SQL is in the
+   backend (store-sqlite.c). */
+#include "store/store-private.h"
+
+#include "lib/limits.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct log_ctx store_log_ctx = { .proto = "store" };
+
+/* ---- small helpers ------------------------------------------------------ */
+
+void *
+store_malloc0(size_t size)
+{
+	void *p = calloc(1, size == 0 ? 1 : size);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+void *
+store_realloc(void *ptr, size_t size)
+{
+	void *p = realloc(ptr, size == 0 ? 1 : size);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+char *
+store_strdup(const char *str)
+{
+	char *p = strdup(str);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+void
+store_array_grow(void **arr, size_t elsize, unsigned *alloc, unsigned need)
+{
+	if (need < *alloc)
+		return;
+	unsigned n = *alloc < 16 ? 16 : *alloc;
+	while (n <= need) {
+		if (n > UINT32_MAX / 2)
+			abort();
+		n *= 2;
+	}
+	if (n > SIZE_MAX / elsize)
+		abort();
+	*arr = store_realloc(*arr, (size_t)n * elsize);
+	*alloc = n;
+}
+
+/* Error text is per thread, so callers on different workers never see
+   each other's messages and need not free anything. */
+static __thread char store_error_buf[512];
+
+int
+store_error(const char **error_r, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(store_error_buf, sizeof(store_error_buf), fmt, args);
+	va_end(args);
+	if (error_r != NULL)
+		*error_r = store_error_buf;
+	return -1;
+}
+
+uint32_t
+store_name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0';
+	     p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+time_t
+store_now(const struct store *store)
+{
+	if (store->clock != NULL)
+		return store->clock(store->clock_context);
+	return time(NULL);
+}
+
+bool
+store_username_valid(const char *name, const char **error_r)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > AUTH_MAX_USERNAME) {
+		store_error(error_r, "Invalid user name length");
+		return false;
+	}
+	/* No leading dot: "." and "..", and the backend's own names such as
+	   a user directory being removed. */
+	if (name[0] == '.') {
+		store_error(error_r, "Invalid user name");
+		return false;
+	}
+	/* The name becomes a directory name: no separators, no control
+	   bytes. Bytes >= 0x80 (UTF-8) are allowed as they are. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
+			store_error(error_r,
+				    "Invalid character in user name");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+   above U+10FFFF. */
+static bool
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (n > len - i - 1)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+bool
+store_mailbox_name_canon(const char *name, char **canon_r,
+			 const char **error_r)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > STORE_MAX_MAILBOX_NAME) {
+		store_error(error_r, "Invalid mailbox name length");
+		return false;
+	}
+	if (!utf8_valid((const unsigned char *)name, len)) {
+		store_error(error_r, "Mailbox name is not valid UTF-8");
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f) {
+			store_error(error_r,
+				    "Invalid character in mailbox name");
+			return false;
+		}
+		if (c == '/' &&
+		    (i == 0 || i + 1 == len || name[i + 1] == '/')) {
+			store_error(error_r,
+				    "Empty hierarchy level in mailbox name");
+			return false;
+		}
+	}
+	char *canon = store_strdup(name);
+	/* RFC 3501 5.1: INBOX is case-insensitive, also as a parent. */
+	if (strncasecmp(canon, "INBOX", 5) == 0 &&
+	    (canon[5] == '\0' || canon[5] == '/'))
+		memcpy(canon, "INBOX", 5);
+	*canon_r = canon;
+	return true;
+}
+
+bool
+store_keyword_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	/* An IMAP atom, and not a system flag (those start with '\'). */
+	if (len == 0 || len > STORE_MAX_KEYWORD_NAME)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+void
+store_uidl(uint32_t uidvalidity, uint32_t uid, char out[STORE_UIDL_SIZE])
+{
+	snprintf(out, STORE_UIDL_SIZE, "%08x%08x", uidvalidity, uid);
+}
+
+/* ---- the store and its registry ------------------------------------ */
+
+static ssize_t
+store_default_write(int fd, const void *buf, size_t count)
+{
+	return write(fd, buf, count);
+}
+
+static int
+store_default_fsync(int fd)
+{
+	return fsync(fd);
+}
+
+void
+store_set_io(struct store *store, const struct store_io *io)
+{
+	store->io.write = io != NULL && io->write != NULL ?
+				  io->write :
+				  store_default_write;
+	store->io.fsync = io != NULL && io->fsync != NULL ?
+				  io->fsync :
+				  store_default_fsync;
+}
+
+int
+store_open(const struct store_settings *settings, struct store **store_r,
+	   const char **error_r)
+{
+	if (settings->data_dir == NULL || settings->data_dir[0] == '\0')
+		return store_error(error_r, "data_dir is not set");
+	if (mkdir(settings->data_dir, 0700) < 0 && errno != EEXIST) {
+		return store_error(error_r, "mkdir(%s) failed: %s",
+				   settings->data_dir, strerror(errno));
+	}
+
+	struct store *store = store_malloc0(sizeof(*store));
+	store->data_dir = store_strdup(settings->data_dir);
+	store->backend = &store_backend_sqlite;
+	store->clock = settings->clock;
+	store->clock_context = settings->clock_context;
+	store->busy_timeout_msecs = settings->busy_timeout_msecs != 0 ?
+					    settings->busy_timeout_msecs :
+					    5000;
+	store_set_io(store, NULL);
+	pthread_mutex_init(&store->registry_lock, NULL);
+	*store_r = store;
+	return 0;
+}
+
+static void
+store_user_free(struct store_user *user)
+{
+	if (user->backend_data != NULL)
+		user->store->backend->user_close(user);
+	pthread_mutex_destroy(&user->lock);
+	while (user->watches != NULL) {
+		struct store_watch *w = user->watches;
+		user->watches = w->next;
+		free(w);
+	}
+	free(user->name);
+	free(user);
+}
+
+void
+store_close(struct store **_store)
+{
+	struct store *store = *_store;
+
+	if (store == NULL)
+		return;
+	*_store = NULL;
+	for (unsigned i = 0; i < STORE_REGISTRY_BUCKETS; i++) {
+		while (store->buckets[i] != NULL) {
+			struct store_user *user = store->buckets[i];
+			store->buckets[i] = user->bucket_next;
+			log_warn(&store_log_ctx,
+				 "user %s still referenced (%u) at close",
+				 user->name, user->refcount);
+			store_user_free(user);
+		}
+	}
+	pthread_mutex_destroy(&store->registry_lock);
+	free(store->data_dir);
+	free(store);
+}
+
+int
+store_user_get(struct store *store, const char *username,
+	       struct store_user **user_r, const char **error_r)
+{
+	if (!store_username_valid(username, error_r))
+		return -1;
+
+	uint32_t hash = store_name_hash(username);
+	unsigned bucket = hash % STORE_REGISTRY_BUCKETS;
+	struct store_user *user;
+
+	pthread_mutex_lock(&store->registry_lock);
+	for (user = store->buckets[bucket]; user != NULL;
+	     user = user->bucket_next) {
+		if (strcmp(user->name, username) == 0) {
+			user->refcount++;
+			pthread_mutex_unlock(&store->registry_lock);
+			*user_r = user;
+			return 0;
+		}
+	}
+
+	user = store_malloc0(sizeof(*user));
+	user->store = store;
+	user->name = store_strdup(username);
+	user->name_hash = hash;
+	user->refcount = 1;
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&user->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+
+	/* Opened under the registry lock so that two threads asking for a
+	   new user do not both open it. Opening is a few file operations. */
+	if (store->backend->user_open(user, error_r) < 0) {
+		pthread_mutex_unlock(&store->registry_lock);
+		store_user_free(user);
+		return -1;
+	}
+	user->bucket_next = store->buckets[bucket];
+	store->buckets[bucket] = user;
+	pthread_mutex_unlock(&store->registry_lock);
+	*user_r = user;
+	return 0;
+}
+
+void
+store_user_ref(struct store_user *user)
+{
+	pthread_mutex_lock(&user->store->registry_lock);
+	user->refcount++;
+	pthread_mutex_unlock(&user->store->registry_lock);
+}
+
+void
+store_user_unref(struct store_user **_user)
+{
+	struct store_user *user = *_user;
+
+	if (user == NULL)
+		return;
+	*_user = NULL;
+
+	struct store *store = user->store;
+	pthread_mutex_lock(&store->registry_lock);
+	if (--user->refcount > 0) {
+		pthread_mutex_unlock(&store->registry_lock);
+		return;
+	}
+	struct store_user **p = &store->buckets[user->name_hash %
+						 STORE_REGISTRY_BUCKETS];
+	while (*p != user)
+		p = &(*p)->bucket_next;
+	*p = user->bucket_next;
+	pthread_mutex_unlock(&store->registry_lock);
+
+	if (user->watches != NULL) {
+		log_warn(&store_log_ctx,
+			 "user %s closed with watchers still registered",
+			 user->name);
+	}
+	store_user_free(user);
+}
+
+const char *
+store_user_name(const struct store_user *user)
+{
+	return user->name;
+}
+
+void
+store_user_lock(struct store_user *user)
+{
+	pthread_mutex_lock(&user->lock);
+}
+
+void
+store_user_unlock(struct store_user *user)
+{
+	pthread_mutex_unlock(&user->lock);
+}
+
+int
+store_user_delete(struct store *store, const char *username,
+		  const char **error_r)
+{
+	if (!store_username_valid(username, error_r))
+		return -1;
+
+	pthread_mutex_lock(&store->registry_lock);
+	unsigned bucket = store_name_hash(username) % STORE_REGISTRY_BUCKETS;
+	for (struct store_user *u = store->buckets[bucket]; u != NULL;
+	     u = u->bucket_next) {
+		if (strcmp(u->name, username) == 0) {
+			pthread_mutex_unlock(&store->registry_lock);
+			return store_error(error_r, "User %s is in use",
+					   username);
+		}
+	}
+	int ret = store->backend->user_delete(store, username, error_r);
+	pthread_mutex_unlock(&store->registry_lock);
+	return ret;
+}
+
+/* ---- locked calls into the backend ------------------------------------- */
+
+static void
+user_begin(struct store_user *user)
+{
+	pthread_mutex_lock(&user->lock);
+}
+
+static void
+user_end(struct store_user *user)
+{
+	user->store->backend->call_end(user);
+	pthread_mutex_unlock(&user->lock);
+}
+
+#define BACKEND(user) ((user)->store->backend)
+
+/* Sorts and merges a caller's UID set; drops empty and reversed ranges
+   (last < first is treated as first..last swapped, as IMAP's "5:3"). */
+static int
+uid_range_cmp(const void *a, const void *b)
+{
+	const struct store_uid_range *ra = a, *rb = b;
+	return ra->first < rb->first ? -1 : ra->first > rb->first;
+}
+
+static struct store_uid_range *
+uidset_normalize(const struct store_uid_range *uids, unsigned count,
+		 unsigned *count_r)
+{
+	struct store_uid_range *r =
+		store_malloc0(sizeof(*r) * (count == 0 ? 1 : count));
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < count; i++) {
+		uint32_t a = uids[i].first, b = uids[i].last;
+		if (a > b) {
+			uint32_t t = a;
+			a = b;
+			b = t;
+		}
+		if (b == 0)
+			continue;
+		if (a == 0)
+			a = 1;
+		r[n].first = a;
+		r[n].last = b;
+		n++;
+	}
+	qsort(r, n, sizeof(*r), uid_range_cmp);
+	unsigned out = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (out > 0 && (r[out - 1].last == UINT32_MAX ||
+				r[i].first <= r[out - 1].last + 1)) {
+			if (r[i].last > r[out - 1].last)
+				r[out - 1].last = r[i].last;
+		} else {
+			r[out++] = r[i];
+		}
+	}
+	*count_r = out;
+	return r;
+}
+
+/* ---- mailboxes --------------------------------------------------------- */
+
+void
+store_mailbox_info_free(struct store_mailbox_info *info)
+{
+	free(info->name);
+	memset(info, 0, sizeof(*info));
+}
+
+void
+store_mailbox_list_free(struct store_mailbox_info **_list, unsigned count)
+{
+	struct store_mailbox_info *list = *_list;
+
+	if (list == NULL)
+		return;
+	for (unsigned i = 0; i < count; i++)
+		free(list[i].name);
+	free(list);
+	*_list = NULL;
+}
+
+int
+store_mailbox_lookup(struct store_user *user, const char *name,
+		     struct store_mailbox_info *info_r, const char **error_r)
+{
+	char *canon;
+	int ret;
+
+	memset(info_r, 0, sizeof(*info_r));
+	if (!store_mailbox_name_canon(name, &canon, error_r))
+		return -1;
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_lookup(user, canon, info_r, error_r);
+	user_end(user);
+	free(canon);
+	return ret;
+}
+
+int
+store_mailbox_create(struct store_user *user, const char *name,
+		     enum store_special_use special_use, uint64_t *id_r,
+		     const char **error_r)
+{
+	char *canon;
+	uint64_t id = 0;
+	int ret;
+
+	if (!store_mailbox_name_canon(name, &canon, error_r))
+		return -1;
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_create(user, canon, special_use, &id,
+					    error_r);
+	user_end(user);
+	free(canon);
+	if (id_r != NULL)
+		*id_r = id;
+	return ret;
+}
+
+int
+store_mailbox_delete(struct store_user *user, const char *name,
+		     const char **error_r)
+{
+	char *canon;
+	int ret;
+
+	if (!store_mailbox_name_canon(name, &canon, error_r))
+		return -1;
+	if (strcmp(canon, "INBOX") == 0) {
+		free(canon);
+		return store_error(error_r, "INBOX cannot be deleted");
+	}
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_delete(user, canon, error_r);
+	user_end(user);
+	free(canon);
+	return ret;
+}
+
+int
+store_mailbox_rename(struct store_user *user, const char *old_name,
+		     const char *new_name, const char **error_r)
+{
+	char *old_canon, *new_canon;
+	int ret;
+
+	if (!store_mailbox_name_canon(old_name, &old_canon, error_r))
+		return -1;
+	if (!store_mailbox_name_canon(new_name, &new_canon, error_r)) {
+		free(old_canon);
+		return -1;
+	}
+	if (strcmp(new_canon, "INBOX") == 0) {
+		ret = store_error(error_r, "Cannot rename to INBOX");
+	} else {
+		user_begin(user);
+		ret = BACKEND(user)->mailbox_rename(user, old_canon, new_canon,
+						    error_r);
+		user_end(user);
+	}
+	free(old_canon);
+	free(new_canon);
+	return ret;
+}
+
+static int
+mailbox_set(struct store_user *user, const char *name, int what, int value,
+	    const char **error_r)
+{
+	char *canon;
+	int ret;
+
+	if (!store_mailbox_name_canon(name, &canon, error_r))
+		return -1;
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_set(user, canon, what, value, error_r);
+	user_end(user);
+	free(canon);
+	return ret;
+}
+
+int
+store_mailbox_subscribe(struct store_user *user, const char *name,
+			bool subscribed, const char **error_r)
+{
+	return mailbox_set(user, name, 0, subscribed ? 1 : 0, error_r);
+}
+
+int
+store_mailbox_set_special_use(struct store_user *user, const char *name,
+			      enum store_special_use special_use,
+			      const char **error_r)
+{
+	if (special_use > STORE_SPECIAL_TRASH)
+		return store_error(error_r, "Invalid special-use value");
+	return mailbox_set(user, name, 1, (int)special_use, error_r);
+}
+
+int
+store_mailbox_list(struct store_user *user, struct store_mailbox_info **list_r,
+		   unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*list_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_list(user, list_r, count_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_mailbox_status(struct store_user *user, uint64_t mailbox_id,
+		     struct store_mailbox_status *status_r,
+		     const char **error_r)
+{
+	int ret;
+
+	memset(status_r, 0, sizeof(*status_r));
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_status(user, mailbox_id, status_r,
+					    error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
+		      uint64_t since, struct store_message **changed_r,
+		      unsigned *changed_count_r, uint32_t **expunged_r,
+		      unsigned *expunged_count_r, const char **error_r)
+{
+	int ret;
+
+	*changed_r = NULL;
+	*changed_count_r = 0;
+	*expunged_r = NULL;
+	*expunged_count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_changes(user, mailbox_id, since,
+					     changed_r, changed_count_r,
+					     expunged_r, expunged_count_r,
+					     error_r);
+	user_end(user);
+	return ret;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+int
+store_message_list(struct store_user *user, uint64_t mailbox_id,
+		   struct store_message **msgs_r, unsigned *count_r,
+		   const char **error_r)
+{
+	int ret;
+
+	*msgs_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->message_list(user, mailbox_id, msgs_r, count_r,
+					  error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_message_get(struct store_user *user, uint64_t mailbox_id, uint32_t uid,
+		  struct store_message *msg_r, const char **error_r)
+{
+	int ret;
+
+	memset(msg_r, 0, sizeof(*msg_r));
+	user_begin(user);
+	ret = BACKEND(user)->message_get(user, mailbox_id, uid, msg_r,
+					 error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_blob_open(struct store_user *user, uint64_t blob_id, int *fd_r,
+		uint64_t *size_r, const char **error_r)
+{
+	int ret;
+
+	*fd_r = -1;
+	*size_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->blob_open(user, blob_id, fd_r, size_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_message_open(struct store_user *user, uint64_t mailbox_id,
+		   uint32_t uid, int *fd_r, uint64_t *size_r,
+		   const char **error_r)
+{
+	struct store_message msg;
+	int ret;
+
+	*fd_r = -1;
+	*size_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->message_get(user, mailbox_id, uid, &msg,
+					 error_r);
+	if (ret > 0) {
+		ret = BACKEND(user)->blob_open(user, msg.blob_id, fd_r,
+					       size_r, error_r);
+	}
+	user_end(user);
+	return ret;
+}
+
+int
+store_cache_get(struct store_user *user, uint64_t blob_id,
+		enum store_cache_field field, void **data_r, size_t *size_r,
+		const char **error_r)
+{
+	int ret;
+
+	*data_r = NULL;
+	*size_r = 0;
+	if ((unsigned)field >= STORE_CACHE_FIELD_COUNT)
+		return store_error(error_r, "Invalid cache field");
+	user_begin(user);
+	ret = BACKEND(user)->cache_get(user, blob_id, field, data_r, size_r,
+				       error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_cache_set(struct store_user *user, uint64_t blob_id,
+		enum store_cache_field field, const void *data, size_t size,
+		const char **error_r)
+{
+	int ret;
+
+	if ((unsigned)field >= STORE_CACHE_FIELD_COUNT)
+		return store_error(error_r, "Invalid cache field");
+	user_begin(user);
+	ret = BACKEND(user)->cache_set(user, blob_id, field, data, size,
+				       error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_keywords_get(struct store_user *user, char ***names_r,
+		   unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*names_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->keywords_get(user, names_r, count_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+void
+store_keywords_free(char ***_names, unsigned count)
+{
+	char **names = *_names;
+
+	if (names == NULL)
+		return;
+	for (unsigned i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	*_names = NULL;
+}
+
+/* ---- saving --------------------------------------------------------- */
+
+int
+store_save_begin(struct store_user *user, uint64_t mailbox_id,
+		 struct store_save **save_r, const char **error_r)
+{
+	struct store_save *save = store_malloc0(sizeof(*save));
+	int ret;
+
+	save->user = user;
+	save->mailbox_id = mailbox_id;
+	store_user_ref(user);
+	user_begin(user);
+	ret = BACKEND(user)->save_begin(save, error_r);
+	user_end(user);
+	if (ret < 0) {
+		store_user_unref(&save->user);
+		free(save);
+		return -1;
+	}
+	*save_r = save;
+	return 0;
+}
+
+int
+store_save_write(struct store_save *save, const void *data, size_t size,
+		 const char **error_r)
+{
+	if (save->failed)
+		return store_error(error_r, "Save already failed");
+	if (size == 0)
+		return 0;
+	if (BACKEND(save->user)->save_write(save, data, size, error_r) < 0) {
+		save->failed = true;
+		return -1;
+	}
+	save->size += size;
+	return 0;
+}
+
+/* Bytes copied per read in store_save_write_fd(). */
+#define STORE_COPY_BUF_SIZE (64 * 1024)
+
+int
+store_save_write_fd(struct store_save *save, int fd, off_t offset,
+		    uint64_t size, const char **error_r)
+{
+	if (save->failed)
+		return store_error(error_r, "Save already failed");
+	if (offset < 0)
+		return store_error(error_r, "Negative offset");
+
+	unsigned char *buf = store_malloc0(STORE_COPY_BUF_SIZE);
+	int ret = 0;
+	while (size > 0) {
+		size_t want = size < STORE_COPY_BUF_SIZE ? (size_t)size :
+							   STORE_COPY_BUF_SIZE;
+		ssize_t n = pread(fd, buf, want, offset);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = store_error(error_r, "read() of source failed: %s",
+					  strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			ret = store_error(error_r,
+					  "Source ended before its size");
+			break;
+		}
+		if (store_save_write(save, buf, (size_t)n, error_r) < 0) {
+			ret = -1;
+			break;
+		}
+		offset += n;
+		size -= (uint64_t)n;
+	}
+	free(buf);
+	if (ret < 0)
+		save->failed = true;
+	return ret;
+}
+
+void
+store_save_set_internal_date(struct store_save *save, time_t date)
+{
+	save->have_internal_date = true;
+	save->internal_date = date;
+}
+
+void
+store_save_set_flags(struct store_save *save, uint8_t flags,
+		     const char *const *keywords, unsigned keyword_count)
+{
+	save->flags = flags & STORE_FLAGS_ALL;
+	for (unsigned i = 0; i < save->keyword_count; i++)
+		free(save->keywords[i]);
+	free(save->keywords);
+	save->keywords = NULL;
+	save->keyword_count = 0;
+	if (keyword_count == 0)
+		return;
+	save->keywords = store_malloc0(sizeof(char *) * keyword_count);
+	for (unsigned i = 0; i < keyword_count; i++) {
+		if (store_keyword_valid(keywords[i])) {
+			save->keywords[save->keyword_count++] =
+				store_strdup(keywords[i]);
+		}
+	}
+}
+
+void
+store_save_set_cache(struct store_save *save, enum store_cache_field field,
+		     const void *data, size_t size)
+{
+	if ((unsigned)field >= STORE_CACHE_FIELD_COUNT)
+		return;
+	free(save->cache[field]);
+	save->cache[field] = store_malloc0(size);
+	if (size > 0)
+		memcpy(save->cache[field], data, size);
+	save->cache_size[field] = size;
+}
+
+uint64_t
+store_save_get_size(const struct store_save *save)
+{
+	return save->size;
+}
+
+static void
+save_free(struct store_save *save)
+{
+	for (unsigned i = 0; i < save->keyword_count; i++)
+		free(save->keywords[i]);
+	free(save->keywords);
+	for (unsigned i = 0; i < STORE_CACHE_FIELD_COUNT; i++)
+		free(save->cache[i]);
+	store_user_unref(&save->user);
+	free(save);
+}
+
+int
+store_save_commit(struct store_save **_save, uint32_t *uid_r,
+		  const char **error_r)
+{
+	struct store_save *save = *_save;
+	struct store_user *user = save->user;
+	uint32_t uid = 0;
+	int ret;
+
+	*_save = NULL;
+	if (save->failed) {
+		BACKEND(user)->save_abort(save);
+		save_free(save);
+		return store_error(error_r, "Save already failed");
+	}
+	/* fsync outside the lock: it is the slow part. */
+	if (BACKEND(user)->save_finish(save, error_r) < 0) {
+		BACKEND(user)->save_abort(save);
+		save_free(save);
+		return -1;
+	}
+	user_begin(user);
+	ret = BACKEND(user)->save_commit(save, &uid, error_r);
+	user_end(user);
+	/* After a commit the file is in blobs/: this only frees. */
+	BACKEND(user)->save_abort(save);
+	save_free(save);
+	if (ret < 0)
+		return -1;
+	if (uid_r != NULL)
+		*uid_r = uid;
+	return 0;
+}
+
+void
+store_save_abort(struct store_save **_save)
+{
+	struct store_save *save = *_save;
+
+	if (save == NULL)
+		return;
+	*_save = NULL;
+	BACKEND(save->user)->save_abort(save);
+	save_free(save);
+}
+
+/* ---- changing ----------------------------------------------------------- */
+
+int
+store_flags_update(struct store_user *user, uint64_t mailbox_id,
+		   const struct store_uid_range *uids, unsigned uid_count,
+		   enum store_flags_op op, uint8_t flags,
+		   const char *const *keywords, unsigned keyword_count,
+		   uint64_t unchangedsince, uint64_t *modseq_r,
+		   const char **error_r)
+{
+	struct store_uidset set;
+	uint64_t modseq = 0;
+	int ret;
+
+	if (op != STORE_FLAGS_REPLACE && op != STORE_FLAGS_ADD &&
+	    op != STORE_FLAGS_REMOVE)
+		return store_error(error_r, "Invalid flags operation");
+	for (unsigned i = 0; i < keyword_count; i++) {
+		if (!store_keyword_valid(keywords[i]))
+			return store_error(error_r, "Invalid keyword");
+	}
+	struct store_uid_range *r = uidset_normalize(uids, uid_count,
+						     &set.count);
+	set.ranges = r;
+	user_begin(user);
+	ret = BACKEND(user)->flags_update(user, mailbox_id, &set, op,
+					  flags & STORE_FLAGS_ALL, keywords,
+					  keyword_count, unchangedsince,
+					  &modseq, error_r);
+	user_end(user);
+	free(r);
+	if (modseq_r != NULL)
+		*modseq_r = ret > 0 ? modseq : 0;
+	return ret;
+}
+
+int
+store_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
+			  const struct store_uid_range *uids,
+			  unsigned uid_count, time_t when,
+			  const char **error_r)
+{
+	struct store_uidset set;
+	int ret;
+
+	if (when <= 0)
+		return store_error(error_r, "Invalid retrieval time");
+	struct store_uid_range *r = uidset_normalize(uids, uid_count,
+						     &set.count);
+	set.ranges = r;
+	user_begin(user);
+	ret = BACKEND(user)->pop3_mark_retrieved(user, mailbox_id, &set, when,
+						 error_r);
+	user_end(user);
+	free(r);
+	return ret;
+}
+
+int
+store_expunge(struct store_user *user, uint64_t mailbox_id,
+	      const struct store_uid_range *uids, unsigned uid_count,
+	      unsigned *expunged_r, const char **error_r)
+{
+	struct store_uidset set;
+	unsigned n = 0;
+	int ret;
+
+	struct store_uid_range *r = uidset_normalize(uids, uid_count,
+						     &set.count);
+	set.ranges = r;
+	user_begin(user);
+	ret = BACKEND(user)->expunge(user, mailbox_id, &set, &n, error_r);
+	user_end(user);
+	free(r);
+	if (expunged_r != NULL)
+		*expunged_r = ret > 0 ? n : 0;
+	return ret;
+}
+
+int
+store_pop3_expire(struct store_user *user, unsigned days,
+		  unsigned *expunged_r, const char **error_r)
+{
+	unsigned n = 0;
+	int ret;
+
+	time_t now = store_now(user->store);
+	time_t span = (time_t)days * 24 * 60 * 60;
+	time_t before = now > span ? now - span : 0;
+	user_begin(user);
+	ret = BACKEND(user)->pop3_expire(user, before, &n, error_r);
+	user_end(user);
+	if (expunged_r != NULL)
+		*expunged_r = ret == 0 ? n : 0;
+	return ret;
+}
+
+int
+store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
+		    const struct store_uid_range *uids, unsigned uid_count,
+		    uint64_t dst_mailbox_id, bool move, uint32_t **src_uids_r,
+		    uint32_t **dst_uids_r, unsigned *count_r,
+		    const char **error_r)
+{
+	struct store_uidset set;
+	int ret;
+
+	*src_uids_r = NULL;
+	*dst_uids_r = NULL;
+	*count_r = 0;
+	if (src_mailbox_id == dst_mailbox_id && move)
+		return store_error(error_r, "Cannot move into the same mailbox");
+	struct store_uid_range *r = uidset_normalize(uids, uid_count,
+						     &set.count);
+	set.ranges = r;
+	user_begin(user);
+	ret = BACKEND(user)->messages_copy(user, src_mailbox_id, &set,
+					   dst_mailbox_id, move, src_uids_r,
+					   dst_uids_r, count_r, error_r);
+	user_end(user);
+	free(r);
+	return ret;
+}
+
+/* ---- watchers ------------------------------------------------------- */
+
+struct store_watch *
+store_watch_add(struct store_user *user, uint64_t mailbox_id,
+		store_watch_callback_t *callback, void *context)
+{
+	struct store_watch *w = store_malloc0(sizeof(*w));
+
+	w->user = user;
+	w->mailbox_id = mailbox_id;
+	w->callback = callback;
+	w->context = context;
+	pthread_mutex_lock(&user->lock);
+	w->next = user->watches;
+	user->watches = w;
+	pthread_mutex_unlock(&user->lock);
+	return w;
+}
+
+static void
+watch_sweep(struct store_user *user)
+{
+	struct store_watch **p = &user->watches;
+
+	while (*p != NULL) {
+		if ((*p)->removed) {
+			struct store_watch *w = *p;
+			*p = w->next;
+			free(w);
+		} else {
+			p = &(*p)->next;
+		}
+	}
+	user->watch_removed = false;
+}
+
+void
+store_watch_remove(struct store_watch **_watch)
+{
+	struct store_watch *watch = *_watch;
+
+	if (watch == NULL)
+		return;
+	*_watch = NULL;
+
+	struct store_user *user = watch->user;
+	pthread_mutex_lock(&user->lock);
+	watch->removed = true;
+	user->watch_removed = true;
+	/* Inside a notification the list is being walked: free later. */
+	if (user->notify_depth == 0)
+		watch_sweep(user);
+	pthread_mutex_unlock(&user->lock);
+}
+
+void
+store_notify(struct store_user *user, uint64_t mailbox_id,
+	     enum store_change_type type, uint64_t modseq)
+{
+	pthread_mutex_lock(&user->lock);
+	user->notify_depth++;
+	for (struct store_watch *w = user->watches; w != NULL; w = w->next) {
+		if (!w->removed && w->mailbox_id == mailbox_id)
+			w->callback(w->context, mailbox_id, type, modseq);
+	}
+	if (--user->notify_depth == 0 && user->watch_removed)
+		watch_sweep(user);
+	pthread_mutex_unlock(&user->lock);
+}
+
+/* ---- startup check ------------------------------------------------- */
+
+int
+store_check(struct store *store, struct store_check_result *result_r,
+	    const char **error_r)
+{
+	memset(result_r, 0, sizeof(*result_r));
+	return store->backend->check(store, result_r, error_r);
+}

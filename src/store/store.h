@@ -1,0 +1,517 @@
+#ifndef QUIRE_STORE_H
+#define QUIRE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* The mailstore: every user's mailboxes and messages, behind one interface.
+
+   Today's backend keeps, per user,
+     <data_dir>/users/<2 hex of a hash of the name>/<user>/store.db
+     <data_dir>/users/<..>/<user>/blobs/<2 hex>/<16 hex>  one file per message
+     <data_dir>/users/<..>/<user>/tmp/                   files being written
+   The interface below is all the protocol code sees, so another backend
+   (SQL server for metadata, object storage for blobs) can replace it.
+
+   Ownership and threads
+   ---------------------
+   A struct store is one process's handle on a data_dir; it owns a registry
+   of open users. A struct store_user is reference-counted: every
+   store_user_get() is paired with one store_user_unref().
+
+   Every function taking a struct store_user locks that user's mutex itself
+   for the duration of the call, so single calls are always safe from any
+   thread. The mutex is recursive: a caller that needs several calls to be
+   atomic (an IMAP command reading a list and then storing flags) wraps them
+   in store_user_lock()/store_user_unlock(). Hold it only for the short time
+   a command needs, never across network I/O.
+
+   Two processes (quired and `quire deliver` run while it is stopped, or two
+   struct store handles in one test) may open the same user: SQLite's own
+   locking (BEGIN IMMEDIATE with a busy timeout) keeps them consistent.
+   Watchers are only told about changes made through the same struct store.
+
+   Errors
+   ------
+   Fallible functions return -1 on error with *error_r set, 0 for "no /
+   not found" where documented, 1 (or 0 where no "no" case exists) on
+   success. *error_r points at text owned by the calling thread; it stays
+   valid until that thread's next store call. Messages are for the log:
+   they may name server paths, so clients get a generic reply. */
+
+struct store;
+struct store_user;
+struct store_save;
+struct store_watch;
+
+/* System flags, as a bitmask. */
+enum store_flag {
+	STORE_FLAG_SEEN = 0x01,
+	STORE_FLAG_ANSWERED = 0x02,
+	STORE_FLAG_FLAGGED = 0x04,
+	STORE_FLAG_DELETED = 0x08,
+	STORE_FLAG_DRAFT = 0x10,
+};
+#define STORE_FLAGS_ALL 0x1f
+
+/* RFC 6154 special-use attribute of a mailbox (at most one). */
+enum store_special_use {
+	STORE_SPECIAL_NONE = 0,
+	STORE_SPECIAL_ALL,
+	STORE_SPECIAL_ARCHIVE,
+	STORE_SPECIAL_DRAFTS,
+	STORE_SPECIAL_FLAGGED,
+	STORE_SPECIAL_JUNK,
+	STORE_SPECIAL_SENT,
+	STORE_SPECIAL_TRASH,
+};
+
+/* Keywords are per user, numbered 0..STORE_MAX_KEYWORDS-1 in the order
+   they were first used; a message's keywords are a bitmask of those
+   numbers. A user may have at most this many distinct keywords (IMAP then
+   stops advertising \* in PERMANENTFLAGS). */
+#define STORE_MAX_KEYWORDS 64
+
+/* Cached results of parsing a message, filled by the MIME module at save
+   time or later. The store treats them as opaque bytes. They belong to the
+   message's blob, so COPY/MOVE share them. */
+enum store_cache_field {
+	STORE_CACHE_ENVELOPE = 0,
+	STORE_CACHE_BODY,
+	STORE_CACHE_BODYSTRUCTURE,
+	STORE_CACHE_PARTS, /* part offsets */
+	STORE_CACHE_PREVIEW,
+	STORE_CACHE_FIELD_COUNT
+};
+
+struct store_settings {
+	/* Root of all data. Created if missing. Required. */
+	const char *data_dir;
+	/* Source of "now" (save date, internal date default, POP3 expiry).
+	   NULL means time(NULL). Tests inject a clock here. */
+	time_t (*clock)(void *context);
+	void *clock_context;
+	/* Milliseconds SQLite waits for another process's lock before
+	   failing a call. 0 = default (5000). */
+	unsigned busy_timeout_msecs;
+};
+
+/* ---- the store and its user registry ---------------------------------- */
+
+/* Opens a handle on settings->data_dir (copied). Returns 0, or -1. */
+int store_open(const struct store_settings *settings, struct store **store_r,
+	       const char **error_r);
+/* Closes the store at shutdown and sets *store to NULL. Call it after
+   every session ended and released its users; a user still referenced is
+   logged as a warning and closed anyway (its pointers become invalid). */
+void store_close(struct store **store);
+
+/* Returns a referenced user object, opening (and on first use creating)
+   its store; INBOX always exists afterwards. The name must be 1..255 bytes
+   without '/', '\\', control bytes or a leading '.'; it is used as given
+   (case-sensitive: the auth layer normalises). Returns 0, or -1 (bad name,
+   I/O, database error). */
+int store_user_get(struct store *store, const char *username,
+		   struct store_user **user_r, const char **error_r);
+void store_user_ref(struct store_user *user);
+/* Drops a reference and sets *user to NULL. The last reference closes the
+   user's database and frees it (watchers must have been removed). */
+void store_user_unref(struct store_user **user);
+/* The name given to store_user_get(). Valid while the user is held. */
+const char *store_user_name(const struct store_user *user);
+
+/* Locks / unlocks the user's recursive mutex, to make several calls one
+   atomic step. Every store call also locks it internally. While holding
+   it any store call may be made; do not lock a second user at the same
+   time (there is no order between users). */
+void store_user_lock(struct store_user *user);
+void store_user_unlock(struct store_user *user);
+
+/* Removes a user's whole directory (`quire user del`). The user must not
+   be open in this store; another process must not use it either (the CLI
+   asks the daemon when it runs). Returns 1 removed, 0 no such user, -1. */
+int store_user_delete(struct store *store, const char *username,
+		      const char **error_r);
+
+/* ---- mailboxes -------------------------------------------------------- */
+
+/* Names are UTF-8 with '/' as the hierarchy separator; "INBOX" matches in
+   any case and is always stored as "INBOX". A name is 1..STORE_MAX_MAILBOX_
+   NAME (lib/limits.h) bytes, has no control bytes, and no empty component
+   (no leading, trailing or doubled '/'). IMAP's modified UTF-7 is decoded
+   by the caller. Mailbox ids are never reused within a user. */
+struct store_mailbox_info {
+	uint64_t id;
+	char *name; /* owned by the struct; see store_mailbox_info_free() */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	enum store_special_use special_use;
+	bool subscribed;
+};
+
+struct store_mailbox_status {
+	uint32_t messages;
+	uint32_t unseen;  /* messages without \Seen */
+	uint32_t deleted; /* messages with \Deleted */
+	uint32_t uidnext;
+	uint32_t uidvalidity;
+	uint64_t highestmodseq;
+	uint64_t size; /* sum of message sizes (RFC 8438 STATUS SIZE) */
+};
+
+/* Frees info->name and zeroes it. */
+void store_mailbox_info_free(struct store_mailbox_info *info);
+/* Frees an array from store_mailbox_list() and sets *list to NULL. */
+void store_mailbox_list_free(struct store_mailbox_info **list,
+			     unsigned count);
+
+/* Finds a mailbox by name. Returns 1 and fills *info_r (free its name),
+   0 if there is none, -1 on error (including an invalid name). */
+int store_mailbox_lookup(struct store_user *user, const char *name,
+			 struct store_mailbox_info *info_r,
+			 const char **error_r);
+/* Creates a mailbox with a fresh UIDVALIDITY, UIDNEXT 1. Returns 1 and
+   *id_r (may be NULL), 0 if the name exists, -1 on error. */
+int store_mailbox_create(struct store_user *user, const char *name,
+			 enum store_special_use special_use, uint64_t *id_r,
+			 const char **error_r);
+/* Deletes a mailbox and expunges its messages. Its children (names below
+   it) are untouched. INBOX cannot be deleted (-1). Watchers of it are
+   called once more and should then be removed. Returns 1, 0 if no such
+   mailbox, -1. */
+int store_mailbox_delete(struct store_user *user, const char *name,
+			 const char **error_r);
+/* Renames a mailbox and every mailbox below it ("a" -> "b" also renames
+   "a/x" to "b/x"); ids, UIDs and UIDVALIDITY stay. Renaming INBOX moves
+   its messages into a new mailbox of that name and leaves INBOX empty
+   (RFC 3501 6.3.5). Returns 1, 0 if the old name does not exist, -1 (also
+   when the new name or one of the renamed children already exists). */
+int store_mailbox_rename(struct store_user *user, const char *old_name,
+			 const char *new_name, const char **error_r);
+/* Sets or clears the subscription of an existing mailbox. Returns 1, 0 if
+   no such mailbox, -1. */
+int store_mailbox_subscribe(struct store_user *user, const char *name,
+			    bool subscribed, const char **error_r);
+/* Sets the special-use attribute. Returns 1, 0 if no such mailbox, -1. */
+int store_mailbox_set_special_use(struct store_user *user, const char *name,
+				  enum store_special_use special_use,
+				  const char **error_r);
+/* All mailboxes of the user, sorted by name (bytewise). Returns 0 with a
+   malloc'ed array (free with store_mailbox_list_free), or -1. */
+int store_mailbox_list(struct store_user *user,
+		       struct store_mailbox_info **list_r, unsigned *count_r,
+		       const char **error_r);
+/* Counts for STATUS, SELECT, POP3 STAT. Returns 1, 0 if no such mailbox,
+   -1. */
+int store_mailbox_status(struct store_user *user, uint64_t mailbox_id,
+			 struct store_mailbox_status *status_r,
+			 const char **error_r);
+
+/* ---- reading messages -------------------------------------------------- */
+
+struct store_message {
+	uint32_t uid;
+	uint8_t flags;	   /* enum store_flag bits */
+	uint64_t keywords; /* bit i = keyword number i */
+	uint64_t modseq;   /* last change of this message's flags */
+	uint64_t size;	   /* bytes of the stored CRLF form = RFC822.SIZE */
+	uint64_t blob_id;  /* for store_blob_open() / store_cache_get() */
+	time_t internal_date;
+	time_t save_date;
+	time_t pop3_retrieved; /* 0 = never retrieved over POP3 */
+};
+
+/* A snapshot of a mailbox's messages in UID order. Returns 1 with a
+   malloc'ed array (free(); NULL when *count_r is 0), 0 if no such mailbox,
+   -1. */
+int store_message_list(struct store_user *user, uint64_t mailbox_id,
+		       struct store_message **msgs_r, unsigned *count_r,
+		       const char **error_r);
+/* One message. Returns 1, 0 if no such message, -1. */
+int store_message_get(struct store_user *user, uint64_t mailbox_id,
+		      uint32_t uid, struct store_message *msg_r,
+		      const char **error_r);
+
+/* Opens a message's file read-only (O_CLOEXEC); the caller closes *fd_r.
+   Blobs are immutable, and an open fd keeps working after an expunge.
+   Returns 1, 0 if the blob is gone (expunged meanwhile), -1. */
+int store_blob_open(struct store_user *user, uint64_t blob_id, int *fd_r,
+		    uint64_t *size_r, const char **error_r);
+/* The same by mailbox and UID. Returns 1, 0 if no such message, -1. */
+int store_message_open(struct store_user *user, uint64_t mailbox_id,
+		       uint32_t uid, int *fd_r, uint64_t *size_r,
+		       const char **error_r);
+
+/* Reads a cache field. Returns 1 with *data_r malloc'ed (caller frees),
+   0 if not set (or no such blob), -1. */
+int store_cache_get(struct store_user *user, uint64_t blob_id,
+		    enum store_cache_field field, void **data_r,
+		    size_t *size_r, const char **error_r);
+/* Sets a cache field of an existing blob (later parse). Returns 1, 0 if no
+   such blob, -1. */
+int store_cache_set(struct store_user *user, uint64_t blob_id,
+		    enum store_cache_field field, const void *data,
+		    size_t size, const char **error_r);
+
+/* Keyword names: (*names_r)[i] is keyword number i. Returns 0 and a
+   malloc'ed array of malloc'ed strings (free with store_keywords_free),
+   or -1. */
+int store_keywords_get(struct store_user *user, char ***names_r,
+		       unsigned *count_r, const char **error_r);
+void store_keywords_free(char ***names, unsigned count);
+
+/* Stable POP3 UIDL (RFC 1939 7) of a message: 16 lowercase hex digits from
+   the mailbox's UIDVALIDITY and the UID. The same across restarts, IMAP and
+   POP3 use, as long as the mailbox is not deleted and recreated. */
+#define STORE_UIDL_SIZE 17 /* with the NUL */
+void store_uidl(uint32_t uidvalidity, uint32_t uid,
+		char out[STORE_UIDL_SIZE]);
+
+/* ---- saving ------------------------------------------------------------ */
+
+/* Saving a message (LMTP, `quire deliver`, IMAP APPEND):
+     store_save_begin()                 temp file in the user's tmp/
+     store_save_write() / _write_fd()   any number of times, streamed
+     store_save_set_*()                 optional, any time before commit
+     store_save_commit()                fsync, rename into blobs/, fsync the
+                                        directory, then one transaction adds
+                                        the row and bumps UIDNEXT / modseq
+   or store_save_abort(), which removes the temp file.
+   The bytes must already be in CRLF form; the store does not convert.
+   LMTP writes its per-recipient Return-Path/Delivered-To lines with
+   store_save_write() and then copies the spooled body with
+   store_save_write_fd().
+   The user is NOT locked between these calls (writes may follow the
+   network's pace); only begin and commit lock it briefly. A save context
+   is used by one thread at a time. After a failed write the context only
+   accepts abort (commit fails too). */
+
+/* Starts a save into mailbox_id (checked at commit). Returns 0, or -1. */
+int store_save_begin(struct store_user *user, uint64_t mailbox_id,
+		     struct store_save **save_r, const char **error_r);
+/* Appends bytes. Returns 0, or -1 (e.g. ENOSPC: "No space left on
+   device"). */
+int store_save_write(struct store_save *save, const void *data, size_t size,
+		     const char **error_r);
+/* Appends size bytes of fd read from offset (pread; fd's position is not
+   used or changed). Returns 0, or -1 (also if fd ends before size bytes). */
+int store_save_write_fd(struct store_save *save, int fd, off_t offset,
+			uint64_t size, const char **error_r);
+/* IMAP APPEND date-time; default: now. */
+void store_save_set_internal_date(struct store_save *save, time_t date);
+/* Initial flags and keywords (names are copied; invalid names are
+   dropped, unknown ones are added to the user's keyword table at commit,
+   ignored past STORE_MAX_KEYWORDS). */
+void store_save_set_flags(struct store_save *save, uint8_t flags,
+			  const char *const *keywords, unsigned keyword_count);
+/* Cache data to store with the message (copied). */
+void store_save_set_cache(struct store_save *save,
+			  enum store_cache_field field, const void *data,
+			  size_t size);
+/* Bytes written so far. */
+uint64_t store_save_get_size(const struct store_save *save);
+/* Makes the message durable, then returns its UID in *uid_r (may be NULL)
+   and fires the mailbox's watchers. Only after 0 is returned may the
+   message be acknowledged. On -1 nothing remains: no file, no row.
+   Frees the context and sets *save to NULL either way. */
+int store_save_commit(struct store_save **save, uint32_t *uid_r,
+		      const char **error_r);
+/* Discards the message. Sets *save to NULL. Safe on NULL. */
+void store_save_abort(struct store_save **save);
+
+/* ---- changing messages ------------------------------------------------- */
+
+/* A set of UIDs: inclusive ranges, in any order, may overlap. UIDs that
+   do not exist are skipped silently (IMAP UID STORE semantics). */
+struct store_uid_range {
+	uint32_t first, last;
+};
+
+enum store_flags_op {
+	STORE_FLAGS_REPLACE, /* FLAGS */
+	STORE_FLAGS_ADD,     /* +FLAGS */
+	STORE_FLAGS_REMOVE,  /* -FLAGS */
+};
+
+/* Changes flags and keywords of the given messages in one transaction.
+   Each message whose flags actually change gets the operation's new
+   modseq; with unchangedsince != 0 (RFC 7162 UNCHANGEDSINCE) messages
+   whose modseq is greater are left alone. *modseq_r (may be NULL) is the
+   new modseq, or 0 if nothing changed. Unknown keywords are added (past
+   STORE_MAX_KEYWORDS they are ignored, REMOVE never adds). For the
+   MODIFIED response code: afterwards, every message of the set whose
+   modseq is above unchangedsince and differs from *modseq_r was refused.
+   Returns 1, 0 if no such mailbox, -1. */
+int store_flags_update(struct store_user *user, uint64_t mailbox_id,
+		       const struct store_uid_range *uids, unsigned uid_count,
+		       enum store_flags_op op, uint8_t flags,
+		       const char *const *keywords, unsigned keyword_count,
+		       uint64_t unchangedsince, uint64_t *modseq_r,
+		       const char **error_r);
+
+/* POP3 RETR/TOP-to-the-end: records "first retrieved at `when`" (kept if
+   already set) and sets \Seen, bumping modseq where something changed.
+   Returns 1, 0 if no such mailbox, -1. */
+int store_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
+			      const struct store_uid_range *uids,
+			      unsigned uid_count, time_t when,
+			      const char **error_r);
+
+/* Expunges messages in one transaction: their rows move to the expunge log
+   (for QRESYNC VANISHED) under one new modseq, blob references drop, and
+   blobs no longer referenced are unlinked after the commit. *expunged_r
+   (may be NULL) counts removed messages. Returns 1, 0 if no such mailbox,
+   -1. */
+int store_expunge(struct store_user *user, uint64_t mailbox_id,
+		  const struct store_uid_range *uids, unsigned uid_count,
+		  unsigned *expunged_r, const char **error_r);
+
+/* Leave-on-server expiry: expunges from INBOX every message first
+   retrieved over POP3 more than `days` days before the store's clock.
+   Returns 0 with *expunged_r, or -1. */
+int store_pop3_expire(struct store_user *user, unsigned days,
+		      unsigned *expunged_r, const char **error_r);
+
+/* COPY (move = false) or MOVE (RFC 6851) in one transaction; the new rows
+   share the blobs. Keeps flags, keywords and internal date. On success
+   *src_uids_r / *dst_uids_r (malloc'ed, free(); may be NULL if count is 0)
+   hold the UID mapping for COPYUID, in source UID order. Returns 1, 0 if
+   either mailbox is missing, -1. */
+int store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
+			const struct store_uid_range *uids,
+			unsigned uid_count, uint64_t dst_mailbox_id,
+			bool move, uint32_t **src_uids_r,
+			uint32_t **dst_uids_r, unsigned *count_r,
+			const char **error_r);
+
+/* What changed in a mailbox after modseq `since` (CONDSTORE/QRESYNC, and
+   what a woken session reads): messages whose modseq > since (including
+   new ones), in UID order, and UIDs expunged with modseq > since, sorted.
+   Arrays are malloc'ed (free()). Returns 1, 0 if no such mailbox, -1. */
+int store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
+			  uint64_t since, struct store_message **changed_r,
+			  unsigned *changed_count_r, uint32_t **expunged_r,
+			  unsigned *expunged_count_r, const char **error_r);
+
+/* ---- change notification ---------------------------------------------- */
+
+enum store_change_type {
+	STORE_CHANGE_SAVE,    /* new messages (save, copy, move target) */
+	STORE_CHANGE_FLAGS,   /* flags/keywords/POP3 retrieval */
+	STORE_CHANGE_EXPUNGE, /* expunge, move source, expiry */
+	STORE_CHANGE_MAILBOX, /* mailbox deleted or renamed */
+};
+
+/* Called after a change to the watched mailbox has been committed, from
+   the thread that made it, with the user's lock held. It must be quick
+   and must not block: the daemon calls event_active() on the session's
+   event and the session reads store_mailbox_changes() from its own
+   worker. It may call store_watch_remove() on any watch. `modseq` is the
+   mailbox's HIGHESTMODSEQ after the change. */
+typedef void store_watch_callback_t(void *context, uint64_t mailbox_id,
+				    enum store_change_type type,
+				    uint64_t modseq);
+
+/* Registers a watcher. The user keeps no reference to context. Never
+   fails. */
+struct store_watch *store_watch_add(struct store_user *user,
+				    uint64_t mailbox_id,
+				    store_watch_callback_t *callback,
+				    void *context);
+/* Unregisters; after it returns the callback is not called again. Sets
+   *watch to NULL. Safe on NULL. */
+void store_watch_remove(struct store_watch **watch);
+
+/* ---- the selected mailbox: one shared view, a cursor per session ------ */
+
+/* DESIGN "The selected mailbox": every session that has a mailbox open in
+   this process shares one in-memory view of it (UIDs in order, flags,
+   modseqs); a session holds only a cursor: the modseq it has reported up
+   to and the point up to which it has reported expunges. Expunged entries
+   stay in the shared view until every cursor has reported them, so each
+   session's sequence numbers only move when it is allowed to say EXPUNGE
+   (RFC 9051 7.5.1: not during FETCH, STORE, SEARCH).
+
+   All functions lock the user. The view is refreshed from the store by
+   store_view_sync(), typically from the session's own worker after its
+   watcher fired; changes by other processes are picked up the same way. */
+struct store_view;
+
+struct store_view_entry {
+	uint32_t uid;
+	uint8_t flags;
+	uint64_t keywords;
+	uint64_t modseq;
+	uint64_t size;
+	uint64_t blob_id;
+	time_t internal_date;
+};
+
+/* What store_view_sync() found for this session, to report in this
+   order: expunged_seqs (sequence numbers valid when sent in the given
+   order, i.e. highest first), then changed_seqs (flags/modseq changed,
+   numbered after the expunges), then `exists` if it grew or expunges
+   were reported. Arrays are malloc'ed; free with
+   store_view_changes_free(). */
+struct store_view_changes {
+	uint32_t *expunged_seqs;
+	unsigned expunged_count;
+	uint32_t *changed_seqs;
+	unsigned changed_count;
+	uint32_t exists;
+	uint64_t highestmodseq;
+};
+
+/* Opens a cursor on mailbox_id's shared view (loading it on first use).
+   The session's numbering starts with every message present now. Returns
+   1, 0 if no such mailbox, -1. */
+int store_view_open(struct store_user *user, uint64_t mailbox_id,
+		    struct store_view **view_r, const char **error_r);
+/* Closes the cursor; the shared view goes with the last one. Sets *view
+   to NULL. Safe on NULL. */
+void store_view_close(struct store_view **view);
+/* Messages in this session's numbering (what it last said EXISTS). */
+uint32_t store_view_count(struct store_view *view);
+/* Copies the entry with 1-based sequence number seq. Returns true, or
+   false if seq is out of range. */
+bool store_view_get(struct store_view *view, uint32_t seq,
+		    struct store_view_entry *entry_r);
+/* Sequence number of uid in this session's numbering, 0 if not there. */
+uint32_t store_view_seq(struct store_view *view, uint32_t uid);
+/* Refreshes the shared view and moves this session's cursor forward,
+   filling *changes_r (see above). With allow_expunge false, expunged
+   messages keep their sequence numbers and are reported by a later call.
+   Returns 1, 0 if the mailbox was deleted (the session should close it),
+   -1. */
+int store_view_sync(struct store_view *view, bool allow_expunge,
+		    struct store_view_changes *changes_r,
+		    const char **error_r);
+void store_view_changes_free(struct store_view_changes *changes);
+
+/* ---- startup check ---------------------------------------------------- */
+
+struct store_check_result {
+	unsigned users;		/* user stores looked at */
+	unsigned tmp_removed;	/* temp files left by a crash */
+	unsigned orphan_blobs;	/* blob files without a row, removed */
+	unsigned missing_blobs; /* rows whose file was missing, expunged */
+	unsigned errors;	/* users that could not be checked (logged) */
+};
+
+/* Walks every user under the data_dir: removes temp files whose writer is
+   gone (those of a process still alive, other than this one, are kept),
+   removes blob files that no row references (crash between rename and
+   commit; safe against a concurrent save in another process because a
+   save renames only inside its write transaction), and expunges rows whose
+   file is missing (logged as errors: it means lost data), and finishes
+   user removals a crash interrupted. Run it at
+   startup before this process begins any save. Returns 0, or -1 if the
+   data_dir cannot be read at all. */
+int store_check(struct store *store, struct store_check_result *result_r,
+		const char **error_r);
+
+#endif

@@ -1,0 +1,1529 @@
+/* Unit tests for src/store: each test runs on a fresh temp data_dir. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store/store-private.h"
+#include "store/store.h"
+
+struct fixture {
+	char dir[64];
+	time_t now;
+	struct store *store;
+	struct store_user *user;
+	uint64_t inbox;
+};
+
+static time_t
+test_clock(void *context)
+{
+	return ((struct fixture *)context)->now;
+}
+
+static void
+open_store(struct fixture *f, struct store **store_r)
+{
+	struct store_settings set = {
+		.data_dir = f->dir,
+		.clock = test_clock,
+		.clock_context = f,
+	};
+	const char *error = NULL;
+	assert_int_equal(store_open(&set, store_r, &error), 0);
+}
+
+static void
+open_user(struct fixture *f)
+{
+	const char *error = NULL;
+	struct store_mailbox_info info;
+
+	assert_int_equal(store_user_get(f->store, "alice", &f->user, &error),
+			 0);
+	assert_int_equal(store_mailbox_lookup(f->user, "INBOX", &info,
+					      &error), 1);
+	f->inbox = info.id;
+	store_mailbox_info_free(&info);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/quire-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->now = 1700000000;
+	open_store(f, &f->store);
+	open_user(f);
+	*state = f;
+	return 0;
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* Files under <user>/<sub>, two levels deep. */
+static unsigned
+count_files(struct fixture *f, const char *sub)
+{
+	char path[512];
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/%s", f->dir,
+		 store_name_hash("alice") & 0xff, sub);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char p2[1024];
+		struct stat st;
+		snprintf(p2, sizeof(p2), "%s/%s", path, e->d_name);
+		if (stat(p2, &st) == 0 && S_ISDIR(st.st_mode)) {
+			DIR *d2 = opendir(p2);
+			struct dirent *e2;
+			while (d2 != NULL && (e2 = readdir(d2)) != NULL) {
+				if (e2->d_name[0] != '.')
+					n++;
+			}
+			if (d2 != NULL)
+				closedir(d2);
+		} else {
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static uint32_t
+save_msg(struct store_user *user, uint64_t mailbox, const char *text)
+{
+	struct store_save *save;
+	const char *error = NULL;
+	uint32_t uid = 0;
+
+	assert_int_equal(store_save_begin(user, mailbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, text, strlen(text), &error),
+			 0);
+	assert_int_equal(store_save_commit(&save, &uid, &error), 0);
+	assert_null(save);
+	assert_true(uid > 0);
+	return uid;
+}
+
+static char *
+read_fd(int fd, uint64_t size)
+{
+	char *buf = calloc(1, size + 1);
+	assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+	close(fd);
+	return buf;
+}
+
+static char *
+read_msg(struct fixture *f, uint64_t mailbox, uint32_t uid)
+{
+	const char *error;
+	uint64_t size;
+	int fd;
+
+	assert_int_equal(store_message_open(f->user, mailbox, uid, &fd, &size,
+					    &error), 1);
+	return read_fd(fd, size);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void
+test_roundtrip(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_save *save;
+	uint32_t uid;
+
+	/* A message written in odd chunks, with every byte value. */
+	char body[3000];
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (char)(i * 7);
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	for (size_t off = 0; off < sizeof(body);) {
+		size_t n = (off % 5) + 1 + off / 100;
+		if (n > sizeof(body) - off)
+			n = sizeof(body) - off;
+		assert_int_equal(store_save_write(save, body + off, n, &error),
+				 0);
+		off += n;
+	}
+	assert_int_equal(store_save_get_size(save), sizeof(body));
+	store_save_set_internal_date(save, 1234567890);
+	store_save_set_flags(save, STORE_FLAG_FLAGGED,
+			     (const char *const[]){ "$Forwarded" }, 1);
+	assert_int_equal(store_save_commit(&save, &uid, &error), 0);
+	assert_int_equal(uid, 1);
+
+	struct store_message *msgs;
+	unsigned count;
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	assert_int_equal(count, 1);
+	assert_int_equal(msgs[0].uid, 1);
+	assert_int_equal(msgs[0].size, sizeof(body));
+	assert_int_equal(msgs[0].flags, STORE_FLAG_FLAGGED);
+	assert_int_equal(msgs[0].keywords, 1);
+	assert_int_equal(msgs[0].internal_date, 1234567890);
+	assert_int_equal(msgs[0].save_date, f->now);
+	assert_int_equal(msgs[0].pop3_retrieved, 0);
+
+	int fd;
+	uint64_t size;
+	assert_int_equal(store_blob_open(f->user, msgs[0].blob_id, &fd, &size,
+					 &error), 1);
+	assert_int_equal(size, sizeof(body));
+	char *got = read_fd(fd, size);
+	assert_memory_equal(got, body, sizeof(body));
+	free(got);
+	free(msgs);
+
+	/* Prefix + body copied from an fd (LMTP). */
+	char spool[] = "/tmp/quire-test-spool-XXXXXX";
+	int sfd = mkstemp(spool);
+	const char *text = "junkSubject: x\r\n\r\nhello\r\n";
+	assert_int_equal(write(sfd, text, strlen(text)), (ssize_t)strlen(text));
+	lseek(sfd, 0, SEEK_SET);
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	const char *prefix = "Return-Path: <a@b>\r\n";
+	assert_int_equal(store_save_write(save, prefix, strlen(prefix),
+					  &error), 0);
+	assert_int_equal(store_save_write_fd(save, sfd, 4, strlen(text) - 4,
+					     &error), 0);
+	/* A size past the end of the source fails and poisons the save. */
+	struct store_save *bad;
+	assert_int_equal(store_save_begin(f->user, f->inbox, &bad, &error), 0);
+	assert_int_equal(store_save_write_fd(bad, sfd, 0, 1000, &error), -1);
+	assert_int_equal(store_save_commit(&bad, NULL, &error), -1);
+	close(sfd);
+	unlink(spool);
+	assert_int_equal(store_save_commit(&save, &uid, &error), 0);
+	assert_int_equal(uid, 2);
+	got = read_msg(f, f->inbox, 2);
+	assert_string_equal(got, "Return-Path: <a@b>\r\nSubject: x\r\n\r\n"
+				 "hello\r\n");
+	free(got);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(count_files(f, "blobs"), 2);
+
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 2);
+	assert_int_equal(st.unseen, 2);
+	assert_int_equal(st.uidnext, 3);
+	assert_int_equal(st.size, sizeof(body) + 41);
+
+	char **names;
+	unsigned n;
+	assert_int_equal(store_keywords_get(f->user, &names, &n, &error), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], "$Forwarded");
+	store_keywords_free(&names, n);
+
+	/* Missing things answer 0, not -1. */
+	struct store_message m;
+	assert_int_equal(store_message_get(f->user, f->inbox, 99, &m, &error),
+			 0);
+	assert_int_equal(store_message_open(f->user, f->inbox, 99, &fd, &size,
+					    &error), 0);
+	assert_int_equal(store_message_list(f->user, 999, &msgs, &count,
+					    &error), 0);
+	assert_int_equal(store_save_begin(f->user, 999, &save, &error), -1);
+}
+
+static void
+test_reopen(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_mailbox_info info;
+
+	assert_int_equal(save_msg(f->user, f->inbox, "a\r\n"), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "b\r\n"), 2);
+	assert_int_equal(store_mailbox_lookup(f->user, "inbox", &info, &error),
+			 1);
+	uint32_t uidvalidity = info.uidvalidity;
+	assert_int_equal(uidvalidity, f->now);
+	assert_string_equal(info.name, "INBOX");
+	store_mailbox_info_free(&info);
+
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	f->now += 1000;
+	open_store(f, &f->store);
+	open_user(f);
+	assert_int_equal(store_mailbox_lookup(f->user, "INBOX", &info, &error),
+			 1);
+	assert_int_equal(info.uidvalidity, uidvalidity);
+	assert_int_equal(info.uidnext, 3);
+	store_mailbox_info_free(&info);
+	assert_int_equal(save_msg(f->user, f->inbox, "c\r\n"), 3);
+
+	/* Expunging the highest UID never lets it be reused. */
+	struct store_uid_range r = { 3, 3 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL, &error),
+			 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "d\r\n"), 4);
+
+	/* A recreated mailbox name gets a new, larger UIDVALIDITY even when
+	   the clock has not moved. */
+	uint64_t id;
+	assert_int_equal(store_mailbox_create(f->user, "X", 0, &id, &error), 1);
+	assert_int_equal(store_mailbox_lookup(f->user, "X", &info, &error), 1);
+	uint32_t v1 = info.uidvalidity;
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_delete(f->user, "X", &error), 1);
+	assert_int_equal(store_mailbox_create(f->user, "X", 0, &id, &error), 1);
+	assert_int_equal(store_mailbox_lookup(f->user, "X", &info, &error), 1);
+	assert_true(info.uidvalidity > v1);
+	assert_true(info.uidvalidity > uidvalidity);
+	store_mailbox_info_free(&info);
+}
+
+static void
+test_flags_modseq(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_message m;
+	uint64_t modseq, ms1, ms2;
+
+	for (int i = 0; i < 5; i++)
+		save_msg(f->user, f->inbox, "x\r\n");
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	uint64_t base = st.highestmodseq;
+
+	struct store_uid_range r = { 2, 3 };
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    (const char *const[]){ "work" }, 1,
+					    0, &ms1, &error), 1);
+	assert_true(ms1 > base);
+	assert_int_equal(store_message_get(f->user, f->inbox, 2, &m, &error),
+			 1);
+	assert_int_equal(m.flags, STORE_FLAG_SEEN);
+	assert_int_equal(m.keywords, 1);
+	assert_int_equal(m.modseq, ms1);
+	assert_int_equal(store_message_get(f->user, f->inbox, 1, &m, &error),
+			 1);
+	assert_true(m.modseq < ms1);
+
+	/* No change: no new modseq. */
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, &modseq, &error), 1);
+	assert_int_equal(modseq, 0);
+
+	/* Only message 3 changes. */
+	struct store_uid_range r3[] = { { 3, 3 }, { 3, 3 }, { 100, 200 } };
+	assert_int_equal(store_flags_update(f->user, f->inbox, r3, 3,
+					    STORE_FLAGS_REPLACE,
+					    STORE_FLAG_DELETED | 0xe0,
+					    NULL, 0, 0, &ms2, &error), 1);
+	assert_true(ms2 > ms1);
+	assert_int_equal(store_message_get(f->user, f->inbox, 3, &m, &error),
+			 1);
+	assert_int_equal(m.flags, STORE_FLAG_DELETED);
+	assert_int_equal(m.keywords, 0);
+	assert_int_equal(store_message_get(f->user, f->inbox, 2, &m, &error),
+			 1);
+	assert_int_equal(m.modseq, ms1);
+
+	/* UNCHANGEDSINCE older than message 3's modseq leaves it alone. */
+	struct store_uid_range all = { 1, UINT32_MAX };
+	assert_int_equal(store_flags_update(f->user, f->inbox, &all, 1,
+					    STORE_FLAGS_REMOVE,
+					    STORE_FLAG_DELETED, NULL, 0, ms1,
+					    &modseq, &error), 1);
+	assert_int_equal(modseq, 0);
+
+	assert_int_equal(store_flags_update(f->user, f->inbox, &all, 1,
+					    STORE_FLAGS_REMOVE,
+					    STORE_FLAG_SEEN, (const char *const[]){ "WORK" }, 1, 0,
+					    &modseq, &error), 1);
+	assert_true(modseq > ms2);
+	assert_int_equal(store_message_get(f->user, f->inbox, 2, &m, &error),
+			 1);
+	assert_int_equal(m.flags, 0);
+	assert_int_equal(m.keywords, 0);
+
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.highestmodseq, modseq);
+	assert_int_equal(st.deleted, 1);
+	assert_int_equal(st.unseen, 5);
+
+	/* Changes since ms1: messages 2 (SEEN removed) and 3. */
+	struct store_message *changed;
+	uint32_t *vanished;
+	unsigned nc, nv;
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, ms1,
+					       &changed, &nc, &vanished, &nv,
+					       &error), 1);
+	assert_int_equal(nc, 2);
+	assert_int_equal(changed[0].uid, 2);
+	assert_int_equal(changed[1].uid, 3);
+	assert_int_equal(nv, 0);
+	free(changed);
+	free(vanished);
+
+	/* Bad keyword and unknown mailbox. */
+	assert_int_equal(store_flags_update(f->user, f->inbox, &all, 1,
+					    STORE_FLAGS_ADD, 0,
+					    (const char *const[]){ "a b" }, 1,
+					    0, NULL, &error), -1);
+	assert_int_equal(store_flags_update(f->user, 999, &all, 1,
+					    STORE_FLAGS_ADD, 1, NULL, 0, 0,
+					    NULL, &error), 0);
+}
+
+static void
+test_expunge_refcount(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	uint64_t work, arch;
+
+	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
+					      &error), 1);
+	assert_int_equal(store_mailbox_create(f->user, "Archive",
+					      STORE_SPECIAL_ARCHIVE, &arch,
+					      &error), 1);
+	save_msg(f->user, f->inbox, "one\r\n");
+	save_msg(f->user, f->inbox, "two\r\n");
+	save_msg(f->user, f->inbox, "three\r\n");
+	assert_int_equal(count_files(f, "blobs"), 3);
+
+	/* COPY 1:2 to Work: rows share the files. */
+	struct store_uid_range r = { 1, 2 };
+	uint32_t *src, *dst;
+	unsigned n;
+	assert_int_equal(store_messages_copy(f->user, f->inbox, &r, 1, work,
+					     false, &src, &dst, &n, &error),
+			 1);
+	assert_int_equal(n, 2);
+	assert_int_equal(src[0], 1);
+	assert_int_equal(dst[0], 1);
+	assert_int_equal(src[1], 2);
+	assert_int_equal(dst[1], 2);
+	free(src);
+	free(dst);
+	assert_int_equal(count_files(f, "blobs"), 3);
+
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	uint64_t before = st.highestmodseq;
+
+	/* Expunge 1:2 from INBOX: the Work copies keep the files. */
+	unsigned expunged;
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, &expunged,
+				       &error), 1);
+	assert_int_equal(expunged, 2);
+	assert_int_equal(count_files(f, "blobs"), 3);
+	char *text = read_msg(f, work, 1);
+	assert_string_equal(text, "one\r\n");
+	free(text);
+
+	/* The expunge log has them (QRESYNC VANISHED). */
+	struct store_message *changed;
+	uint32_t *vanished;
+	unsigned nc, nv;
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, before,
+					       &changed, &nc, &vanished, &nv,
+					       &error), 1);
+	assert_int_equal(nc, 0);
+	assert_int_equal(nv, 2);
+	assert_int_equal(vanished[0], 1);
+	assert_int_equal(vanished[1], 2);
+	free(changed);
+	free(vanished);
+
+	/* MOVE Work:1 to Archive: still one file. */
+	struct store_uid_range r1 = { 1, 1 };
+	assert_int_equal(store_messages_copy(f->user, work, &r1, 1, arch, true,
+					     &src, &dst, &n, &error), 1);
+	assert_int_equal(n, 1);
+	free(src);
+	free(dst);
+	assert_int_equal(count_files(f, "blobs"), 3);
+	assert_int_equal(store_mailbox_status(f->user, work, &st, &error), 1);
+	assert_int_equal(st.messages, 1);
+
+	/* Last reference gone: the file goes. */
+	struct store_uid_range all = { 1, UINT32_MAX };
+	assert_int_equal(store_expunge(f->user, work, &all, 1, &expunged,
+				       &error), 1);
+	assert_int_equal(expunged, 1);
+	assert_int_equal(count_files(f, "blobs"), 2);
+	/* Deleting a mailbox drops its references too. */
+	assert_int_equal(store_mailbox_delete(f->user, "Archive", &error), 1);
+	assert_int_equal(count_files(f, "blobs"), 1);
+	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, &expunged,
+				       &error), 1);
+	assert_int_equal(expunged, 1);
+	assert_int_equal(count_files(f, "blobs"), 0);
+
+	/* Nothing to expunge is fine. */
+	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, &expunged,
+				       &error), 1);
+	assert_int_equal(expunged, 0);
+}
+
+static void
+test_pop3(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_message m;
+	unsigned n;
+
+	for (int i = 0; i < 4; i++)
+		save_msg(f->user, f->inbox, "pop\r\n");
+	time_t t0 = f->now;
+	struct store_uid_range r12 = { 1, 2 }, r3 = { 3, 3 };
+	assert_int_equal(store_pop3_mark_retrieved(f->user, f->inbox, &r12, 1,
+						   t0, &error), 1);
+	assert_int_equal(store_message_get(f->user, f->inbox, 1, &m, &error),
+			 1);
+	assert_int_equal(m.pop3_retrieved, t0);
+	assert_true(m.flags & STORE_FLAG_SEEN);
+	/* Retrieving again later keeps the first time. */
+	assert_int_equal(store_pop3_mark_retrieved(f->user, f->inbox, &r12, 1,
+						   t0 + 500, &error), 1);
+	assert_int_equal(store_message_get(f->user, f->inbox, 1, &m, &error),
+			 1);
+	assert_int_equal(m.pop3_retrieved, t0);
+
+	f->now = t0 + 3 * 86400;
+	assert_int_equal(store_pop3_mark_retrieved(f->user, f->inbox, &r3, 1,
+						   f->now, &error), 1);
+
+	/* 7-day expiry: nothing is old enough yet. */
+	assert_int_equal(store_pop3_expire(f->user, 7, &n, &error), 0);
+	assert_int_equal(n, 0);
+	/* Exactly 7 days is not "more than". */
+	f->now = t0 + 7 * 86400;
+	assert_int_equal(store_pop3_expire(f->user, 7, &n, &error), 0);
+	assert_int_equal(n, 0);
+	f->now = t0 + 7 * 86400 + 1;
+	assert_int_equal(store_pop3_expire(f->user, 7, &n, &error), 0);
+	assert_int_equal(n, 2);
+	struct store_message *msgs;
+	unsigned count;
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	assert_int_equal(count, 2);
+	assert_int_equal(msgs[0].uid, 3);
+	assert_int_equal(msgs[1].uid, 4);
+	free(msgs);
+	assert_int_equal(count_files(f, "blobs"), 2);
+
+	/* UIDL: stable, per UIDVALIDITY and UID. */
+	char uidl[STORE_UIDL_SIZE];
+	store_uidl(0x12345678, 3, uidl);
+	assert_string_equal(uidl, "1234567800000003");
+	store_uidl(UINT32_MAX, UINT32_MAX, uidl);
+	assert_string_equal(uidl, "ffffffffffffffff");
+}
+
+struct watch_log {
+	unsigned calls[4];
+	uint64_t last_modseq;
+	struct store_watch *self_remove;
+};
+
+static void
+watch_cb(void *context, uint64_t mailbox_id, enum store_change_type type,
+	 uint64_t modseq)
+{
+	struct watch_log *log = context;
+	log->calls[type]++;
+	log->last_modseq = modseq;
+	if (log->self_remove != NULL)
+		store_watch_remove(&log->self_remove);
+}
+
+static void
+test_watchers(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct watch_log a = { 0 }, b = { 0 }, other = { 0 };
+	uint64_t work;
+
+	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
+					      &error), 1);
+	struct store_watch *wa = store_watch_add(f->user, f->inbox, watch_cb,
+						 &a);
+	struct store_watch *wb = store_watch_add(f->user, f->inbox, watch_cb,
+						 &b);
+	struct store_watch *wo = store_watch_add(f->user, work, watch_cb,
+						 &other);
+	b.self_remove = wb;
+
+	save_msg(f->user, f->inbox, "w\r\n");
+	assert_int_equal(a.calls[STORE_CHANGE_SAVE], 1);
+	assert_int_equal(b.calls[STORE_CHANGE_SAVE], 1);
+	assert_null(b.self_remove); /* removed itself inside the callback */
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(a.last_modseq, st.highestmodseq);
+
+	struct store_uid_range r = { 1, 1 };
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(a.calls[STORE_CHANGE_FLAGS], 1);
+	/* A no-op store notifies nobody. */
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(a.calls[STORE_CHANGE_FLAGS], 1);
+	assert_int_equal(store_pop3_mark_retrieved(f->user, f->inbox, &r, 1,
+						   f->now, &error), 1);
+	assert_int_equal(a.calls[STORE_CHANGE_FLAGS], 2);
+
+	uint32_t *src, *dst;
+	unsigned n;
+	assert_int_equal(store_messages_copy(f->user, f->inbox, &r, 1, work,
+					     true, &src, &dst, &n, &error), 1);
+	free(src);
+	free(dst);
+	assert_int_equal(a.calls[STORE_CHANGE_EXPUNGE], 1);
+	assert_int_equal(other.calls[STORE_CHANGE_SAVE], 1);
+
+	assert_int_equal(store_mailbox_rename(f->user, "Work", "Play", &error),
+			 1);
+	assert_int_equal(other.calls[STORE_CHANGE_MAILBOX], 1);
+
+	/* Failed saves notify nobody. */
+	struct store_save *save;
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	store_save_abort(&save);
+	assert_int_equal(a.calls[STORE_CHANGE_SAVE], 1);
+	assert_int_equal(b.calls[STORE_CHANGE_SAVE], 1);
+
+	store_watch_remove(&wa);
+	store_watch_remove(&wo);
+	assert_null(wa);
+	save_msg(f->user, f->inbox, "w2\r\n");
+	assert_int_equal(a.calls[STORE_CHANGE_SAVE], 1);
+}
+
+static void
+user_path(struct fixture *f, const char *rel, char *out, size_t size)
+{
+	snprintf(out, size, "%s/users/%02x/alice/%s", f->dir,
+		 store_name_hash("alice") & 0xff, rel);
+}
+
+static void
+test_check(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	char path[512];
+	struct store_check_result res;
+
+	save_msg(f->user, f->inbox, "keep\r\n");
+	save_msg(f->user, f->inbox, "lose\r\n");
+	save_msg(f->user, f->inbox, "keep too\r\n");
+
+	/* Temp files of crashed writers: one with our own pid (the check
+	   runs before this process saves anything) and one of a dead pid. */
+	snprintf(path, sizeof(path), "tmp/%ld.0000000000000001",
+		 (long)getpid());
+	char full[1024];
+	user_path(f, path, full, sizeof(full));
+	int fd = open(full, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	user_path(f, "tmp/999999999.0000000000000002", full, sizeof(full));
+	fd = open(full, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* A blob without a row (crash between rename and commit). */
+	user_path(f, "blobs/ab", full, sizeof(full));
+	mkdir(full, 0700);
+	user_path(f, "blobs/ab/ab00000000000001", full, sizeof(full));
+	fd = open(full, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+
+	/* A row without its blob. */
+	struct store_message m;
+	assert_int_equal(store_message_get(f->user, f->inbox, 2, &m, &error),
+			 1);
+	snprintf(path, sizeof(path), "blobs/%02x/%016llx",
+		 (unsigned)(m.blob_id >> 56), (unsigned long long)m.blob_id);
+	user_path(f, path, full, sizeof(full));
+	assert_int_equal(unlink(full), 0);
+
+	/* A user removal a crash interrupted after its first step. */
+	char trash[512];
+	snprintf(trash, sizeof(trash), "%s/users/00/.deleted.0123", f->dir);
+	mkdir(trash, 0700);
+	snprintf(full, sizeof(full), "%s/blobs", trash);
+	mkdir(full, 0700);
+	snprintf(full, sizeof(full), "%s/blobs/00", trash);
+	mkdir(full, 0700);
+	snprintf(full, sizeof(full), "%s/blobs/00/0000000000000001", trash);
+	close(open(full, O_WRONLY | O_CREAT, 0600));
+	snprintf(full, sizeof(full), "%s/store.db", trash);
+	close(open(full, O_WRONLY | O_CREAT, 0600));
+
+	assert_int_equal(count_files(f, "blobs"), 3);
+	assert_int_equal(store_check(f->store, &res, &error), 0);
+	assert_int_equal(access(trash, F_OK), -1);
+	assert_int_equal(res.users, 1);
+	assert_int_equal(res.tmp_removed, 2);
+	assert_int_equal(res.orphan_blobs, 1);
+	assert_int_equal(res.missing_blobs, 1);
+	assert_int_equal(res.errors, 0);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(count_files(f, "blobs"), 2);
+
+	struct store_message *msgs;
+	unsigned count;
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	assert_int_equal(count, 2);
+	assert_int_equal(msgs[0].uid, 1);
+	assert_int_equal(msgs[1].uid, 3);
+	free(msgs);
+
+	/* Clean now: a second run finds nothing. */
+	assert_int_equal(store_check(f->store, &res, &error), 0);
+	assert_int_equal(res.tmp_removed + res.orphan_blobs +
+				 res.missing_blobs, 0);
+}
+
+static void
+test_abort(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_save *save;
+
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	assert_int_equal(count_files(f, "tmp"), 1);
+	assert_int_equal(store_save_write(save, "abc", 3, &error), 0);
+	store_save_abort(&save);
+	assert_null(save);
+	store_save_abort(&save);
+
+	/* The mailbox goes away between begin and commit. */
+	uint64_t id;
+	assert_int_equal(store_mailbox_create(f->user, "Gone", 0, &id, &error),
+			 1);
+	assert_int_equal(store_save_begin(f->user, id, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "abc", 3, &error), 0);
+	assert_int_equal(store_mailbox_delete(f->user, "Gone", &error), 1);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_string_equal(error, "Mailbox no longer exists");
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(count_files(f, "blobs"), 0);
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.uidnext, 1);
+}
+
+/* Fault injection: the write or fsync that fails. */
+static int fail_write_after = -1; /* writes allowed before ENOSPC */
+static int fail_fsync_after = -1;
+
+static ssize_t
+faulty_write(int fd, const void *buf, size_t count)
+{
+	if (fail_write_after == 0) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (fail_write_after > 0)
+		fail_write_after--;
+	/* Short writes too, to exercise the loop. */
+	return write(fd, buf, count > 3 ? count / 2 : count);
+}
+
+static int
+faulty_fsync(int fd)
+{
+	if (fail_fsync_after == 0) {
+		errno = EIO;
+		return -1;
+	}
+	if (fail_fsync_after > 0)
+		fail_fsync_after--;
+	return fsync(fd);
+}
+
+static void
+test_write_failures(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_save *save;
+	const struct store_io io = { faulty_write, faulty_fsync };
+
+	store_set_io(f->store, &io);
+
+	/* Short writes alone are fine. */
+	fail_write_after = fail_fsync_after = -1;
+	assert_int_equal(save_msg(f->user, f->inbox, "short writes\r\n"), 1);
+	char *text = read_msg(f, f->inbox, 1);
+	assert_string_equal(text, "short writes\r\n");
+	free(text);
+
+	/* ENOSPC in the middle of the body. */
+	fail_write_after = 2;
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "0123456789", 10, &error), -1);
+	assert_non_null(strstr(error, "No space left"));
+	assert_int_equal(store_save_write(save, "x", 1, &error), -1);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_null(save);
+
+	/* fsync of the file fails (first fsync), then the directory's
+	   (second or third: mkdir of a new blobs/xx may fsync first). */
+	for (int n = 0; n < 3; n++) {
+		fail_write_after = -1;
+		fail_fsync_after = n;
+		assert_int_equal(store_save_begin(f->user, f->inbox, &save,
+						  &error), 0);
+		assert_int_equal(store_save_write(save, "body\r\n", 6, &error),
+				 0);
+		int ret = store_save_commit(&save, NULL, &error);
+		if (ret == 0) {
+			/* blobs/xx existed: only two fsyncs were needed */
+			assert_int_equal(n, 2);
+			struct store_uid_range r = { 1, UINT32_MAX };
+			assert_int_equal(store_expunge(f->user, f->inbox, &r, 1,
+						       NULL, &error), 1);
+			save_msg(f->user, f->inbox, "short writes\r\n");
+		} else {
+			assert_non_null(strstr(error, "fsync"));
+		}
+	}
+	fail_write_after = fail_fsync_after = -1;
+	store_set_io(f->store, NULL);
+
+	assert_int_equal(count_files(f, "tmp"), 0);
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 1);
+	assert_int_equal(count_files(f, "blobs"), 1);
+	/* The failures left nothing for the check to clean. */
+	struct store_check_result res;
+	assert_int_equal(store_check(f->store, &res, &error), 0);
+	assert_int_equal(res.tmp_removed + res.orphan_blobs +
+				 res.missing_blobs, 0);
+}
+
+#define THREADS 4
+#define SAVES_PER_THREAD 25
+
+struct thread_arg {
+	struct store *store;
+	uint64_t inbox;
+	int n;
+};
+
+static void *
+thread_saver(void *p)
+{
+	struct thread_arg *arg = p;
+	struct store_user *user;
+	const char *error;
+	char text[64];
+
+	if (store_user_get(arg->store, "alice", &user, &error) < 0)
+		return (void *)1;
+	for (int i = 0; i < SAVES_PER_THREAD; i++) {
+		struct store_save *save;
+		uint32_t uid;
+		int len = snprintf(text, sizeof(text), "thread %d msg %d\r\n",
+				   arg->n, i);
+		if (store_save_begin(user, arg->inbox, &save, &error) < 0 ||
+		    store_save_write(save, text, (size_t)len, &error) < 0 ||
+		    store_save_commit(&save, &uid, &error) < 0) {
+			store_user_unref(&user);
+			return (void *)1;
+		}
+		/* Mix in reads and flag changes under the same lock. */
+		struct store_uid_range r = { uid, uid };
+		if (store_flags_update(user, arg->inbox, &r, 1,
+				       STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL,
+				       0, 0, NULL, &error) < 0) {
+			store_user_unref(&user);
+			return (void *)1;
+		}
+	}
+	store_user_unref(&user);
+	return NULL;
+}
+
+static void
+check_all_saved(struct fixture *f, unsigned expected)
+{
+	const char *error;
+	struct store_message *msgs;
+	unsigned count;
+
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	assert_int_equal(count, expected);
+	for (unsigned i = 0; i < count; i++)
+		assert_int_equal(msgs[i].uid, i + 1);
+	free(msgs);
+	assert_int_equal(count_files(f, "blobs"), expected);
+	assert_int_equal(count_files(f, "tmp"), 0);
+}
+
+static void
+test_threads(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t th[THREADS];
+	struct thread_arg args[THREADS];
+
+	for (int i = 0; i < THREADS; i++) {
+		args[i] = (struct thread_arg){ f->store, f->inbox, i };
+		assert_int_equal(pthread_create(&th[i], NULL, thread_saver,
+						&args[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		void *ret;
+		pthread_join(th[i], &ret);
+		assert_null(ret);
+	}
+	check_all_saved(f, THREADS * SAVES_PER_THREAD);
+	const char *error;
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.unseen, 0);
+}
+
+static void
+test_two_handles(void **state)
+{
+	struct fixture *f = *state;
+	struct store *store2;
+	struct store_user *user2;
+	const char *error;
+
+	/* A second handle is what a second process (`quire deliver`) has:
+	   its own SQLite connection and its own registry. */
+	open_store(f, &store2);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	assert_true(user2 != f->user);
+
+	struct watch_log log = { 0 };
+	struct store_watch *w = store_watch_add(f->user, f->inbox, watch_cb,
+						&log);
+	for (int i = 0; i < 20; i++) {
+		struct store_save *s1, *s2;
+		uint32_t u1, u2;
+		/* Interleave: both begin, write, then commit in turn. */
+		assert_int_equal(store_save_begin(f->user, f->inbox, &s1,
+						  &error), 0);
+		assert_int_equal(store_save_begin(user2, f->inbox, &s2, &error),
+				 0);
+		assert_int_equal(store_save_write(s1, "one\r\n", 5, &error), 0);
+		assert_int_equal(store_save_write(s2, "two\r\n", 5, &error), 0);
+		if (i % 2 == 0) {
+			assert_int_equal(store_save_commit(&s2, &u2, &error), 0);
+			assert_int_equal(store_save_commit(&s1, &u1, &error), 0);
+		} else {
+			assert_int_equal(store_save_commit(&s1, &u1, &error), 0);
+			assert_int_equal(store_save_commit(&s2, &u2, &error), 0);
+		}
+		assert_true(u1 != u2);
+	}
+	/* Only changes made through the same handle notify. */
+	assert_int_equal(log.calls[STORE_CHANGE_SAVE], 20);
+	store_watch_remove(&w);
+
+	/* Each side sees the other's writes. */
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(user2, f->inbox, &st, &error), 1);
+	assert_int_equal(st.messages, 40);
+	check_all_saved(f, 40);
+
+	/* A flag change by one is seen by the other. */
+	struct store_uid_range r = { 5, 5 };
+	assert_int_equal(store_flags_update(user2, f->inbox, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_FLAGGED,
+					    NULL, 0, 0, NULL, &error), 1);
+	struct store_message m;
+	assert_int_equal(store_message_get(f->user, f->inbox, 5, &m, &error),
+			 1);
+	assert_int_equal(m.flags, STORE_FLAG_FLAGGED);
+
+	store_user_unref(&user2);
+	store_close(&store2);
+}
+
+static void
+test_mailboxes(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_mailbox_info info, *list;
+	unsigned count;
+	uint64_t id;
+
+	static const struct {
+		const char *name;
+		int ret;
+	} creates[] = {
+		{ "Work", 1 },
+		{ "Work", 0 },
+		{ "Work/Project", 1 },
+		{ "Work/Project/Deep", 1 },
+		{ "Workshop", 1 },
+		{ "Caf\xc3\xa9", 1 },
+		{ "inbox", 0 },
+		{ "INBOX/Sub", 1 },
+		{ "", -1 },
+		{ "/x", -1 },
+		{ "x/", -1 },
+		{ "a//b", -1 },
+		{ "tab\there", -1 },
+		{ "bad\xc3", -1 },		/* truncated sequence */
+		{ "bad\xc0\xaf", -1 },	/* overlong '/' */
+		{ "bad\xed\xa0\x80", -1 }, /* surrogate */
+		{ "bad\xf4\x90\x80\x80", -1 }, /* above U+10FFFF */
+		{ "ok\xf0\x9f\x93\xa7", 1 },  /* U+1F4E7 */
+	};
+	for (size_t i = 0; i < sizeof(creates) / sizeof(creates[0]); i++) {
+		assert_int_equal(store_mailbox_create(f->user, creates[i].name,
+						      0, &id, &error),
+				 creates[i].ret);
+	}
+	char longname[2000];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(store_mailbox_create(f->user, longname, 0, &id,
+					      &error), -1);
+
+	assert_int_equal(store_mailbox_subscribe(f->user, "Work", true,
+						 &error), 1);
+	assert_int_equal(store_mailbox_subscribe(f->user, "Nope", true,
+						 &error), 0);
+	assert_int_equal(store_mailbox_set_special_use(f->user, "Workshop",
+						       STORE_SPECIAL_TRASH,
+						       &error), 1);
+
+	/* Rename moves the children, not the sibling "Workshop". */
+	save_msg(f->user, f->inbox, "m\r\n");
+	assert_int_equal(store_mailbox_lookup(f->user, "Work/Project", &info,
+					      &error), 1);
+	uint64_t project_id = info.id;
+	uint32_t project_uv = info.uidvalidity;
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_rename(f->user, "Work", "Job", &error),
+			 1);
+	assert_int_equal(store_mailbox_lookup(f->user, "Job/Project", &info,
+					      &error), 1);
+	assert_int_equal(info.id, project_id);
+	assert_int_equal(info.uidvalidity, project_uv);
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_lookup(f->user, "Job", &info, &error),
+			 1);
+	assert_true(info.subscribed);
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_lookup(f->user, "Work/Project", &info,
+					      &error), 0);
+	assert_int_equal(store_mailbox_lookup(f->user, "Workshop", &info,
+					      &error), 1);
+	assert_int_equal(info.special_use, STORE_SPECIAL_TRASH);
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_rename(f->user, "Job", "Workshop",
+					      &error), -1);
+	assert_int_equal(store_mailbox_rename(f->user, "Job", "Job/x",
+					      &error), -1);
+	assert_int_equal(store_mailbox_rename(f->user, "Nope", "Z", &error),
+			 0);
+	assert_int_equal(store_mailbox_rename(f->user, "Job", "INBOX", &error),
+			 -1);
+
+	/* Renaming INBOX moves its messages; INBOX stays, empty. */
+	assert_int_equal(store_mailbox_rename(f->user, "INBOX", "Old", &error),
+			 1);
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.uidnext, 2);
+	assert_int_equal(store_mailbox_lookup(f->user, "Old", &info, &error),
+			 1);
+	uint64_t old_id = info.id;
+	assert_int_equal(info.uidnext, 2);
+	store_mailbox_info_free(&info);
+	char *text = read_msg(f, old_id, 1);
+	assert_string_equal(text, "m\r\n");
+	free(text);
+	assert_int_equal(store_mailbox_lookup(f->user, "INBOX/Sub", &info,
+					      &error), 1);
+	store_mailbox_info_free(&info);
+
+	assert_int_equal(store_mailbox_delete(f->user, "INBOX", &error), -1);
+	assert_int_equal(store_mailbox_delete(f->user, "Nope", &error), 0);
+	assert_int_equal(store_mailbox_delete(f->user, "Job", &error), 1);
+
+	assert_int_equal(store_mailbox_list(f->user, &list, &count, &error), 0);
+	static const char *const expect[] = {
+		"Caf\xc3\xa9", "INBOX", "INBOX/Sub", "Job/Project",
+		"Job/Project/Deep", "Old", "Workshop", "ok\xf0\x9f\x93\xa7",
+	};
+	assert_int_equal(count, sizeof(expect) / sizeof(expect[0]));
+	for (unsigned i = 0; i < count; i++)
+		assert_string_equal(list[i].name, expect[i]);
+	store_mailbox_list_free(&list, count);
+	assert_null(list);
+}
+
+static void
+test_cache(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_save *save;
+	struct store_message m;
+	void *data;
+	size_t size;
+
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "c\r\n", 3, &error), 0);
+	store_save_set_cache(save, STORE_CACHE_ENVELOPE, "(env)", 5);
+	assert_int_equal(store_save_commit(&save, NULL, &error), 0);
+	assert_int_equal(store_message_get(f->user, f->inbox, 1, &m, &error),
+			 1);
+	assert_int_equal(store_cache_get(f->user, m.blob_id,
+					 STORE_CACHE_ENVELOPE, &data, &size,
+					 &error), 1);
+	assert_int_equal(size, 5);
+	assert_memory_equal(data, "(env)", 5);
+	free(data);
+	assert_int_equal(store_cache_get(f->user, m.blob_id,
+					 STORE_CACHE_PREVIEW, &data, &size,
+					 &error), 0);
+	assert_int_equal(store_cache_set(f->user, m.blob_id,
+					 STORE_CACHE_PREVIEW, "hi", 2, &error),
+			 1);
+	assert_int_equal(store_cache_get(f->user, m.blob_id,
+					 STORE_CACHE_PREVIEW, &data, &size,
+					 &error), 1);
+	assert_memory_equal(data, "hi", 2);
+	free(data);
+	assert_int_equal(store_cache_set(f->user, 12345, STORE_CACHE_PREVIEW,
+					 "hi", 2, &error), 0);
+	assert_int_equal(store_cache_get(f->user, m.blob_id,
+					 STORE_CACHE_FIELD_COUNT, &data, &size,
+					 &error), -1);
+}
+
+static void
+test_users(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_user *u, *u2;
+
+	static const char *const bad[] = { "", ".", "..", ".deleted.x",
+					   "a/b", "a\\b", "a\nb" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(store_user_get(f->store, bad[i], &u, &error),
+				 -1);
+
+	/* The registry hands out the same object. */
+	assert_int_equal(store_user_get(f->store, "alice", &u, &error), 0);
+	assert_ptr_equal(u, f->user);
+	store_user_unref(&u);
+	assert_null(u);
+
+	assert_int_equal(store_user_get(f->store, "bob", &u, &error), 0);
+	assert_string_equal(store_user_name(u), "bob");
+	store_user_ref(u);
+	u2 = u;
+	store_user_unref(&u2);
+	struct store_mailbox_info info;
+	assert_int_equal(store_mailbox_lookup(u, "INBOX", &info, &error), 1);
+	save_msg(u, info.id, "bob's\r\n");
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_user_delete(f->store, "bob", &error), -1);
+	store_user_unref(&u);
+	assert_int_equal(store_user_delete(f->store, "bob", &error), 1);
+	assert_int_equal(store_user_delete(f->store, "bob", &error), 0);
+
+	/* Recreated empty. */
+	assert_int_equal(store_user_get(f->store, "bob", &u, &error), 0);
+	assert_int_equal(store_mailbox_lookup(u, "INBOX", &info, &error), 1);
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(u, info.id, &st, &error), 1);
+	assert_int_equal(st.messages, 0);
+	store_mailbox_info_free(&info);
+	store_user_unref(&u);
+
+	struct store_check_result res;
+	assert_int_equal(store_check(f->store, &res, &error), 0);
+	assert_int_equal(res.users, 2);
+}
+
+static void
+test_view(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *a, *b;
+	struct store_view_changes ch;
+	struct store_view_entry e;
+
+	for (int i = 0; i < 5; i++)
+		save_msg(f->user, f->inbox, "v\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	assert_int_equal(store_view_count(a), 5);
+	assert_true(store_view_get(a, 3, &e));
+	assert_int_equal(e.uid, 3);
+	assert_false(store_view_get(a, 6, &e));
+	assert_false(store_view_get(a, 0, &e));
+	assert_int_equal(store_view_seq(a, 4), 4);
+	assert_int_equal(store_view_open(f->user, f->inbox, &b, &error), 1);
+
+	/* Expunge 2, flag 4, add 6. */
+	struct store_uid_range r2 = { 2, 2 }, r4 = { 4, 4 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r2, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r4, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "new\r\n"), 6);
+
+	/* A may not report expunges now (say, during FETCH): 2 keeps its
+	   number, 4 changed, 6 is new. */
+	assert_int_equal(store_view_sync(a, false, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 0);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 4);
+	assert_int_equal(ch.exists, 6);
+	store_view_changes_free(&ch);
+	assert_int_equal(store_view_count(a), 6);
+	assert_int_equal(store_view_seq(a, 2), 2);
+	assert_int_equal(store_view_seq(a, 6), 6);
+
+	/* B may: 2 goes, 4 is now number 3. */
+	assert_int_equal(store_view_sync(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 2);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 3);
+	assert_int_equal(ch.exists, 5);
+	store_view_changes_free(&ch);
+	assert_int_equal(store_view_count(b), 5);
+	assert_int_equal(store_view_seq(b, 2), 0);
+	assert_int_equal(store_view_seq(b, 4), 3);
+	assert_true(store_view_get(b, 2, &e));
+	assert_int_equal(e.uid, 3);
+	assert_true(store_view_get(b, 3, &e));
+	assert_true(e.flags & STORE_FLAG_SEEN);
+	/* A still sees its old numbering. */
+	assert_int_equal(store_view_count(a), 6);
+	assert_true(store_view_get(a, 2, &e));
+	assert_int_equal(e.uid, 2);
+
+	/* Now A reports the expunge; nothing else is new for it. */
+	assert_int_equal(store_view_sync(a, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 2);
+	assert_int_equal(ch.changed_count, 0);
+	assert_int_equal(ch.exists, 5);
+	store_view_changes_free(&ch);
+
+	/* Several expunges come highest first: numbering is 1 3 4 5 6. */
+	struct store_uid_range r15[] = { { 1, 1 }, { 5, 5 } };
+	assert_int_equal(store_expunge(f->user, f->inbox, r15, 2, NULL,
+				       &error), 1);
+	assert_int_equal(store_view_sync(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 2);
+	assert_int_equal(ch.expunged_seqs[0], 4);
+	assert_int_equal(ch.expunged_seqs[1], 1);
+	assert_int_equal(ch.exists, 3);
+	store_view_changes_free(&ch);
+	/* A third session joining now sees only the live messages. */
+	struct store_view *c;
+	assert_int_equal(store_view_open(f->user, f->inbox, &c, &error), 1);
+	assert_int_equal(store_view_count(c), 3);
+	assert_true(store_view_get(c, 1, &e));
+	assert_int_equal(e.uid, 3);
+	store_view_close(&c);
+	assert_null(c);
+
+	/* Nothing new: an empty report. */
+	assert_int_equal(store_view_sync(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count + ch.changed_count, 0);
+	assert_int_equal(ch.exists, 3);
+	store_view_changes_free(&ch);
+	store_view_close(&a);
+	store_view_close(&b);
+
+	/* A deleted mailbox ends the view. */
+	uint64_t id;
+	assert_int_equal(store_mailbox_create(f->user, "Tmp", 0, &id, &error),
+			 1);
+	assert_int_equal(store_view_open(f->user, id, &a, &error), 1);
+	assert_int_equal(store_view_count(a), 0);
+	assert_int_equal(store_mailbox_delete(f->user, "Tmp", &error), 1);
+	assert_int_equal(store_view_sync(a, true, &ch, &error), 0);
+	store_view_close(&a);
+	assert_int_equal(store_view_open(f->user, 9999, &a, &error), 0);
+}
+
+/* Random saves, expunges, flag changes and syncs with three sessions; each
+   session's numbering must match what it has been told so far. */
+#define VIEW_SESSIONS 3
+static void
+test_view_random(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *v[VIEW_SESSIONS];
+	/* What each session believes: UIDs by sequence number. */
+	uint32_t model[VIEW_SESSIONS][256];
+	unsigned model_n[VIEW_SESSIONS];
+	uint32_t next_uid = 1;
+	unsigned seed = 12345;
+
+	for (int i = 0; i < 10; i++)
+		next_uid = save_msg(f->user, f->inbox, "r\r\n") + 1;
+	for (int s = 0; s < VIEW_SESSIONS; s++) {
+		assert_int_equal(store_view_open(f->user, f->inbox, &v[s],
+						 &error), 1);
+		model_n[s] = 0;
+		for (uint32_t u = 1; u < next_uid; u++)
+			model[s][model_n[s]++] = u;
+	}
+	for (int step = 0; step < 300; step++) {
+		seed = seed * 1103515245 + 12345;
+		unsigned op = (seed >> 16) % 6;
+		uint32_t uid = 1 + (seed >> 8) % next_uid;
+		struct store_uid_range r = { uid, uid };
+		if (op == 0 && next_uid < 200) {
+			next_uid = save_msg(f->user, f->inbox, "r\r\n") + 1;
+		} else if (op == 1) {
+			assert_int_equal(store_expunge(f->user, f->inbox, &r, 1,
+						       NULL, &error), 1);
+		} else if (op == 2) {
+			assert_int_equal(store_flags_update(
+					 f->user, f->inbox, &r, 1,
+					 STORE_FLAGS_REPLACE, (uint8_t)seed & 0x1f,
+					 NULL, 0, 0, NULL, &error), 1);
+		} else {
+			unsigned s = (seed >> 4) % VIEW_SESSIONS;
+			bool allow = (seed >> 12) & 1;
+			struct store_view_changes ch;
+			assert_int_equal(store_view_sync(v[s], allow, &ch,
+							 &error), 1);
+			/* Apply the report to the model, in order. */
+			uint32_t prev = UINT32_MAX;
+			for (unsigned k = 0; k < ch.expunged_count; k++) {
+				uint32_t q = ch.expunged_seqs[k];
+				assert_true(q >= 1 && q <= model_n[s]);
+				assert_true(q < prev);
+				prev = q;
+				memmove(&model[s][q - 1], &model[s][q],
+					(model_n[s] - q) * sizeof(uint32_t));
+				model_n[s]--;
+			}
+			assert_true(ch.exists >= model_n[s]);
+			for (unsigned q = model_n[s] + 1; q <= ch.exists; q++) {
+				struct store_view_entry e;
+				assert_true(store_view_get(v[s], q, &e));
+				assert_true(model_n[s] == 0 ||
+					    e.uid > model[s][model_n[s] - 1]);
+				model[s][model_n[s]++] = e.uid;
+			}
+			for (unsigned k = 0; k < ch.changed_count; k++)
+				assert_true(ch.changed_seqs[k] <= ch.exists);
+			store_view_changes_free(&ch);
+		}
+		/* Every session's numbering is exactly its model. */
+		for (int s = 0; s < VIEW_SESSIONS; s++) {
+			assert_int_equal(store_view_count(v[s]), model_n[s]);
+			for (unsigned q = 1; q <= model_n[s]; q++) {
+				struct store_view_entry e;
+				assert_true(store_view_get(v[s], q, &e));
+				assert_int_equal(e.uid, model[s][q - 1]);
+				assert_int_equal(store_view_seq(v[s], e.uid), q);
+			}
+			struct store_view_entry e;
+			assert_false(store_view_get(v[s], model_n[s] + 1, &e));
+		}
+	}
+	/* After a full sync everyone agrees with the store. */
+	struct store_message *msgs;
+	unsigned count;
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	for (int s = 0; s < VIEW_SESSIONS; s++) {
+		struct store_view_changes ch;
+		assert_int_equal(store_view_sync(v[s], true, &ch, &error), 1);
+		assert_int_equal(ch.exists, count);
+		store_view_changes_free(&ch);
+		for (unsigned q = 1; q <= count; q++) {
+			struct store_view_entry e;
+			assert_true(store_view_get(v[s], q, &e));
+			assert_int_equal(e.uid, msgs[q - 1].uid);
+			assert_int_equal(e.flags, msgs[q - 1].flags);
+		}
+		store_view_close(&v[s]);
+	}
+	free(msgs);
+}
+
+static sqlite3 *
+raw_db(struct fixture *f)
+{
+	char path[512];
+	sqlite3 *db;
+
+	user_path(f, "store.db", path, sizeof(path));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+/* The database refuses the transaction after the file was renamed into
+   blobs/ (as a full disk would): the file must go, the UID is not used. */
+static void
+test_db_failures(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	struct store_save *save;
+	struct store_mailbox_status st;
+	sqlite3 *db = raw_db(f);
+
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TRIGGER fail BEFORE INSERT ON "
+				      "messages BEGIN SELECT RAISE(ABORT, "
+				      "'database or disk is full'); END;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "x\r\n", 3, &error), 0);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_non_null(strstr(error, "full"));
+	assert_int_equal(count_files(f, "blobs"), 0);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.uidnext, 1);
+	assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail", NULL, NULL,
+				      NULL), SQLITE_OK);
+	assert_int_equal(save_msg(f->user, f->inbox, "y\r\n"), 1);
+
+	/* Another process holds the write lock past the busy timeout. */
+	struct store *store2;
+	struct store_user *user2;
+	struct store_settings set = { .data_dir = f->dir,
+				      .busy_timeout_msecs = 50 };
+	assert_int_equal(store_open(&set, &store2, &error), 0);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(store_save_begin(user2, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "z\r\n", 3, &error), 0);
+	assert_int_equal(store_save_commit(&save, NULL, &error), -1);
+	assert_non_null(strstr(error, "locked"));
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(count_files(f, "blobs"), 1);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(save_msg(user2, f->inbox, "w\r\n"), 2);
+	store_user_unref(&user2);
+	store_close(&store2);
+	sqlite3_close(db);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_refcount, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pop3, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watchers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_failures, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mailboxes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_db_failures, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_random, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
