@@ -126,4 +126,29 @@
 /* Longest IMAP string we send quoted; longer ones go as literals. */
 #define IMAP_MAX_QUOTED_LEN 1024
 
+/* Authentication (src/auth). */
+/* Largest SCRAM salt we accept in a stored value (Dovecot writes 16). */
+#define AUTH_SCRAM_MAX_SALT 64
+/* Its base64 form. */
+#define AUTH_SCRAM_SALT_B64_MAX ((AUTH_SCRAM_MAX_SALT + 2) / 3 * 4)
+/* SCRAM iteration counts we accept in a stored value: RFC 7677 says at
+   least 4096; the cap bounds the work one PLAIN login against a SCRAM
+   value costs us. */
+#define AUTH_SCRAM_MIN_ITERATIONS 4096
+#define AUTH_SCRAM_MAX_ITERATIONS 10000000
+/* Longest stored password value (argon2 with large salts fits easily). */
+#define AUTH_MAX_STORED_PASSWORD 1024
+/* Longest passwd-file line; longer lines are logged and skipped. */
+#define PASSDB_MAX_LINE 16384
+/* Largest passwd-file we load (about a million users). */
+#define PASSDB_MAX_FILE_SIZE (256 * 1024 * 1024)
+/* Failure-throttle table entries (IPs and names together): fixed memory. */
+#define AUTH_THROTTLE_SLOTS 4096
+/* Failure counts halve after this many seconds. */
+#define AUTH_THROTTLE_HALF_LIFE_SECS 300
+/* Delay after the second recent failure; doubles with each one after. */
+#define AUTH_THROTTLE_BASE_DELAY_MS 250
+/* Longest failure reply delay. */
+#define AUTH_THROTTLE_MAX_DELAY_MS 15000
+
 #endif
