@@ -32,6 +32,9 @@ struct store {
 	struct store_io io;
 
 	pthread_mutex_t registry_lock;
+	/* Unreferenced users still open, most recently released first. */
+	struct store_user *idle_head, *idle_tail;
+	unsigned idle_count, idle_max;
 	/* Open users, by hash of the name. */
 #define STORE_REGISTRY_BUCKETS 256
 	struct store_user *buckets[STORE_REGISTRY_BUCKETS];
@@ -52,6 +55,8 @@ struct store_user {
 	char *name;
 	uint32_t name_hash;
 	unsigned refcount; /* under store->registry_lock */
+	bool idle;	   /* refcount 0, in the idle list */
+	struct store_user *idle_prev, *idle_next;
 
 	pthread_mutex_t lock; /* recursive */
 	struct store_watch *watches;
@@ -92,6 +97,9 @@ struct store_backend {
 	   user->backend_data; INBOX exists afterwards. */
 	int (*user_open)(struct store_user *user, const char **error_r);
 	void (*user_close)(struct store_user *user);
+	/* The user went idle: drop caches. Called with the registry locked
+	   and refcount 0, so nothing else uses it. */
+	void (*user_idle)(struct store_user *user);
 	/* Called by the front after every locked call, to drop per-call
 	   state (the SQLite backend resets its statements here). */
 	void (*call_end)(struct store_user *user);

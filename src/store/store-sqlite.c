@@ -701,6 +701,9 @@ sq_open_db(struct store_user *user, const char **error_r)
 	if (sqlite3_exec(su->db,
 			 "PRAGMA journal_mode = WAL;"
 			 "PRAGMA synchronous = FULL;"
+			 /* 1 MiB page cache: per-user databases are small
+			    and many users are open at once. */
+			 "PRAGMA cache_size = -1024;"
 			 "PRAGMA foreign_keys = OFF;",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		sq_fail(su, error_r, "setting up the database failed");
@@ -832,6 +835,12 @@ sq_user_open(struct store_user *user, const char **error_r)
 	if (ret < 0)
 		sq_user_close(user);
 	return ret;
+}
+
+static void
+sq_user_idle(struct store_user *user)
+{
+	(void)sqlite3_db_release_memory(SQ(user)->db);
 }
 
 static void
@@ -2427,6 +2436,7 @@ const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.user_open = sq_user_open,
 	.user_close = sq_user_close,
+	.user_idle = sq_user_idle,
 	.call_end = sq_call_end,
 	.user_delete = sq_user_delete,
 	.mailbox_lookup = sq_mailbox_lookup,

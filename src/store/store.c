@@ -270,6 +270,8 @@ store_open(const struct store_settings *settings, struct store **store_r,
 	store->busy_timeout_msecs = settings->busy_timeout_msecs != 0 ?
 					    settings->busy_timeout_msecs :
 					    5000;
+	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
+						       64;
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
 	*store_r = store;
@@ -303,15 +305,58 @@ store_close(struct store **_store)
 		while (store->buckets[i] != NULL) {
 			struct store_user *user = store->buckets[i];
 			store->buckets[i] = user->bucket_next;
-			log_warn(&store_log_ctx,
-				 "user %s still referenced (%u) at close",
-				 user->name, user->refcount);
+			if (user->refcount > 0) {
+				log_warn(&store_log_ctx,
+					 "user %s still referenced (%u) at "
+					 "close", user->name, user->refcount);
+			}
 			store_user_free(user);
 		}
 	}
 	pthread_mutex_destroy(&store->registry_lock);
 	free(store->data_dir);
 	free(store);
+}
+
+/* Registry helpers; the registry lock is held. */
+static void
+idle_remove(struct store *store, struct store_user *user)
+{
+	if (user->idle_prev != NULL)
+		user->idle_prev->idle_next = user->idle_next;
+	else
+		store->idle_head = user->idle_next;
+	if (user->idle_next != NULL)
+		user->idle_next->idle_prev = user->idle_prev;
+	else
+		store->idle_tail = user->idle_prev;
+	user->idle_prev = user->idle_next = NULL;
+	user->idle = false;
+	store->idle_count--;
+}
+
+static void
+idle_push(struct store *store, struct store_user *user)
+{
+	user->idle = true;
+	user->idle_prev = NULL;
+	user->idle_next = store->idle_head;
+	if (store->idle_head != NULL)
+		store->idle_head->idle_prev = user;
+	else
+		store->idle_tail = user;
+	store->idle_head = user;
+	store->idle_count++;
+}
+
+static void
+bucket_remove(struct store *store, struct store_user *user)
+{
+	struct store_user **p = &store->buckets[user->name_hash %
+						 STORE_REGISTRY_BUCKETS];
+	while (*p != user)
+		p = &(*p)->bucket_next;
+	*p = user->bucket_next;
 }
 
 int
@@ -329,6 +374,8 @@ store_user_get(struct store *store, const char *username,
 	for (user = store->buckets[bucket]; user != NULL;
 	     user = user->bucket_next) {
 		if (strcmp(user->name, username) == 0) {
+			if (user->idle)
+				idle_remove(store, user);
 			user->refcount++;
 			pthread_mutex_unlock(&store->registry_lock);
 			*user_r = user;
@@ -384,19 +431,27 @@ store_user_unref(struct store_user **_user)
 		pthread_mutex_unlock(&store->registry_lock);
 		return;
 	}
-	struct store_user **p = &store->buckets[user->name_hash %
-						 STORE_REGISTRY_BUCKETS];
-	while (*p != user)
-		p = &(*p)->bucket_next;
-	*p = user->bucket_next;
-	pthread_mutex_unlock(&store->registry_lock);
-
 	if (user->watches != NULL) {
 		log_warn(&store_log_ctx,
-			 "user %s closed with watchers still registered",
+			 "user %s released with watchers still registered",
 			 user->name);
 	}
-	store_user_free(user);
+	struct store_user *victim = user;
+	if (user->watches == NULL) {
+		/* Keep it open; close the least recently used if too many. */
+		store->backend->user_idle(user);
+		idle_push(store, user);
+		victim = NULL;
+		if (store->idle_count > store->idle_max) {
+			victim = store->idle_tail;
+			idle_remove(store, victim);
+		}
+	}
+	if (victim != NULL)
+		bucket_remove(store, victim);
+	pthread_mutex_unlock(&store->registry_lock);
+	if (victim != NULL)
+		store_user_free(victim);
 }
 
 const char *
@@ -428,11 +483,17 @@ store_user_delete(struct store *store, const char *username,
 	unsigned bucket = store_name_hash(username) % STORE_REGISTRY_BUCKETS;
 	for (struct store_user *u = store->buckets[bucket]; u != NULL;
 	     u = u->bucket_next) {
-		if (strcmp(u->name, username) == 0) {
+		if (strcmp(u->name, username) != 0)
+			continue;
+		if (!u->idle) {
 			pthread_mutex_unlock(&store->registry_lock);
 			return store_error(error_r, "User %s is in use",
 					   username);
 		}
+		idle_remove(store, u);
+		bucket_remove(store, u);
+		store_user_free(u);
+		break;
 	}
 	int ret = store->backend->user_delete(store, username, error_r);
 	pthread_mutex_unlock(&store->registry_lock);

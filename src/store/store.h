@@ -97,6 +97,10 @@ struct store_settings {
 	/* Milliseconds SQLite waits for another process's lock before
 	   failing a call. 0 = default (5000). */
 	unsigned busy_timeout_msecs;
+	/* Users kept open after their last release (least recently used
+	   closed first), so a POP3 client polling every few minutes does not
+	   reopen its database each time. 0 = default (64). */
+	unsigned idle_users;
 };
 
 /* ---- the store and its user registry ---------------------------------- */
@@ -117,8 +121,9 @@ void store_close(struct store **store);
 int store_user_get(struct store *store, const char *username,
 		   struct store_user **user_r, const char **error_r);
 void store_user_ref(struct store_user *user);
-/* Drops a reference and sets *user to NULL. The last reference closes the
-   user's database and frees it (watchers must have been removed). */
+/* Drops a reference and sets *user to NULL. After the last reference the
+   user may stay open, idle, until evicted; it must have no watchers or
+   views left. */
 void store_user_unref(struct store_user **user);
 /* The name given to store_user_get(). Valid while the user is held. */
 const char *store_user_name(const struct store_user *user);
@@ -131,8 +136,9 @@ void store_user_lock(struct store_user *user);
 void store_user_unlock(struct store_user *user);
 
 /* Removes a user's whole directory (`quire user del`). The user must not
-   be open in this store; another process must not use it either (the CLI
-   asks the daemon when it runs). Returns 1 removed, 0 no such user, -1. */
+   be referenced in this store (an idle one is closed first); another
+   process must not use it either (the CLI asks the daemon when it runs).
+   Returns 1 removed, 0 no such user, -1. */
 int store_user_delete(struct store *store, const char *username,
 		      const char **error_r);
 

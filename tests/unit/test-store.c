@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -927,13 +928,74 @@ check_all_saved(struct fixture *f, unsigned expected)
 	assert_int_equal(count_files(f, "tmp"), 0);
 }
 
+struct reader_arg {
+	struct fixture *f;
+	atomic_bool stop;
+	unsigned syncs;
+};
+
+/* A session on another worker: syncs its view and reads every message
+   while the savers run. */
+static void *
+thread_reader(void *p)
+{
+	struct reader_arg *arg = p;
+	struct store_view *view;
+	const char *error;
+	void *ret = NULL;
+
+	if (store_view_open(arg->f->user, arg->f->inbox, &view, &error) != 1)
+		return (void *)1;
+	while (!atomic_load(&arg->stop) || arg->syncs == 0) {
+		struct store_view_changes ch;
+		if (store_view_sync(view, true, &ch, &error) != 1) {
+			ret = (void *)1;
+			break;
+		}
+		arg->syncs++;
+		for (uint32_t q = 1; q <= ch.exists; q++) {
+			struct store_view_entry e;
+			int fd;
+			uint64_t size;
+			if (!store_view_get(view, q, &e) ||
+			    store_blob_open(arg->f->user, e.blob_id, &fd, &size,
+					    &error) != 1 || size != e.size) {
+				ret = (void *)1;
+				break;
+			}
+			close(fd);
+		}
+		store_view_changes_free(&ch);
+		if (ret != NULL)
+			break;
+	}
+	store_view_close(&view);
+	return ret;
+}
+
+static atomic_uint thread_watch_saves;
+
+static void
+thread_watch_cb(void *context, uint64_t mailbox_id,
+		enum store_change_type type, uint64_t modseq)
+{
+	if (type == STORE_CHANGE_SAVE)
+		atomic_fetch_add(&thread_watch_saves, 1);
+}
+
 static void
 test_threads(void **state)
 {
 	struct fixture *f = *state;
-	pthread_t th[THREADS];
+	pthread_t th[THREADS], reader;
 	struct thread_arg args[THREADS];
+	struct reader_arg rarg = { .f = f };
 
+	atomic_store(&thread_watch_saves, 0);
+	struct store_watch *w = store_watch_add(f->user, f->inbox,
+						thread_watch_cb, NULL);
+	assert_int_equal(pthread_create(&reader, NULL, thread_reader, &rarg),
+			 0);
 	for (int i = 0; i < THREADS; i++) {
 		args[i] = (struct thread_arg){ f->store, f->inbox, i };
 		assert_int_equal(pthread_create(&th[i], NULL, thread_saver,
@@ -944,6 +1006,13 @@ test_threads(void **state)
 		pthread_join(th[i], &ret);
 		assert_null(ret);
 	}
+	atomic_store(&rarg.stop, true);
+	void *ret;
+	pthread_join(reader, &ret);
+	assert_null(ret);
+	store_watch_remove(&w);
+	assert_int_equal(atomic_load(&thread_watch_saves),
+			 THREADS * SAVES_PER_THREAD);
 	check_all_saved(f, THREADS * SAVES_PER_THREAD);
 	const char *error;
 	struct store_mailbox_status st;
@@ -1217,6 +1286,26 @@ test_users(void **state)
 	struct store_check_result res;
 	assert_int_equal(store_check(f->store, &res, &error), 0);
 	assert_int_equal(res.users, 2);
+
+	/* Released users stay open for the next login, up to idle_users. */
+	struct store *store2;
+	struct store_settings set = { .data_dir = f->dir, .idle_users = 1 };
+	struct store_user *c1, *c2, *d;
+	assert_int_equal(store_open(&set, &store2, &error), 0);
+	assert_int_equal(store_user_get(store2, "carol", &c1, &error), 0);
+	struct store_user *keep = c1;
+	store_user_unref(&c1);
+	assert_int_equal(store_user_get(store2, "carol", &c2, &error), 0);
+	assert_ptr_equal(c2, keep);
+	store_user_unref(&c2);
+	assert_int_equal(store_user_get(store2, "dave", &d, &error), 0);
+	store_user_unref(&d); /* carol is evicted: one idle user at most */
+	assert_int_equal(store2->idle_count, 1);
+	assert_ptr_equal(store2->idle_head, store2->idle_tail);
+	assert_string_equal(store2->idle_head->name, "dave");
+	assert_int_equal(store_user_delete(store2, "dave", &error), 1);
+	assert_int_equal(store2->idle_count, 0);
+	store_close(&store2);
 }
 
 static void
