@@ -42,10 +42,10 @@ static const struct imap_command_def imap_commands[] = {
 	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
 	{ "STORE", cmd_store,
 	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
-	{ "COPY", cmd_copy,
-	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
-	{ "MOVE", cmd_move,
-	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
+	/* RFC 9051 7.5.1 names only FETCH, STORE and SEARCH; MOVE must
+	   report its own expunges (RFC 6851 3.3). */
+	{ "COPY", cmd_copy, IMAP_CMD_SELECTED | IMAP_CMD_UID },
+	{ "MOVE", cmd_move, IMAP_CMD_SELECTED | IMAP_CMD_UID },
 };
 
 const struct imap_command_def *

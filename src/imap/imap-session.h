@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "imap/imap-parser.h"
+#include "imap/imap.h"
 #include "lib/log.h"
 
 /* One IMAP connection's state, shared by the command files (cmd-*.c) of
@@ -108,6 +109,13 @@ struct imap_command_def {
 	unsigned int flags; /* enum imap_cmd_flags */
 };
 
+struct imap_service {
+	struct imap_settings set;
+	char *implementation;
+};
+
+struct imap_append;
+
 struct imap_cmd {
 	struct imap_session *session;
 	const struct imap_command_def *def;
@@ -159,11 +167,24 @@ struct imap_session {
 	struct store_view *view;
 	struct store_watch *watch;
 	struct worker_wake *wake;
+	/* EXISTS as last reported. */
+	uint32_t exists_reported;
+	/* A STORE .SILENT (or a FETCH that reported FLAGS itself) made this
+	   modseq: the next sync does not echo those messages' flags. */
+	uint64_t silent_modseq;
+
+	/* The user's keyword names (index = keyword number), loaded on
+	   demand. */
+	char **keywords;
+	unsigned int keyword_count;
 
 	/* Counters for the logout line. */
 	unsigned int command_count;
 	unsigned int bad_count;
 	unsigned int auth_failures;
+
+	/* APPEND streaming its literals (cmd-append.c). */
+	struct imap_append *append;
 
 	/* Private to imap-session.c / cmd-auth.c. */
 	struct sasl_server *sasl;
@@ -238,5 +259,55 @@ int imap_mailbox_name_from_client(struct imap_session *session,
 				  char **name_r, const char **error_r);
 void imap_write_mailbox_name(struct imap_session *session, struct buf *out,
 			     const char *name);
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Allocation that aborts on out of memory. */
+void *imap_xcalloc(size_t n, size_t size);
+char *imap_xstrdup(const char *str);
+char *imap_xstrndup(const void *data, size_t len);
+
+/* Reads one raw line in line mode (AUTHENTICATE continuations, IDLE's
+   DONE) from the conn's input through the parser. Returns 1 with the line
+   (valid until the next call), 0 if none is complete yet, -1 if it was too
+   long (*error_r). */
+int imap_session_read_line(struct imap_session *session, const char **line_r,
+			   size_t *len_r, const char **error_r);
+
+/* Ends the running command (after its tagged reply): frees it and lets
+   the session read the next command. For commands that returned false
+   and finish from a timer or wake rather than from cmd->resume. */
+void imap_session_cmd_finished(struct imap_session *session);
+
+/* Selects mailbox_id (name as stored): opens the view and the watcher
+   and enters the SELECTED state; the caller writes the replies. Returns
+   1, 0 if the mailbox is gone, -1 (*error_r). */
+int imap_session_select(struct imap_session *session, uint64_t mailbox_id,
+			const char *name, bool read_only,
+			const char **error_r);
+/* Keyword number idx's name, or NULL. */
+const char *imap_keyword_name(struct imap_session *session, unsigned int idx);
+
+/* Drops the selected mailbox (watch, wake, view) and goes back to the
+   AUTH state. */
+void imap_session_unselect(struct imap_session *session);
+
+/* Capability list for CAPABILITY and the greeting, without the leading
+   "CAPABILITY ". */
+void imap_session_capabilities(struct imap_session *session, struct buf *out);
+
+/* After a successful LOGIN/AUTHENTICATE: opens the user's store, creates
+   the default folders, switches state and timeouts, logs. Returns true,
+   or false after replying NO itself. */
+bool imap_session_login(struct imap_cmd *cmd, const char *user_name,
+			const char *method);
+/* A failed login: logs, replies NO after the throttle delay, BYE after
+   too many. Returns true if the reply went out now, false if it comes
+   from a timer (the handler then returns false with no resume). */
+bool imap_session_login_failed(struct imap_cmd *cmd, const char *user,
+			       const char *method, const char *reason,
+			       bool temporary);
+/* True if plaintext passwords are allowed on this connection. */
+bool imap_session_plaintext_ok(struct imap_session *session);
 
 #endif
