@@ -6,6 +6,7 @@
 #include "auth/sasl.h"
 #include "daemon/control.h"
 #include "lib/config.h"
+#include "imap/imap.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "lmtp/lmtp.h"
@@ -50,6 +51,7 @@ struct daemon {
 	struct store *store;
 	struct worker_pool *pool;
 	struct pop3_service *pop3;
+	struct imap_service *imap;
 	struct lmtp_service *lmtp;
 	struct control_service *control;
 	struct listener *listeners[MAX_LISTENERS];
@@ -334,6 +336,14 @@ print_banner(struct daemon *d, const char *demo_password)
 		printf("  POP3S  %s port %s (TLS)\n",
 		       host_of(&c->pop3s_listen, host, sizeof(host)),
 		       port_of(&c->pop3s_listen));
+	if (c->imap_listen.count > 0)
+		printf("  IMAP   %s port %s (plain, STARTTLS)\n",
+		       host_of(&c->imap_listen, host, sizeof(host)),
+		       port_of(&c->imap_listen));
+	if (c->imaps_listen.count > 0)
+		printf("  IMAPS  %s port %s (TLS)\n",
+		       host_of(&c->imaps_listen, host, sizeof(host)),
+		       port_of(&c->imaps_listen));
 	if (c->lmtp_listen.count > 0)
 		printf("  LMTP   %s for your MTA's delivery\n",
 		       c->lmtp_listen.addr[0]);
@@ -517,6 +527,14 @@ daemon_run(struct daemon *d, bool demo)
 		.implementation = "quire " QUIRE_VERSION,
 	};
 	d->pop3 = pop3_service_create(&pset);
+	struct imap_settings iset = {
+		.store = d->store,
+		.passdb = d->passdb,
+		.tls = d->tls,
+		.allow_plaintext = d->cfg.allow_plaintext,
+		.implementation = "quire " QUIRE_VERSION,
+	};
+	d->imap = imap_service_create(&iset);
 	struct lmtp_settings lset = {
 		.store = d->store,
 		.passdb = d->passdb,
@@ -544,6 +562,11 @@ daemon_run(struct daemon *d, bool demo)
 			      pop3_service_new_connection, d->pop3, 0);
 	lret |= daemon_listen(d, "pop3s", &d->cfg.pop3s_listen, true, true,
 			      NULL, pop3_service_new_connection, d->pop3, 0);
+	lret |= daemon_listen(d, "imap", &d->cfg.imap_listen, true, false,
+			      "* BYE Too many connections\r\n",
+			      imap_service_new_connection, d->imap, 0);
+	lret |= daemon_listen(d, "imaps", &d->cfg.imaps_listen, true, true,
+			      NULL, imap_service_new_connection, d->imap, 0);
 	lret |= daemon_listen(d, "lmtp", &d->cfg.lmtp_listen, false, false,
 			      "421 4.3.2 Too many connections\r\n",
 			      lmtp_service_new_connection, d->lmtp, 0666);
@@ -553,9 +576,6 @@ daemon_run(struct daemon *d, bool demo)
 	free(control_addr.addr[0]);
 	if (lret != 0)
 		goto out;
-	if (d->cfg.imap_listen.count > 0 || d->cfg.imaps_listen.count > 0)
-		log_info(&daemon_log, "[imap] and [imaps] are accepted; the "
-			 "IMAP service is not part of this build yet");
 
 	if (drop_privileges(d->cfg.user, d->cfg.data_dir,
 			    d->cfg.passwd_file) < 0)
@@ -606,6 +626,7 @@ out:
 	for (unsigned i = 0; i < d->listener_count; i++)
 		listener_destroy(&d->listeners[i]);
 	pop3_service_destroy(&d->pop3);
+	imap_service_destroy(&d->imap);
 	lmtp_service_destroy(&d->lmtp);
 	control_service_destroy(&d->control);
 	worker_pool_destroy(&d->pool);

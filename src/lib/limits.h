@@ -160,4 +160,16 @@
 /* Default largest APPEND message ([imap] max_message_size). */
 #define IMAP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
 
+
+/* IMAP session timeouts (RFC 9051 5.4: at least 30 minutes once logged
+   in; an anonymous client gets a minute to log in). */
+#define IMAP_PREAUTH_TIMEOUT_SECS 60
+#define IMAP_IDLE_TIMEOUT_SECS (30 * 60)
+/* A FETCH body part larger than this is decoded (BINARY) only up to it:
+   decoding happens in memory. */
+#define IMAP_MAX_BINARY_DECODED (64ULL * 1024 * 1024)
+/* Messages an IMAP session expunges, copies or fetches per store call
+   batch; keeps UID range arrays small. */
+#define IMAP_MAX_APPEND_MESSAGES 1000
+
 #endif

@@ -1,0 +1,424 @@
+/* LIST (RFC 9051 6.3.9 with LIST-EXTENDED RFC 5258, SPECIAL-USE RFC 6154,
+   LIST-STATUS RFC 5819, CHILDREN RFC 3348) and LSUB (RFC 3501 6.3.9). */
+#include "imap/imap-commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/imap-list.h"
+#include "lib/buf.h"
+#include "mail/imap-bodystructure.h"
+#include "store/store.h"
+
+enum list_select {
+	LIST_SEL_SUBSCRIBED = 0x01,
+	LIST_SEL_RECURSIVEMATCH = 0x02,
+	LIST_SEL_SPECIAL_USE = 0x04,
+};
+
+enum list_return {
+	LIST_RET_SUBSCRIBED = 0x01,
+	LIST_RET_CHILDREN = 0x02,
+	LIST_RET_SPECIAL_USE = 0x04,
+	LIST_RET_STATUS = 0x08,
+};
+
+/* One name LIST may show: a mailbox, or a parent implied by one. */
+struct list_node {
+	char *name;
+	const struct store_mailbox_info *info; /* NULL: no such mailbox */
+	bool has_children;
+	bool subscribed_child;
+};
+
+struct list_ctx {
+	struct imap_cmd *cmd;
+	unsigned int sel, ret, status_items;
+	bool extended, lsub;
+	char **patterns;
+	unsigned int pattern_count;
+	struct list_node *nodes;
+	unsigned int node_count, node_alloc;
+};
+
+static const char *
+special_use_name(enum store_special_use use)
+{
+	switch (use) {
+	case STORE_SPECIAL_NONE: break;
+	case STORE_SPECIAL_ALL: return "\\All";
+	case STORE_SPECIAL_ARCHIVE: return "\\Archive";
+	case STORE_SPECIAL_DRAFTS: return "\\Drafts";
+	case STORE_SPECIAL_FLAGGED: return "\\Flagged";
+	case STORE_SPECIAL_JUNK: return "\\Junk";
+	case STORE_SPECIAL_SENT: return "\\Sent";
+	case STORE_SPECIAL_TRASH: return "\\Trash";
+	}
+	return NULL;
+}
+
+static int
+node_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct list_node *)a)->name,
+		      ((const struct list_node *)b)->name);
+}
+
+static struct list_node *
+node_find(struct list_ctx *ctx, const char *name)
+{
+	struct list_node key = { .name = (char *)name };
+
+	return bsearch(&key, ctx->nodes, ctx->node_count, sizeof(key),
+		       node_cmp);
+}
+
+static void
+node_add(struct list_ctx *ctx, char *name,
+	 const struct store_mailbox_info *info)
+{
+	if (ctx->node_count == ctx->node_alloc) {
+		ctx->node_alloc = ctx->node_alloc == 0 ? 32 :
+			ctx->node_alloc * 2;
+		ctx->nodes = realloc(ctx->nodes,
+				     ctx->node_alloc * sizeof(*ctx->nodes));
+		if (ctx->nodes == NULL)
+			abort();
+	}
+	memset(&ctx->nodes[ctx->node_count], 0, sizeof(*ctx->nodes));
+	ctx->nodes[ctx->node_count].name = name;
+	ctx->nodes[ctx->node_count].info = info;
+	ctx->node_count++;
+}
+
+/* Every mailbox, and every parent name implied by one, sorted; children
+   and subscribed-descendant marks set. */
+static void
+build_nodes(struct list_ctx *ctx, const struct store_mailbox_info *list,
+	    unsigned int count)
+{
+	unsigned int real;
+
+	for (unsigned i = 0; i < count; i++)
+		node_add(ctx, imap_xstrdup(list[i].name), &list[i]);
+	real = ctx->node_count;
+	qsort(ctx->nodes, ctx->node_count, sizeof(*ctx->nodes), node_cmp);
+	for (unsigned i = 0; i < real; i++) {
+		const char *name = list[i].name;
+
+		for (const char *p = strrchr(name, '/'); p != NULL;
+		     p = p == name ? NULL : memrchr(name, '/',
+						    (size_t)(p - name))) {
+			char *parent = imap_xstrndup(name, (size_t)(p - name));
+
+			if (node_find(ctx, parent) == NULL) {
+				node_add(ctx, parent, NULL);
+				qsort(ctx->nodes, ctx->node_count,
+				      sizeof(*ctx->nodes), node_cmp);
+			} else {
+				free(parent);
+			}
+		}
+	}
+	for (unsigned i = 0; i < ctx->node_count; i++) {
+		const char *name = ctx->nodes[i].name;
+		const char *slash = strrchr(name, '/');
+		struct list_node *parent;
+		char *pname;
+		bool sub = ctx->nodes[i].info != NULL &&
+			ctx->nodes[i].info->subscribed;
+
+		if (slash == NULL)
+			continue;
+		/* Mark every ancestor. */
+		for (const char *p = slash; p != NULL;
+		     p = p == name ? NULL : memrchr(name, '/',
+						    (size_t)(p - name))) {
+			pname = imap_xstrndup(name, (size_t)(p - name));
+			parent = node_find(ctx, pname);
+			free(pname);
+			if (parent == NULL)
+				continue;
+			if (p == slash)
+				parent->has_children = true;
+			if (sub)
+				parent->subscribed_child = true;
+		}
+	}
+}
+
+static bool
+name_matches(struct list_ctx *ctx, const char *name)
+{
+	for (unsigned i = 0; i < ctx->pattern_count; i++) {
+		if (imap_list_match(ctx->patterns[i], name))
+			return true;
+	}
+	return false;
+}
+
+static void
+list_write_node(struct list_ctx *ctx, const struct list_node *node,
+		bool childinfo)
+{
+	struct imap_session *session = ctx->cmd->session;
+	const struct store_mailbox_info *info = node->info;
+	const char *su;
+	struct buf b;
+	bool first = true;
+
+#define ATTR(s) do { buf_append_str(&b, first ? "" : " "); \
+		     buf_append_str(&b, s); first = false; } while (0)
+	buf_init(&b, 0);
+	buf_append_str(&b, ctx->lsub ? "LSUB (" : "LIST (");
+	if (info == NULL) {
+		if (ctx->extended || session->enabled_rev2)
+			ATTR("\\NonExistent");
+		else
+			ATTR("\\Noselect");
+	}
+	if (!ctx->lsub) {
+		ATTR(node->has_children ? "\\HasChildren" : "\\HasNoChildren");
+	}
+	if (info != NULL && info->subscribed &&
+	    ((ctx->ret & LIST_RET_SUBSCRIBED) != 0 ||
+	     (ctx->sel & LIST_SEL_SUBSCRIBED) != 0))
+		ATTR("\\Subscribed");
+	su = info == NULL ? NULL : special_use_name(info->special_use);
+	if (su != NULL && !ctx->lsub)
+		ATTR(su);
+#undef ATTR
+	buf_append_str(&b, ") \"/\" ");
+	imap_write_mailbox_name(session, &b, node->name);
+	if (childinfo)
+		buf_append_str(&b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	buf_free(&b);
+
+	if ((ctx->ret & LIST_RET_STATUS) != 0 && info != NULL) {
+		const char *error;
+
+		if (imap_status_write(session, info->id, info->name,
+				      ctx->status_items, &error) < 0)
+			log_error(&session->log, "LIST STATUS failed: %s",
+				  error);
+	}
+}
+
+static void
+list_run(struct list_ctx *ctx)
+{
+	for (unsigned i = 0; i < ctx->node_count; i++) {
+		const struct list_node *node = &ctx->nodes[i];
+		bool subscribed = node->info != NULL && node->info->subscribed;
+
+		if (!name_matches(ctx, node->name))
+			continue;
+		if ((ctx->sel & LIST_SEL_SPECIAL_USE) != 0 &&
+		    (node->info == NULL ||
+		     node->info->special_use == STORE_SPECIAL_NONE))
+			continue;
+		if ((ctx->sel & LIST_SEL_SUBSCRIBED) != 0 || ctx->lsub) {
+			if (subscribed) {
+				list_write_node(ctx, node, false);
+			} else if ((ctx->sel & LIST_SEL_RECURSIVEMATCH) != 0 &&
+				   node->subscribed_child) {
+				list_write_node(ctx, node, true);
+			}
+			continue;
+		}
+		if (node->info == NULL && !ctx->extended) {
+			/* Implied parents appear only where a pattern stops
+			   at their level ('%'), as RFC 9051 6.3.9 shows. */
+			list_write_node(ctx, node, false);
+			continue;
+		}
+		list_write_node(ctx, node, false);
+	}
+}
+
+static int
+atom_list_parse(struct imap_cmd *cmd, const struct imap_arg *arg,
+		const char *const *names, const unsigned int *bits,
+		unsigned int n, unsigned int *mask_r,
+		const struct imap_arg **status_r)
+{
+	const struct imap_arg *list;
+	unsigned int count;
+	const char *atom;
+
+	if (!imap_arg_get_list(arg, &list, &count))
+		return -1;
+	for (unsigned i = 0; i < count; i++) {
+		unsigned j;
+
+		if (!imap_arg_get_atom(&list[i], &atom))
+			return -1;
+		for (j = 0; j < n; j++) {
+			if (strcasecmp(atom, names[j]) == 0)
+				break;
+		}
+		if (j == n) {
+			if (strcasecmp(atom, "REMOTE") == 0)
+				continue;
+			return -1;
+		}
+		*mask_r |= bits[j];
+		if (status_r != NULL && bits[j] == LIST_RET_STATUS) {
+			if (i + 1 >= count)
+				return -1;
+			*status_r = &list[++i];
+		}
+	}
+	return 0;
+}
+
+static bool
+list_parse(struct list_ctx *ctx, struct imap_cmd *cmd)
+{
+	static const char *const sel_names[] = {
+		"SUBSCRIBED", "RECURSIVEMATCH", "SPECIAL-USE" };
+	static const unsigned int sel_bits[] = {
+		LIST_SEL_SUBSCRIBED, LIST_SEL_RECURSIVEMATCH,
+		LIST_SEL_SPECIAL_USE };
+	static const char *const ret_names[] = {
+		"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS" };
+	static const unsigned int ret_bits[] = {
+		LIST_RET_SUBSCRIBED, LIST_RET_CHILDREN, LIST_RET_SPECIAL_USE,
+		LIST_RET_STATUS };
+	const struct imap_arg *args = cmd->args, *status = NULL;
+	unsigned int n = cmd->args_count, i = 0;
+	const struct imap_arg *plist;
+	unsigned int pcount;
+	char *reference;
+	const char *error;
+
+	if (!ctx->lsub && n > 0 && args[0].type == IMAP_ARG_LIST) {
+		ctx->extended = true;
+		if (atom_list_parse(cmd, &args[0], sel_names, sel_bits, 3,
+				    &ctx->sel, NULL) < 0) {
+			imap_cmd_bad(cmd, "Invalid LIST selection options.");
+			return false;
+		}
+		if ((ctx->sel & LIST_SEL_RECURSIVEMATCH) != 0 &&
+		    (ctx->sel & ~LIST_SEL_RECURSIVEMATCH) == 0) {
+			imap_cmd_bad(cmd, "RECURSIVEMATCH needs another "
+				     "selection option.");
+			return false;
+		}
+		i++;
+	}
+	if (n < i + 2) {
+		imap_cmd_bad(cmd, "%s takes a reference and a pattern.",
+			     cmd->name);
+		return false;
+	}
+	if (imap_cmd_get_mailbox(cmd, &args[i], &reference) < 0)
+		return false;
+	i++;
+	if (args[i].type == IMAP_ARG_LIST && !ctx->lsub) {
+		ctx->extended = true;
+		(void)imap_arg_get_list(&args[i], &plist, &pcount);
+	} else {
+		plist = &args[i];
+		pcount = 1;
+	}
+	i++;
+	ctx->patterns = imap_xcalloc(pcount, sizeof(char *));
+	for (unsigned k = 0; k < pcount; k++) {
+		const uint8_t *data;
+		size_t len;
+		char *pat;
+
+		if (!imap_arg_get_astring(&plist[k], &data, &len) ||
+		    imap_mailbox_name_from_client(cmd->session, data, len,
+						  &pat, &error) < 0) {
+			free(reference);
+			imap_cmd_bad(cmd, "Invalid mailbox pattern.");
+			return false;
+		}
+		ctx->patterns[ctx->pattern_count++] =
+			imap_list_join(reference, pat);
+		free(pat);
+	}
+	free(reference);
+	if (i < n) {
+		if (ctx->lsub || !imap_arg_atom_equals(&args[i], "RETURN") ||
+		    i + 2 != n ||
+		    atom_list_parse(cmd, &args[i + 1], ret_names, ret_bits, 4,
+				    &ctx->ret, &status) < 0) {
+			imap_cmd_bad(cmd, "Invalid LIST return options.");
+			return false;
+		}
+		ctx->extended = true;
+		if (status != NULL &&
+		    imap_status_parse_items(status, &ctx->status_items,
+					    &error) < 0) {
+			imap_cmd_bad(cmd, "%s", error);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+list_ctx_free(struct list_ctx *ctx)
+{
+	for (unsigned i = 0; i < ctx->pattern_count; i++)
+		free(ctx->patterns[i]);
+	free(ctx->patterns);
+	for (unsigned i = 0; i < ctx->node_count; i++)
+		free(ctx->nodes[i].name);
+	free(ctx->nodes);
+}
+
+static bool
+cmd_list_full(struct imap_cmd *cmd, bool lsub)
+{
+	struct imap_session *session = cmd->session;
+	struct store_mailbox_info *list = NULL;
+	struct list_ctx ctx;
+	unsigned int count = 0;
+	const char *error;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cmd = cmd;
+	ctx.lsub = lsub;
+	if (!list_parse(&ctx, cmd)) {
+		list_ctx_free(&ctx);
+		return true;
+	}
+	if (ctx.pattern_count == 1 && ctx.patterns[0][0] == '\0' &&
+	    !ctx.extended) {
+		/* RFC 9051 6.3.9: the delimiter and root. */
+		imap_session_untagged(session, "%s (\\Noselect) \"/\" \"\"",
+				      lsub ? "LSUB" : "LIST");
+		imap_cmd_ok(cmd, "%s completed.", cmd->name);
+		list_ctx_free(&ctx);
+		return true;
+	}
+	if (store_mailbox_list(session->user, &list, &count, &error) < 0) {
+		imap_cmd_fail(cmd, "listing mailboxes", error);
+		list_ctx_free(&ctx);
+		return true;
+	}
+	build_nodes(&ctx, list, count);
+	list_run(&ctx);
+	list_ctx_free(&ctx);
+	store_mailbox_list_free(&list, count);
+	imap_cmd_ok(cmd, "%s completed.", cmd->name);
+	return true;
+}
+
+bool
+cmd_list(struct imap_cmd *cmd)
+{
+	return cmd_list_full(cmd, false);
+}
+
+bool
+cmd_lsub(struct imap_cmd *cmd)
+{
+	return cmd_list_full(cmd, true);
+}

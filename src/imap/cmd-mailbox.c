@@ -1,0 +1,548 @@
+/* Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+   UNSUBSCRIBE, STATUS, NAMESPACE (RFC 9051 6.3) and CLOSE, UNSELECT,
+   CHECK (6.4). */
+#include "imap/imap-commands.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/buf.h"
+#include "mail/imap-bodystructure.h"
+#include "store/store.h"
+
+int
+imap_cmd_get_mailbox(struct imap_cmd *cmd, const struct imap_arg *arg,
+		     char **name_r)
+{
+	const uint8_t *data;
+	size_t len;
+	const char *error;
+
+	if (!imap_arg_get_astring(arg, &data, &len)) {
+		imap_cmd_bad(cmd, "Mailbox name expected.");
+		return -1;
+	}
+	if (imap_mailbox_name_from_client(cmd->session, data, len, name_r,
+					  &error) < 0) {
+		imap_cmd_no(cmd, "%s", error);
+		return -1;
+	}
+	return 0;
+}
+
+/* Looks a mailbox up; replies NO itself when it does not exist or the
+   lookup fails. Returns 1 with *info_r, or 0 (replied). */
+static int
+mailbox_find(struct imap_cmd *cmd, const char *name,
+	     struct store_mailbox_info *info_r, const char *trycreate)
+{
+	const char *error;
+	int ret;
+
+	ret = store_mailbox_lookup(cmd->session->user, name, info_r, &error);
+	if (ret < 0 && strlen(name) > 0) {
+		/* An invalid name: the client gets the plain answer. */
+		imap_cmd_no(cmd, "%sMailbox does not exist.", trycreate);
+		return 0;
+	}
+	if (ret <= 0) {
+		imap_cmd_no(cmd, "%sMailbox does not exist.", trycreate);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- SELECT / EXAMINE --------------------------------------------------- */
+
+static void
+select_write_flags(struct imap_session *session)
+{
+	struct buf b;
+	char **names;
+	unsigned count;
+	const char *error;
+
+	buf_init(&b, 0);
+	buf_append_str(&b, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+		       "\\Draft");
+	if (store_keywords_get(session->user, &names, &count, &error) == 0) {
+		for (unsigned i = 0; i < count; i++)
+			buf_appendf(&b, " %s", names[i]);
+		store_keywords_free(&names, count);
+	}
+	buf_append_c(&b, ')');
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	buf_truncate(&b, 0);
+	buf_append_str(&b, "OK [PERMANENTFLAGS (\\Answered \\Flagged "
+		       "\\Deleted \\Seen \\Draft \\*)] Flags permitted.");
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	buf_free(&b);
+}
+
+static bool
+cmd_select_full(struct imap_cmd *cmd, bool read_only)
+{
+	struct imap_session *session = cmd->session;
+	struct store_mailbox_info info;
+	struct store_view_entry e;
+	const char *error;
+	char *name;
+	uint32_t count, first_unseen = 0;
+	int ret;
+
+	if (cmd->args_count != 1) {
+		imap_cmd_bad(cmd, "%s takes one mailbox name.", cmd->name);
+		return true;
+	}
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
+		return true;
+	if (session->state == IMAP_STATE_SELECTED) {
+		/* RFC 9051 6.3.2: the old mailbox is closed first, and
+		   [CLOSED] marks where its responses end. */
+		imap_session_unselect(session);
+		imap_session_untagged(session, "OK [CLOSED] Previous mailbox "
+				      "closed.");
+	}
+	if (mailbox_find(cmd, name, &info, "[NONEXISTENT] ") == 0) {
+		free(name);
+		return true;
+	}
+	ret = imap_session_select(session, info.id, info.name, read_only,
+				  &error);
+	if (ret <= 0) {
+		if (ret < 0)
+			imap_cmd_fail(cmd, "opening the mailbox", error);
+		else
+			imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not "
+				    "exist.");
+		store_mailbox_info_free(&info);
+		free(name);
+		return true;
+	}
+	session->uidvalidity = info.uidvalidity;
+	count = store_view_count(session->view);
+	select_write_flags(session);
+	imap_session_untagged(session, "%u EXISTS", count);
+	if (!session->enabled_rev2) {
+		imap_session_untagged(session, "0 RECENT");
+		for (uint32_t seq = 1; seq <= count; seq++) {
+			if (store_view_get(session->view, seq, &e) &&
+			    (e.flags & STORE_FLAG_SEEN) == 0) {
+				first_unseen = seq;
+				break;
+			}
+		}
+		if (first_unseen != 0)
+			imap_session_untagged(session, "OK [UNSEEN %u] First "
+					      "unseen.", first_unseen);
+	}
+	imap_session_untagged(session, "OK [UIDVALIDITY %u] UIDs valid.",
+			      info.uidvalidity);
+	imap_session_untagged(session, "OK [UIDNEXT %u] Predicted next UID.",
+			      info.uidnext);
+	imap_session_untagged(session, "OK [HIGHESTMODSEQ %" PRIu64 "] "
+			      "Highest", info.highestmodseq);
+	if (session->enabled_rev2) {
+		struct buf b;
+
+		buf_init(&b, 0);
+		buf_append_str(&b, "LIST () \"/\" ");
+		imap_write_mailbox_name(session, &b, info.name);
+		imap_session_untagged(session, "%s", buf_cstr(&b));
+		buf_free(&b);
+	}
+	imap_cmd_ok(cmd, "[%s] %s completed.",
+		    read_only ? "READ-ONLY" : "READ-WRITE", cmd->name);
+	store_mailbox_info_free(&info);
+	free(name);
+	return true;
+}
+
+bool
+cmd_select(struct imap_cmd *cmd)
+{
+	return cmd_select_full(cmd, false);
+}
+
+bool
+cmd_examine(struct imap_cmd *cmd)
+{
+	return cmd_select_full(cmd, true);
+}
+
+/* ---- CREATE / DELETE / RENAME ------------------------------------------ */
+
+bool
+cmd_create(struct imap_cmd *cmd)
+{
+	struct imap_session *session = cmd->session;
+	const char *error;
+	char *name;
+	size_t len;
+	int ret;
+
+	if (cmd->args_count != 1) {
+		imap_cmd_bad(cmd, "CREATE takes one mailbox name.");
+		return true;
+	}
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
+		return true;
+	/* RFC 9051 6.3.4: a trailing delimiter only says the client means
+	   to create children. */
+	len = strlen(name);
+	while (len > 0 && name[len - 1] == '/')
+		name[--len] = '\0';
+	if (len == 0 || strcmp(name, "INBOX") == 0) {
+		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox exists.");
+		free(name);
+		return true;
+	}
+	store_user_lock(session->user);
+	/* Missing parents are created too. */
+	for (char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (p != name && p[-1] != '/' && strcmp(name, "INBOX") != 0)
+			(void)store_mailbox_create(session->user, name,
+						   STORE_SPECIAL_NONE, NULL,
+						   &error);
+		*p = '/';
+	}
+	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
+				   NULL, &error);
+	store_user_unlock(session->user);
+	if (ret < 0)
+		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");
+	else if (ret == 0)
+		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox exists.");
+	else
+		imap_cmd_ok(cmd, "CREATE completed.");
+	free(name);
+	return true;
+}
+
+bool
+cmd_delete(struct imap_cmd *cmd)
+{
+	struct imap_session *session = cmd->session;
+	const char *error;
+	char *name;
+	int ret;
+
+	if (cmd->args_count != 1) {
+		imap_cmd_bad(cmd, "DELETE takes one mailbox name.");
+		return true;
+	}
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
+		return true;
+	if (strcmp(name, "INBOX") == 0) {
+		imap_cmd_no(cmd, "[CANNOT] INBOX cannot be deleted.");
+		free(name);
+		return true;
+	}
+	if (session->state == IMAP_STATE_SELECTED &&
+	    strcmp(session->mailbox_name, name) == 0) {
+		imap_session_unselect(session);
+		imap_session_untagged(session, "OK [CLOSED] Mailbox closed.");
+	}
+	ret = store_mailbox_delete(session->user, name, &error);
+	if (ret < 0)
+		imap_cmd_fail(cmd, "deleting the mailbox", error);
+	else if (ret == 0)
+		imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist.");
+	else
+		imap_cmd_ok(cmd, "DELETE completed.");
+	free(name);
+	return true;
+}
+
+bool
+cmd_rename(struct imap_cmd *cmd)
+{
+	struct imap_session *session = cmd->session;
+	struct store_mailbox_info info;
+	const char *error;
+	char *old_name, *new_name;
+	int ret;
+
+	if (cmd->args_count != 2) {
+		imap_cmd_bad(cmd, "RENAME takes two mailbox names.");
+		return true;
+	}
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &old_name) < 0)
+		return true;
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[1], &new_name) < 0) {
+		free(old_name);
+		return true;
+	}
+	store_user_lock(session->user);
+	ret = store_mailbox_lookup(session->user, new_name, &info, &error);
+	if (ret > 0) {
+		store_mailbox_info_free(&info);
+		imap_cmd_no(cmd, "[ALREADYEXISTS] Target mailbox exists.");
+	} else {
+		ret = store_mailbox_rename(session->user, old_name, new_name,
+					   &error);
+		if (ret < 0)
+			imap_cmd_no(cmd, "[CANNOT] Cannot rename: %s",
+				    "invalid name or a child exists");
+		else if (ret == 0)
+			imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not "
+				    "exist.");
+		else
+			imap_cmd_ok(cmd, "RENAME completed.");
+	}
+	store_user_unlock(session->user);
+	free(old_name);
+	free(new_name);
+	return true;
+}
+
+/* ---- SUBSCRIBE / UNSUBSCRIBE ------------------------------------------- */
+
+static bool
+cmd_subscribe_full(struct imap_cmd *cmd, bool subscribe)
+{
+	const char *error;
+	char *name;
+	int ret;
+
+	if (cmd->args_count != 1) {
+		imap_cmd_bad(cmd, "%s takes one mailbox name.", cmd->name);
+		return true;
+	}
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
+		return true;
+	ret = store_mailbox_subscribe(cmd->session->user, name, subscribe,
+				      &error);
+	if (ret < 0)
+		imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist.");
+	else if (ret == 0 && subscribe)
+		imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist.");
+	else
+		imap_cmd_ok(cmd, "%s completed.", cmd->name);
+	free(name);
+	return true;
+}
+
+bool
+cmd_subscribe(struct imap_cmd *cmd)
+{
+	return cmd_subscribe_full(cmd, true);
+}
+
+bool
+cmd_unsubscribe(struct imap_cmd *cmd)
+{
+	return cmd_subscribe_full(cmd, false);
+}
+
+/* ---- STATUS ------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	unsigned int bit;
+} status_items[] = {
+	{ "MESSAGES", IMAP_STATUS_MESSAGES },
+	{ "UIDNEXT", IMAP_STATUS_UIDNEXT },
+	{ "UIDVALIDITY", IMAP_STATUS_UIDVALIDITY },
+	{ "UNSEEN", IMAP_STATUS_UNSEEN },
+	{ "DELETED", IMAP_STATUS_DELETED },
+	{ "SIZE", IMAP_STATUS_SIZE },
+	{ "RECENT", IMAP_STATUS_RECENT },
+	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
+};
+
+int
+imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r,
+			const char **error_r)
+{
+	const struct imap_arg *list;
+	unsigned int count, items = 0;
+	const char *atom;
+
+	if (!imap_arg_get_list(arg, &list, &count) || count == 0) {
+		*error_r = "STATUS items must be a non-empty list.";
+		return -1;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		size_t j;
+
+		if (!imap_arg_get_atom(&list[i], &atom)) {
+			*error_r = "Invalid STATUS item.";
+			return -1;
+		}
+		for (j = 0; j < sizeof(status_items) / sizeof(status_items[0]);
+		     j++) {
+			if (strcasecmp(atom, status_items[j].name) == 0)
+				break;
+		}
+		if (j == sizeof(status_items) / sizeof(status_items[0])) {
+			*error_r = "Unknown STATUS item.";
+			return -1;
+		}
+		items |= status_items[j].bit;
+	}
+	*items_r = items;
+	return 0;
+}
+
+int
+imap_status_write(struct imap_session *session, uint64_t mailbox_id,
+		  const char *name, unsigned int items, const char **error_r)
+{
+	struct store_mailbox_status st;
+	struct buf b;
+	bool first = true;
+	int ret;
+
+	ret = store_mailbox_status(session->user, mailbox_id, &st, error_r);
+	if (ret <= 0)
+		return ret;
+	buf_init(&b, 0);
+	buf_append_str(&b, "STATUS ");
+	imap_write_mailbox_name(session, &b, name);
+	buf_append_str(&b, " (");
+	for (size_t j = 0; j < sizeof(status_items) / sizeof(status_items[0]);
+	     j++) {
+		uint64_t v = 0;
+
+		if ((items & status_items[j].bit) == 0)
+			continue;
+		switch (status_items[j].bit) {
+		case IMAP_STATUS_MESSAGES: v = st.messages; break;
+		case IMAP_STATUS_UIDNEXT: v = st.uidnext; break;
+		case IMAP_STATUS_UIDVALIDITY: v = st.uidvalidity; break;
+		case IMAP_STATUS_UNSEEN: v = st.unseen; break;
+		case IMAP_STATUS_DELETED: v = st.deleted; break;
+		case IMAP_STATUS_SIZE: v = st.size; break;
+		case IMAP_STATUS_RECENT: v = 0; break;
+		case IMAP_STATUS_HIGHESTMODSEQ: v = st.highestmodseq; break;
+		}
+		buf_appendf(&b, "%s%s %" PRIu64, first ? "" : " ",
+			    status_items[j].name, v);
+		first = false;
+	}
+	buf_append_c(&b, ')');
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	buf_free(&b);
+	return 1;
+}
+
+bool
+cmd_status(struct imap_cmd *cmd)
+{
+	struct store_mailbox_info info;
+	unsigned int items;
+	const char *error;
+	char *name;
+	int ret;
+
+	if (cmd->args_count != 2) {
+		imap_cmd_bad(cmd, "STATUS takes a mailbox and a list.");
+		return true;
+	}
+	if (imap_status_parse_items(&cmd->args[1], &items, &error) < 0) {
+		imap_cmd_bad(cmd, "%s", error);
+		return true;
+	}
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
+		return true;
+	if (mailbox_find(cmd, name, &info, "[NONEXISTENT] ") > 0) {
+		ret = imap_status_write(cmd->session, info.id, info.name,
+					items, &error);
+		if (ret < 0)
+			imap_cmd_fail(cmd, "reading the status", error);
+		else if (ret == 0)
+			imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not "
+				    "exist.");
+		else
+			imap_cmd_ok(cmd, "STATUS completed.");
+		store_mailbox_info_free(&info);
+	}
+	free(name);
+	return true;
+}
+
+bool
+cmd_namespace(struct imap_cmd *cmd)
+{
+	/* RFC 2342: one personal namespace, no prefix, "/" delimiter. */
+	imap_session_untagged(cmd->session, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+	imap_cmd_ok(cmd, "NAMESPACE completed.");
+	return true;
+}
+
+/* ---- CLOSE / UNSELECT / CHECK ------------------------------------------ */
+
+/* UIDs of the view's messages flagged \Deleted. */
+int
+imap_view_deleted_uids(struct imap_session *session,
+		       struct store_uid_range **ranges_r,
+		       unsigned int *count_r)
+{
+	uint32_t count = store_view_count(session->view);
+	struct store_uid_range *ranges = NULL;
+	unsigned int n = 0, alloc = 0;
+	struct store_view_entry e;
+
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		if (!store_view_get(session->view, seq, &e) ||
+		    (e.flags & STORE_FLAG_DELETED) == 0)
+			continue;
+		if (n > 0 && ranges[n - 1].last + 1 == e.uid) {
+			ranges[n - 1].last = e.uid;
+			continue;
+		}
+		if (n == alloc) {
+			alloc = alloc == 0 ? 16 : alloc * 2;
+			ranges = realloc(ranges, alloc * sizeof(*ranges));
+			if (ranges == NULL)
+				abort();
+		}
+		ranges[n].first = ranges[n].last = e.uid;
+		n++;
+	}
+	*ranges_r = ranges;
+	*count_r = n;
+	return 0;
+}
+
+bool
+cmd_close(struct imap_cmd *cmd)
+{
+	struct imap_session *session = cmd->session;
+	struct store_uid_range *ranges;
+	unsigned int count;
+	const char *error;
+
+	if (!session->read_only) {
+		/* RFC 9051 6.4.1: expunge silently, then deselect. */
+		imap_view_deleted_uids(session, &ranges, &count);
+		if (count > 0 &&
+		    store_expunge(session->user, session->mailbox_id, ranges,
+				  count, NULL, &error) < 0)
+			log_error(&session->log, "CLOSE expunge failed: %s",
+				  error);
+		free(ranges);
+	}
+	imap_session_unselect(session);
+	imap_cmd_ok(cmd, "CLOSE completed.");
+	return true;
+}
+
+bool
+cmd_unselect(struct imap_cmd *cmd)
+{
+	imap_session_unselect(cmd->session);
+	imap_cmd_ok(cmd, "UNSELECT completed.");
+	return true;
+}
+
+bool
+cmd_check(struct imap_cmd *cmd)
+{
+	imap_cmd_ok(cmd, "CHECK completed.");
+	return true;
+}

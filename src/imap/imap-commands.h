@@ -1,0 +1,113 @@
+#ifndef QUIRE_IMAP_COMMANDS_H
+#define QUIRE_IMAP_COMMANDS_H
+
+#include "imap/imap-session.h"
+
+/* The command table (imap-commands.c) and the handlers, one file per
+   command family. See imap-session.h for the handler contract. */
+
+/* Finds a command by name (ASCII case-insensitive), or NULL. */
+const struct imap_command_def *imap_command_find(const char *name);
+
+/* cmd-auth.c: any state / before login */
+bool cmd_capability(struct imap_cmd *cmd);
+bool cmd_noop(struct imap_cmd *cmd);
+bool cmd_logout(struct imap_cmd *cmd);
+bool cmd_starttls(struct imap_cmd *cmd);
+bool cmd_login(struct imap_cmd *cmd);
+bool cmd_authenticate(struct imap_cmd *cmd);
+bool cmd_enable(struct imap_cmd *cmd);
+bool cmd_id(struct imap_cmd *cmd);
+
+/* cmd-mailbox.c */
+/* Reads a mailbox-name argument into the store's form (malloc'ed).
+   Returns 0, or -1 after replying BAD/NO itself. */
+int imap_cmd_get_mailbox(struct imap_cmd *cmd, const struct imap_arg *arg,
+			 char **name_r);
+/* STATUS items (RFC 9051 6.3.11, RFC 8438 SIZE, RFC 7162 HIGHESTMODSEQ). */
+enum imap_status_item {
+	IMAP_STATUS_MESSAGES = 0x01,
+	IMAP_STATUS_UIDNEXT = 0x02,
+	IMAP_STATUS_UIDVALIDITY = 0x04,
+	IMAP_STATUS_UNSEEN = 0x08,
+	IMAP_STATUS_DELETED = 0x10,
+	IMAP_STATUS_SIZE = 0x20,
+	IMAP_STATUS_RECENT = 0x40,
+	IMAP_STATUS_HIGHESTMODSEQ = 0x80,
+};
+/* Parses "(MESSAGES UNSEEN ...)". Returns 0, or -1 with *error_r. */
+int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r,
+			    const char **error_r);
+/* Writes "* STATUS name (...)". Returns 1, 0 if no such mailbox, -1. */
+int imap_status_write(struct imap_session *session, uint64_t mailbox_id,
+		      const char *name, unsigned int items,
+		      const char **error_r);
+/* UID ranges of the selected view's \Deleted messages (malloc'ed). */
+int imap_view_deleted_uids(struct imap_session *session,
+			   struct store_uid_range **ranges_r,
+			   unsigned int *count_r);
+
+bool cmd_select(struct imap_cmd *cmd);
+bool cmd_examine(struct imap_cmd *cmd);
+bool cmd_create(struct imap_cmd *cmd);
+bool cmd_delete(struct imap_cmd *cmd);
+bool cmd_rename(struct imap_cmd *cmd);
+bool cmd_subscribe(struct imap_cmd *cmd);
+bool cmd_unsubscribe(struct imap_cmd *cmd);
+bool cmd_status(struct imap_cmd *cmd);
+bool cmd_namespace(struct imap_cmd *cmd);
+bool cmd_close(struct imap_cmd *cmd);
+bool cmd_unselect(struct imap_cmd *cmd);
+bool cmd_check(struct imap_cmd *cmd);
+
+/* cmd-list.c */
+bool cmd_list(struct imap_cmd *cmd);
+bool cmd_lsub(struct imap_cmd *cmd);
+
+/* cmd-append.c */
+bool cmd_append(struct imap_cmd *cmd);
+/* The parser returned IMAP_PARSE_LITERAL_STREAM for an APPEND: pc is the
+   command so far. Prepares the save of the literal (or answers and skips
+   it). */
+void imap_append_stream_begin(struct imap_session *session,
+			      const struct imap_command *pc);
+/* True while a streamed literal's bytes are still to be read. */
+bool imap_append_streaming(struct imap_session *session);
+/* Reads buffered literal bytes into the save. Returns true when the input
+   loop may go on (literal complete, or more to parse), false to wait for
+   more input. */
+bool imap_append_stream_input(struct imap_session *session);
+/* Aborts any unfinished saves; at session end. */
+void imap_append_free(struct imap_session *session);
+
+/* cmd-fetch.c */
+bool cmd_fetch(struct imap_cmd *cmd);
+
+/* cmd-store.c */
+bool cmd_store(struct imap_cmd *cmd);
+/* Parses flag atoms (system flags and keywords; \Recent refused). The
+   keyword array (malloc'ed, free()) points into the args. Returns 0, or -1
+   with *error_r (BAD text). */
+int imap_flags_parse(const struct imap_arg *args, unsigned int count,
+		     uint8_t *flags_r, const char ***keywords_r,
+		     unsigned int *keyword_count_r, const char **error_r);
+
+/* cmd-copy.c */
+/* Writes a UID list as a compact sequence set ("1:3,7") to out, in the
+   order given (COPYUID's source and destination sets pair up by
+   position). */
+void imap_write_uid_set(struct buf *out, const uint32_t *uids,
+			unsigned int count);
+bool cmd_copy(struct imap_cmd *cmd);
+bool cmd_move(struct imap_cmd *cmd);
+
+/* cmd-expunge.c */
+bool cmd_expunge(struct imap_cmd *cmd);
+
+/* cmd-idle.c */
+bool cmd_idle(struct imap_cmd *cmd);
+
+/* cmd-search.c (the search module's) */
+bool cmd_search(struct imap_cmd *cmd);
+
+#endif

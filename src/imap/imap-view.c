@@ -1,0 +1,339 @@
+/* The selected mailbox as this session sees it: the store's shared view
+   with this session's cursor (store.h), the watcher that wakes the session
+   when another session or a delivery changes the mailbox, and the untagged
+   EXISTS / FETCH / EXPUNGE replies (RFC 9051 7.4.1, 7.5.1). Also the
+   helpers that turn wire names, flags and sets into the store's forms. */
+#include "imap/imap-session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/imap-seqset.h"
+#include "lib/buf.h"
+#include "lib/mutf7.h"
+#include "mail/imap-bodystructure.h"
+#include "net/conn.h"
+#include "net/worker.h"
+#include "store/store.h"
+
+/* ---- flags -------------------------------------------------------------- */
+
+static const char *const system_flags[] = {
+	"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft",
+};
+
+/* The user's keyword names, reloaded when a message carries a keyword
+   number this session has not seen yet. */
+static void
+keywords_refresh(struct imap_session *session)
+{
+	const char *error;
+
+	store_keywords_free(&session->keywords, session->keyword_count);
+	session->keyword_count = 0;
+	if (store_keywords_get(session->user, &session->keywords,
+			       &session->keyword_count, &error) < 0) {
+		log_error(&session->log, "reading keywords failed: %s", error);
+		session->keywords = NULL;
+		session->keyword_count = 0;
+	}
+}
+
+const char *
+imap_keyword_name(struct imap_session *session, unsigned int idx)
+{
+	if (idx >= session->keyword_count)
+		keywords_refresh(session);
+	return idx < session->keyword_count ? session->keywords[idx] : NULL;
+}
+
+void
+imap_write_flags(struct imap_session *session, struct buf *out,
+		 uint8_t flags, uint64_t keywords)
+{
+	bool first = true;
+
+	buf_append_c(out, '(');
+	for (unsigned i = 0; i < 5; i++) {
+		if ((flags & (1u << i)) == 0)
+			continue;
+		if (!first)
+			buf_append_c(out, ' ');
+		buf_append_str(out, system_flags[i]);
+		first = false;
+	}
+	for (unsigned i = 0; i < 64; i++) {
+		const char *name;
+
+		if ((keywords & (1ULL << i)) == 0)
+			continue;
+		name = imap_keyword_name(session, i);
+		if (name == NULL)
+			continue;
+		if (!first)
+			buf_append_c(out, ' ');
+		buf_append_str(out, name);
+		first = false;
+	}
+	buf_append_c(out, ')');
+}
+
+/* ---- mailbox names ------------------------------------------------------ */
+
+int
+imap_mailbox_name_from_client(struct imap_session *session,
+			      const uint8_t *data, size_t len, char **name_r,
+			      const char **error_r)
+{
+	char *name;
+	size_t name_len;
+
+	if (session->enabled_utf8) {
+		if (!utf8_is_valid(data, len) ||
+		    memchr(data, '\0', len) != NULL) {
+			*error_r = "Mailbox name is not valid UTF-8.";
+			return -1;
+		}
+		name = imap_xstrndup(data, len);
+		name_len = len;
+	} else if (mutf7_to_utf8(data, len, &name, &name_len, error_r) < 0) {
+		*error_r = "Mailbox name is not valid modified UTF-7.";
+		return -1;
+	}
+	/* RFC 9051 5.1: INBOX in any case is INBOX, also as a parent. */
+	if (name_len >= 5 && strncasecmp(name, "INBOX", 5) == 0 &&
+	    (name[5] == '\0' || name[5] == '/'))
+		memcpy(name, "INBOX", 5);
+	*name_r = name;
+	return 0;
+}
+
+/* A quoted string if it can be one (RFC 9051 9: quoted may hold UTF-8
+   once UTF8=ACCEPT/IMAP4rev2 is on; names never hold CR, LF or NUL). */
+static void
+write_name_string(struct buf *out, const char *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			imap_write_nstring(out, name, len);
+			return;
+		}
+	}
+	buf_append_c(out, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '"' || name[i] == '\\')
+			buf_append_c(out, '\\');
+		buf_append_c(out, (uint8_t)name[i]);
+	}
+	buf_append_c(out, '"');
+}
+
+void
+imap_write_mailbox_name(struct imap_session *session, struct buf *out,
+			const char *name)
+{
+	char *mutf7;
+	size_t len;
+	const char *error;
+
+	if (session->enabled_utf8 ||
+	    utf8_to_mutf7((const uint8_t *)name, strlen(name), &mutf7, &len,
+			  &error) < 0) {
+		/* (The store only holds valid UTF-8: the fallback keeps a
+		   reply sane whatever happens.) */
+		write_name_string(out, name, strlen(name));
+		return;
+	}
+	write_name_string(out, mutf7, len);
+	free(mutf7);
+}
+
+/* ---- selecting ----------------------------------------------------------- */
+
+/* The store's thread: only wake the session's own worker. */
+static void
+watch_callback(void *context, uint64_t mailbox_id,
+	       enum store_change_type type, uint64_t modseq)
+{
+	worker_wake_trigger(context);
+}
+
+/* The session's thread. */
+static void
+wake_callback(void *context)
+{
+	struct imap_session *session = context;
+
+	if (session->state != IMAP_STATE_SELECTED)
+		return;
+	/* RFC 2177: during IDLE changes go out at once, expunges included;
+	   otherwise they wait for the next command's reply. */
+	if (session->idling) {
+		imap_session_sync(session, true);
+		return;
+	}
+}
+
+int
+imap_session_select(struct imap_session *session, uint64_t mailbox_id,
+		    const char *name, bool read_only, const char **error_r)
+{
+	int ret;
+
+	ret = store_view_open(session->user, mailbox_id, &session->view,
+			      error_r);
+	if (ret <= 0)
+		return ret;
+	session->mailbox_id = mailbox_id;
+	session->mailbox_name = imap_xstrdup(name);
+	session->read_only = read_only;
+	session->exists_reported = store_view_count(session->view);
+	session->wake = worker_wake_create(conn_get_worker(session->conn),
+					   wake_callback, session);
+	session->watch = store_watch_add(session->user, mailbox_id,
+					 watch_callback, session->wake);
+	session->state = IMAP_STATE_SELECTED;
+	return 1;
+}
+
+void
+imap_session_unselect(struct imap_session *session)
+{
+	/* The watch goes first: after that the store never touches the
+	   wake, which can then go. */
+	store_watch_remove(&session->watch);
+	if (session->wake != NULL)
+		worker_wake_destroy(&session->wake);
+	store_view_close(&session->view);
+	free(session->mailbox_name);
+	session->mailbox_name = NULL;
+	session->mailbox_id = 0;
+	session->exists_reported = 0;
+	if (session->state == IMAP_STATE_SELECTED)
+		session->state = IMAP_STATE_AUTH;
+}
+
+void
+imap_session_sync(struct imap_session *session, bool allow_expunge)
+{
+	struct store_view_changes ch;
+	struct store_view_entry e;
+	const char *error;
+	struct buf b;
+	int ret;
+
+	if (session->state != IMAP_STATE_SELECTED || session->view == NULL)
+		return;
+	ret = store_view_sync(session->view, allow_expunge, &ch, &error);
+	if (ret < 0) {
+		log_error(&session->log, "syncing %s failed: %s",
+			  session->mailbox_name, error);
+		return;
+	}
+	if (ret == 0) {
+		/* The mailbox was deleted or renamed away under us. */
+		imap_session_unselect(session);
+		imap_session_untagged(session, "OK [CLOSED] Mailbox is gone");
+		return;
+	}
+	for (unsigned i = 0; i < ch.expunged_count; i++)
+		imap_session_untagged(session, "%u EXPUNGE",
+				      ch.expunged_seqs[i]);
+	buf_init(&b, 0);
+	for (unsigned i = 0; i < ch.changed_count; i++) {
+		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
+			continue;
+		if (session->silent_modseq != 0 &&
+		    e.modseq == session->silent_modseq)
+			continue;
+		buf_reset(&b);
+		buf_appendf(&b, "%u FETCH (UID %u FLAGS ", ch.changed_seqs[i],
+			    e.uid);
+		imap_write_flags(session, &b, e.flags, e.keywords);
+		buf_append_c(&b, ')');
+		imap_session_untagged(session, "%s", buf_cstr(&b));
+	}
+	buf_free(&b);
+	if (ch.exists != session->exists_reported || ch.expunged_count > 0) {
+		imap_session_untagged(session, "%u EXISTS", ch.exists);
+		if (!session->enabled_rev2 &&
+		    ch.exists > session->exists_reported)
+			imap_session_untagged(session, "0 RECENT");
+	}
+	session->exists_reported = ch.exists;
+	session->silent_modseq = 0;
+	store_view_changes_free(&ch);
+}
+
+/* ---- sets --------------------------------------------------------------- */
+
+struct range_builder {
+	struct store_uid_range *ranges;
+	unsigned int count, alloc;
+};
+
+static void
+range_add(struct range_builder *rb, uint32_t uid)
+{
+	if (rb->count > 0 && rb->ranges[rb->count - 1].last + 1 == uid) {
+		rb->ranges[rb->count - 1].last = uid;
+		return;
+	}
+	if (rb->count == rb->alloc) {
+		rb->alloc = rb->alloc == 0 ? 16 : rb->alloc * 2;
+		rb->ranges = realloc(rb->ranges,
+				     rb->alloc * sizeof(*rb->ranges));
+		if (rb->ranges == NULL)
+			abort();
+	}
+	rb->ranges[rb->count].first = uid;
+	rb->ranges[rb->count].last = uid;
+	rb->count++;
+}
+
+int
+imap_session_seqset_to_uids(struct imap_session *session,
+			    struct imap_seqset *set, bool uid,
+			    struct store_uid_range **ranges_r,
+			    unsigned int *count_r, const char **error_r)
+{
+	uint32_t count = store_view_count(session->view);
+	struct range_builder rb = { NULL, 0, 0 };
+	struct store_view_entry e;
+	struct imap_seqset_iter it;
+	uint32_t n;
+
+	if (imap_seqset_is_saved(set)) {
+		*error_r = "Saved search results are not supported.";
+		return -1;
+	}
+	if (!uid) {
+		imap_seqset_resolve(set, count);
+		if (imap_seqset_last(set) > count) {
+			*error_r = "Invalid messageset: sequence number "
+				   "out of range.";
+			return -1;
+		}
+		imap_seqset_iter_init(&it, set);
+		while (imap_seqset_iter_next(&it, &n)) {
+			if (store_view_get(session->view, n, &e))
+				range_add(&rb, e.uid);
+		}
+	} else {
+		uint32_t max_uid = 0;
+
+		if (count > 0 && store_view_get(session->view, count, &e))
+			max_uid = e.uid;
+		imap_seqset_resolve(set, max_uid);
+		/* Only messages this session knows (reported EXISTS). */
+		for (uint32_t seq = 1; seq <= count; seq++) {
+			if (store_view_get(session->view, seq, &e) &&
+			    imap_seqset_contains(set, e.uid))
+				range_add(&rb, e.uid);
+		}
+	}
+	*ranges_r = rb.ranges;
+	*count_r = rb.count;
+	return 0;
+}
