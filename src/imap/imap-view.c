@@ -256,10 +256,9 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	}
 	buf_free(&b);
 	if (ch.exists != session->exists_reported || ch.expunged_count > 0) {
+		/* No \Recent here (RFC 9051 drops it): RECENT stays 0 as
+		   SELECT said, so it needs no update. */
 		imap_session_untagged(session, "%u EXISTS", ch.exists);
-		if (!session->enabled_rev2 &&
-		    ch.exists > session->exists_reported)
-			imap_session_untagged(session, "0 RECENT");
 	}
 	session->exists_reported = ch.exists;
 	session->silent_modseq = 0;
