@@ -152,6 +152,9 @@ imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 	va_start(args, fmt);
 	cmd_vreply(cmd, "OK", true, fmt, args);
 	va_end(args);
+	/* The limit is on bad commands in a row: a client that probes an
+	   extension now and then is not a broken one. */
+	cmd->session->bad_count = 0;
 }
 
 void
