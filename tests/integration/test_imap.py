@@ -291,6 +291,18 @@ def test_big_message_streams(imap_server):
     assert len(texts) == 2
     assert all(t == b"\r\n".join(body) + b"\r\n" for t in texts)
     m.logout()
+    # The same over TLS, where file ranges are read as they are sent.
+    from helpers import tls_context
+    m = imaplib.IMAP4_SSL("127.0.0.1", imap_server.ports["imaps"],
+                          ssl_context=tls_context(), timeout=30)
+    m.login("alice", PW)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1:2", "(BODY.PEEK[] BODY.PEEK[TEXT]<100.50>)")
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    assert len(parts) == 4
+    assert parts[0].endswith(msg) and parts[2].endswith(msg)
+    assert parts[1] == (b"\r\n".join(body) + b"\r\n")[100:150]
+    m.logout()
 
 
 def test_shutdown_says_bye(imap_server):
