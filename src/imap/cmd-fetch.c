@@ -718,6 +718,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	const char *setstr, *error;
 	uint32_t exists = store_view_count(session->view);
 	unsigned int alloc = 0;
+	bool by_uid = cmd->uid;
 
 	if (cmd->args_count != 2 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
@@ -725,10 +726,15 @@ cmd_fetch(struct imap_cmd *cmd)
 		return true;
 	}
 	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
-			      &error) < 0 || imap_seqset_is_saved(set)) {
-		imap_seqset_destroy(&set);
+			      &error) < 0) {
 		imap_cmd_bad(cmd, "Invalid message set.");
 		return true;
+	}
+	if (imap_seqset_is_saved(set)) {
+		/* RFC 5182: "$" is the saved result, kept as UIDs. */
+		imap_seqset_destroy(&set);
+		set = imap_session_saved_set(session);
+		by_uid = true;
 	}
 	ctx = imap_xcalloc(1, sizeof(*ctx));
 	ctx->fd = -1;
@@ -745,7 +751,7 @@ cmd_fetch(struct imap_cmd *cmd)
 		if (ctx->items->items[i].kind == IMAP_FETCH_FLAGS)
 			ctx->has_flags_item = true;
 	}
-	if (!cmd->uid) {
+	if (!by_uid) {
 		imap_seqset_resolve(set, exists);
 		if (imap_seqset_last(set) > exists) {
 			imap_seqset_destroy(&set);
@@ -763,7 +769,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	for (uint32_t seq = 1; seq <= exists; seq++) {
 		struct store_view_entry e;
 
-		if (!cmd->uid) {
+		if (!by_uid) {
 			if (!imap_seqset_contains(set, seq))
 				continue;
 		} else if (!store_view_get(session->view, seq, &e) ||
