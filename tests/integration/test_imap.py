@@ -313,3 +313,25 @@ def test_shutdown_says_bye(imap_server):
     imap_server.stop()
     assert f.readline() == b"* BYE Server shutting down\r\n"
     assert f.readline() == b""
+
+
+def test_logindisabled_until_tls(tmp_path):
+    from conftest import Server
+    from helpers import tls_context
+    srv = Server(tmp_path, extra_conf="[auth]\nallow_plaintext = never\n")
+    srv.add_user("alice", PW)
+    srv.start(wait=("imap",))
+    try:
+        m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=30)
+        assert "LOGINDISABLED" in m.capabilities
+        assert "AUTH=PLAIN" not in m.capabilities
+        assert "AUTH=SCRAM-SHA-256" in m.capabilities
+        typ, data = m._simple_command("LOGIN", "alice", PW)
+        assert typ == "NO" and b"PRIVACYREQUIRED" in data[-1]
+        m.starttls(ssl_context=tls_context())
+        assert "LOGINDISABLED" not in m.capabilities
+        assert "AUTH=PLAIN" in m.capabilities
+        assert m.login("alice", PW)[0] == "OK"
+        m.logout()
+    finally:
+        assert srv.stop() in (0, None)
