@@ -57,6 +57,10 @@ static const struct {
 	{ "", "a", false },
 	{ "%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%x", "aaaaaaaaaaaaaaaaaaaaaaaa", false },
 	{ "K\xc3\xa4*", "K\xc3\xa4se", true },
+	{ "%*", "a/b", true },   /* a run with a "*" is "*" */
+	{ "*%", "a/b", true },
+	{ "%%", "a/b", false },  /* a run of "%" is "%" */
+	{ "a%%b", "axyb", true },
 };
 
 static void
@@ -71,6 +75,18 @@ test_list_match(void **state)
 				 list_cases[i].pattern, list_cases[i].name,
 				 got);
 	}
+}
+
+static void
+test_list_match_long(void **state)
+{
+	char pat[IMAP_LIST_MAX_PATTERN + 2];
+
+	memset(pat, '*', sizeof(pat) - 1);
+	pat[sizeof(pat) - 1] = '\0';
+	assert_false(imap_list_match(pat, "a"));
+	pat[IMAP_LIST_MAX_PATTERN] = '\0';
+	assert_true(imap_list_match(pat, "a"));
 }
 
 static void
@@ -531,6 +547,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_match),
+		cmocka_unit_test(test_list_match_long),
 		cmocka_unit_test(test_list_join),
 		cmocka_unit_test(test_uid_set_format),
 		cmocka_unit_test(test_fetch_item_parse),
