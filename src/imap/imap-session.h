@@ -181,6 +181,8 @@ struct imap_session {
 	   demand. */
 	char **keywords;
 	unsigned int keyword_count;
+	/* Keywords listed in the last untagged FLAGS. */
+	unsigned int flags_announced;
 
 	/* Counters for the logout line. */
 	unsigned int command_count;
@@ -296,6 +298,8 @@ void imap_session_cmd_finished(struct imap_session *session);
 int imap_session_select(struct imap_session *session, uint64_t mailbox_id,
 			const char *name, bool read_only,
 			const char **error_r);
+/* Writes untagged FLAGS and PERMANENTFLAGS with the user's keywords. */
+void imap_session_write_flags(struct imap_session *session);
 /* Keyword number idx's name, or NULL. */
 const char *imap_keyword_name(struct imap_session *session, unsigned int idx);
 

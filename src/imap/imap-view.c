@@ -79,6 +79,29 @@ imap_write_flags(struct imap_session *session, struct buf *out,
 	buf_append_c(out, ')');
 }
 
+void
+imap_session_write_flags(struct imap_session *session)
+{
+	struct buf b;
+
+	keywords_refresh(session);
+	buf_init(&b, 0);
+	buf_append_str(&b, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+		       "\\Draft");
+	for (unsigned i = 0; i < session->keyword_count; i++)
+		buf_appendf(&b, " %s", session->keywords[i]);
+	buf_append_c(&b, ')');
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	/* \* only while the user may still add keywords. */
+	imap_session_untagged(session, "OK [PERMANENTFLAGS (\\Answered "
+			      "\\Flagged \\Deleted \\Seen \\Draft%s)] "
+			      "Flags permitted.",
+			      session->keyword_count < STORE_MAX_KEYWORDS ?
+			      " \\*" : "");
+	session->flags_announced = session->keyword_count;
+	buf_free(&b);
+}
+
 /* ---- mailbox names ------------------------------------------------------ */
 
 int
@@ -241,6 +264,18 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	for (unsigned i = 0; i < ch.expunged_count; i++)
 		imap_session_untagged(session, "%u EXPUNGE",
 				      ch.expunged_seqs[i]);
+	/* RFC 9051 7.3.5: a keyword new to this session is announced with
+	   FLAGS before a FETCH shows it. */
+	for (unsigned i = 0; i < ch.changed_count; i++) {
+		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
+			continue;
+		for (unsigned k = session->flags_announced; k < 64; k++) {
+			if ((e.keywords & (1ULL << k)) != 0) {
+				imap_session_write_flags(session);
+				break;
+			}
+		}
+	}
 	buf_init(&b, 0);
 	for (unsigned i = 0; i < ch.changed_count; i++) {
 		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
