@@ -647,8 +647,11 @@ fetch_resume(struct imap_cmd *cmd)
 			conn_close(session->conn, "FETCH failed");
 			return true;
 		}
-		if (ret == 0)
+		if (ret == 0) {
+			session->mid_reply = true;
 			return false;
+		}
+		session->mid_reply = false;
 		if (ctx->pos == ctx->count)
 			break;
 		if (conn_output_pending(session->conn) >=

@@ -198,6 +198,11 @@ struct imap_session {
 	struct event *fail_timer;
 	bool fail_close;
 	bool input_paused;
+	/* A command's response is half written (FETCH waiting for the
+	   output to drain): nothing else may be written until it ends. */
+	bool mid_reply;
+	/* The server is stopping: BYE once mid_reply clears. */
+	bool bye_pending;
 	bool idling;
 	bool streaming_literal;
 	bool destroyed;
