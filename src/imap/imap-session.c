@@ -505,6 +505,7 @@ static int
 create_default_folders(struct imap_session *session, const char **error_r)
 {
 	struct store_mailbox_info info;
+	bool created = false;
 	int ret;
 
 	for (size_t i = 0;
@@ -526,8 +527,12 @@ create_default_folders(struct imap_session *session, const char **error_r)
 		(void)store_mailbox_subscribe(session->user,
 					      default_folders[i].name, true,
 					      error_r);
+		created = true;
 	}
-	(void)store_mailbox_subscribe(session->user, "INBOX", true, error_r);
+	/* Once, with the folders: later logins write nothing. */
+	if (created)
+		(void)store_mailbox_subscribe(session->user, "INBOX", true,
+					      error_r);
 	return 0;
 }
 
