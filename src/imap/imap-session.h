@@ -45,11 +45,16 @@
    Replies
    -------
    Untagged replies (imap_session_untagged) go out at once. The tagged
-   reply is written by imap_cmd_ok/no/bad, which first report pending
-   changes of the selected mailbox (EXISTS, FETCH FLAGS, and EXPUNGE
+   reply is written by imap_cmd_ok/no (which first report pending
+   changes of the selected mailbox: EXISTS, FETCH FLAGS, and EXPUNGE
    unless the command is marked IMAP_CMD_USES_SEQS and was not a UID
-   command: RFC 9051 7.4.1, RFC 3501 7.4.1). So a handler never calls
-   the sync itself.
+   command: RFC 9051 7.4.1, RFC 3501 7.4.1) or imap_cmd_bad (which
+   reports nothing). So a handler rarely calls the sync itself (MOVE
+   does, to send its own EXPUNGEs).
+
+   Capabilities: the list is built in imap_session_capabilities()
+   (imap-session.c); a command family that adds an extension adds its
+   name there.
 
    The selected mailbox
    --------------------
