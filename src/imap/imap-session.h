@@ -261,6 +261,13 @@ int imap_session_seqset_to_uids(struct imap_session *session,
 				struct store_uid_range **ranges_r,
 				unsigned int *count_r, const char **error_r);
 
+/* The same as ascending sequence numbers of this session's view
+   (malloc'ed, free(); NULL when *count_r is 0). */
+int imap_session_seqset_to_seqs(struct imap_session *session,
+				struct imap_seqset *set, bool uid,
+				uint32_t **seqs_r, unsigned int *count_r,
+				const char **error_r);
+
 /* SEARCH ... SAVE: replaces the saved result with uids (ascending). */
 void imap_session_set_saved_uids(struct imap_session *session,
 				 const uint32_t *uids, unsigned int count);
