@@ -110,6 +110,10 @@ cmd_enable(struct imap_cmd *cmd)
 				buf_append_str(&enabled, " IMAP4rev2");
 			session->enabled_rev2 = true;
 			session->enabled_utf8 = true;
+		} else if (strcasecmp(cap, "CONDSTORE") == 0) {
+			if (!session->enabled_condstore)
+				buf_append_str(&enabled, " CONDSTORE");
+			session->enabled_condstore = true;
 		} else if (strcasecmp(cap, "UTF8=ACCEPT") == 0) {
 			if (!session->enabled_utf8)
 				buf_append_str(&enabled, " UTF8=ACCEPT");

@@ -16,6 +16,7 @@
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
+#include "lib/strnum.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-decode.h"
 #include "mail/mail-parser.h"
@@ -129,6 +130,8 @@ struct fetch_ctx {
 	struct store_uid_range *seen_ranges;
 	unsigned int seen_count;
 	bool has_uid_item, has_flags_item;
+	/* CHANGEDSINCE without a MODSEQ item: it is implied. */
+	bool add_modseq;
 	bool vanished, unknown_cte, failed;
 };
 
@@ -540,7 +543,11 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 	flags = e.flags;
 	report_flags = false;
 	if (uid_seen_added(ctx, e.uid) && (flags & STORE_FLAG_SEEN) == 0) {
+		/* This FETCH set \Seen: report the flags and modseq the
+		   store has now. */
 		flags |= STORE_FLAG_SEEN;
+		if (session->silent_modseq != 0)
+			e.modseq = session->silent_modseq;
 		report_flags = !ctx->has_flags_item;
 	}
 
@@ -593,12 +600,18 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 			ret = fetch_section(ctx, &out, item, &e, rec, fd,
 					    &error);
 			break;
+		case IMAP_FETCH_MODSEQ:
+			buf_appendf(&out.buf, "MODSEQ (%" PRIu64 ")",
+				    e.modseq);
+			break;
 		}
 	}
 	if (report_flags) {
 		buf_append_str(&out.buf, first ? "FLAGS " : " FLAGS ");
 		imap_write_flags(session, &out.buf, flags, e.keywords);
 	}
+	if (ctx->add_modseq)
+		buf_appendf(&out.buf, " MODSEQ (%" PRIu64 ")", e.modseq);
 	buf_append_str(&out.buf, ")\r\n");
 	out_flush(&out);
 	buf_free(&out.buf);
@@ -720,10 +733,29 @@ cmd_fetch(struct imap_cmd *cmd)
 	struct fetch_ctx *ctx;
 	const char *setstr, *error;
 
-	if (cmd->args_count != 2 ||
+	uint64_t changedsince = 0;
+
+	if (cmd->args_count < 2 || cmd->args_count > 3 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
 		imap_cmd_bad(cmd, "FETCH takes a set and items.");
 		return true;
+	}
+	if (cmd->args_count == 3) {
+		/* RFC 7162 3.1.4: (CHANGEDSINCE modseq). */
+		const struct imap_arg *mods;
+		unsigned int mod_count;
+		const char *num;
+
+		if (!imap_arg_get_list(&cmd->args[2], &mods, &mod_count) ||
+		    mod_count != 2 ||
+		    !imap_arg_atom_equals(&mods[0], "CHANGEDSINCE") ||
+		    !imap_arg_get_atom(&mods[1], &num) ||
+		    str_to_u64z(num, INT64_MAX, &changedsince) < 0 ||
+		    changedsince == 0) {
+			imap_cmd_bad(cmd, "Invalid FETCH modifier.");
+			return true;
+		}
+		session->enabled_condstore = true;
 	}
 	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
 			      &error) < 0) {
@@ -739,12 +771,19 @@ cmd_fetch(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s", error);
 		return true;
 	}
+	bool has_modseq = false;
+
 	for (unsigned i = 0; i < ctx->items->count; i++) {
 		if (ctx->items->items[i].kind == IMAP_FETCH_UID)
 			ctx->has_uid_item = true;
 		if (ctx->items->items[i].kind == IMAP_FETCH_FLAGS)
 			ctx->has_flags_item = true;
+		if (ctx->items->items[i].kind == IMAP_FETCH_MODSEQ)
+			has_modseq = true;
 	}
+	if (has_modseq)
+		session->enabled_condstore = true;
+	ctx->add_modseq = changedsince != 0 && !has_modseq;
 	if (imap_session_seqset_to_seqs(session, set, cmd->uid, &ctx->seqs,
 					&ctx->count, &error) < 0) {
 		imap_seqset_destroy(&set);
@@ -752,6 +791,17 @@ cmd_fetch(struct imap_cmd *cmd)
 		return true;
 	}
 	imap_seqset_destroy(&set);
+	if (changedsince != 0) {
+		unsigned int kept = 0;
+		struct store_view_entry e;
+
+		for (unsigned i = 0; i < ctx->count; i++) {
+			if (store_view_get(session->view, ctx->seqs[i], &e) &&
+			    e.modseq > changedsince)
+				ctx->seqs[kept++] = ctx->seqs[i];
+		}
+		ctx->count = kept;
+	}
 	if (ctx->items->sets_seen && !session->read_only)
 		fetch_set_seen(session, ctx);
 	cmd->resume = fetch_resume;

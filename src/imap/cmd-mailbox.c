@@ -67,7 +67,20 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	uint32_t count, first_unseen = 0;
 	int ret;
 
-	if (cmd->args_count != 1) {
+	if (cmd->args_count == 2) {
+		/* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE). */
+		const struct imap_arg *params;
+		unsigned int param_count;
+
+		if (!imap_arg_get_list(&cmd->args[1], &params,
+				       &param_count) ||
+		    param_count != 1 || !imap_arg_atom_equals(&params[0],
+							"CONDSTORE")) {
+			imap_cmd_bad(cmd, "Unknown %s parameters.", cmd->name);
+			return true;
+		}
+		session->enabled_condstore = true;
+	} else if (cmd->args_count != 1) {
 		imap_cmd_bad(cmd, "%s takes one mailbox name.", cmd->name);
 		return true;
 	}

@@ -28,6 +28,7 @@ enum imap_fetch_kind {
 	IMAP_FETCH_SECTION,	  /* BODY[...] / BODY.PEEK[...] and RFC822* */
 	IMAP_FETCH_BINARY,	  /* BINARY[...] / BINARY.PEEK[...] */
 	IMAP_FETCH_BINARY_SIZE,
+	IMAP_FETCH_MODSEQ,	  /* RFC 7162 CONDSTORE */
 };
 
 enum imap_section_text {

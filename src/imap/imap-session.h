@@ -163,6 +163,10 @@ struct imap_session {
 	   UTF-7. */
 	bool enabled_rev2;
 	bool enabled_utf8;
+	/* CONDSTORE (RFC 7162 3.1) is on: by ENABLE, SELECT (CONDSTORE),
+	   FETCH MODSEQ / CHANGEDSINCE, STORE UNCHANGEDSINCE or SEARCH
+	   MODSEQ. Flag updates then carry MODSEQ. */
+	bool enabled_condstore;
 
 	/* SELECTED state. */
 	uint64_t mailbox_id;

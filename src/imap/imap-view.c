@@ -5,6 +5,7 @@
    helpers that turn wire names, flags and sets into the store's forms. */
 #include "imap/imap-session.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -287,6 +288,8 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		buf_appendf(&b, "%u FETCH (UID %u FLAGS ", ch.changed_seqs[i],
 			    e.uid);
 		imap_write_flags(session, &b, e.flags, e.keywords);
+		if (session->enabled_condstore)
+			buf_appendf(&b, " MODSEQ (%" PRIu64 ")", e.modseq);
 		buf_append_c(&b, ')');
 		imap_session_untagged(session, "%s", buf_cstr(&b));
 	}

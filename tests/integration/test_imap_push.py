@@ -123,3 +123,45 @@ def test_pipelined_after_big_fetch(imap_server):
     assert a.readline().startswith(b"* BYE")
     assert a.readline().startswith(b"p4 OK")
     assert a.readline() == b""
+
+
+def test_condstore(imap_server):
+    import re
+    for i in range(3):
+        deliver(imap_server, "alice", make_message(i))
+    a = Raw(imap_server)
+    b = Raw(imap_server)
+    a.cmd("LOGIN alice %s" % PW)
+    b.cmd("LOGIN alice %s" % PW)
+    tagged, out = a.cmd("SELECT INBOX (CONDSTORE)")
+    hms = [x for x in out if b"HIGHESTMODSEQ" in x]
+    assert hms
+    b.cmd("SELECT INBOX")
+    tagged, out = a.cmd("FETCH 1:* (UID MODSEQ)")
+    mods = [int(re.search(rb"MODSEQ \((\d+)\)", x).group(1)) for x in out]
+    assert len(mods) == 3
+    base = max(mods)
+    tagged, out = a.cmd("STORE 2 +FLAGS (\\Flagged)")
+    assert len(out) == 1 and b"MODSEQ (" in out[0]
+    new = int(re.search(rb"MODSEQ \((\d+)\)", out[0]).group(1))
+    assert new > base
+    # Only the changed message comes back.
+    tagged, out = a.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % base)
+    assert len(out) == 1 and out[0].startswith(b"* 2 FETCH (FLAGS "
+                                               b"(\\Flagged) MODSEQ (")
+    # b changes message 2 again: a's conditional store is refused there.
+    b.cmd("STORE 2 +FLAGS (\\Answered)")
+    tagged, out = a.cmd("STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Seen)"
+                        % new)
+    assert tagged.startswith(b"t6 OK [MODIFIED 2]"), tagged
+    tagged, out = a.cmd("UID FETCH 1 (FLAGS)")
+    assert b"\\Seen" in out[-1]
+    tagged, out = a.cmd("ENABLE CONDSTORE")
+    assert out == [b"* ENABLED\r\n"]
+    tagged, out = b.cmd("ENABLE CONDSTORE")
+    assert out[0] == b"* ENABLED CONDSTORE\r\n"
+    # b's pending update now carries MODSEQ.
+    assert re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Seen\) "
+                    rb"MODSEQ \(\d+\)\)", out[1]), out
+    tagged, out = a.cmd("STORE 1 (UNCHANGEDSINCE 0) -FLAGS (\\Seen)")
+    assert tagged.startswith(b"t9 OK [MODIFIED 1]"), tagged

@@ -156,6 +156,8 @@ static const struct {
 	  false, 0, 0, "RFC822.SIZE" },
 	{ "BODY", NULL, IMAP_FETCH_BODY, false, 0, 0, 0, 0, false, 0, 0,
 	  "BODY" },
+	{ "modseq", NULL, IMAP_FETCH_MODSEQ, false, 0, 0, 0, 0, false, 0, 0,
+	  "MODSEQ" },
 	{ "BODY[]", NULL, IMAP_FETCH_SECTION, false, 0, 0, IMAP_SECTION_ALL,
 	  0, false, 0, 0, "BODY[]" },
 	{ "BODY.PEEK[]<0.100>", NULL, IMAP_FETCH_SECTION, true, 0, 0,
