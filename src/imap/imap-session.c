@@ -479,6 +479,10 @@ session_output_drained(struct conn *conn, void *context)
 	struct imap_session *session = context;
 	struct imap_cmd *cmd = session->cmd;
 
+	if (session->idling && !conn_is_closing(conn)) {
+		/* Updates held back while the output was full. */
+		imap_session_sync(session, true);
+	}
 	if (cmd != NULL && cmd->resume != NULL && !session->input_paused &&
 	    !conn_is_closing(conn)) {
 		if (cmd->resume(cmd)) {

@@ -17,6 +17,7 @@
 #include "net/conn.h"
 #include "net/worker.h"
 #include "store/store.h"
+#include "lib/limits.h"
 
 /* ---- flags -------------------------------------------------------------- */
 
@@ -194,6 +195,11 @@ wake_callback(void *context)
 	/* RFC 2177: during IDLE changes go out at once, expunges included;
 	   otherwise they wait for the next command's reply. */
 	if (session->idling) {
+		/* A client that does not read does not make us queue
+		   without end: the rest waits for the output to drain. */
+		if (conn_output_pending(session->conn) >=
+		    CONN_OUTPUT_HIGH_WATER)
+			return;
 		imap_session_sync(session, true);
 		return;
 	}
