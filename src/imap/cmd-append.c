@@ -75,6 +75,15 @@ imap_append_free(struct imap_session *session)
 	free(ap);
 }
 
+void
+imap_append_abort(struct imap_session *session)
+{
+	if (session->append == NULL)
+		return;
+	append_rollback(session, session->append);
+	imap_append_free(session);
+}
+
 /* Answers the command now (the parser drops the rest of it). */
 static void
 append_refuse(struct imap_session *session, const char *tag,

@@ -77,6 +77,9 @@ bool imap_append_streaming(struct imap_session *session);
    loop may go on (literal complete, or more to parse), false to wait for
    more input. */
 bool imap_append_stream_input(struct imap_session *session);
+/* The command failed to parse after some of its messages were saved:
+   undoes them (all or nothing) and forgets the command. */
+void imap_append_abort(struct imap_session *session);
 /* Aborts any unfinished saves; at session end. */
 void imap_append_free(struct imap_session *session);
 

@@ -368,6 +368,8 @@ session_parse_error(struct imap_session *session)
 		imap_parser_get_error(session->parser);
 	const char *tag = err->tag != NULL ? err->tag : "*";
 
+	/* An APPEND that broke after a literal saves nothing. */
+	imap_append_abort(session);
 	if (err->fatal) {
 		conn_printf(session->conn, "* BYE %s\r\n", err->text);
 		conn_close_after_flush(session->conn, "fatal command error");

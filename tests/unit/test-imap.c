@@ -494,6 +494,12 @@ test_session_append(void **state)
 	client_send(&c, "a8 STATUS multi (MESSAGES)\r\n");
 	expect(&c, "* STATUS \"multi\" (MESSAGES 3)");
 	expect(&c, "a8 OK");
+	/* A syntax error after a saved literal undoes it. */
+	client_send(&c, "b2 APPEND multi {5+}\r\nA: b\r (\r\n");
+	expect(&c, "b2 BAD");
+	client_send(&c, "b3 STATUS multi (MESSAGES)\r\n");
+	expect(&c, "* STATUS \"multi\" (MESSAGES 3)");
+	expect(&c, "b3 OK");
 	/* Over the message size limit: refused before "+". */
 	client_send(&c, "a9 APPEND multi {999999999999}\r\n");
 	expect(&c, "a9 NO [TOOBIG]");
