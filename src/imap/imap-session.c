@@ -659,7 +659,8 @@ imap_session_login_failed(struct imap_cmd *cmd, const char *user,
 static void
 session_free(struct imap_session *session)
 {
-	imap_append_free(session);
+	/* A MULTIAPPEND cut off by a disconnect is undone too. */
+	imap_append_abort(session);
 	cmd_free(&session->cmd);
 	if (session->fail_timer != NULL)
 		event_free(session->fail_timer);

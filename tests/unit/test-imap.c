@@ -505,7 +505,29 @@ test_session_append(void **state)
 	expect(&c, "a9 NO [TOOBIG]");
 	client_send(&c, "b1 NOOP\r\n");
 	expect(&c, "b1 OK");
+	/* A MULTIAPPEND cut off by a disconnect leaves nothing. */
+	client_send(&c, "b4 APPEND multi {5+}\r\nA: b\r {5}\r\n");
+	expect(&c, "+ ");
 	close(c.fd);
+
+	struct client d;
+	char line[4096];
+	bool ok = false;
+
+	client_connect(&d);
+	expect(&d, "* OK");
+	client_send(&d, "c1 LOGIN alice secret\r\n");
+	expect(&d, "c1 OK");
+	for (int i = 0; i < 50 && !ok; i++) {
+		client_send(&d, "c2 STATUS multi (MESSAGES)\r\n");
+		client_line(&d, line, sizeof(line));
+		ok = strcmp(line, "* STATUS \"multi\" (MESSAGES 3)\r\n") == 0;
+		expect(&d, "c2 OK");
+		if (!ok)
+			usleep(20000);
+	}
+	assert_true(ok);
+	close(d.fd);
 }
 
 static void
