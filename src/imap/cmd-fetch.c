@@ -734,6 +734,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	const char *setstr, *error;
 
 	uint64_t changedsince = 0;
+	bool vanished = false;
 
 	if (cmd->args_count < 2 || cmd->args_count > 3 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
@@ -741,17 +742,31 @@ cmd_fetch(struct imap_cmd *cmd)
 		return true;
 	}
 	if (cmd->args_count == 3) {
-		/* RFC 7162 3.1.4: (CHANGEDSINCE modseq). */
+		/* RFC 7162 3.1.4: (CHANGEDSINCE modseq), and 3.2.6:
+		   VANISHED with it in UID FETCH. */
 		const struct imap_arg *mods;
 		unsigned int mod_count;
 		const char *num;
 
-		if (!imap_arg_get_list(&cmd->args[2], &mods, &mod_count) ||
-		    mod_count != 2 ||
-		    !imap_arg_atom_equals(&mods[0], "CHANGEDSINCE") ||
-		    !imap_arg_get_atom(&mods[1], &num) ||
-		    str_to_u64z(num, INT64_MAX, &changedsince) < 0 ||
-		    changedsince == 0) {
+		if (!imap_arg_get_list(&cmd->args[2], &mods, &mod_count))
+			mod_count = 0;
+		for (unsigned i = 0; i < mod_count; i++) {
+			if (imap_arg_atom_equals(&mods[i], "VANISHED")) {
+				vanished = true;
+				continue;
+			}
+			if (!imap_arg_atom_equals(&mods[i], "CHANGEDSINCE") ||
+			    i + 1 >= mod_count ||
+			    !imap_arg_get_atom(&mods[++i], &num) ||
+			    str_to_u64z(num, INT64_MAX, &changedsince) < 0 ||
+			    changedsince == 0) {
+				mod_count = 0;
+				break;
+			}
+		}
+		if (mod_count == 0 || (vanished && (changedsince == 0 ||
+						    !cmd->uid ||
+						    !session->enabled_qresync))) {
 			imap_cmd_bad(cmd, "Invalid FETCH modifier.");
 			return true;
 		}
@@ -789,6 +804,23 @@ cmd_fetch(struct imap_cmd *cmd)
 		imap_seqset_destroy(&set);
 		imap_cmd_bad(cmd, "%s", error);
 		return true;
+	}
+	if (vanished) {
+		uint32_t *uids;
+		unsigned int n;
+
+		if (imap_session_expunged_since(session, changedsince, set,
+						false, &uids, &n) == 0 &&
+		    n > 0) {
+			struct buf b;
+
+			buf_init(&b, 0);
+			imap_write_uid_set(&b, uids, n);
+			imap_session_untagged(session, "VANISHED (EARLIER) %s",
+					      buf_cstr(&b));
+			buf_free(&b);
+		}
+		free(uids);
 	}
 	imap_seqset_destroy(&set);
 	if (changedsince != 0) {

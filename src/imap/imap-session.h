@@ -167,6 +167,8 @@ struct imap_session {
 	   FETCH MODSEQ / CHANGEDSINCE, STORE UNCHANGEDSINCE or SEARCH
 	   MODSEQ. Flag updates then carry MODSEQ. */
 	bool enabled_condstore;
+	/* QRESYNC (RFC 7162 3.2): expunges are reported as VANISHED. */
+	bool enabled_qresync;
 
 	/* SELECTED state. */
 	uint64_t mailbox_id;
@@ -178,6 +180,10 @@ struct imap_session {
 	struct worker_wake *wake;
 	/* EXISTS as last reported. */
 	uint32_t exists_reported;
+	/* Modseq up to which expunges were reported (or, after SELECT, a
+	   point at or before the view's start): VANISHED looks for
+	   expunges after it. */
+	uint64_t expunge_modseq;
 	/* A STORE .SILENT (or a FETCH that reported FLAGS itself) made this
 	   modseq: the next sync does not echo those messages' flags. */
 	uint64_t silent_modseq;
@@ -252,6 +258,14 @@ void imap_cmd_fail(struct imap_cmd *cmd, const char *what, const char *error);
    EXISTS. Called by imap_cmd_ok/no/bad, NOOP, CHECK and IDLE; a handler
    does not usually need it. */
 void imap_session_sync(struct imap_session *session, bool allow_expunge);
+
+/* QRESYNC: appends to *uids_r (malloc'ed, sorted) the UIDs expunged after
+   modseq `since` that are in `filter` (NULL: any) and, if visible_only,
+   still in this session's numbering. Returns 0, or -1 (logged). */
+int imap_session_expunged_since(struct imap_session *session, uint64_t since,
+				const struct imap_seqset *filter,
+				bool visible_only, uint32_t **uids_r,
+				unsigned int *count_r);
 
 /* Turns a sequence set (cmd->uid false) or UID set (true) of the selected
    mailbox into UID ranges for the store; "*" is resolved against the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap-commands.h"
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/mutf7.h"
@@ -245,6 +246,46 @@ imap_session_unselect(struct imap_session *session)
 		session->state = IMAP_STATE_AUTH;
 }
 
+int
+imap_session_expunged_since(struct imap_session *session, uint64_t since,
+			    const struct imap_seqset *filter,
+			    bool visible_only, uint32_t **uids_r,
+			    unsigned int *count_r)
+{
+	struct store_message *changed;
+	uint32_t *expunged, *out;
+	unsigned int changed_count, expunged_count, n = 0;
+	const char *error;
+	int ret;
+
+	ret = store_mailbox_changes(session->user, session->mailbox_id, since,
+				    &changed, &changed_count, &expunged,
+				    &expunged_count, &error);
+	if (ret <= 0) {
+		if (ret < 0)
+			log_error(&session->log, "reading expunges failed: "
+				  "%s", error);
+		*uids_r = NULL;
+		*count_r = 0;
+		return ret < 0 ? -1 : 0;
+	}
+	free(changed);
+	out = imap_xcalloc(expunged_count, sizeof(uint32_t));
+	for (unsigned i = 0; i < expunged_count; i++) {
+		if (filter != NULL && !imap_seqset_contains(filter,
+							    expunged[i]))
+			continue;
+		if (visible_only &&
+		    store_view_seq(session->view, expunged[i]) == 0)
+			continue;
+		out[n++] = expunged[i];
+	}
+	free(expunged);
+	*uids_r = out;
+	*count_r = n;
+	return 0;
+}
+
 void
 imap_session_sync(struct imap_session *session, bool allow_expunge)
 {
@@ -252,11 +293,29 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	struct store_view_entry e;
 	const char *error;
 	struct buf b;
+	uint32_t *vanished = NULL;
+	unsigned int vanished_count = 0;
+	bool qresync;
 	int ret;
 
 	if (session->state != IMAP_STATE_SELECTED || session->view == NULL)
 		return;
+	qresync = allow_expunge && session->enabled_qresync;
+	if (qresync) {
+		/* The UIDs first, while they still have sequence numbers;
+		   the lock keeps both reads on one state of the mailbox. */
+		store_user_lock(session->user);
+		if (imap_session_expunged_since(session,
+						session->expunge_modseq, NULL,
+						true, &vanished,
+						&vanished_count) < 0)
+			qresync = false;
+	}
 	ret = store_view_sync(session->view, allow_expunge, &ch, &error);
+	if (session->enabled_qresync && allow_expunge)
+		store_user_unlock(session->user);
+	if (ret <= 0)
+		free(vanished);
 	if (ret < 0) {
 		log_error(&session->log, "syncing %s failed: %s",
 			  session->mailbox_name, error);
@@ -268,9 +327,25 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		imap_session_untagged(session, "OK [CLOSED] Mailbox is gone");
 		return;
 	}
-	for (unsigned i = 0; i < ch.expunged_count; i++)
-		imap_session_untagged(session, "%u EXPUNGE",
-				      ch.expunged_seqs[i]);
+	if (qresync && vanished_count == ch.expunged_count) {
+		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE. */
+		if (vanished_count > 0) {
+			buf_init(&b, 0);
+			imap_write_uid_set(&b, vanished, vanished_count);
+			imap_session_untagged(session, "VANISHED %s",
+					      buf_cstr(&b));
+			buf_free(&b);
+		}
+	} else {
+		/* (A writer outside this process can make the two reads
+		   disagree: sequence numbers are always right.) */
+		for (unsigned i = 0; i < ch.expunged_count; i++)
+			imap_session_untagged(session, "%u EXPUNGE",
+					      ch.expunged_seqs[i]);
+	}
+	free(vanished);
+	if (allow_expunge)
+		session->expunge_modseq = ch.highestmodseq;
 	/* RFC 9051 7.3.5: a keyword new to this session is announced with
 	   FLAGS before a FETCH shows it. */
 	for (unsigned i = 0; i < ch.changed_count; i++) {

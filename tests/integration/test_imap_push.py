@@ -165,3 +165,50 @@ def test_condstore(imap_server):
                     rb"MODSEQ \(\d+\)\)", out[1]), out
     tagged, out = a.cmd("STORE 1 (UNCHANGEDSINCE 0) -FLAGS (\\Seen)")
     assert tagged.startswith(b"t9 OK [MODIFIED 1]"), tagged
+
+
+def test_qresync(imap_server):
+    import re
+    for i in range(3):
+        deliver(imap_server, "alice", make_message(i))
+    a = Raw(imap_server)
+    b = Raw(imap_server)
+    a.cmd("LOGIN alice %s" % PW)
+    b.cmd("LOGIN alice %s" % PW)
+    tagged, out = a.cmd("SELECT INBOX (QRESYNC (1 1))")
+    assert tagged.startswith(b"t2 BAD")
+    tagged, out = a.cmd("ENABLE QRESYNC")
+    assert out == [b"* ENABLED QRESYNC\r\n"]
+    tagged, out = a.cmd("SELECT INBOX")
+    text = b"".join(out)
+    uv = int(re.search(rb"UIDVALIDITY (\d+)", text).group(1))
+    base = int(re.search(rb"HIGHESTMODSEQ (\d+)", text).group(1))
+    b.cmd("SELECT INBOX")
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("EXPUNGE")
+    b.cmd("STORE 1 +FLAGS (\\Flagged)")  # was UID 2
+    tagged, out = a.cmd("NOOP")
+    assert out[0] == b"* VANISHED 1\r\n"
+    assert re.match(rb"\* 1 FETCH \(UID 2 FLAGS \(\\Flagged\) "
+                    rb"MODSEQ \(\d+\)\)", out[1]), out
+    assert out[2] == b"* 2 EXISTS\r\n"
+    tagged, out = a.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)"
+                        % base)
+    assert out[0] == b"* VANISHED (EARLIER) 1\r\n"
+    assert out[1].startswith(b"* 1 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ")
+    assert len(out) == 2
+    tagged, out = a.cmd("FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+    assert tagged.startswith(b"t7 BAD")
+    # A fresh session resynchronises from what it knew.
+    c = Raw(imap_server)
+    c.cmd("LOGIN alice %s" % PW)
+    c.cmd("ENABLE QRESYNC")
+    tagged, out = c.cmd("SELECT INBOX (QRESYNC (%d %d 1:3))" % (uv, base))
+    assert tagged.startswith(b"t3 OK")
+    assert b"* VANISHED (EARLIER) 1\r\n" in out
+    assert any(x.startswith(b"* 1 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ")
+               for x in out)
+    # A stale UIDVALIDITY gets a plain SELECT.
+    tagged, out = c.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv + 1, base))
+    assert not any(b"VANISHED" in x for x in out)
+    assert b"* OK [CLOSED] Previous mailbox closed.\r\n" in out
