@@ -110,6 +110,16 @@ cmd_enable(struct imap_cmd *cmd)
 				buf_append_str(&enabled, " IMAP4rev2");
 			session->enabled_rev2 = true;
 			session->enabled_utf8 = true;
+		} else if (strcasecmp(cap, "QRESYNC") == 0) {
+			/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE. */
+			if (!session->enabled_qresync)
+				buf_append_str(&enabled, " QRESYNC");
+			session->enabled_qresync = true;
+			session->enabled_condstore = true;
+		} else if (strcasecmp(cap, "CONDSTORE") == 0) {
+			if (!session->enabled_condstore)
+				buf_append_str(&enabled, " CONDSTORE");
+			session->enabled_condstore = true;
 		} else if (strcasecmp(cap, "UTF8=ACCEPT") == 0) {
 			if (!session->enabled_utf8)
 				buf_append_str(&enabled, " UTF8=ACCEPT");

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap-seqset.h"
 #include "lib/buf.h"
+#include "lib/strnum.h"
 #include "mail/imap-bodystructure.h"
 #include "store/store.h"
 
@@ -56,28 +58,97 @@ mailbox_find(struct imap_cmd *cmd, const char *name,
 
 /* ---- SELECT / EXAMINE --------------------------------------------------- */
 
-static void
-select_write_flags(struct imap_session *session)
+/* SELECT/EXAMINE parameters (RFC 7162 3.1.8, 3.2.5). */
+struct qresync_params {
+	bool given;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct imap_seqset *known_uids; /* NULL: all */
+};
+
+static int
+select_parse_params(struct imap_cmd *cmd, const struct imap_arg *arg,
+		    struct qresync_params *qr)
 {
+	struct imap_session *session = cmd->session;
+	const struct imap_arg *params, *q;
+	unsigned int count, qcount;
+	const char *atom, *error;
+	uint64_t n;
+
+	if (!imap_arg_get_list(arg, &params, &count) || count == 0)
+		goto bad;
+	for (unsigned i = 0; i < count; i++) {
+		if (imap_arg_atom_equals(&params[i], "CONDSTORE")) {
+			session->enabled_condstore = true;
+			continue;
+		}
+		if (!imap_arg_atom_equals(&params[i], "QRESYNC") ||
+		    qr->given || i + 1 >= count ||
+		    !imap_arg_get_list(&params[++i], &q, &qcount) ||
+		    qcount < 2 || qcount > 4)
+			goto bad;
+		if (!session->enabled_qresync) {
+			imap_cmd_bad(cmd, "ENABLE QRESYNC first.");
+			return -1;
+		}
+		if (!imap_arg_get_atom(&q[0], &atom) ||
+		    str_to_u64z(atom, UINT32_MAX, &n) < 0 || n == 0)
+			goto bad;
+		qr->uidvalidity = (uint32_t)n;
+		if (!imap_arg_get_atom(&q[1], &atom) ||
+		    str_to_u64z(atom, INT64_MAX, &qr->modseq) < 0 ||
+		    qr->modseq == 0)
+			goto bad;
+		if (qcount >= 3) {
+			if (!imap_arg_get_atom(&q[2], &atom) ||
+			    imap_seqset_parse((const uint8_t *)atom,
+					      strlen(atom), &qr->known_uids,
+					      &error) < 0)
+				goto bad;
+			imap_seqset_resolve(qr->known_uids, UINT32_MAX);
+		}
+		/* The optional sequence match data only speeds up a
+		   server without the expunge log; ours has it. */
+		qr->given = true;
+		session->enabled_condstore = true;
+	}
+	return 0;
+bad:
+	imap_cmd_bad(cmd, "Invalid %s parameters.", cmd->name);
+	return -1;
+}
+
+/* RFC 7162 3.2.5.1: what changed since the client's modseq. */
+static void
+select_qresync(struct imap_session *session, const struct qresync_params *qr)
+{
+	uint32_t count = store_view_count(session->view);
+	struct store_view_entry e;
+	uint32_t *uids;
+	unsigned int n;
 	struct buf b;
-	char **names;
-	unsigned count;
-	const char *error;
 
 	buf_init(&b, 0);
-	buf_append_str(&b, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-		       "\\Draft");
-	if (store_keywords_get(session->user, &names, &count, &error) == 0) {
-		for (unsigned i = 0; i < count; i++)
-			buf_appendf(&b, " %s", names[i]);
-		store_keywords_free(&names, count);
+	if (imap_session_expunged_since(session, qr->modseq, qr->known_uids,
+					false, &uids, &n) == 0 && n > 0) {
+		imap_write_uid_set(&b, uids, n);
+		imap_session_untagged(session, "VANISHED (EARLIER) %s",
+				      buf_cstr(&b));
 	}
-	buf_append_c(&b, ')');
-	imap_session_untagged(session, "%s", buf_cstr(&b));
-	buf_truncate(&b, 0);
-	buf_append_str(&b, "OK [PERMANENTFLAGS (\\Answered \\Flagged "
-		       "\\Deleted \\Seen \\Draft \\*)] Flags permitted.");
-	imap_session_untagged(session, "%s", buf_cstr(&b));
+	free(uids);
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		if (!store_view_get(session->view, seq, &e) ||
+		    e.modseq <= qr->modseq ||
+		    (qr->known_uids != NULL &&
+		     !imap_seqset_contains(qr->known_uids, e.uid)))
+			continue;
+		buf_reset(&b);
+		buf_appendf(&b, "%u FETCH (UID %u FLAGS ", seq, e.uid);
+		imap_write_flags(session, &b, e.flags, e.keywords);
+		buf_appendf(&b, " MODSEQ (%" PRIu64 "))", e.modseq);
+		imap_session_untagged(session, "%s", buf_cstr(&b));
+	}
 	buf_free(&b);
 }
 
@@ -90,14 +161,23 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	const char *error;
 	char *name;
 	uint32_t count, first_unseen = 0;
+	struct qresync_params qr;
 	int ret;
 
-	if (cmd->args_count != 1) {
+	memset(&qr, 0, sizeof(qr));
+	if (cmd->args_count == 2) {
+		if (select_parse_params(cmd, &cmd->args[1], &qr) < 0) {
+			imap_seqset_destroy(&qr.known_uids);
+			return true;
+		}
+	} else if (cmd->args_count != 1) {
 		imap_cmd_bad(cmd, "%s takes one mailbox name.", cmd->name);
 		return true;
 	}
-	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
+	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0) {
+		imap_seqset_destroy(&qr.known_uids);
 		return true;
+	}
 	if (session->state == IMAP_STATE_SELECTED) {
 		/* RFC 9051 6.3.2: the old mailbox is closed first, and
 		   [CLOSED] marks where its responses end. */
@@ -106,6 +186,7 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 				      "closed.");
 	}
 	if (mailbox_find(cmd, name, &info, "[NONEXISTENT] ") == 0) {
+		imap_seqset_destroy(&qr.known_uids);
 		free(name);
 		return true;
 	}
@@ -118,12 +199,15 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 			imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not "
 				    "exist.");
 		store_mailbox_info_free(&info);
+		imap_seqset_destroy(&qr.known_uids);
 		free(name);
 		return true;
 	}
 	session->uidvalidity = info.uidvalidity;
+	/* At or before the view's start: VANISHED looks after it. */
+	session->expunge_modseq = info.highestmodseq;
 	count = store_view_count(session->view);
-	select_write_flags(session);
+	imap_session_write_flags(session);
 	imap_session_untagged(session, "%u EXISTS", count);
 	if (!session->enabled_rev2) {
 		imap_session_untagged(session, "0 RECENT");
@@ -153,6 +237,9 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 		imap_session_untagged(session, "%s", buf_cstr(&b));
 		buf_free(&b);
 	}
+	if (qr.given && qr.uidvalidity == info.uidvalidity)
+		select_qresync(session, &qr);
+	imap_seqset_destroy(&qr.known_uids);
 	imap_cmd_ok(cmd, "[%s] %s completed.",
 		    read_only ? "READ-ONLY" : "READ-WRITE", cmd->name);
 	store_mailbox_info_free(&info);

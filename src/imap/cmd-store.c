@@ -8,7 +8,9 @@
 #include <strings.h>
 
 #include "imap/imap-seqset.h"
+#include "lib/buf.h"
 #include "lib/limits.h"
+#include "lib/strnum.h"
 #include "store/store.h"
 
 static const struct {
@@ -84,6 +86,50 @@ fail:
 	return -1;
 }
 
+/* RFC 7162 3.1.3: the messages UNCHANGEDSINCE refused are those whose
+   modseq is above it and is not the one this STORE gave. Written as
+   sequence numbers or UIDs, as the command used. */
+static void
+store_modified_set(struct imap_session *session, bool by_uid,
+		   const struct store_uid_range *ranges, unsigned int count,
+		   uint64_t unchangedsince, uint64_t modseq, struct buf *out)
+{
+	struct {
+		uint32_t *nums;
+		unsigned int n, alloc;
+	} m = { NULL, 0, 0 };
+	struct store_message msg;
+	const char *error;
+
+	for (unsigned i = 0; i < count; i++) {
+		for (uint32_t uid = ranges[i].first;; uid++) {
+			if (store_message_get(session->user,
+					      session->mailbox_id, uid, &msg,
+					      &error) > 0 &&
+			    msg.modseq > unchangedsince &&
+			    (modseq == 0 || msg.modseq != modseq)) {
+				uint32_t num = by_uid ? uid :
+					store_view_seq(session->view, uid);
+
+				if (m.n == m.alloc) {
+					m.alloc = m.alloc == 0 ? 16 :
+						m.alloc * 2;
+					m.nums = realloc(m.nums, m.alloc *
+							 sizeof(uint32_t));
+					if (m.nums == NULL)
+						abort();
+				}
+				if (num != 0)
+					m.nums[m.n++] = num;
+			}
+			if (uid == ranges[i].last)
+				break;
+		}
+	}
+	imap_write_uid_set(out, m.nums, m.n);
+	free(m.nums);
+}
+
 bool
 cmd_store(struct imap_cmd *cmd)
 {
@@ -97,12 +143,40 @@ cmd_store(struct imap_cmd *cmd)
 	enum store_flags_op op;
 	uint8_t flags;
 	uint64_t modseq;
-	bool silent;
+	bool silent, unchanged_given = false;
+	const struct imap_arg *args;
+	unsigned int args_count;
+	uint64_t unchangedsince = 0;
 	int ret;
 
-	if (cmd->args_count < 3 ||
+	args = cmd->args;
+	args_count = cmd->args_count;
+	if (args_count >= 2 && args[1].type == IMAP_ARG_LIST) {
+		/* RFC 7162 3.1.3: (UNCHANGEDSINCE modseq). */
+		const struct imap_arg *mods;
+		unsigned int mod_count;
+		const char *num;
+
+		(void)imap_arg_get_list(&args[1], &mods, &mod_count);
+		if (mod_count != 2 ||
+		    !imap_arg_atom_equals(&mods[0], "UNCHANGEDSINCE") ||
+		    !imap_arg_get_atom(&mods[1], &num) ||
+		    str_to_u64z(num, INT64_MAX, &unchangedsince) < 0) {
+			imap_cmd_bad(cmd, "Invalid STORE modifier.");
+			return true;
+		}
+		session->enabled_condstore = true;
+		/* UNCHANGEDSINCE 0 is valid: it fails for every message. */
+		unchanged_given = true;
+		args = cmd->args + 2;
+		args_count = cmd->args_count - 2;
+	} else {
+		args = cmd->args_count > 0 ? cmd->args + 1 : NULL;
+		args_count = cmd->args_count > 0 ? cmd->args_count - 1 : 0;
+	}
+	if (cmd->args_count < 3 || args_count < 2 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr) ||
-	    !imap_arg_get_atom(&cmd->args[1], &item)) {
+	    !imap_arg_get_atom(&args[0], &item)) {
 		imap_cmd_bad(cmd, "STORE takes a set, an item and flags.");
 		return true;
 	}
@@ -129,12 +203,11 @@ cmd_store(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "Unknown STORE item.");
 		return true;
 	}
-	if (cmd->args_count == 3 && cmd->args[2].type == IMAP_ARG_LIST) {
-		(void)imap_arg_get_list(&cmd->args[2], &flag_args,
-					&flag_count);
+	if (args_count == 2 && args[1].type == IMAP_ARG_LIST) {
+		(void)imap_arg_get_list(&args[1], &flag_args, &flag_count);
 	} else {
-		flag_args = &cmd->args[2];
-		flag_count = cmd->args_count - 2;
+		flag_args = &args[1];
+		flag_count = args_count - 1;
 	}
 	if (imap_flags_parse(flag_args, flag_count, &flags, &keywords,
 			     &kw_count, &error) < 0) {
@@ -156,18 +229,43 @@ cmd_store(struct imap_cmd *cmd)
 		imap_cmd_no(cmd, "[READ-ONLY] Mailbox is read-only.");
 		return true;
 	}
-	ret = count == 0 ? 1 :
-		store_flags_update(session->user, session->mailbox_id, ranges,
-				   count, op, flags, keywords, kw_count, 0,
-				   &modseq, &error);
-	free(ranges);
+	modseq = 0;
+	if (unchanged_given && unchangedsince == 0) {
+		/* Every message has a modseq above 0: all refused. */
+		ret = 1;
+	} else {
+		ret = count == 0 ? 1 :
+			store_flags_update(session->user, session->mailbox_id,
+					   ranges, count, op, flags, keywords,
+					   kw_count, unchangedsince, &modseq,
+					   &error);
+	}
 	free(keywords);
 	if (ret < 0) {
+		free(ranges);
 		imap_cmd_fail(cmd, "storing flags", error);
 		return true;
 	}
-	if (silent && count > 0)
+	if (silent && modseq != 0)
 		session->silent_modseq = modseq;
+	if (unchanged_given) {
+		struct buf modified;
+
+		buf_init(&modified, 0);
+		store_modified_set(session, cmd->uid, ranges, count,
+				   unchangedsince,
+				   modseq, &modified);
+		free(ranges);
+		if (modified.len > 0) {
+			imap_cmd_ok(cmd, "[MODIFIED %s] Conditional STORE "
+				    "failed.", buf_cstr(&modified));
+			buf_free(&modified);
+			return true;
+		}
+		buf_free(&modified);
+	} else {
+		free(ranges);
+	}
 	imap_cmd_ok(cmd, "STORE completed.");
 	return true;
 }

@@ -77,11 +77,18 @@ bool imap_append_streaming(struct imap_session *session);
    loop may go on (literal complete, or more to parse), false to wait for
    more input. */
 bool imap_append_stream_input(struct imap_session *session);
+/* The command failed to parse after some of its messages were saved:
+   undoes them (all or nothing) and forgets the command. */
+void imap_append_abort(struct imap_session *session);
 /* Aborts any unfinished saves; at session end. */
 void imap_append_free(struct imap_session *session);
 
 /* cmd-fetch.c */
 bool cmd_fetch(struct imap_cmd *cmd);
+/* Parses size bytes of a message file and appends its mail cache record
+   (mail-cache.h) to record. Returns 0, or -1 with *error_r. */
+int imap_message_parse_fd(int fd, uint64_t size, struct buf *record,
+			  const char **error_r);
 
 /* cmd-store.c */
 bool cmd_store(struct imap_cmd *cmd);

@@ -88,7 +88,7 @@ imap_session_write(struct imap_session *session, const void *data, size_t len)
 	conn_write(session->conn, data, len);
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 session_vprintf(struct imap_session *session, const char *prefix,
 		const char *fmt, va_list args)
 {
@@ -123,7 +123,7 @@ imap_session_untagged(struct imap_session *session, const char *fmt, ...)
 	conn_write(session->conn, "\r\n", 2);
 }
 
-static void
+static void __attribute__((format(printf, 4, 0)))
 cmd_vreply(struct imap_cmd *cmd, const char *status, bool sync,
 	   const char *fmt, va_list args)
 {
@@ -152,6 +152,9 @@ imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 	va_start(args, fmt);
 	cmd_vreply(cmd, "OK", true, fmt, args);
 	va_end(args);
+	/* The limit is on bad commands in a row: a client that probes an
+	   extension now and then is not a broken one. */
+	cmd->session->bad_count = 0;
 }
 
 void
@@ -217,7 +220,7 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	buf_append_str(out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE "
 		       "IDLE UNSELECT UIDPLUS MOVE CHILDREN NAMESPACE "
 		       "SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE "
-		       "UTF8=ACCEPT");
+		       "UTF8=ACCEPT MULTIAPPEND BINARY CONDSTORE QRESYNC");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 
@@ -250,10 +253,23 @@ cmd_free(struct imap_cmd **_cmd)
 	free(cmd);
 }
 
+static void
+session_bye_shutdown(struct imap_session *session)
+{
+	/* RFC 9051 7.1.5: BYE tells the client why the server closes. */
+	conn_write_str(session->conn, "* BYE Server shutting down\r\n");
+	conn_close_after_flush(session->conn, "server shutting down");
+}
+
 void
 imap_session_cmd_finished(struct imap_session *session)
 {
 	cmd_free(&session->cmd);
+	session->mid_reply = false;
+	if (session->bye_pending) {
+		session_bye_shutdown(session);
+		return;
+	}
 	if (session->state == IMAP_STATE_LOGOUT)
 		conn_close_after_flush(session->conn, "logout");
 	else if (!conn_is_closing(session->conn))
@@ -352,6 +368,8 @@ session_parse_error(struct imap_session *session)
 		imap_parser_get_error(session->parser);
 	const char *tag = err->tag != NULL ? err->tag : "*";
 
+	/* An APPEND that broke after a literal saves nothing. */
+	imap_append_abort(session);
 	if (err->fatal) {
 		conn_printf(session->conn, "* BYE %s\r\n", err->text);
 		conn_close_after_flush(session->conn, "fatal command error");
@@ -463,6 +481,10 @@ session_output_drained(struct conn *conn, void *context)
 	struct imap_session *session = context;
 	struct imap_cmd *cmd = session->cmd;
 
+	if (session->idling && !conn_is_closing(conn)) {
+		/* Updates held back while the output was full. */
+		imap_session_sync(session, true);
+	}
 	if (cmd != NULL && cmd->resume != NULL && !session->input_paused &&
 	    !conn_is_closing(conn)) {
 		if (cmd->resume(cmd)) {
@@ -489,6 +511,7 @@ static int
 create_default_folders(struct imap_session *session, const char **error_r)
 {
 	struct store_mailbox_info info;
+	bool created = false;
 	int ret;
 
 	for (size_t i = 0;
@@ -510,8 +533,12 @@ create_default_folders(struct imap_session *session, const char **error_r)
 		(void)store_mailbox_subscribe(session->user,
 					      default_folders[i].name, true,
 					      error_r);
+		created = true;
 	}
-	(void)store_mailbox_subscribe(session->user, "INBOX", true, error_r);
+	/* Once, with the folders: later logins write nothing. */
+	if (created)
+		(void)store_mailbox_subscribe(session->user, "INBOX", true,
+					      error_r);
 	return 0;
 }
 
@@ -632,7 +659,8 @@ imap_session_login_failed(struct imap_cmd *cmd, const char *user,
 static void
 session_free(struct imap_session *session)
 {
-	imap_append_free(session);
+	/* A MULTIAPPEND cut off by a disconnect is undone too. */
+	imap_append_abort(session);
 	cmd_free(&session->cmd);
 	if (session->fail_timer != NULL)
 		event_free(session->fail_timer);
@@ -668,9 +696,14 @@ session_closed(struct conn *conn, const char *reason, void *context)
 static void
 session_shutdown(struct conn *conn, void *context)
 {
-	/* RFC 9051 7.1.5: BYE tells the client why the server closes. */
-	conn_write_str(conn, "* BYE Server shutting down\r\n");
-	conn_close_after_flush(conn, "server shutting down");
+	struct imap_session *session = context;
+
+	/* A response being streamed is finished first, so the BYE does not
+	   land inside a literal. */
+	if (session->mid_reply)
+		session->bye_pending = true;
+	else
+		session_bye_shutdown(session);
 }
 
 static void

@@ -45,11 +45,16 @@
    Replies
    -------
    Untagged replies (imap_session_untagged) go out at once. The tagged
-   reply is written by imap_cmd_ok/no/bad, which first report pending
-   changes of the selected mailbox (EXISTS, FETCH FLAGS, and EXPUNGE
+   reply is written by imap_cmd_ok/no (which first report pending
+   changes of the selected mailbox: EXISTS, FETCH FLAGS, and EXPUNGE
    unless the command is marked IMAP_CMD_USES_SEQS and was not a UID
-   command: RFC 9051 7.4.1, RFC 3501 7.4.1). So a handler never calls
-   the sync itself.
+   command: RFC 9051 7.4.1, RFC 3501 7.4.1) or imap_cmd_bad (which
+   reports nothing). So a handler rarely calls the sync itself (MOVE
+   does, to send its own EXPUNGEs).
+
+   Capabilities: the list is built in imap_session_capabilities()
+   (imap-session.c); a command family that adds an extension adds its
+   name there.
 
    The selected mailbox
    --------------------
@@ -158,6 +163,12 @@ struct imap_session {
 	   UTF-7. */
 	bool enabled_rev2;
 	bool enabled_utf8;
+	/* CONDSTORE (RFC 7162 3.1) is on: by ENABLE, SELECT (CONDSTORE),
+	   FETCH MODSEQ / CHANGEDSINCE, STORE UNCHANGEDSINCE or SEARCH
+	   MODSEQ. Flag updates then carry MODSEQ. */
+	bool enabled_condstore;
+	/* QRESYNC (RFC 7162 3.2): expunges are reported as VANISHED. */
+	bool enabled_qresync;
 
 	/* SELECTED state. */
 	uint64_t mailbox_id;
@@ -169,14 +180,24 @@ struct imap_session {
 	struct worker_wake *wake;
 	/* EXISTS as last reported. */
 	uint32_t exists_reported;
+	/* Modseq up to which expunges were reported (or, after SELECT, a
+	   point at or before the view's start): VANISHED looks for
+	   expunges after it. */
+	uint64_t expunge_modseq;
 	/* A STORE .SILENT (or a FETCH that reported FLAGS itself) made this
 	   modseq: the next sync does not echo those messages' flags. */
 	uint64_t silent_modseq;
+
+	/* SEARCHRES (RFC 5182): the saved result "$" as a resolved set of
+	   UIDs, or NULL (the empty set). Dropped at SELECT/EXAMINE/close. */
+	struct imap_seqset *search_saved;
 
 	/* The user's keyword names (index = keyword number), loaded on
 	   demand. */
 	char **keywords;
 	unsigned int keyword_count;
+	/* Keywords listed in the last untagged FLAGS. */
+	unsigned int flags_announced;
 
 	/* Counters for the logout line. */
 	unsigned int command_count;
@@ -192,6 +213,11 @@ struct imap_session {
 	struct event *fail_timer;
 	bool fail_close;
 	bool input_paused;
+	/* A command's response is half written (FETCH waiting for the
+	   output to drain): nothing else may be written until it ends. */
+	bool mid_reply;
+	/* The server is stopping: BYE once mid_reply clears. */
+	bool bye_pending;
 	bool idling;
 	bool streaming_literal;
 	bool destroyed;
@@ -233,10 +259,18 @@ void imap_cmd_fail(struct imap_cmd *cmd, const char *what, const char *error);
    does not usually need it. */
 void imap_session_sync(struct imap_session *session, bool allow_expunge);
 
+/* QRESYNC: appends to *uids_r (malloc'ed, sorted) the UIDs expunged after
+   modseq `since` that are in `filter` (NULL: any) and, if visible_only,
+   still in this session's numbering. Returns 0, or -1 (logged). */
+int imap_session_expunged_since(struct imap_session *session, uint64_t since,
+				const struct imap_seqset *filter,
+				bool visible_only, uint32_t **uids_r,
+				unsigned int *count_r);
+
 /* Turns a sequence set (cmd->uid false) or UID set (true) of the selected
    mailbox into UID ranges for the store; "*" is resolved against the
-   view, "$" is not supported here (SEARCHRES belongs to the search
-   code). Sequence numbers past EXISTS are an error (*error_r, BAD);
+   view, "$" stands for the saved search result (by UID, whatever
+   cmd->uid says). Sequence numbers past EXISTS are an error (*error_r, BAD);
    UIDs that do not exist are dropped silently (RFC 9051 6.4.9). Returns
    0 with a malloc'ed array (free(); may be NULL when *count_r is 0), or
    -1. */
@@ -244,6 +278,20 @@ int imap_session_seqset_to_uids(struct imap_session *session,
 				struct imap_seqset *set, bool uid,
 				struct store_uid_range **ranges_r,
 				unsigned int *count_r, const char **error_r);
+
+/* The same as ascending sequence numbers of this session's view
+   (malloc'ed, free(); NULL when *count_r is 0). */
+int imap_session_seqset_to_seqs(struct imap_session *session,
+				struct imap_seqset *set, bool uid,
+				uint32_t **seqs_r, unsigned int *count_r,
+				const char **error_r);
+
+/* SEARCH ... SAVE: replaces the saved result with uids (ascending). */
+void imap_session_set_saved_uids(struct imap_session *session,
+				 const uint32_t *uids, unsigned int count);
+/* "$": a new resolved UID set (imap_seqset_destroy() it), empty if nothing
+   was saved. */
+struct imap_seqset *imap_session_saved_set(struct imap_session *session);
 
 /* Writes the FLAGS list of a message: "(\Seen \Flagged $Label1)". */
 void imap_write_flags(struct imap_session *session, struct buf *out,
@@ -285,6 +333,8 @@ void imap_session_cmd_finished(struct imap_session *session);
 int imap_session_select(struct imap_session *session, uint64_t mailbox_id,
 			const char *name, bool read_only,
 			const char **error_r);
+/* Writes untagged FLAGS and PERMANENTFLAGS with the user's keywords. */
+void imap_session_write_flags(struct imap_session *session);
 /* Keyword number idx's name, or NULL. */
 const char *imap_keyword_name(struct imap_session *session, unsigned int idx);
 

@@ -5,10 +5,12 @@
    helpers that turn wire names, flags and sets into the store's forms. */
 #include "imap/imap-session.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "imap/imap-commands.h"
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/mutf7.h"
@@ -16,6 +18,7 @@
 #include "net/conn.h"
 #include "net/worker.h"
 #include "store/store.h"
+#include "lib/limits.h"
 
 /* ---- flags -------------------------------------------------------------- */
 
@@ -77,6 +80,29 @@ imap_write_flags(struct imap_session *session, struct buf *out,
 		first = false;
 	}
 	buf_append_c(out, ')');
+}
+
+void
+imap_session_write_flags(struct imap_session *session)
+{
+	struct buf b;
+
+	keywords_refresh(session);
+	buf_init(&b, 0);
+	buf_append_str(&b, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+		       "\\Draft");
+	for (unsigned i = 0; i < session->keyword_count; i++)
+		buf_appendf(&b, " %s", session->keywords[i]);
+	buf_append_c(&b, ')');
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	/* \* only while the user may still add keywords. */
+	imap_session_untagged(session, "OK [PERMANENTFLAGS (\\Answered "
+			      "\\Flagged \\Deleted \\Seen \\Draft%s)] "
+			      "Flags permitted.",
+			      session->keyword_count < STORE_MAX_KEYWORDS ?
+			      " \\*" : "");
+	session->flags_announced = session->keyword_count;
+	buf_free(&b);
 }
 
 /* ---- mailbox names ------------------------------------------------------ */
@@ -170,6 +196,11 @@ wake_callback(void *context)
 	/* RFC 2177: during IDLE changes go out at once, expunges included;
 	   otherwise they wait for the next command's reply. */
 	if (session->idling) {
+		/* A client that does not read does not make us queue
+		   without end: the rest waits for the output to drain. */
+		if (conn_output_pending(session->conn) >=
+		    CONN_OUTPUT_HIGH_WATER)
+			return;
 		imap_session_sync(session, true);
 		return;
 	}
@@ -206,12 +237,53 @@ imap_session_unselect(struct imap_session *session)
 	if (session->wake != NULL)
 		worker_wake_destroy(&session->wake);
 	store_view_close(&session->view);
+	imap_seqset_destroy(&session->search_saved);
 	free(session->mailbox_name);
 	session->mailbox_name = NULL;
 	session->mailbox_id = 0;
 	session->exists_reported = 0;
 	if (session->state == IMAP_STATE_SELECTED)
 		session->state = IMAP_STATE_AUTH;
+}
+
+int
+imap_session_expunged_since(struct imap_session *session, uint64_t since,
+			    const struct imap_seqset *filter,
+			    bool visible_only, uint32_t **uids_r,
+			    unsigned int *count_r)
+{
+	struct store_message *changed;
+	uint32_t *expunged, *out;
+	unsigned int changed_count, expunged_count, n = 0;
+	const char *error;
+	int ret;
+
+	ret = store_mailbox_changes(session->user, session->mailbox_id, since,
+				    &changed, &changed_count, &expunged,
+				    &expunged_count, &error);
+	if (ret <= 0) {
+		if (ret < 0)
+			log_error(&session->log, "reading expunges failed: "
+				  "%s", error);
+		*uids_r = NULL;
+		*count_r = 0;
+		return ret < 0 ? -1 : 0;
+	}
+	free(changed);
+	out = imap_xcalloc(expunged_count, sizeof(uint32_t));
+	for (unsigned i = 0; i < expunged_count; i++) {
+		if (filter != NULL && !imap_seqset_contains(filter,
+							    expunged[i]))
+			continue;
+		if (visible_only &&
+		    store_view_seq(session->view, expunged[i]) == 0)
+			continue;
+		out[n++] = expunged[i];
+	}
+	free(expunged);
+	*uids_r = out;
+	*count_r = n;
+	return 0;
 }
 
 void
@@ -221,11 +293,29 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	struct store_view_entry e;
 	const char *error;
 	struct buf b;
+	uint32_t *vanished = NULL;
+	unsigned int vanished_count = 0;
+	bool qresync;
 	int ret;
 
 	if (session->state != IMAP_STATE_SELECTED || session->view == NULL)
 		return;
+	qresync = allow_expunge && session->enabled_qresync;
+	if (qresync) {
+		/* The UIDs first, while they still have sequence numbers;
+		   the lock keeps both reads on one state of the mailbox. */
+		store_user_lock(session->user);
+		if (imap_session_expunged_since(session,
+						session->expunge_modseq, NULL,
+						true, &vanished,
+						&vanished_count) < 0)
+			qresync = false;
+	}
 	ret = store_view_sync(session->view, allow_expunge, &ch, &error);
+	if (session->enabled_qresync && allow_expunge)
+		store_user_unlock(session->user);
+	if (ret <= 0)
+		free(vanished);
 	if (ret < 0) {
 		log_error(&session->log, "syncing %s failed: %s",
 			  session->mailbox_name, error);
@@ -237,9 +327,37 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		imap_session_untagged(session, "OK [CLOSED] Mailbox is gone");
 		return;
 	}
-	for (unsigned i = 0; i < ch.expunged_count; i++)
-		imap_session_untagged(session, "%u EXPUNGE",
-				      ch.expunged_seqs[i]);
+	if (qresync && vanished_count == ch.expunged_count) {
+		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE. */
+		if (vanished_count > 0) {
+			buf_init(&b, 0);
+			imap_write_uid_set(&b, vanished, vanished_count);
+			imap_session_untagged(session, "VANISHED %s",
+					      buf_cstr(&b));
+			buf_free(&b);
+		}
+	} else {
+		/* (A writer outside this process can make the two reads
+		   disagree: sequence numbers are always right.) */
+		for (unsigned i = 0; i < ch.expunged_count; i++)
+			imap_session_untagged(session, "%u EXPUNGE",
+					      ch.expunged_seqs[i]);
+	}
+	free(vanished);
+	if (allow_expunge)
+		session->expunge_modseq = ch.highestmodseq;
+	/* RFC 9051 7.3.5: a keyword new to this session is announced with
+	   FLAGS before a FETCH shows it. */
+	for (unsigned i = 0; i < ch.changed_count; i++) {
+		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
+			continue;
+		for (unsigned k = session->flags_announced; k < 64; k++) {
+			if ((e.keywords & (1ULL << k)) != 0) {
+				imap_session_write_flags(session);
+				break;
+			}
+		}
+	}
 	buf_init(&b, 0);
 	for (unsigned i = 0; i < ch.changed_count; i++) {
 		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
@@ -251,15 +369,16 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		buf_appendf(&b, "%u FETCH (UID %u FLAGS ", ch.changed_seqs[i],
 			    e.uid);
 		imap_write_flags(session, &b, e.flags, e.keywords);
+		if (session->enabled_condstore)
+			buf_appendf(&b, " MODSEQ (%" PRIu64 ")", e.modseq);
 		buf_append_c(&b, ')');
 		imap_session_untagged(session, "%s", buf_cstr(&b));
 	}
 	buf_free(&b);
 	if (ch.exists != session->exists_reported || ch.expunged_count > 0) {
+		/* No \Recent here (RFC 9051 drops it): RECENT stays 0 as
+		   SELECT said, so it needs no update. */
 		imap_session_untagged(session, "%u EXISTS", ch.exists);
-		if (!session->enabled_rev2 &&
-		    ch.exists > session->exists_reported)
-			imap_session_untagged(session, "0 RECENT");
 	}
 	session->exists_reported = ch.exists;
 	session->silent_modseq = 0;
@@ -267,6 +386,38 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 }
 
 /* ---- sets --------------------------------------------------------------- */
+
+void
+imap_session_set_saved_uids(struct imap_session *session,
+			    const uint32_t *uids, unsigned int count)
+{
+	imap_seqset_destroy(&session->search_saved);
+	session->search_saved = imap_seqset_create();
+	for (unsigned i = 0; i < count; i++) {
+		unsigned j = i;
+
+		while (j + 1 < count && uids[j + 1] == uids[j] + 1)
+			j++;
+		imap_seqset_add_range(session->search_saved, uids[i],
+				      uids[j]);
+		i = j;
+	}
+}
+
+struct imap_seqset *
+imap_session_saved_set(struct imap_session *session)
+{
+	struct imap_seqset *set = imap_seqset_create();
+	const struct imap_seq_range *r;
+	unsigned int count = 0;
+
+	if (session->search_saved != NULL) {
+		r = imap_seqset_get_ranges(session->search_saved, &count);
+		for (unsigned i = 0; i < count; i++)
+			imap_seqset_add_range(set, r[i].first, r[i].last);
+	}
+	return set;
+}
 
 struct range_builder {
 	struct store_uid_range *ranges;
@@ -292,21 +443,38 @@ range_add(struct range_builder *rb, uint32_t uid)
 	rb->count++;
 }
 
+static void
+seq_push(uint32_t **seqs, unsigned int *count, unsigned int *alloc,
+	 uint32_t seq)
+{
+	if (*count == *alloc) {
+		*alloc = *alloc == 0 ? 64 : *alloc * 2;
+		*seqs = realloc(*seqs, *alloc * sizeof(**seqs));
+		if (*seqs == NULL)
+			abort();
+	}
+	(*seqs)[(*count)++] = seq;
+}
+
 int
-imap_session_seqset_to_uids(struct imap_session *session,
+imap_session_seqset_to_seqs(struct imap_session *session,
 			    struct imap_seqset *set, bool uid,
-			    struct store_uid_range **ranges_r,
-			    unsigned int *count_r, const char **error_r)
+			    uint32_t **seqs_r, unsigned int *count_r,
+			    const char **error_r)
 {
 	uint32_t count = store_view_count(session->view);
-	struct range_builder rb = { NULL, 0, 0 };
+	struct imap_seqset *saved = NULL;
 	struct store_view_entry e;
 	struct imap_seqset_iter it;
-	uint32_t n;
+	uint32_t *seqs = NULL, n;
+	unsigned int seq_count = 0, alloc = 0;
 
 	if (imap_seqset_is_saved(set)) {
-		*error_r = "Saved search results are not supported.";
-		return -1;
+		/* RFC 5182 2.1: "$" names the same messages by sequence
+		   number and by UID; it is kept as UIDs. */
+		saved = imap_session_saved_set(session);
+		set = saved;
+		uid = true;
 	}
 	if (!uid) {
 		imap_seqset_resolve(set, count);
@@ -316,23 +484,60 @@ imap_session_seqset_to_uids(struct imap_session *session,
 			return -1;
 		}
 		imap_seqset_iter_init(&it, set);
-		while (imap_seqset_iter_next(&it, &n)) {
-			if (store_view_get(session->view, n, &e))
-				range_add(&rb, e.uid);
-		}
+		while (imap_seqset_iter_next(&it, &n))
+			seq_push(&seqs, &seq_count, &alloc, n);
 	} else {
 		uint32_t max_uid = 0;
 
 		if (count > 0 && store_view_get(session->view, count, &e))
 			max_uid = e.uid;
 		imap_seqset_resolve(set, max_uid);
-		/* Only messages this session knows (reported EXISTS). */
-		for (uint32_t seq = 1; seq <= count; seq++) {
-			if (store_view_get(session->view, seq, &e) &&
-			    imap_seqset_contains(set, e.uid))
-				range_add(&rb, e.uid);
+		if (imap_seqset_count(set) <= count) {
+			/* A few UIDs: look each up. */
+			imap_seqset_iter_init(&it, set);
+			while (imap_seqset_iter_next(&it, &n)) {
+				uint32_t seq = store_view_seq(session->view, n);
+
+				if (seq != 0)
+					seq_push(&seqs, &seq_count, &alloc,
+						 seq);
+			}
+		} else {
+			/* Only messages this session knows (reported
+			   EXISTS). */
+			for (uint32_t seq = 1; seq <= count; seq++) {
+				if (store_view_get(session->view, seq, &e) &&
+				    imap_seqset_contains(set, e.uid))
+					seq_push(&seqs, &seq_count, &alloc,
+						 seq);
+			}
 		}
 	}
+	imap_seqset_destroy(&saved);
+	*seqs_r = seqs;
+	*count_r = seq_count;
+	return 0;
+}
+
+int
+imap_session_seqset_to_uids(struct imap_session *session,
+			    struct imap_seqset *set, bool uid,
+			    struct store_uid_range **ranges_r,
+			    unsigned int *count_r, const char **error_r)
+{
+	struct range_builder rb = { NULL, 0, 0 };
+	struct store_view_entry e;
+	uint32_t *seqs;
+	unsigned int count;
+
+	if (imap_session_seqset_to_seqs(session, set, uid, &seqs, &count,
+					error_r) < 0)
+		return -1;
+	for (unsigned int i = 0; i < count; i++) {
+		if (store_view_get(session->view, seqs[i], &e))
+			range_add(&rb, e.uid);
+	}
+	free(seqs);
 	*ranges_r = rb.ranges;
 	*count_r = rb.count;
 	return 0;

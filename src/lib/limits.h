@@ -168,8 +168,8 @@
 /* A FETCH body part larger than this is decoded (BINARY) only up to it:
    decoding happens in memory. */
 #define IMAP_MAX_BINARY_DECODED (64ULL * 1024 * 1024)
-/* Messages an IMAP session expunges, copies or fetches per store call
-   batch; keeps UID range arrays small. */
-#define IMAP_MAX_APPEND_MESSAGES 1000
+/* Patterns in one LIST-EXTENDED command: each is matched against every
+   mailbox name. */
+#define IMAP_MAX_LIST_PATTERNS 32
 
 #endif
