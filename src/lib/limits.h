@@ -162,4 +162,13 @@
    batch; keeps UID range arrays small. */
 #define IMAP_MAX_APPEND_MESSAGES 1000
 
+/* SEARCH (src/search). */
+/* Longest header field name a SEARCH HEADER key may name (RFC 5322 sets
+   no limit; real names are short words). */
+#define SEARCH_MAX_HEADER_NAME 256
+/* Sessions per worker thread whose saved SEARCH result ("$", RFC 5182)
+   is kept in the search module's side table; the least recently used
+   goes first, so memory stays bounded when sessions end unseen. */
+#define SEARCH_MAX_SAVED_SESSIONS 4096
+
 #endif

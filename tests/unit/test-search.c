@@ -1,0 +1,890 @@
+/* Unit tests for src/search: program building (every key, RETURN and
+   CHARSET, every error text), evaluation against a small in-memory
+   mailbox (flags, keywords, sizes, dates with zones, sets and "$", RFC
+   2047 headers, base64 / quoted-printable / ISO-8859-1 / HTML bodies,
+   case folding beyond ASCII, OR/NOT nesting), the message text fed in
+   pieces of every size, the short-circuit that leaves bodies unread, and
+   the saved-result table. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap-parser.h"
+#include "imap/imap-seqset.h"
+#include "lib/buf.h"
+#include "lib/limits.h"
+#include "search/search-eval.h"
+#include "search/search-program.h"
+#include "search/search-saved.h"
+#include "search/search-text.h"
+#include "store/store.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Parses "T SEARCH <args>" with the IMAP command parser; the command
+   stays valid while *parser_r lives. */
+static const struct imap_command *
+parse_command(const char *args, struct imap_parser **parser_r)
+{
+	struct imap_parser *parser = imap_parser_create(NULL);
+	const struct imap_command *cmd = NULL;
+	struct buf line;
+	size_t pos = 0, used;
+	const char *error;
+
+	imap_parser_set_authenticated(parser, true);
+	buf_init(&line, 0);
+	buf_appendf(&line, "T SEARCH %s\r\n", args);
+	for (;;) {
+		enum imap_parse_result r =
+			imap_parser_feed(parser, line.data + pos,
+					 line.len - pos, &used, &cmd, &error);
+
+		pos += used;
+		if (r == IMAP_PARSE_DONE)
+			break;
+		if (r == IMAP_PARSE_ERROR)
+			fail_msg("parser: %s for %s", error, args);
+		assert_true(r == IMAP_PARSE_LITERAL ||
+			    (r == IMAP_PARSE_MORE && pos < line.len));
+	}
+	buf_free(&line);
+	*parser_r = parser;
+	return cmd;
+}
+
+static struct search_program *
+parse_program(const char *args, enum search_error_kind *kind_r,
+	      const char **error_r)
+{
+	struct imap_parser *parser;
+	const struct imap_command *cmd = parse_command(args, &parser);
+	struct search_program *prog = NULL;
+	enum search_error_kind kind;
+	const char *error = NULL;
+
+	if (search_program_parse(cmd->args, cmd->args_count, &prog, &kind,
+				 &error) < 0) {
+		prog = NULL;
+		if (kind_r != NULL)
+			*kind_r = kind;
+		if (error_r != NULL)
+			*error_r = error;
+	}
+	imap_parser_destroy(&parser);
+	return prog;
+}
+
+/* ---- program building ----------------------------------------------------- */
+
+struct program_case {
+	const char *args;
+	const char *dump;
+};
+
+static const struct program_case program_cases[] = {
+	{ "ALL", "(ALL)" },
+	{ "all", "(ALL)" },
+	{ "ANSWERED", "(FLAG \\Answered)" },
+	{ "DELETED", "(FLAG \\Deleted)" },
+	{ "DRAFT", "(FLAG \\Draft)" },
+	{ "FLAGGED", "(FLAG \\Flagged)" },
+	{ "SEEN", "(FLAG \\Seen)" },
+	{ "UNANSWERED", "(NOT (FLAG \\Answered))" },
+	{ "UNDELETED", "(NOT (FLAG \\Deleted))" },
+	{ "UNDRAFT", "(NOT (FLAG \\Draft))" },
+	{ "UNFLAGGED", "(NOT (FLAG \\Flagged))" },
+	{ "UNSEEN", "(NOT (FLAG \\Seen))" },
+	{ "RECENT", "(RECENT)" },
+	{ "NEW", "(AND (RECENT) (NOT (FLAG \\Seen)))" },
+	{ "OLD", "(NOT (RECENT))" },
+	{ "KEYWORD $Label1", "(KEYWORD $Label1)" },
+	{ "UNKEYWORD work", "(NOT (KEYWORD work))" },
+	{ "LARGER 1000", "(LARGER 1000)" },
+	{ "SMALLER 0", "(SMALLER 0)" },
+	{ "LARGER 9223372036854775807", "(LARGER 9223372036854775807)" },
+	{ "BEFORE 1-Feb-1994", "(BEFORE 8797)" },
+	{ "ON \"01-feb-1994\"", "(ON 8797)" },
+	{ "SINCE 1-Jan-1970", "(SINCE 0)" },
+	{ "SENTBEFORE 2-Feb-2026", "(SENTBEFORE 20486)" },
+	{ "SENTON 3-Feb-2026", "(SENTON 20487)" },
+	{ "SENTSINCE 1-Jan-2000", "(SENTSINCE 10957)" },
+	{ "OLDER 3600", "(OLDER 3600)" },
+	{ "YOUNGER 60", "(YOUNGER 60)" },
+	{ "MODSEQ 0", "(MODSEQ 0)" },
+	{ "MODSEQ 12345", "(MODSEQ 12345)" },
+	{ "MODSEQ \"/flags/\\\\Seen\" all 7", "(MODSEQ 7)" },
+	{ "MODSEQ \"/flags/$Label1\" priv 7", "(MODSEQ 7)" },
+	{ "UID 1:5,7", "(UID 1:5,7)" },
+	{ "UID $", "(UID $)" },
+	{ "1:3", "(SEQ 1:3)" },
+	{ "$", "(SEQ $)" },
+	{ "5,1,2", "(SEQ 1:2,5)" },
+	{ "FROM alice", "(HEADER From \"alice\")" },
+	{ "TO \"bob smith\"", "(HEADER To \"bob smith\")" },
+	{ "CC carol", "(HEADER Cc \"carol\")" },
+	{ "BCC dave", "(HEADER Bcc \"dave\")" },
+	{ "SUBJECT {5}\r\nhello", "(HEADER Subject \"hello\")" },
+	{ "SUBJECT NIL", "(HEADER Subject \"NIL\")" },
+	{ "HEADER X-Spam \"\"", "(HEADER X-Spam \"\")" },
+	{ "HEADER \"Message-ID\" \"<a@b>\"", "(HEADER Message-ID \"<a@b>\")" },
+	{ "BODY \"stra\xc3\x9f" "e\"", "(BODY \"stra\xc3\x9f" "e\")" },
+	{ "TEXT \"a\\\"b\"", "(TEXT \"a\\\"b\")" },
+	{ "NOT SEEN", "(NOT (FLAG \\Seen))" },
+	{ "NOT NOT SEEN", "(NOT (NOT (FLAG \\Seen)))" },
+	{ "OR SEEN FLAGGED", "(OR (FLAG \\Seen) (FLAG \\Flagged))" },
+	{ "OR (SEEN DRAFT) NOT FLAGGED",
+	  "(OR (AND (FLAG \\Seen) (FLAG \\Draft)) (NOT (FLAG \\Flagged)))" },
+	{ "OR OR SEEN DRAFT FLAGGED",
+	  "(OR (OR (FLAG \\Seen) (FLAG \\Draft)) (FLAG \\Flagged))" },
+	{ "SEEN FLAGGED DRAFT",
+	  "(AND (FLAG \\Seen) (FLAG \\Flagged) (FLAG \\Draft))" },
+	{ "(SEEN)", "(FLAG \\Seen)" },
+	{ "((SEEN) (((FLAGGED))))", "(AND (FLAG \\Seen) (FLAG \\Flagged))" },
+	{ "NOT (OR SEEN (NOT DRAFT))",
+	  "(NOT (OR (FLAG \\Seen) (NOT (FLAG \\Draft))))" },
+	{ "RETURN (MIN MAX) SEEN", "(FLAG \\Seen)" },
+	{ "RETURN () SEEN", "(FLAG \\Seen)" },
+	{ "CHARSET UTF-8 SEEN", "(FLAG \\Seen)" },
+	{ "CHARSET us-ascii SEEN", "(FLAG \\Seen)" },
+	{ "RETURN (SAVE) CHARSET \"UTF-8\" SEEN", "(FLAG \\Seen)" },
+	{ "SEEN UID 3 NOT 4", "(AND (FLAG \\Seen) (UID 3) (NOT (SEQ 4)))" },
+};
+
+static void
+test_program_keys(void **state)
+{
+	for (size_t i = 0; i < sizeof(program_cases) / sizeof(program_cases[0]);
+	     i++) {
+		const struct program_case *c = &program_cases[i];
+		const char *error = NULL;
+		struct search_program *prog = parse_program(c->args, NULL,
+							    &error);
+		struct buf out;
+
+		if (prog == NULL)
+			fail_msg("%s: %s", c->args, error);
+		buf_init(&out, 0);
+		search_program_dump(prog, &out);
+		if (strcmp(buf_cstr(&out), c->dump) != 0)
+			fail_msg("%s: got %s want %s", c->args, buf_cstr(&out),
+				 c->dump);
+		buf_free(&out);
+		search_program_free(&prog);
+		assert_null(prog);
+	}
+}
+
+static void
+test_program_summary(void **state)
+{
+	struct search_program *prog;
+
+	prog = parse_program("RETURN (MIN COUNT save) UID $ MODSEQ 5", NULL,
+			     NULL);
+	assert_non_null(prog);
+	assert_true(prog->has_return);
+	assert_int_equal(prog->return_opts, SEARCH_RETURN_MIN |
+			 SEARCH_RETURN_COUNT | SEARCH_RETURN_SAVE);
+	assert_true(prog->uses_saved);
+	assert_true(prog->uses_modseq);
+	assert_false(prog->need_header);
+	assert_false(prog->need_body);
+	search_program_free(&prog);
+
+	prog = parse_program("RETURN () SUBJECT x", NULL, NULL);
+	assert_int_equal(prog->return_opts, SEARCH_RETURN_ALL);
+	assert_true(prog->need_header);
+	assert_false(prog->need_body);
+	assert_false(prog->uses_saved);
+	search_program_free(&prog);
+
+	prog = parse_program("OR SENTON 1-Jan-2000 TEXT x", NULL, NULL);
+	assert_false(prog->has_return);
+	assert_true(prog->need_header);
+	assert_true(prog->need_body);
+	assert_int_equal(prog->max_stack, 2);
+	search_program_free(&prog);
+	search_program_free(&prog);
+}
+
+struct error_case {
+	const char *args;
+	enum search_error_kind kind;
+	const char *error;
+};
+
+#define BAD SEARCH_ERROR_BAD
+
+static const struct error_case error_cases[] = {
+	{ "FOO", BAD, "Unknown search key." },
+	{ "\"SEEN\"", BAD, "Unknown search key." },
+	{ "SEEN FOO", BAD, "Unknown search key." },
+	{ "RETURN (ALL)", BAD, "SEARCH needs a search key." },
+	{ "CHARSET UTF-8", BAD, "SEARCH needs a search key." },
+	{ "()", BAD, "Empty search key list." },
+	{ "SEEN (FLAGGED ())", BAD, "Empty search key list." },
+	{ "NOT", BAD, "NOT needs a search key." },
+	{ "(NOT) SEEN", BAD, "NOT needs a search key." },
+	{ "OR SEEN", BAD, "OR needs two search keys." },
+	{ "OR", BAD, "OR needs two search keys." },
+	{ "(OR SEEN) FLAGGED", BAD, "OR needs two search keys." },
+	{ "NOT NOT NOT", BAD, "NOT needs a search key." },
+	{ "SUBJECT", BAD, "Search key is missing its argument." },
+	{ "BEFORE", BAD, "Search key is missing its argument." },
+	{ "UID", BAD, "Search key is missing its argument." },
+	{ "MODSEQ", BAD, "Search key is missing its argument." },
+	{ "HEADER X-Foo", BAD, "Search key is missing its argument." },
+	{ "SUBJECT (x)", BAD, "Search key needs a string argument." },
+	{ "BODY \"\xc3(\"", BAD, "Search string is not valid UTF-8." },
+	{ "TEXT \"\xed\xa0\x80\"", BAD, "Search string is not valid UTF-8." },
+	{ "BEFORE 31-Feb-2026", BAD, "Invalid search date." },
+	{ "ON 1-Foo-2026", BAD, "Invalid search date." },
+	{ "SINCE 2026-02-01", BAD, "Invalid search date." },
+	{ "SENTON (1-Feb-2026)", BAD, "Invalid search date." },
+	{ "LARGER -1", BAD, "Invalid size in search key." },
+	{ "LARGER 9223372036854775808", BAD, "Invalid size in search key." },
+	{ "SMALLER \"10\"", BAD, "Invalid size in search key." },
+	{ "SMALLER 1k", BAD, "Invalid size in search key." },
+	{ "OLDER 0", BAD, "Invalid interval in search key." },
+	{ "YOUNGER 4294967296", BAD, "Invalid interval in search key." },
+	{ "MODSEQ x", BAD, "Invalid MODSEQ value." },
+	{ "MODSEQ -5", BAD, "Invalid MODSEQ value." },
+	{ "MODSEQ \"/flags/\\\\Seen\" all", BAD,
+	  "Search key is missing its argument." },
+	{ "MODSEQ \"/x/y\" all 5", BAD, "Invalid MODSEQ entry." },
+	{ "MODSEQ \"/flags/x\" none 5", BAD, "Invalid MODSEQ entry." },
+	{ "KEYWORD \\Seen", BAD, "Invalid keyword in search key." },
+	{ "KEYWORD \"a b\"", BAD, "Invalid keyword in search key." },
+	{ "UNKEYWORD (x)", BAD, "Invalid keyword in search key." },
+	{ "HEADER \"\" x", BAD, "Invalid header field name." },
+	{ "HEADER \"a:b\" x", BAD, "Invalid header field name." },
+	{ "HEADER \"a b\" x", BAD, "Invalid header field name." },
+	{ "UID 0", BAD, NULL },	/* the sequence set parser's text */
+	{ "1:x", BAD, NULL },
+	{ "UID (1)", BAD, "UID needs a sequence set." },
+	{ "UID \"1\"", BAD, "UID needs a sequence set." },
+	{ "RETURN SEEN", BAD, "RETURN needs a list of options." },
+	{ "RETURN", BAD, "RETURN needs a list of options." },
+	{ "RETURN (FOO) SEEN", BAD, "Unknown RETURN option." },
+	{ "RETURN ((MIN)) SEEN", BAD, "Unknown RETURN option." },
+	{ "CHARSET", BAD, "CHARSET needs a charset name." },
+	{ "CHARSET (x) SEEN", BAD, "CHARSET needs a charset name." },
+	{ "CHARSET ISO-8859-1 SEEN", SEARCH_ERROR_BADCHARSET,
+	  "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset." },
+	{ "CHARSET UTF-7 SEEN", SEARCH_ERROR_BADCHARSET,
+	  "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset." },
+	{ "CHARSET UTF-8 RETURN (ALL) SEEN", BAD, "Unknown search key." },
+};
+
+static void
+test_program_errors(void **state)
+{
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]);
+	     i++) {
+		const struct error_case *c = &error_cases[i];
+		enum search_error_kind kind = (enum search_error_kind)-1;
+		const char *error = NULL;
+		struct search_program *prog = parse_program(c->args, &kind,
+							    &error);
+
+		if (prog != NULL)
+			fail_msg("%s: parsed", c->args);
+		if (kind != c->kind)
+			fail_msg("%s: kind %d", c->args, kind);
+		assert_non_null(error);
+		if (c->error != NULL && strcmp(error, c->error) != 0)
+			fail_msg("%s: got \"%s\" want \"%s\"", c->args, error,
+				 c->error);
+	}
+}
+
+/* A long NOT chain and the deepest list nesting the command parser
+   accepts build and evaluate without recursion. */
+static void
+test_program_deep(void **state)
+{
+	struct search_eval_settings set;
+	struct search_message msg;
+	struct search_program *prog;
+	struct search_eval *eval;
+	struct buf args;
+	unsigned int i;
+
+	buf_init(&args, 0);
+	for (i = 0; i < 12001; i++)
+		buf_append_str(&args, "NOT ");
+	buf_append_str(&args, "SEEN");
+	prog = parse_program(buf_cstr(&args), NULL, NULL);
+	assert_non_null(prog);
+	assert_int_equal(prog->count, 12002);
+	memset(&set, 0, sizeof(set));
+	memset(&msg, 0, sizeof(msg));
+	msg.flags = STORE_FLAG_SEEN;
+	eval = search_eval_create(prog, &set);
+	/* an odd number of NOTs */
+	assert_int_equal(search_eval_record(eval, &msg), 0);
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+
+	buf_reset(&args);
+	for (i = 0; i < IMAP_MAX_LIST_DEPTH - 1; i++)
+		buf_append_str(&args, "(OR SEEN ");
+	buf_append_str(&args, "FLAGGED");
+	for (i = 0; i < IMAP_MAX_LIST_DEPTH - 1; i++)
+		buf_append_c(&args, ')');
+	prog = parse_program(buf_cstr(&args), NULL, NULL);
+	assert_non_null(prog);
+	msg.flags = STORE_FLAG_FLAGGED;
+	eval = search_eval_create(prog, &set);
+	assert_int_equal(search_eval_record(eval, &msg), 1);
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+	buf_free(&args);
+}
+
+/* ---- evaluation ------------------------------------------------------------ */
+
+/* 2026-02-01 12:00 UTC etc. */
+#define T_FEB1 ((time_t)20485 * 86400 + 12 * 3600)
+#define T_FEB2 ((time_t)20486 * 86400 + 23 * 3600)
+#define T_FEB3 ((time_t)20487 * 86400 + 1)
+#define T_MAR1 ((time_t)20513 * 86400 + 6 * 3600)
+
+struct test_msg {
+	struct search_message rec;
+	const char *text;
+};
+
+static const struct test_msg test_msgs[] = {
+{
+	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, T_FEB1 },
+	"From: Alice <alice@example.org>\r\n"
+	"To: Bob <bob@example.org>\r\n"
+	"Subject: Hello world\r\n"
+	/* Feb 2 in its own zone, Feb 3 in UTC */
+	"Date: Mon, 2 Feb 2026 23:30:00 -0800\r\n"
+	"\r\n"
+	"The quick brown fox\r\n"
+	"jumps over the lazy dog.\r\n",
+}, {
+	{ 2, 20, STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED, 0, 7, 5000,
+	  T_FEB3 },
+	"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.de>\r\n"
+	"To: alice@example.org\r\n"
+	/* "Grüße aus München" */
+	"Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgTcO8bmNoZW4=?=\r\n"
+	"Date: Tue, 3 Feb 26 08:00:00 +0100 (CET)\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Content-Transfer-Encoding: base64\r\n"
+	"\r\n"
+	/* "Wir wohnen in der Hauptstraße 5.\n" */
+	"V2lyIHdvaG5lbiBpbiBkZXIgSGF1cHRzdHJhw59lIDUuCg==\r\n",
+}, {
+	{ 3, 30, STORE_FLAG_DELETED | STORE_FLAG_DRAFT, 0x2, 9, 20000,
+	  T_MAR1 },
+	"From: pierre@example.fr\r\n"
+	"Subject: =?ISO-8859-1?Q?Re=3A_caf=E9?=\r\n"
+	"Content-Type: text/plain; charset=iso-8859-1\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n"
+	"\r\n"
+	"Un caf=E9 cr=E8me, s'il vous pla=EEt, avec une tr=\r\n"
+	"=E8s longue ligne.\r\n",
+}, {
+	{ 4, 40, 0, 0, 3, 300, T_FEB2 },
+	"From: carol@example.net\r\n"
+	"Cc: Carol <carol@example.net>\r\n"
+	"Subject: report\r\n"
+	"X-Custom: Foo Bar\r\n"
+	"Date: 2 Feb 2026 10:00 +0000\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+	"\r\n"
+	"preamble words\r\n"
+	"--b1\r\n"
+	"Content-Type: text/html; charset=us-ascii\r\n"
+	"\r\n"
+	"<p>Hello <b>HTML</b> world &amp; more</p>\r\n"
+	"--b1\r\n"
+	"Content-Type: application/octet-stream\r\n"
+	"Content-Transfer-Encoding: base64\r\n"
+	"\r\n"
+	"c2VjcmV0IHBheWxvYWQ=\r\n"
+	"--b1--\r\n",
+},
+};
+#define TEST_MSG_COUNT (sizeof(test_msgs) / sizeof(test_msgs[0]))
+
+static const char *const test_keywords[] = { "$Label1", "work", NULL,
+					     "other" };
+
+struct mem_reader {
+	const uint8_t *data;
+	size_t len, pos;
+	size_t piece; /* largest piece returned */
+	unsigned int calls;
+	bool fail;
+};
+
+static ssize_t
+mem_read(void *context, uint8_t *buf, size_t size, const char **error_r)
+{
+	struct mem_reader *r = context;
+	size_t n = r->len - r->pos;
+
+	r->calls++;
+	if (r->fail) {
+		*error_r = "read failed";
+		return -1;
+	}
+	if (n > size)
+		n = size;
+	if (n > r->piece)
+		n = r->piece;
+	memcpy(buf, r->data + r->pos, n);
+	r->pos += n;
+	return (ssize_t)n;
+}
+
+struct eval_case {
+	const char *args;
+	unsigned int expect; /* bit i: test_msgs[i] matches */
+};
+
+static const struct eval_case eval_cases[] = {
+	{ "ALL", 0xf },
+	{ "SEEN", 0x1 },
+	{ "UNSEEN", 0xe },
+	{ "ANSWERED", 0x2 },
+	{ "UNANSWERED", 0xd },
+	{ "FLAGGED", 0x2 },
+	{ "UNFLAGGED", 0xd },
+	{ "DELETED", 0x4 },
+	{ "UNDELETED", 0xb },
+	{ "DRAFT", 0x4 },
+	{ "UNDRAFT", 0xb },
+	{ "RECENT", 0x0 },
+	{ "NEW", 0x0 },
+	{ "OLD", 0xf },
+	{ "KEYWORD $Label1", 0x1 },
+	{ "KEYWORD $LABEL1", 0x1 },
+	{ "KEYWORD work", 0x4 },
+	{ "UNKEYWORD work", 0xb },
+	{ "KEYWORD nosuch", 0x0 },
+	{ "UNKEYWORD nosuch", 0xf },
+	{ "KEYWORD other", 0x0 },
+	{ "LARGER 1000", 0x6 },
+	{ "LARGER 5000", 0x4 },
+	{ "SMALLER 300", 0x1 },
+	{ "SMALLER 301", 0x9 },
+	{ "BEFORE 2-Feb-2026", 0x1 },
+	{ "ON 2-Feb-2026", 0x8 },
+	{ "ON 3-Feb-2026", 0x2 },
+	{ "SINCE 3-Feb-2026", 0x6 },
+	{ "SINCE 1-Feb-2026", 0xf },
+	{ "SENTON 2-Feb-2026", 0x9 },
+	{ "SENTON 3-Feb-2026", 0x2 },
+	{ "SENTBEFORE 3-Feb-2026", 0x9 },
+	{ "SENTSINCE 3-Feb-2026", 0x2 },
+	{ "SENTSINCE 1-Jan-2000", 0xb },
+	{ "NOT SENTSINCE 1-Jan-2000", 0x4 },
+	{ "YOUNGER 172800", 0x4 },
+	{ "OLDER 172800", 0xb },
+	{ "MODSEQ 7", 0x6 },
+	{ "MODSEQ \"/flags/\\\\Seen\" all 8", 0x4 },
+	{ "1:2", 0x3 },
+	{ "2,4", 0xa },
+	{ "*", 0x8 },
+	{ "3:*", 0xc },
+	{ "5:*", 0x8 },
+	{ "7", 0x0 },
+	{ "UID 20:30", 0x6 },
+	{ "UID *", 0x8 },
+	{ "UID 15", 0x0 },
+	{ "UID 1:15,35:*", 0x9 },
+	{ "$", 0xa },
+	{ "UID $", 0xa },
+	{ "NOT $", 0x5 },
+	{ "SUBJECT hello", 0x1 },
+	{ "SUBJECT \"WORLD\"", 0x1 },
+	{ "SUBJECT \"gr\xc3\xbc\xc3\x9f" "e\"", 0x2 },
+	{ "SUBJECT \"GR\xc3\x9cSSE AUS\"", 0x2 },
+	{ "SUBJECT \"caf\xc3\xa9\"", 0x4 },
+	{ "SUBJECT \"re: CAF\xc3\x89\"", 0x4 },
+	{ "SUBJECT \"\"", 0xf },
+	{ "SUBJECT xyz", 0x0 },
+	{ "FROM alice", 0x1 },
+	{ "FROM \"J\xc3\xbcrgen\"", 0x2 },
+	{ "FROM example", 0xf },
+	{ "TO alice", 0x2 },
+	{ "TO bob", 0x1 },
+	{ "CC carol", 0x8 },
+	{ "BCC carol", 0x0 },
+	{ "HEADER X-Custom \"foo b\"", 0x8 },
+	{ "HEADER x-custom \"\"", 0x8 },
+	{ "HEADER Content-Type plain", 0x6 },
+	{ "HEADER Content-Type html", 0x0 },
+	{ "BODY quick", 0x1 },
+	{ "BODY \"LAZY DOG\"", 0x1 },
+	{ "BODY \"hauptstrasse\"", 0x2 },
+	{ "BODY \"HAUPTSTRASSE 5\"", 0x2 },
+	{ "BODY \"Hauptstra\xc3\x9f" "e\"", 0x2 },
+	{ "BODY \"caf\xc3\xa9 cr\xc3\xa8me\"", 0x4 },
+	{ "BODY \"tr\xc3\xa8s longue\"", 0x4 },
+	{ "BODY \"cafe\"", 0x0 },
+	{ "BODY \"hello html world\"", 0x8 },
+	{ "BODY \"& more\"", 0x8 },
+	{ "BODY secret", 0x0 },
+	{ "BODY \"\"", 0xf },
+	{ "BODY alice", 0x0 },
+	{ "TEXT alice", 0x3 },
+	{ "TEXT quick", 0x1 },
+	{ "TEXT x-custom", 0x8 },
+	{ "TEXT application/octet", 0x8 },
+	{ "TEXT secret", 0x0 },
+	{ "OR SEEN FLAGGED", 0x3 },
+	{ "NOT (OR SEEN FLAGGED)", 0xc },
+	{ "OR (NOT SEEN) (BODY quick)", 0xf },
+	{ "OR BODY quick BODY hauptstrasse", 0x3 },
+	{ "NOT BODY quick", 0xe },
+	{ "NOT NOT SEEN", 0x1 },
+	{ "(SEEN)", 0x1 },
+	{ "((SEEN FLAGGED))", 0x0 },
+	{ "OR (SEEN SUBJECT hello) (DRAFT BODY creme)", 0x1 },
+	{ "OR (SEEN SUBJECT hello) (DRAFT NOT BODY creme)", 0x5 },
+	{ "UNSEEN NOT FROM carol SMALLER 10000", 0x2 },
+	{ "OR OR SUBJECT report SUBJECT hello TEXT hauptstrasse", 0xb },
+	{ "CHARSET UTF-8 TEXT \"STRA\xc3\x9f" "E\"", 0x2 },
+};
+
+/* Evaluates c against every test message with text pieces of `piece`
+   bytes; returns the match mask. */
+static unsigned int
+eval_mask(const char *args, size_t piece, const struct imap_seqset *saved)
+{
+	struct search_eval_settings set;
+	struct search_program *prog;
+	struct search_eval *eval;
+	const char *error = NULL;
+	unsigned int mask = 0;
+
+	prog = parse_program(args, NULL, &error);
+	if (prog == NULL)
+		fail_msg("%s: %s", args, error);
+	memset(&set, 0, sizeof(set));
+	set.keywords = test_keywords;
+	set.keyword_count = sizeof(test_keywords) / sizeof(test_keywords[0]);
+	set.now = T_MAR1 + 86400;
+	set.max_seq = TEST_MSG_COUNT;
+	set.max_uid = 40;
+	set.saved_uids = saved;
+	eval = search_eval_create(prog, &set);
+	for (unsigned int i = 0; i < TEST_MSG_COUNT; i++) {
+		struct mem_reader r = {
+			(const uint8_t *)test_msgs[i].text,
+			strlen(test_msgs[i].text), 0, piece, 0, false,
+		};
+		int ret = search_eval_message(eval, &test_msgs[i].rec,
+					      mem_read, &r, &error);
+
+		assert_true(ret >= 0);
+		if (ret > 0)
+			mask |= 1u << i;
+	}
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+	return mask;
+}
+
+static void
+test_eval_cases(void **state)
+{
+	static const size_t pieces[] = { 65536, 1, 2, 3, 7, 64 };
+	struct imap_seqset *saved = imap_seqset_create();
+
+	imap_seqset_add_range(saved, 20, 20);
+	imap_seqset_add_range(saved, 40, 40);
+	for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+		for (size_t i = 0;
+		     i < sizeof(eval_cases) / sizeof(eval_cases[0]); i++) {
+			const struct eval_case *c = &eval_cases[i];
+			unsigned int got = eval_mask(c->args, pieces[p],
+						     saved);
+
+			if (got != c->expect)
+				fail_msg("%s (pieces of %zu): got 0x%x want "
+					 "0x%x", c->args, pieces[p], got,
+					 c->expect);
+		}
+	}
+	imap_seqset_destroy(&saved);
+	/* No saved result: "$" is the empty set. */
+	assert_int_equal(eval_mask("$", 65536, NULL), 0);
+	assert_int_equal(eval_mask("NOT UID $", 65536, NULL), 0xf);
+}
+
+/* Keys on the record never open the text; header keys stop reading after
+   the top-level header; a body key found early stops there; a read
+   error is reported. */
+static void
+test_eval_short_circuit(void **state)
+{
+	struct search_eval_settings set;
+	struct search_message rec;
+	struct search_program *prog;
+	struct search_eval *eval;
+	struct buf msg;
+	struct mem_reader r;
+	const char *error = NULL;
+
+	buf_init(&msg, 0);
+	buf_append_str(&msg, "Subject: big one\r\n"
+		       "Date: 1 Jan 2026 00:00 +0000\r\n\r\nneedle early\r\n");
+	for (unsigned int i = 0; i < 40000; i++)
+		buf_append_str(&msg, "filler line of the long body text\r\n");
+	buf_append_str(&msg, "needle late\r\n");
+	memset(&set, 0, sizeof(set));
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = 1;
+	rec.uid = 1;
+	rec.size = msg.len;
+
+	/* Record-only program: the reader is never called. */
+	prog = parse_program("OR SEEN LARGER 10", NULL, NULL);
+	eval = search_eval_create(prog, &set);
+	memset(&r, 0, sizeof(r));
+	r.data = msg.data;
+	r.len = msg.len;
+	r.piece = SIZE_MAX;
+	r.fail = true;
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), 1);
+	assert_int_equal(r.calls, 0);
+	/* The record decides even with text keys: SEEN is false. */
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+	prog = parse_program("SEEN BODY needle", NULL, NULL);
+	eval = search_eval_create(prog, &set);
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), 0);
+	assert_int_equal(r.calls, 0);
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+
+	/* Header keys: one chunk read of a 1.4 MB message. */
+	r.fail = false;
+	prog = parse_program("NOT SUBJECT big", NULL, NULL);
+	eval = search_eval_create(prog, &set);
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), 0);
+	assert_true(search_eval_bytes_read(eval) <= 65536);
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+
+	prog = parse_program("SENTON 1-Jan-2026 NOT FROM x", NULL, NULL);
+	eval = search_eval_create(prog, &set);
+	r.pos = 0;
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), 1);
+	assert_true(search_eval_bytes_read(eval) <= 65536);
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+
+	/* A body match early in the text stops the reading. */
+	prog = parse_program("BODY \"NEEDLE EARLY\"", NULL, NULL);
+	eval = search_eval_create(prog, &set);
+	r.pos = 0;
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), 1);
+	assert_true(search_eval_bytes_read(eval) <= 65536);
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+
+	/* One at the end needs all of it. */
+	prog = parse_program("BODY \"needle late\"", NULL, NULL);
+	eval = search_eval_create(prog, &set);
+	r.pos = 0;
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), 1);
+	assert_int_equal(search_eval_bytes_read(eval), msg.len);
+	/* Read errors come back as -1 with the reader's text. */
+	r.pos = 0;
+	r.fail = true;
+	error = NULL;
+	assert_int_equal(search_eval_message(eval, &rec, mem_read, &r,
+					     &error), -1);
+	assert_string_equal(error, "read failed");
+	search_eval_destroy(&eval);
+	search_program_free(&prog);
+	buf_free(&msg);
+}
+
+/* ---- text helpers ---------------------------------------------------------- */
+
+static void
+test_fold(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "Hello World", "hello world" },
+		{ "Stra\xc3\x9f" "e", "strasse" },
+		{ "STRASSE", "strasse" },
+		{ "CAF\xc3\x89", "caf\xc3\xa9" },
+		{ "\xef\xac\x81" "le", "file" },      /* U+FB01 ligature */
+		{ "\xce\xa3\xce\x99\xce\xa3", "\xcf\x83\xce\xb9\xcf\x83" },
+		{ "a\xff" "b", "a\xef\xbf\xbd" "b" }, /* invalid: U+FFFD */
+		{ "", "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out;
+
+		buf_init(&out, 0);
+		search_text_fold((const uint8_t *)cases[i].in,
+				 strlen(cases[i].in), &out);
+		assert_string_equal(buf_cstr(&out), cases[i].out);
+		buf_free(&out);
+	}
+	assert_int_equal(search_text_complete_prefix(
+		(const uint8_t *)"ab\xc3", 3), 2);
+	assert_int_equal(search_text_complete_prefix(
+		(const uint8_t *)"ab\xc3\xa9", 4), 4);
+	assert_int_equal(search_text_complete_prefix(
+		(const uint8_t *)"\xf0\x9f\x98", 3), 0);
+	assert_int_equal(search_text_complete_prefix(
+		(const uint8_t *)"\xf0\x9f\x98\x80", 4), 4);
+	assert_int_equal(search_text_complete_prefix(
+		(const uint8_t *)"", 0), 0);
+}
+
+static void
+test_date(void **state)
+{
+	static const struct {
+		const char *in;
+		int64_t day; /* -1: invalid */
+	} cases[] = {
+		{ "Mon, 2 Feb 2026 23:30:00 -0800", 20486 },
+		{ "2 Feb 2026 10:00 +0000", 20486 },
+		{ "  Tue,  3 Feb 26 08:00:00 +0100 (CET)", 20487 },
+		{ "(comment) Tue (x) , 03 (y) feb (z) 2026 (w) 1:2", 20487 },
+		{ "1 Jan 99 00:00 GMT", 10592 },
+		{ "1 Jan 100 00:00 GMT", 10957 },
+		{ "1 Jan 1970 00:00 GMT", 0 },
+		{ "29 Feb 2024 00:00 GMT", 19782 },
+		{ "31 Dec 1969 23:59 +0000", -1 - 0 },
+		{ "29 Feb 2023 00:00 GMT", -2 },
+		{ "32 Jan 2026", -2 },
+		{ "Mon 2 Feb 2026", -2 },
+		{ "2 February 2026", -2 },
+		{ "2 Feb", -2 },
+		{ "", -2 },
+		{ "garbage", -2 },
+		{ "123 Feb 2026", -2 },
+		{ "2 Feb 20266", -2 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t day = 12345;
+		int ret = search_date_parse_day(cases[i].in, &day);
+
+		if (cases[i].day == -2) {
+			if (ret != -1)
+				fail_msg("%s: parsed", cases[i].in);
+		} else {
+			if (ret != 0 || day != cases[i].day)
+				fail_msg("%s: ret %d day %lld", cases[i].in,
+					 ret, (long long)day);
+		}
+	}
+	assert_int_equal(search_days_from_civil(2000, 3, 1), 11017);
+	assert_int_equal(search_days_from_civil(1, 1, 1), -719162);
+}
+
+/* ---- saved results ---------------------------------------------------------- */
+
+static void
+test_saved(void **state)
+{
+	static const uint32_t uids[] = { 1, 2, 3, 7, 9, 10, UINT32_MAX };
+	struct search_saved_key key = { (void *)0x1000, "s1", 5, 77,
+					(void *)0x2000 };
+	struct search_saved_key other = key;
+	struct imap_seqset *set;
+	const struct imap_seq_range *r;
+	unsigned int n;
+
+	assert_null(search_saved_get(&key));
+	search_saved_set(&key, uids, 7);
+	set = search_saved_get(&key);
+	assert_non_null(set);
+	r = imap_seqset_get_ranges(set, &n);
+	assert_int_equal(n, 4);
+	assert_int_equal(r[0].first, 1);
+	assert_int_equal(r[0].last, 3);
+	assert_int_equal(r[3].first, UINT32_MAX);
+	assert_int_equal(imap_seqset_count(set), 7);
+	imap_seqset_destroy(&set);
+
+	/* Saved empty: an empty set, not "nothing saved". */
+	search_saved_set(&key, NULL, 0);
+	set = search_saved_get(&key);
+	assert_non_null(set);
+	assert_int_equal(imap_seqset_count(set), 0);
+	imap_seqset_destroy(&set);
+
+	/* Another selection of the same session forgets it. */
+	search_saved_set(&key, uids, 2);
+	other.view = (void *)0x3000;
+	assert_null(search_saved_get(&other));
+	assert_null(search_saved_get(&key));
+	/* A new session at a reused address does not see it. */
+	search_saved_set(&key, uids, 2);
+	other = key;
+	other.session_id = "s2";
+	assert_null(search_saved_get(&other));
+
+	/* The table stays bounded: the oldest goes. */
+	for (uintptr_t i = 0; i <= SEARCH_MAX_SAVED_SESSIONS; i++) {
+		struct search_saved_key k = key;
+
+		k.owner = (void *)(0x10000 + i);
+		search_saved_set(&k, uids, 1);
+	}
+	other = key;
+	other.owner = (void *)0x10000;
+	assert_null(search_saved_get(&other));
+	other.owner = (void *)(0x10000 + SEARCH_MAX_SAVED_SESSIONS);
+	set = search_saved_get(&other);
+	assert_non_null(set);
+	imap_seqset_destroy(&set);
+	search_saved_clear(other.owner);
+	assert_null(search_saved_get(&other));
+	search_saved_deinit();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_program_keys),
+		cmocka_unit_test(test_program_summary),
+		cmocka_unit_test(test_program_errors),
+		cmocka_unit_test(test_program_deep),
+		cmocka_unit_test(test_eval_cases),
+		cmocka_unit_test(test_eval_short_circuit),
+		cmocka_unit_test(test_fold),
+		cmocka_unit_test(test_date),
+		cmocka_unit_test(test_saved),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
