@@ -1,8 +1,681 @@
+/* FETCH / UID FETCH (RFC 9051 6.4.5, BINARY RFC 3516). Structure and
+   part offsets come from the mail cache record; bodies are queued as file
+   ranges (conn_write_file), a message at a time, pausing while the output
+   buffer is full. Only HEADER.FIELDS and decoded BINARY parts are built in
+   memory. */
 #include "imap/imap-commands.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imap/imap-date.h"
+#include "imap/imap-fetch.h"
+#include "imap/imap-seqset.h"
+#include "lib/buf.h"
+#include "lib/limits.h"
+#include "mail/mail-cache.h"
+#include "mail/mail-decode.h"
+#include "mail/mail-parser.h"
+#include "net/conn.h"
+#include "store/store.h"
+
+#define FETCH_READ_CHUNK (64 * 1024)
+
+/* ---- the parse cache ----------------------------------------------------- */
+
+int
+imap_message_parse_fd(int fd, uint64_t size, struct buf *record,
+		      const char **error_r)
+{
+	struct mail_parser *parser = mail_parser_create(NULL, NULL);
+	struct mail_parse_result *result;
+	uint8_t *chunk = imap_xcalloc(FETCH_READ_CHUNK, 1);
+	uint64_t off = 0;
+	int ret = 0;
+
+	while (off < size) {
+		size_t want = size - off < FETCH_READ_CHUNK ?
+			(size_t)(size - off) : FETCH_READ_CHUNK;
+		ssize_t n = pread(fd, chunk, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*error_r = n < 0 ? "reading the message failed" :
+				"the message file is shorter than its size";
+			ret = -1;
+			break;
+		}
+		mail_parser_feed(parser, chunk, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(chunk);
+	result = mail_parser_finish(&parser);
+	if (ret == 0 && mail_cache_record_write(result, record) < 0) {
+		*error_r = "the parse record is too large";
+		ret = -1;
+	}
+	mail_parse_result_free(&result);
+	return ret;
+}
+
+/* The record of a message, parsed now and stored if the cache has none
+   (messages saved before the cache existed, or by a path that did not
+   parse). Returns 1, 0 if the message is gone, -1. */
+static int
+load_record(struct imap_session *session, uint64_t blob_id,
+	    struct mail_cache_record **record_r, const char **error_r)
+{
+	void *data;
+	size_t size;
+	struct buf rec;
+	uint64_t blob_size;
+	int fd, ret;
+
+	ret = store_cache_get(session->user, blob_id, STORE_CACHE_PARTS,
+			      &data, &size, error_r);
+	if (ret < 0)
+		return -1;
+	if (ret > 0) {
+		ret = mail_cache_record_read(data, size, record_r, error_r);
+		free(data);
+		if (ret == 0)
+			return 1;
+		log_warn(&session->log, "cache record of blob %" PRIu64
+			 " unusable (%s): parsing again", blob_id, *error_r);
+	}
+	ret = store_blob_open(session->user, blob_id, &fd, &blob_size,
+			      error_r);
+	if (ret <= 0)
+		return ret;
+	buf_init(&rec, 0);
+	ret = imap_message_parse_fd(fd, blob_size, &rec, error_r);
+	close(fd);
+	if (ret == 0) {
+		if (store_cache_set(session->user, blob_id, STORE_CACHE_PARTS,
+				    rec.data, rec.len, error_r) < 0)
+			log_warn(&session->log, "storing the cache record "
+				 "failed: %s", *error_r);
+		ret = mail_cache_record_read(rec.data, rec.len, record_r,
+					     error_r);
+	}
+	buf_free(&rec);
+	return ret < 0 ? -1 : 1;
+}
+
+/* ---- the command ---------------------------------------------------------- */
+
+struct fetch_ctx {
+	struct imap_fetch_items *items;
+	uint32_t *seqs;
+	unsigned int count, pos;
+	/* UIDs given \Seen by this FETCH (sorted). */
+	struct store_uid_range *seen_ranges;
+	unsigned int seen_count;
+	bool has_uid_item, has_flags_item;
+	bool vanished, unknown_cte, failed;
+};
+
+static void
+fetch_ctx_free(void *context)
+{
+	struct fetch_ctx *ctx = context;
+
+	imap_fetch_items_free(&ctx->items);
+	free(ctx->seqs);
+	free(ctx->seen_ranges);
+	free(ctx);
+}
+
+/* Output being built for one message: memory text, flushed before each
+   file range. */
+struct fetch_out {
+	struct imap_session *session;
+	struct buf buf;
+};
+
+static void
+out_flush(struct fetch_out *out)
+{
+	if (out->buf.len > 0)
+		imap_session_write(out->session, out->buf.data, out->buf.len);
+	buf_reset(&out->buf);
+}
+
+static int
+read_range(int fd, uint64_t off, uint64_t len, struct buf *out)
+{
+	while (len > 0) {
+		size_t want = len < FETCH_READ_CHUNK ? (size_t)len :
+			FETCH_READ_CHUNK;
+		uint8_t *p = buf_reserve(out, want);
+		ssize_t n;
+
+		if (p == NULL)
+			return -1;
+		n = pread(fd, p, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf_commit(out, (size_t)n);
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Applies <offset.length> to a length. */
+static void
+partial_apply(const struct imap_fetch_item *item, uint64_t len,
+	      uint64_t *start_r, uint64_t *count_r)
+{
+	uint64_t start = 0, count = len;
+
+	if (item->partial) {
+		start = item->offset < len ? item->offset : len;
+		count = len - start;
+		if (count > item->length)
+			count = item->length;
+	}
+	*start_r = start;
+	*count_r = count;
+}
+
+/* Writes a file range as a literal (literal8 when it may hold NULs). */
+static int
+write_file_literal(struct fetch_out *out, int fd, uint64_t off, uint64_t len,
+		   bool literal8, const char **error_r)
+{
+	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n", literal8 ? "~" : "", len);
+	out_flush(out);
+	if (len == 0)
+		return 0;
+	return conn_write_file(out->session->conn, fd, (off_t)off,
+			       (size_t)len, error_r);
+}
+
+static void
+write_mem_literal(struct fetch_out *out, const struct imap_fetch_item *item,
+		  const uint8_t *data, size_t len, bool binary)
+{
+	uint64_t start, count;
+
+	partial_apply(item, len, &start, &count);
+	bool nul = binary && memchr(data + start, '\0', (size_t)count) != NULL;
+	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n", nul ? "~" : "", count);
+	buf_append(&out->buf, data + start, (size_t)count);
+}
+
+/* HEADER.FIELDS / .NOT: the chosen fields of a header block, then the
+   empty line (RFC 9051 6.4.5). */
+static void
+filter_header(const struct imap_fetch_item *item, const uint8_t *hdr,
+	      size_t len, struct buf *out)
+{
+	bool not = item->text == IMAP_SECTION_HEADER_FIELDS_NOT;
+	size_t pos = 0;
+
+	while (pos < len) {
+		size_t start = pos, end, colon;
+
+		/* A field runs until a line that does not start with
+		   whitespace (unfolding). */
+		end = pos;
+		for (;;) {
+			const uint8_t *nl = memchr(hdr + end, '\n', len - end);
+
+			end = nl == NULL ? len : (size_t)(nl - hdr) + 1;
+			if (end >= len || (hdr[end] != ' ' && hdr[end] != '\t'))
+				break;
+		}
+		pos = end;
+		if (hdr[start] == '\r' || hdr[start] == '\n')
+			break; /* the empty line */
+		for (colon = start; colon < end && hdr[colon] != ':'; colon++)
+			;
+		if (colon == end)
+			continue;
+		size_t nlen = colon - start;
+		while (nlen > 0 && (hdr[start + nlen - 1] == ' ' ||
+				    hdr[start + nlen - 1] == '\t'))
+			nlen--;
+		bool wanted = imap_fetch_field_wanted(
+			item, (const char *)hdr + start, nlen);
+		if (wanted != not)
+			buf_append(out, hdr + start, end - start);
+	}
+	buf_append_str(out, "\r\n");
+}
+
+/* Decodes a part's body (BINARY). Returns 0, -1 on a read error, -2 for
+   an unknown transfer encoding. */
+static int
+decode_part(int fd, const struct mail_cache_part *part, struct buf *out)
+{
+	struct mail_decoder *dec = mail_decoder_create(part->encoding);
+	struct buf raw;
+	uint64_t off = part->body_offset;
+	int ret = 0;
+
+	if (dec == NULL)
+		return -2;
+	buf_init(&raw, 0);
+	while (off < part->body_end && ret == 0) {
+		uint64_t left = part->body_end - off;
+		uint64_t n = left < FETCH_READ_CHUNK ? left : FETCH_READ_CHUNK;
+
+		buf_reset(&raw);
+		if (read_range(fd, off, n, &raw) < 0 ||
+		    mail_decoder_feed(dec, raw.data, raw.len, out) < 0)
+			ret = -1;
+		off += n;
+	}
+	if (ret == 0 && mail_decoder_finish(dec, out) < 0)
+		ret = -1;
+	buf_free(&raw);
+	mail_decoder_destroy(&dec);
+	return ret;
+}
+
+static bool
+encoding_is_identity(enum mail_encoding enc)
+{
+	return enc == MAIL_ENCODING_7BIT || enc == MAIL_ENCODING_8BIT ||
+		enc == MAIL_ENCODING_BINARY;
+}
+
+/* One BODY[...] / BINARY[...] / BINARY.SIZE[...] item. */
+static int
+fetch_section(struct fetch_ctx *ctx, struct fetch_out *out,
+	      const struct imap_fetch_item *item,
+	      const struct store_view_entry *e,
+	      const struct mail_cache_record *rec, int fd,
+	      const char **error_r)
+{
+	unsigned int idx = 0, midx = 0;
+	const struct mail_cache_part *part;
+	uint64_t start, count, off, len;
+	bool binary = item->kind != IMAP_FETCH_SECTION;
+
+	buf_appendf(&out->buf, "%s ", item->reply_name);
+	if (item->depth == 0 && item->text == IMAP_SECTION_ALL) {
+		/* The whole message: no cache needed. */
+		if (item->kind == IMAP_FETCH_BINARY_SIZE) {
+			buf_appendf(&out->buf, "%" PRIu64, e->size);
+			return 0;
+		}
+		partial_apply(item, e->size, &start, &count);
+		return write_file_literal(out, fd, start, count,
+					  binary && rec != NULL &&
+					  (rec->parts[0].flags &
+					   MAIL_PART_FLAG_HAS_NUL) != 0,
+					  error_r);
+	}
+	if (item->depth > 0 &&
+	    mail_cache_find_part(rec, item->path, item->depth, &idx) == 0) {
+		buf_append_str(&out->buf, "NIL");
+		return 0;
+	}
+	part = &rec->parts[idx];
+	switch (item->text) {
+	case IMAP_SECTION_ALL:
+		off = part->body_offset;
+		len = part->body_end - part->body_offset;
+		break;
+	case IMAP_SECTION_MIME:
+		off = part->header_offset;
+		len = part->body_offset - part->header_offset;
+		break;
+	default:
+		/* HEADER and TEXT of a message: the root, or the message
+		   inside a message/rfc822 part. */
+		if (mail_cache_part_message(rec, idx, &midx) == 0) {
+			buf_append_str(&out->buf, "NIL");
+			return 0;
+		}
+		part = &rec->parts[midx];
+		if (item->text == IMAP_SECTION_TEXT) {
+			off = part->body_offset;
+			len = part->body_end - part->body_offset;
+		} else {
+			off = part->header_offset;
+			len = part->body_offset - part->header_offset;
+		}
+		break;
+	}
+	if (item->text == IMAP_SECTION_HEADER_FIELDS ||
+	    item->text == IMAP_SECTION_HEADER_FIELDS_NOT) {
+		struct buf hdr, filtered;
+
+		buf_init(&hdr, 0);
+		buf_init(&filtered, 0);
+		if (read_range(fd, off, len < MAIL_MAX_HEADER_SIZE ? len :
+			       MAIL_MAX_HEADER_SIZE, &hdr) < 0) {
+			buf_free(&hdr);
+			*error_r = "reading the header failed";
+			return -1;
+		}
+		filter_header(item, hdr.data, hdr.len, &filtered);
+		write_mem_literal(out, item, filtered.data, filtered.len,
+				  false);
+		buf_free(&hdr);
+		buf_free(&filtered);
+		return 0;
+	}
+	if (binary && item->depth > 0 &&
+	    (part->flags & (MAIL_PART_FLAG_MULTIPART |
+			    MAIL_PART_FLAG_MESSAGE)) == 0 &&
+	    !encoding_is_identity(part->encoding)) {
+		struct buf dec;
+		int ret;
+
+		buf_init(&dec, IMAP_MAX_BINARY_DECODED);
+		ret = decode_part(fd, part, &dec);
+		if (ret == -2) {
+			ctx->unknown_cte = true;
+			buf_append_str(&out->buf, "NIL");
+		} else if (ret < 0) {
+			buf_free(&dec);
+			*error_r = "decoding the part failed";
+			return -1;
+		} else if (item->kind == IMAP_FETCH_BINARY_SIZE) {
+			buf_appendf(&out->buf, "%zu", dec.len);
+		} else {
+			write_mem_literal(out, item, dec.data, dec.len, true);
+		}
+		buf_free(&dec);
+		return 0;
+	}
+	if (item->kind == IMAP_FETCH_BINARY_SIZE) {
+		buf_appendf(&out->buf, "%" PRIu64, len);
+		return 0;
+	}
+	partial_apply(item, len, &start, &count);
+	return write_file_literal(out, fd, off + start, count,
+				  binary && (part->flags &
+					     MAIL_PART_FLAG_HAS_NUL) != 0,
+				  error_r);
+}
+
+static bool
+uid_seen_added(const struct fetch_ctx *ctx, uint32_t uid)
+{
+	for (unsigned i = 0; i < ctx->seen_count; i++) {
+		if (uid >= ctx->seen_ranges[i].first &&
+		    uid <= ctx->seen_ranges[i].last)
+			return true;
+	}
+	return false;
+}
+
+/* Writes one message's FETCH response. Returns 0, or -1 (*error_r) on a
+   server error. */
+static int
+fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
+{
+	struct imap_session *session = cmd->session;
+	struct mail_cache_record *rec = NULL;
+	struct store_view_entry e;
+	struct fetch_out out;
+	const char *error;
+	uint64_t blob_size;
+	uint8_t flags;
+	bool first = true, report_flags;
+	int fd = -1, ret = 0;
+
+	if (!store_view_get(session->view, seq, &e))
+		return 0;
+	if (ctx->items->needs_cache) {
+		ret = load_record(session, e.blob_id, &rec, &error);
+		if (ret < 0)
+			goto fail;
+		if (ret == 0) {
+			ctx->vanished = true;
+			return 0;
+		}
+	}
+	if (ctx->items->needs_body) {
+		ret = store_blob_open(session->user, e.blob_id, &fd,
+				      &blob_size, &error);
+		if (ret < 0)
+			goto fail;
+		if (ret == 0) {
+			ctx->vanished = true;
+			mail_cache_record_free(&rec);
+			return 0;
+		}
+	}
+	ret = 0;
+	flags = e.flags;
+	report_flags = false;
+	if (uid_seen_added(ctx, e.uid) && (flags & STORE_FLAG_SEEN) == 0) {
+		flags |= STORE_FLAG_SEEN;
+		report_flags = !ctx->has_flags_item;
+	}
+
+	out.session = session;
+	buf_init(&out.buf, 0);
+	buf_appendf(&out.buf, "* %u FETCH (", seq);
+	if (cmd->uid && !ctx->has_uid_item) {
+		buf_appendf(&out.buf, "UID %u", e.uid);
+		first = false;
+	}
+	for (unsigned i = 0; i < ctx->items->count && ret == 0; i++) {
+		const struct imap_fetch_item *item = &ctx->items->items[i];
+		char date[IMAP_DATETIME_BUFSIZE];
+
+		if (!first)
+			buf_append_c(&out.buf, ' ');
+		first = false;
+		switch (item->kind) {
+		case IMAP_FETCH_FLAGS:
+			buf_append_str(&out.buf, "FLAGS ");
+			imap_write_flags(session, &out.buf, flags, e.keywords);
+			break;
+		case IMAP_FETCH_INTERNALDATE:
+			imap_datetime_format(e.internal_date, 0, date);
+			buf_appendf(&out.buf, "INTERNALDATE \"%s\"", date);
+			break;
+		case IMAP_FETCH_RFC822_SIZE:
+			buf_appendf(&out.buf, "RFC822.SIZE %" PRIu64, e.size);
+			break;
+		case IMAP_FETCH_UID:
+			buf_appendf(&out.buf, "UID %u", e.uid);
+			break;
+		case IMAP_FETCH_ENVELOPE:
+			buf_append_str(&out.buf, "ENVELOPE ");
+			buf_append(&out.buf, rec->envelope, rec->envelope_len);
+			break;
+		case IMAP_FETCH_BODY:
+			buf_append_str(&out.buf, "BODY ");
+			buf_append(&out.buf, rec->body, rec->body_len);
+			break;
+		case IMAP_FETCH_BODYSTRUCTURE:
+			buf_append_str(&out.buf, "BODYSTRUCTURE ");
+			buf_append(&out.buf, rec->bodystructure,
+				   rec->bodystructure_len);
+			break;
+		case IMAP_FETCH_SECTION:
+		case IMAP_FETCH_BINARY:
+		case IMAP_FETCH_BINARY_SIZE:
+			ret = fetch_section(ctx, &out, item, &e, rec, fd,
+					    &error);
+			break;
+		}
+	}
+	if (report_flags) {
+		buf_append_str(&out.buf, first ? "FLAGS " : " FLAGS ");
+		imap_write_flags(session, &out.buf, flags, e.keywords);
+	}
+	buf_append_str(&out.buf, ")\r\n");
+	if (ret == 0)
+		out_flush(&out);
+	buf_free(&out.buf);
+	mail_cache_record_free(&rec);
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0) {
+		/* Part of the response may be queued already: the stream is
+		   broken for the client, so the session ends. */
+		log_error(&session->log, "FETCH of UID %u failed: %s", e.uid,
+			  error);
+		conn_close(session->conn, "FETCH failed");
+		return -1;
+	}
+	return 0;
+fail:
+	mail_cache_record_free(&rec);
+	if (fd >= 0)
+		close(fd);
+	log_error(&session->log, "FETCH of UID %u failed: %s", e.uid, error);
+	ctx->failed = true;
+	return 0;
+}
+
+static bool
+fetch_resume(struct imap_cmd *cmd)
+{
+	struct imap_session *session = cmd->session;
+	struct fetch_ctx *ctx = cmd->context;
+
+	while (ctx->pos < ctx->count) {
+		if (conn_is_closing(session->conn))
+			return true;
+		if (conn_output_pending(session->conn) >=
+		    CONN_OUTPUT_HIGH_WATER)
+			return false;
+		if (fetch_one(cmd, ctx, ctx->seqs[ctx->pos++]) < 0)
+			return true;
+	}
+	if (ctx->unknown_cte)
+		imap_cmd_no(cmd, "[UNKNOWN-CTE] Unknown content transfer "
+			    "encoding.");
+	else if (ctx->failed)
+		imap_cmd_no(cmd, "[SERVERBUG] Some messages could not be "
+			    "fetched.");
+	else if (ctx->vanished)
+		imap_cmd_no(cmd, "[EXPUNGEISSUED] Some messages were "
+			    "expunged.");
+	else
+		imap_cmd_ok(cmd, "FETCH completed.");
+	return true;
+}
+
+/* Marks the unseen messages of the set \Seen before the replies are
+   written (RFC 9051 6.4.5: a BODY fetch without .PEEK sets \Seen). */
+static void
+fetch_set_seen(struct imap_session *session, struct fetch_ctx *ctx)
+{
+	struct store_view_entry e;
+	unsigned int alloc = 0;
+	const char *error;
+	uint64_t modseq;
+
+	for (unsigned i = 0; i < ctx->count; i++) {
+		if (!store_view_get(session->view, ctx->seqs[i], &e) ||
+		    (e.flags & STORE_FLAG_SEEN) != 0)
+			continue;
+		if (ctx->seen_count == alloc) {
+			alloc = alloc == 0 ? 16 : alloc * 2;
+			ctx->seen_ranges = realloc(ctx->seen_ranges,
+				alloc * sizeof(*ctx->seen_ranges));
+			if (ctx->seen_ranges == NULL)
+				abort();
+		}
+		ctx->seen_ranges[ctx->seen_count].first = e.uid;
+		ctx->seen_ranges[ctx->seen_count].last = e.uid;
+		ctx->seen_count++;
+	}
+	if (ctx->seen_count == 0)
+		return;
+	if (store_flags_update(session->user, session->mailbox_id,
+			       ctx->seen_ranges, ctx->seen_count,
+			       STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0,
+			       &modseq, &error) < 0) {
+		log_error(&session->log, "setting \\Seen failed: %s", error);
+		ctx->seen_count = 0;
+		return;
+	}
+	/* Our FETCH replies carry the new flags already. */
+	session->silent_modseq = modseq;
+}
 
 bool
 cmd_fetch(struct imap_cmd *cmd)
 {
-	imap_cmd_bad(cmd, "not yet");
-	return true;
+	struct imap_session *session = cmd->session;
+	struct imap_seqset *set;
+	struct fetch_ctx *ctx;
+	const char *setstr, *error;
+	uint32_t exists = store_view_count(session->view);
+	unsigned int alloc = 0;
+
+	if (cmd->args_count != 2 ||
+	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
+		imap_cmd_bad(cmd, "FETCH takes a set and items.");
+		return true;
+	}
+	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
+			      &error) < 0 || imap_seqset_is_saved(set)) {
+		imap_seqset_destroy(&set);
+		imap_cmd_bad(cmd, "Invalid message set.");
+		return true;
+	}
+	ctx = imap_xcalloc(1, sizeof(*ctx));
+	cmd->context = ctx;
+	cmd->free_context = fetch_ctx_free;
+	if (imap_fetch_items_parse(&cmd->args[1], &ctx->items, &error) < 0) {
+		imap_seqset_destroy(&set);
+		imap_cmd_bad(cmd, "%s", error);
+		return true;
+	}
+	for (unsigned i = 0; i < ctx->items->count; i++) {
+		if (ctx->items->items[i].kind == IMAP_FETCH_UID)
+			ctx->has_uid_item = true;
+		if (ctx->items->items[i].kind == IMAP_FETCH_FLAGS)
+			ctx->has_flags_item = true;
+	}
+	if (!cmd->uid) {
+		imap_seqset_resolve(set, exists);
+		if (imap_seqset_last(set) > exists) {
+			imap_seqset_destroy(&set);
+			imap_cmd_bad(cmd, "Invalid messageset: sequence "
+				     "number out of range.");
+			return true;
+		}
+	} else {
+		struct store_view_entry e;
+
+		imap_seqset_resolve(set, exists > 0 &&
+				    store_view_get(session->view, exists, &e) ?
+				    e.uid : 0);
+	}
+	for (uint32_t seq = 1; seq <= exists; seq++) {
+		struct store_view_entry e;
+
+		if (!cmd->uid) {
+			if (!imap_seqset_contains(set, seq))
+				continue;
+		} else if (!store_view_get(session->view, seq, &e) ||
+			   !imap_seqset_contains(set, e.uid)) {
+			continue;
+		}
+		if (ctx->count == alloc) {
+			alloc = alloc == 0 ? 64 : alloc * 2;
+			ctx->seqs = realloc(ctx->seqs,
+					    alloc * sizeof(*ctx->seqs));
+			if (ctx->seqs == NULL)
+				abort();
+		}
+		ctx->seqs[ctx->count++] = seq;
+	}
+	imap_seqset_destroy(&set);
+	if (ctx->items->sets_seen && !session->read_only)
+		fetch_set_seen(session, ctx);
+	cmd->resume = fetch_resume;
+	return fetch_resume(cmd);
 }

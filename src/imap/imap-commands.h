@@ -82,6 +82,10 @@ void imap_append_free(struct imap_session *session);
 
 /* cmd-fetch.c */
 bool cmd_fetch(struct imap_cmd *cmd);
+/* Parses size bytes of a message file and appends its mail cache record
+   (mail-cache.h) to record. Returns 0, or -1 with *error_r. */
+int imap_message_parse_fd(int fd, uint64_t size, struct buf *record,
+			  const char **error_r);
 
 /* cmd-store.c */
 bool cmd_store(struct imap_cmd *cmd);

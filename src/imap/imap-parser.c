@@ -1108,7 +1108,8 @@ imap_parser_read_line(struct imap_parser *p, const uint8_t *in, size_t len,
 	if (p->reset_pending)
 		parser_new_command(p);
 
-	const uint8_t *lf = memchr(in, '\n', len);
+	/* len 0 may come with in == NULL (an empty input buffer). */
+	const uint8_t *lf = len > 0 ? memchr(in, '\n', len) : NULL;
 	size_t skipped = 0;
 
 	if (p->line_skip) {
@@ -1133,7 +1134,8 @@ imap_parser_read_line(struct imap_parser *p, const uint8_t *in, size_t len,
 		*error_r = "Line too long";
 		return -1;
 	}
-	tok_append(p, in, n);
+	if (n > 0)
+		tok_append(p, in, n);
 	if (lf == NULL)
 		return 0;
 	size_t l = p->tok_len;

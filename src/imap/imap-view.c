@@ -109,6 +109,26 @@ imap_mailbox_name_from_client(struct imap_session *session,
 	return 0;
 }
 
+/* A quoted string if it can be one (RFC 9051 9: quoted may hold UTF-8
+   once UTF8=ACCEPT/IMAP4rev2 is on; names never hold CR, LF or NUL). */
+static void
+write_name_string(struct buf *out, const char *name, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) {
+			imap_write_nstring(out, name, len);
+			return;
+		}
+	}
+	buf_append_c(out, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '"' || name[i] == '\\')
+			buf_append_c(out, '\\');
+		buf_append_c(out, (uint8_t)name[i]);
+	}
+	buf_append_c(out, '"');
+}
+
 void
 imap_write_mailbox_name(struct imap_session *session, struct buf *out,
 			const char *name)
@@ -117,17 +137,15 @@ imap_write_mailbox_name(struct imap_session *session, struct buf *out,
 	size_t len;
 	const char *error;
 
-	if (session->enabled_utf8) {
-		imap_write_nstr(out, name);
-		return;
-	}
-	if (utf8_to_mutf7((const uint8_t *)name, strlen(name), &mutf7, &len,
+	if (session->enabled_utf8 ||
+	    utf8_to_mutf7((const uint8_t *)name, strlen(name), &mutf7, &len,
 			  &error) < 0) {
-		/* The store only holds valid UTF-8; keep the reply sane. */
-		imap_write_nstr(out, name);
+		/* (The store only holds valid UTF-8: the fallback keeps a
+		   reply sane whatever happens.) */
+		write_name_string(out, name, strlen(name));
 		return;
 	}
-	imap_write_nstring(out, mutf7, len);
+	write_name_string(out, mutf7, len);
 	free(mutf7);
 }
 
@@ -238,10 +256,9 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	}
 	buf_free(&b);
 	if (ch.exists != session->exists_reported || ch.expunged_count > 0) {
+		/* No \Recent here (RFC 9051 drops it): RECENT stays 0 as
+		   SELECT said, so it needs no update. */
 		imap_session_untagged(session, "%u EXISTS", ch.exists);
-		if (!session->enabled_rev2 &&
-		    ch.exists > session->exists_reported)
-			imap_session_untagged(session, "0 RECENT");
 	}
 	session->exists_reported = ch.exists;
 	session->silent_modseq = 0;

@@ -1,0 +1,213 @@
+"""IMAP over real sockets with Python's imaplib: login, capabilities,
+mailbox management, LIST, STATUS."""
+
+import imaplib
+import socket
+
+import pytest
+
+from helpers import LMTP, make_message
+
+PW = "secret-pw-1"
+
+
+@pytest.fixture
+def imap_server(server):
+    server.add_user("alice", PW)
+    server.add_user("bob", PW)
+    server.start(wait=("imap", "lmtp"))
+    return server
+
+
+def connect(server, user="alice", login=True):
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
+    if login:
+        m.login(user, PW)
+    return m
+
+
+def deliver(server, user, msg):
+    lm = LMTP(port=server.ports["lmtp"])
+    lm.cmd("LHLO test")
+    codes = lm.deliver("sender@example.org", [user], msg)
+    assert codes == [250], codes
+    lm.cmd("QUIT")
+
+
+def raw(server):
+    s = socket.create_connection(("127.0.0.1", server.ports["imap"]),
+                                 timeout=10)
+    f = s.makefile("rb")
+    return s, f
+
+
+def test_greeting_and_capability(imap_server):
+    s, f = raw(imap_server)
+    greet = f.readline()
+    assert greet.startswith(b"* OK [CAPABILITY ")
+    assert b"IMAP4rev2" in greet and b"IMAP4rev1" in greet
+    assert b"AUTH=PLAIN" in greet and b"quire ready" in greet
+    s.sendall(b"a1 CAPABILITY\r\n")
+    assert f.readline().startswith(b"* CAPABILITY IMAP4rev1")
+    assert f.readline() == b"a1 OK Capability completed.\r\n"
+    s.sendall(b"a2 NOOP\r\n")
+    assert f.readline() == b"a2 OK NOOP completed.\r\n"
+    s.sendall(b"a3 SELECT INBOX\r\n")
+    assert f.readline().startswith(b"a3 BAD")
+    s.sendall(b"a4 FOO\r\n")
+    assert f.readline().startswith(b"a4 BAD")
+    s.sendall(b"(bad\r\n")
+    assert f.readline().startswith(b"* BAD")
+    s.sendall(b"a5 LOGOUT\r\n")
+    assert f.readline().startswith(b"* BYE")
+    assert f.readline() == b"a5 OK Logout completed.\r\n"
+    assert f.readline() == b""
+    s.close()
+
+
+def test_login_ok_and_fail(imap_server):
+    m = connect(imap_server, login=False)
+    with pytest.raises(imaplib.IMAP4.error):
+        m.login("alice", "wrong")
+    typ, data = m.login("alice", PW)
+    assert typ == "OK"
+    assert m.state == "AUTH"
+    typ, data = m.logout()
+    assert typ == "BYE"
+
+
+def test_authenticate_plain_sasl_ir_and_literal(imap_server):
+    s, f = raw(imap_server)
+    f.readline()
+    import base64
+    ir = base64.b64encode(b"\0alice\0" + PW.encode())
+    s.sendall(b"a1 AUTHENTICATE PLAIN " + ir + b"\r\n")
+    line = f.readline()
+    assert line.startswith(b"a1 OK [CAPABILITY "), line
+    s.close()
+    s, f = raw(imap_server)
+    f.readline()
+    s.sendall(b"a1 AUTHENTICATE PLAIN\r\n")
+    assert f.readline() == b"+ \r\n"
+    s.sendall(ir + b"\r\n")
+    assert f.readline().startswith(b"a1 OK")
+    # A synchronising literal gets "+" first.
+    s.sendall(b"a2 CREATE {4}\r\n")
+    assert f.readline().startswith(b"+ ")
+    s.sendall(b"lit1\r\n")
+    assert f.readline() == b"a2 OK CREATE completed.\r\n"
+    s.close()
+
+
+def test_three_failures_bye(imap_server):
+    s, f = raw(imap_server)
+    f.readline()
+    for i in range(3):
+        s.sendall(b"a%d LOGIN alice wrong\r\n" % i)
+        line = f.readline()
+        assert line.startswith(b"a%d NO [AUTHENTICATIONFAILED]" % i), line
+    assert f.readline().startswith(b"* BYE")
+    assert f.readline() == b""
+
+
+def test_default_folders_and_list(imap_server):
+    m = connect(imap_server)
+    typ, data = m.list()
+    assert typ == "OK"
+    names = {}
+    for line in data:
+        attrs, _, name = line.decode().partition(') "/" ')
+        names[name.strip('"')] = attrs
+    for box, use in (("Drafts", "\\Drafts"), ("Sent", "\\Sent"),
+                     ("Trash", "\\Trash"), ("Junk", "\\Junk"),
+                     ("Archive", "\\Archive")):
+        assert box in names
+        assert use in names[box]
+    assert "INBOX" in names
+    typ, data = m.list('""', '""')
+    assert data == [b'(\\Noselect) "/" ""']
+    m.logout()
+
+
+def test_create_rename_delete_status(imap_server):
+    m = connect(imap_server)
+    assert m.create("a/b/c")[0] == "OK"
+    assert m.create("trail/")[0] == "OK"
+    typ, data = m.list("\"\"", "a/%")
+    assert data == [b'(\\HasChildren) "/" "a/b"']
+    typ, data = m.list("\"\"", "a*")
+    assert [d.split(b'"/" ')[1] for d in data] == [b'"a"', b'"a/b"', b'"a/b/c"']
+    assert m.create("a")[0] == "NO"
+    assert m.rename("a", "x")[0] == "OK"
+    typ, data = m.list("\"\"", "x*")
+    assert len(data) == 3
+    typ, data = m.list("x/", "%")
+    assert data == [b'(\\HasChildren) "/" "x/b"']
+    assert m.delete("x/b/c")[0] == "OK"
+    assert m.delete("nonexistent")[0] == "NO"
+    assert m.delete("INBOX")[0] == "NO"
+    typ, data = m.status("x", "(MESSAGES UIDNEXT UIDVALIDITY UNSEEN "
+                         "DELETED SIZE RECENT)")
+    assert typ == "OK"
+    assert b"MESSAGES 0" in data[0] and b"UIDNEXT 1" in data[0]
+    assert b"SIZE 0" in data[0]
+    assert m.status("nope", "(MESSAGES)")[0] == "NO"
+    # Modified UTF-7 names round-trip.
+    assert m.create("K&AOQ-se")[0] == "OK"
+    typ, data = m.list("\"\"", "K*")
+    assert data == [b'(\\HasNoChildren) "/" "K&AOQ-se"']
+    m.logout()
+
+
+def test_subscribe_lsub_list_extended(imap_server):
+    m = connect(imap_server)
+    m.create("p/q")
+    assert m.subscribe("p/q")[0] == "OK"
+    typ, data = m.lsub("\"\"", "*")
+    names = [d.split(b'"/" ')[1] for d in data]
+    assert b'"p/q"' in names and b'"INBOX"' in names
+    typ, data = m._simple_command("LIST", "(SUBSCRIBED RECURSIVEMATCH)",
+                                  '""', "p")
+    typ, data = m._untagged_response(typ, data, "LIST")
+    assert data == [b'(\\HasChildren) "/" "p" ("CHILDINFO" ("SUBSCRIBED"))']
+    typ, data = m._simple_command("LIST", "(SPECIAL-USE)", '""', "*")
+    typ, data = m._untagged_response(typ, data, "LIST")
+    assert len(data) == 5
+    typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN",
+                                  "(STATUS (MESSAGES UNSEEN))")
+    assert typ == "OK"
+    assert m.untagged_responses.get("STATUS") == \
+        [b'"INBOX" (MESSAGES 0 UNSEEN 0)']
+    m.logout()
+
+
+def test_enable_utf8_names(imap_server):
+    m = connect(imap_server)
+    m.create("K&AOQ-se")
+    typ, data = m._simple_command("ENABLE", "UTF8=ACCEPT")
+    assert typ == "OK"
+    assert m.untagged_responses.pop("ENABLED") == [b"UTF8=ACCEPT"]
+    typ, data = m.list('""', "K*")
+    assert data == ['(\\HasNoChildren) "/" "Käse"'.encode()]
+    typ, data = m.xatom("ID", "NIL")
+    assert typ == "OK"
+    assert m.untagged_responses.pop("ID")[0].startswith(
+        b'("name" "quire" "version" ')
+    m.logout()
+
+
+def test_select_delivered(imap_server):
+    deliver(imap_server, "alice", make_message(1))
+    deliver(imap_server, "alice", make_message(2))
+    m = connect(imap_server)
+    typ, data = m.select("INBOX")
+    assert typ == "OK" and data == [b"2"]
+    assert m.untagged_responses.get("UIDVALIDITY")
+    assert m.untagged_responses.get("UIDNEXT") == [b"3"]
+    assert m.untagged_responses.get("UNSEEN") == [b"1"]
+    assert m.untagged_responses.get("READ-WRITE") == [b""]
+    typ, data = m.select("INBOX", readonly=True)
+    assert typ == "OK"
+    assert m.untagged_responses.get("READ-ONLY") == [b""]
+    m.close()
+    m.logout()

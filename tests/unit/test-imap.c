@@ -1,0 +1,500 @@
+/* IMAP service: the pure parts table-driven (LIST matching, UID set
+   formatting, FETCH item and section parsing), then the whole service in
+   process: a worker pool, a listener on port 0, a temp store and passwd
+   file, and scripted sessions over a loopback socket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cmocka.h>
+
+#include "auth/passdb.h"
+#include "imap/imap-commands.h"
+#include "imap/imap-fetch.h"
+#include "imap/imap-list.h"
+#include "imap/imap.h"
+#include "lib/buf.h"
+#include "net/listener.h"
+#include "net/worker.h"
+#include "store/store.h"
+
+/* ---- LIST matching ----------------------------------------------------- */
+
+static const struct {
+	const char *pattern, *name;
+	bool match;
+} list_cases[] = {
+	{ "*", "INBOX", true },
+	{ "*", "a/b/c", true },
+	{ "%", "a", true },
+	{ "%", "a/b", false },
+	{ "a/%", "a/b", true },
+	{ "a/%", "a/b/c", false },
+	{ "a/*", "a/b/c", true },
+	{ "a*", "a", true },
+	{ "a*", "ab/c", true },
+	{ "a%", "ab/c", false },
+	{ "%/%", "a/b", true },
+	{ "%/%", "a/b/c", false },
+	{ "inbox", "INBOX", true },
+	{ "InBoX/%", "INBOX/x", true },
+	{ "inbox/X", "INBOX/x", false }, /* only INBOX is case-blind */
+	{ "Inbox", "Inboxes", false },
+	{ "inbo*", "INBOX", true },
+	{ "*x*", "abc", false },
+	{ "*b*", "abc", true },
+	{ "", "", true },
+	{ "", "a", false },
+	{ "%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%x", "aaaaaaaaaaaaaaaaaaaaaaaa", false },
+	{ "K\xc3\xa4*", "K\xc3\xa4se", true },
+};
+
+static void
+test_list_match(void **state)
+{
+	for (size_t i = 0; i < sizeof(list_cases) / sizeof(list_cases[0]);
+	     i++) {
+		bool got = imap_list_match(list_cases[i].pattern,
+					   list_cases[i].name);
+		if (got != list_cases[i].match)
+			fail_msg("pattern '%s' name '%s': got %d",
+				 list_cases[i].pattern, list_cases[i].name,
+				 got);
+	}
+}
+
+static void
+test_list_join(void **state)
+{
+	static const struct {
+		const char *ref, *pat, *want;
+	} cases[] = {
+		{ "", "*", "*" },
+		{ "a/", "%", "a/%" },
+		{ "a", "b", "ab" },
+		{ "a/", "/x", "/x" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = imap_list_join(cases[i].ref, cases[i].pat);
+
+		assert_string_equal(got, cases[i].want);
+		free(got);
+	}
+}
+
+/* ---- UID set formatting ------------------------------------------------- */
+
+static void
+test_uid_set_format(void **state)
+{
+	static const struct {
+		uint32_t uids[8];
+		unsigned count;
+		const char *want;
+	} cases[] = {
+		{ { 0 }, 0, "" },
+		{ { 5 }, 1, "5" },
+		{ { 1, 2, 3 }, 3, "1:3" },
+		{ { 1, 2, 4, 5, 7 }, 5, "1:2,4:5,7" },
+		{ { 9, 3, 4 }, 3, "9,3:4" }, /* order kept: COPYUID pairs */
+		{ { 4294967294u, 4294967295u }, 2, "4294967294:4294967295" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf b;
+
+		buf_init(&b, 0);
+		imap_write_uid_set(&b, cases[i].uids, cases[i].count);
+		assert_string_equal(buf_cstr(&b), cases[i].want);
+		buf_free(&b);
+	}
+}
+
+/* ---- FETCH items ------------------------------------------------------- */
+
+static const struct {
+	const char *text;
+	const char *error; /* NULL: parses */
+	enum imap_fetch_kind kind;
+	bool peek;
+	unsigned depth;
+	uint32_t path0;
+	enum imap_section_text section;
+	unsigned fields;
+	bool partial;
+	uint64_t offset, length;
+	const char *reply;
+} fetch_cases[] = {
+	{ "FLAGS", NULL, IMAP_FETCH_FLAGS, false, 0, 0, 0, 0, false, 0, 0,
+	  "FLAGS" },
+	{ "rfc822.size", NULL, IMAP_FETCH_RFC822_SIZE, false, 0, 0, 0, 0,
+	  false, 0, 0, "RFC822.SIZE" },
+	{ "BODY", NULL, IMAP_FETCH_BODY, false, 0, 0, 0, 0, false, 0, 0,
+	  "BODY" },
+	{ "BODY[]", NULL, IMAP_FETCH_SECTION, false, 0, 0, IMAP_SECTION_ALL,
+	  0, false, 0, 0, "BODY[]" },
+	{ "BODY.PEEK[]<0.100>", NULL, IMAP_FETCH_SECTION, true, 0, 0,
+	  IMAP_SECTION_ALL, 0, true, 0, 100, "BODY[]<0>" },
+	{ "body.peek[header]", NULL, IMAP_FETCH_SECTION, true, 0, 0,
+	  IMAP_SECTION_HEADER, 0, false, 0, 0, "BODY[HEADER]" },
+	{ "BODY[1.2.TEXT]", NULL, IMAP_FETCH_SECTION, false, 2, 1,
+	  IMAP_SECTION_TEXT, 0, false, 0, 0, "BODY[1.2.TEXT]" },
+	{ "BODY[3.MIME]", NULL, IMAP_FETCH_SECTION, false, 1, 3,
+	  IMAP_SECTION_MIME, 0, false, 0, 0, "BODY[3.MIME]" },
+	{ "BODY[HEADER.FIELDS (From To)]<5.7>", NULL, IMAP_FETCH_SECTION,
+	  false, 0, 0, IMAP_SECTION_HEADER_FIELDS, 2, true, 5, 7,
+	  "BODY[HEADER.FIELDS (From To)]<5>" },
+	{ "BODY[2.HEADER.FIELDS.NOT (X-A)]", NULL, IMAP_FETCH_SECTION, false,
+	  1, 2, IMAP_SECTION_HEADER_FIELDS_NOT, 1, false, 0, 0,
+	  "BODY[2.HEADER.FIELDS.NOT (X-A)]" },
+	{ "RFC822", NULL, IMAP_FETCH_SECTION, false, 0, 0, IMAP_SECTION_ALL,
+	  0, false, 0, 0, "RFC822" },
+	{ "RFC822.HEADER", NULL, IMAP_FETCH_SECTION, true, 0, 0,
+	  IMAP_SECTION_HEADER, 0, false, 0, 0, "RFC822.HEADER" },
+	{ "RFC822.TEXT", NULL, IMAP_FETCH_SECTION, false, 0, 0,
+	  IMAP_SECTION_TEXT, 0, false, 0, 0, "RFC822.TEXT" },
+	{ "BINARY[1]", NULL, IMAP_FETCH_BINARY, false, 1, 1, IMAP_SECTION_ALL,
+	  0, false, 0, 0, "BINARY[1]" },
+	{ "BINARY.PEEK[1]<1.2>", NULL, IMAP_FETCH_BINARY, true, 1, 1,
+	  IMAP_SECTION_ALL, 0, true, 1, 2, "BINARY[1]<1>" },
+	{ "BINARY.SIZE[2]", NULL, IMAP_FETCH_BINARY_SIZE, true, 1, 2,
+	  IMAP_SECTION_ALL, 0, false, 0, 0, "BINARY.SIZE[2]" },
+	{ "BODY[MIME]", "Invalid section.", 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	{ "BODY[0]", "Invalid section number.", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	  NULL },
+	{ "BODY[1.]", "Invalid section.", 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	{ "BODY[HEADER.FIELDS]", "Invalid section.", 0, 0, 0, 0, 0, 0, 0,
+	  0, 0, NULL },
+	{ "BODY[HEADER.FIELDS ()]", "Invalid header field list.", 0, 0, 0,
+	  0, 0, 0, 0, 0, 0, NULL },
+	{ "BODY[]<1>", "Invalid partial.", 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	{ "BODY[]<1.0>", "Invalid partial.", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	  NULL },
+	{ "BODY[]<-1.5>", "Invalid partial.", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	  NULL },
+	{ "BODY[", "Missing ] in section.", 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	{ "BINARY[TEXT]", "BINARY takes only a part number.", 0, 0, 0, 0, 0,
+	  0, 0, 0, 0, NULL },
+	{ "BINARY.SIZE[1]<0.1>", "BINARY.SIZE takes no partial.", 0, 0, 0,
+	  0, 0, 0, 0, 0, 0, NULL },
+	{ "XYZZY", "Unknown FETCH item.", 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	{ "BODY[99999999999]", "Invalid section number.", 0, 0, 0, 0, 0, 0,
+	  0, 0, 0, NULL },
+};
+
+static void
+test_fetch_item_parse(void **state)
+{
+	for (size_t i = 0; i < sizeof(fetch_cases) / sizeof(fetch_cases[0]);
+	     i++) {
+		struct imap_fetch_item item;
+		const char *error = NULL;
+		int ret = imap_fetch_item_parse(fetch_cases[i].text, &item,
+						&error);
+
+		if (fetch_cases[i].error != NULL) {
+			if (ret != -1 ||
+			    strcmp(error, fetch_cases[i].error) != 0)
+				fail_msg("%s: want error '%s', got %d '%s'",
+					 fetch_cases[i].text,
+					 fetch_cases[i].error, ret,
+					 error == NULL ? "" : error);
+			continue;
+		}
+		if (ret != 0)
+			fail_msg("%s: %s", fetch_cases[i].text, error);
+		assert_int_equal(item.kind, fetch_cases[i].kind);
+		assert_int_equal(item.peek, fetch_cases[i].peek);
+		assert_int_equal(item.depth, fetch_cases[i].depth);
+		if (item.depth > 0)
+			assert_int_equal(item.path[0], fetch_cases[i].path0);
+		assert_int_equal(item.text, fetch_cases[i].section);
+		assert_int_equal(item.field_count, fetch_cases[i].fields);
+		assert_int_equal(item.partial, fetch_cases[i].partial);
+		assert_int_equal(item.offset, fetch_cases[i].offset);
+		assert_int_equal(item.length, fetch_cases[i].length);
+		assert_string_equal(item.reply_name, fetch_cases[i].reply);
+		imap_fetch_item_clear(&item);
+	}
+}
+
+static void
+test_fetch_section_too_deep(void **state)
+{
+	struct buf b;
+	struct imap_fetch_item item;
+	const char *error;
+
+	buf_init(&b, 0);
+	buf_append_str(&b, "BODY[");
+	for (unsigned i = 0; i <= IMAP_FETCH_MAX_PATH; i++)
+		buf_append_str(&b, i == 0 ? "1" : ".1");
+	buf_append_str(&b, "]");
+	assert_int_equal(imap_fetch_item_parse(buf_cstr(&b), &item, &error),
+			 -1);
+	assert_string_equal(error, "Section is nested too deep.");
+	buf_free(&b);
+}
+
+static void
+test_fetch_field_wanted(void **state)
+{
+	struct imap_fetch_item item;
+	const char *error;
+
+	assert_int_equal(imap_fetch_item_parse(
+		"BODY[HEADER.FIELDS (subject \"X-Y\")]", &item, &error), 0);
+	assert_true(imap_fetch_field_wanted(&item, "Subject", 7));
+	assert_true(imap_fetch_field_wanted(&item, "x-y", 3));
+	assert_false(imap_fetch_field_wanted(&item, "Subj", 4));
+	imap_fetch_item_clear(&item);
+}
+
+/* ---- the service in process --------------------------------------------- */
+
+static char tmpdir[64];
+static struct store *store;
+static struct passdb *passdb;
+static struct worker_pool *pool;
+static struct listener *lst;
+static struct imap_service *service;
+static unsigned port;
+
+static int
+setup_service(void **state)
+{
+	struct store_settings sset = { 0 };
+	struct imap_settings iset = { 0 };
+	struct listener_settings lset = { 0 };
+	char path[128];
+	const char *error;
+	FILE *f;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-imap-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/passwd", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "alice:{PLAIN}secret\n");
+	fclose(f);
+	passdb = passdb_create(path);
+	snprintf(path, sizeof(path), "%s/data", tmpdir);
+	sset.data_dir = path;
+	assert_int_equal(store_open(&sset, &store, &error), 0);
+
+	iset.store = store;
+	iset.passdb = passdb;
+	iset.allow_plaintext = CONFIG_PLAINTEXT_LOOPBACK;
+	iset.implementation = "quire test";
+	service = imap_service_create(&iset);
+
+	assert_int_equal(worker_pool_create(1, &pool, &error), 0);
+	lset.service = "imap";
+	lset.address = "127.0.0.1:0";
+	lset.new_connection = imap_service_new_connection;
+	lset.context = service;
+	assert_int_equal(listener_create(pool, &lset, &lst, &error), 0);
+	port = listener_get_port(lst);
+	assert_int_equal(worker_pool_start(pool, &error), 0);
+	return 0;
+}
+
+static int
+teardown_service(void **state)
+{
+	char cmd[128];
+
+	worker_pool_stop(pool, 2000);
+	worker_pool_join(pool);
+	listener_destroy(&lst);
+	worker_pool_destroy(&pool);
+	imap_service_destroy(&service);
+	store_close(&store);
+	passdb_destroy(&passdb);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		return -1;
+	return 0;
+}
+
+struct client {
+	int fd;
+	char buf[65536];
+	size_t len;
+};
+
+static void
+client_connect(struct client *c)
+{
+	struct sockaddr_in sin = { 0 };
+	struct timeval tv = { .tv_sec = 5 };
+
+	c->len = 0;
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)),
+			 0);
+}
+
+static void
+client_send(struct client *c, const char *data)
+{
+	size_t len = strlen(data);
+
+	assert_int_equal(write(c->fd, data, len), (ssize_t)len);
+}
+
+/* Reads one line (with its CRLF) into line; "" at EOF. */
+static void
+client_line(struct client *c, char *line, size_t size)
+{
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - c->buf) + 1;
+
+			assert_true(n < size);
+			memcpy(line, c->buf, n);
+			line[n] = '\0';
+			memmove(c->buf, c->buf + n, c->len - n);
+			c->len -= n;
+			return;
+		}
+		ssize_t r = read(c->fd, c->buf + c->len,
+				 sizeof(c->buf) - c->len);
+		if (r <= 0) {
+			line[0] = '\0';
+			return;
+		}
+		c->len += (size_t)r;
+	}
+}
+
+/* Expects the next line to start with prefix. */
+static void
+expect(struct client *c, const char *prefix)
+{
+	char line[4096];
+
+	client_line(c, line, sizeof(line));
+	if (strncmp(line, prefix, strlen(prefix)) != 0)
+		fail_msg("want '%s', got '%s'", prefix, line);
+}
+
+static void
+test_session_script(void **state)
+{
+	struct client c;
+
+	client_connect(&c);
+	expect(&c, "* OK [CAPABILITY IMAP4rev1 IMAP4rev2 ");
+	client_send(&c, "a1 LOGIN alice secret\r\n");
+	expect(&c, "a1 OK [CAPABILITY ");
+	client_send(&c, "a2 APPEND INBOX (\\Seen) {28}\r\n");
+	expect(&c, "+ Ready for literal data");
+	client_send(&c, "Subject: hi\r\n\r\nhello world\r\n\r\n");
+	expect(&c, "a2 OK [APPENDUID ");
+	/* LITERAL+: no continuation. */
+	client_send(&c, "a3 APPEND INBOX {8+}\r\nX: y\r\n\r\n\r\n");
+	expect(&c, "a3 OK [APPENDUID ");
+	client_send(&c, "a4 SELECT INBOX\r\n");
+	expect(&c, "* FLAGS ");
+	expect(&c, "* OK [PERMANENTFLAGS ");
+	expect(&c, "* 2 EXISTS");
+	expect(&c, "* 0 RECENT");
+	expect(&c, "* OK [UNSEEN 2]");
+	expect(&c, "* OK [UIDVALIDITY ");
+	expect(&c, "* OK [UIDNEXT 3]");
+	expect(&c, "* OK [HIGHESTMODSEQ ");
+	expect(&c, "a4 OK [READ-WRITE] SELECT completed.");
+	client_send(&c, "a5 FETCH 1 (FLAGS BODY.PEEK[TEXT])\r\n");
+	expect(&c, "* 1 FETCH (FLAGS (\\Seen) BODY[TEXT] {13}");
+	expect(&c, "hello world");
+	expect(&c, ")");
+	expect(&c, "a5 OK FETCH completed.");
+	client_send(&c, "a6 UID FETCH 2 BODY[HEADER.FIELDS (X)]\r\n");
+	expect(&c, "* 2 FETCH (UID 2 BODY[HEADER.FIELDS (X)] {8}");
+	expect(&c, "X: y");
+	expect(&c, "");
+	expect(&c, " FLAGS (\\Seen))");
+	expect(&c, "a6 OK FETCH completed.");
+	client_send(&c, "a7 SEARCH ALL\r\n");
+	expect(&c, "a7 ");
+	client_send(&c, "a8 LOGOUT\r\n");
+	expect(&c, "* BYE");
+	expect(&c, "a8 OK");
+	close(c.fd);
+}
+
+static void
+test_session_errors(void **state)
+{
+	struct client c;
+	char line[4096];
+
+	client_connect(&c);
+	expect(&c, "* OK");
+	client_send(&c, "a1 SELECT INBOX\r\n");
+	expect(&c, "a1 BAD Not authenticated.");
+	client_send(&c, "a2 UID NOOP\r\n");
+	expect(&c, "a2 BAD Unknown command.");
+	client_send(&c, "a3 LOGIN alice\r\n");
+	expect(&c, "a3 BAD");
+	client_send(&c, "a4 AUTHENTICATE PLAIN\r\n");
+	expect(&c, "+ ");
+	client_send(&c, "*\r\n");
+	expect(&c, "a4 BAD Authentication canceled.");
+	/* A literal over the pre-login limit is refused before "+". */
+	client_send(&c, "a5 LOGIN {100000}\r\n");
+	expect(&c, "a5 NO [TOOBIG]");
+	client_send(&c, "a6 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	expect(&c, "a6 OK");
+	client_send(&c, "a7 LOGIN alice secret\r\n");
+	expect(&c, "a7 BAD Already authenticated.");
+	client_send(&c, "a8 FETCH 1 FLAGS\r\n");
+	expect(&c, "a8 BAD No mailbox selected.");
+	client_send(&c, "a9 IDLE\r\n");
+	expect(&c, "+ idling");
+	client_send(&c, "DONE\r\n");
+	expect(&c, "a9 OK IDLE terminated.");
+	for (int i = 0; i < 30; i++)
+		client_send(&c, "x BOGUS\r\n");
+	for (int i = 0; i < 40; i++) {
+		client_line(&c, line, sizeof(line));
+		if (strncmp(line, "* BYE", 5) == 0)
+			break;
+	}
+	assert_string_equal(line, "* BYE Too many invalid commands\r\n");
+	close(c.fd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_list_match),
+		cmocka_unit_test(test_list_join),
+		cmocka_unit_test(test_uid_set_format),
+		cmocka_unit_test(test_fetch_item_parse),
+		cmocka_unit_test(test_fetch_section_too_deep),
+		cmocka_unit_test(test_fetch_field_wanted),
+		cmocka_unit_test(test_session_script),
+		cmocka_unit_test(test_session_errors),
+	};
+
+	return cmocka_run_group_tests(tests, setup_service, teardown_service);
+}
