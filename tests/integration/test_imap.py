@@ -15,6 +15,7 @@ PW = "secret-pw-1"
 def imap_server(server):
     server.add_user("alice", PW)
     server.add_user("bob", PW)
+    server.add_user("carol", PW, scheme="SCRAM-SHA-256")
     server.start(wait=("imap", "lmtp"))
     return server
 
@@ -211,3 +212,92 @@ def test_select_delivered(imap_server):
     assert m.untagged_responses.get("READ-ONLY") == [b""]
     m.close()
     m.logout()
+
+
+def test_authenticate_scram(imap_server):
+    import base64
+    from helpers import scram_client
+    s, f = raw(imap_server)
+    f.readline()
+    s.sendall(b"a1 AUTHENTICATE SCRAM-SHA-256\r\n")
+    assert f.readline() == b"+ \r\n"
+
+    def exchange(msg):
+        s.sendall(base64.b64encode(msg) + b"\r\n")
+        line = f.readline()
+        assert line.startswith(b"+ "), line
+        return base64.b64decode(line[2:].strip())
+
+    scram_client("carol", PW, exchange)
+    s.sendall(b"\r\n")
+    assert f.readline().startswith(b"a1 OK [CAPABILITY")
+    s.close()
+
+
+def test_starttls_and_imaps(imap_server):
+    from helpers import tls_context
+    m = imaplib.IMAP4("127.0.0.1", imap_server.ports["imap"], timeout=30)
+    assert "STARTTLS" in m.capabilities
+    m.starttls(ssl_context=tls_context())
+    assert "STARTTLS" not in m.capabilities
+    assert m.login("alice", PW)[0] == "OK"
+    m.logout()
+    m = imaplib.IMAP4_SSL("127.0.0.1", imap_server.ports["imaps"],
+                          ssl_context=tls_context(), timeout=30)
+    assert m.login("alice", PW)[0] == "OK"
+    m.logout()
+
+
+def test_rename_inbox(imap_server):
+    deliver(imap_server, "alice", make_message(1))
+    m = connect(imap_server)
+    assert m.rename("INBOX", "Old")[0] == "OK"
+    assert b"MESSAGES 1" in m.status("Old", "(MESSAGES)")[1][0]
+    assert b"MESSAGES 0" in m.status("INBOX", "(MESSAGES)")[1][0]
+    assert m.rename("Old", "Sent")[0] == "NO"
+    m.logout()
+
+
+def test_rev2_select(imap_server):
+    deliver(imap_server, "alice", make_message(1))
+    s, f = raw(imap_server)
+    f.readline()
+    s.sendall(b"a1 LOGIN alice " + PW.encode() + b"\r\n"
+              b"a2 ENABLE IMAP4rev2\r\na3 SELECT INBOX\r\n")
+    lines = []
+    while True:
+        line = f.readline()
+        assert line
+        lines.append(line)
+        if line.startswith(b"a3 "):
+            break
+    assert b"* ENABLED IMAP4rev2\r\n" in lines
+    assert not any(b"RECENT" in x for x in lines)
+    assert not any(b"UNSEEN" in x for x in lines)
+    assert b'* LIST () "/" "INBOX"\r\n' in lines
+    s.close()
+
+
+def test_big_message_streams(imap_server):
+    body = [b"%07d " % i + b"x" * 90 for i in range(60000)]
+    msg = make_message(5, body_lines=body)
+    assert len(msg) > 5 * 1024 * 1024
+    for _ in range(2):
+        deliver(imap_server, "alice", msg)
+    m = connect(imap_server)
+    m.select("INBOX")
+    typ, data = m.fetch("1:2", "(BODY.PEEK[TEXT])")
+    texts = [d[1] for d in data if isinstance(d, tuple)]
+    assert len(texts) == 2
+    assert all(t == b"\r\n".join(body) + b"\r\n" for t in texts)
+    m.logout()
+
+
+def test_shutdown_says_bye(imap_server):
+    s, f = raw(imap_server)
+    f.readline()
+    s.sendall(b"a1 LOGIN alice " + PW.encode() + b"\r\n")
+    assert f.readline().startswith(b"a1 OK")
+    imap_server.stop()
+    assert f.readline() == b"* BYE Server shutting down\r\n"
+    assert f.readline() == b""
