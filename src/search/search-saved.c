@@ -1,6 +1,7 @@
 /* A per-thread side table for SEARCHRES results (see search-saved.h). */
 #include "search/search-saved.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,18 @@ struct saved_table {
 };
 
 static __thread struct saved_table *saved_table;
+/* Frees a worker's table when its thread exits. */
+static pthread_key_t saved_key;
+static pthread_once_t saved_key_once = PTHREAD_ONCE_INIT;
+
+static void table_free(void *table);
+
+static void
+saved_key_init(void)
+{
+	if (pthread_key_create(&saved_key, table_free) != 0)
+		abort();
+}
 
 static struct saved_table *
 table_get(void)
@@ -35,6 +48,8 @@ table_get(void)
 		saved_table = calloc(1, sizeof(*saved_table));
 		if (saved_table == NULL)
 			abort();
+		(void)pthread_once(&saved_key_once, saved_key_init);
+		(void)pthread_setspecific(saved_key, saved_table);
 	}
 	return saved_table;
 }
@@ -177,16 +192,23 @@ search_saved_clear(const void *owner)
 		entry_remove(t, (unsigned int)idx);
 }
 
-void
-search_saved_deinit(void)
+static void
+table_free(void *table)
 {
-	struct saved_table *t = saved_table;
+	struct saved_table *t = table;
 
-	if (t == NULL)
-		return;
 	for (unsigned int i = 0; i < t->count; i++)
 		entry_free(&t->entries[i]);
 	free(t->entries);
 	free(t);
+}
+
+void
+search_saved_deinit(void)
+{
+	if (saved_table == NULL)
+		return;
+	(void)pthread_setspecific(saved_key, NULL);
+	table_free(saved_table);
 	saved_table = NULL;
 }

@@ -41,7 +41,8 @@ struct imap_seqset *search_saved_get(const struct search_saved_key *key);
 /* Forgets the entry of owner (any selection). */
 void search_saved_clear(const void *owner);
 
-/* Frees this thread's table (at worker exit; optional). */
+/* Frees this thread's table now; a thread's table is also freed when the
+   thread exits. */
 void search_saved_deinit(void);
 
 #endif

@@ -14,11 +14,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "auth/passdb.h"
+#include "imap/imap.h"
 #include "imap/imap-parser.h"
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
+#include "net/listener.h"
+#include "net/worker.h"
 #include "search/search-eval.h"
 #include "search/search-program.h"
 #include "search/search-saved.h"
@@ -871,6 +881,331 @@ test_saved(void **state)
 	search_saved_deinit();
 }
 
+/* ---- SEARCH through the IMAP service, in process ------------------------- */
+
+static char tmpdir[64];
+static struct store *store;
+static struct passdb *passdb;
+static struct worker_pool *pool;
+static struct listener *lst;
+static struct imap_service *service;
+static unsigned int port;
+
+static int
+setup_service(void **state)
+{
+	struct store_settings sset = { 0 };
+	struct imap_settings iset = { 0 };
+	struct listener_settings lset = { 0 };
+	char path[128];
+	const char *error;
+	FILE *f;
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-search-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/passwd", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "alice:{PLAIN}secret\n");
+	fclose(f);
+	passdb = passdb_create(path);
+	snprintf(path, sizeof(path), "%s/data", tmpdir);
+	sset.data_dir = path;
+	assert_int_equal(store_open(&sset, &store, &error), 0);
+	iset.store = store;
+	iset.passdb = passdb;
+	iset.allow_plaintext = CONFIG_PLAINTEXT_LOOPBACK;
+	service = imap_service_create(&iset);
+	assert_int_equal(worker_pool_create(1, &pool, &error), 0);
+	lset.service = "imap";
+	lset.address = "127.0.0.1:0";
+	lset.new_connection = imap_service_new_connection;
+	lset.context = service;
+	assert_int_equal(listener_create(pool, &lset, &lst, &error), 0);
+	port = listener_get_port(lst);
+	assert_int_equal(worker_pool_start(pool, &error), 0);
+	return 0;
+}
+
+static int
+teardown_service(void **state)
+{
+	char cmd[128];
+
+	worker_pool_stop(pool, 2000);
+	worker_pool_join(pool);
+	listener_destroy(&lst);
+	worker_pool_destroy(&pool);
+	imap_service_destroy(&service);
+	store_close(&store);
+	passdb_destroy(&passdb);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+struct client {
+	int fd;
+	char buf[65536];
+	size_t len;
+	unsigned int tag;
+};
+
+static void
+client_connect(struct client *c)
+{
+	struct sockaddr_in sin = { 0 };
+	struct timeval tv = { .tv_sec = 10 };
+
+	c->len = 0;
+	c->tag = 0;
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sin, sizeof(sin)),
+			 0);
+}
+
+static void
+client_send(struct client *c, const void *data, size_t len)
+{
+	assert_int_equal(write(c->fd, data, len), (ssize_t)len);
+}
+
+/* One line without its CRLF; "" at EOF. */
+static void
+client_line(struct client *c, struct buf *line)
+{
+	buf_reset(line);
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+
+		if (nl != NULL) {
+			size_t n = (size_t)(nl - c->buf) + 1;
+
+			buf_append(line, c->buf, n > 1 && nl[-1] == '\r' ?
+				   n - 2 : n - 1);
+			memmove(c->buf, c->buf + n, c->len - n);
+			c->len -= n;
+			return;
+		}
+		ssize_t r = read(c->fd, c->buf + c->len,
+				 sizeof(c->buf) - c->len);
+		if (r <= 0)
+			return;
+		c->len += (size_t)r;
+	}
+}
+
+/* Sends "<tag> <command>" and returns the untagged lines joined by '|'
+   and then the tagged line without its tag, e.g.
+   "* SEARCH 1 2|OK SEARCH completed.". */
+static const char *
+client_cmd(struct client *c, const char *command, struct buf *out)
+{
+	char tag[16];
+	struct buf line, req;
+
+	snprintf(tag, sizeof(tag), "c%u", ++c->tag);
+	buf_init(&line, 0);
+	buf_init(&req, 0);
+	buf_appendf(&req, "%s %s\r\n", tag, command);
+	client_send(c, req.data, req.len);
+	buf_free(&req);
+	buf_reset(out);
+	for (;;) {
+		client_line(c, &line);
+		if (line.len == 0)
+			fail_msg("%s: connection closed", command);
+		if (strncmp(buf_cstr(&line), tag, strlen(tag)) == 0 &&
+		    line.data[strlen(tag)] == ' ') {
+			buf_append_str(out, buf_cstr(&line) + strlen(tag) + 1);
+			break;
+		}
+		/* Literal continuations and what the sync reports besides
+		   SEARCH are of no interest here. */
+		if (line.data[0] == '+' ||
+		    strstr(buf_cstr(&line), " EXISTS") != NULL ||
+		    strstr(buf_cstr(&line), " FETCH ") != NULL)
+			continue;
+		buf_append(out, line.data, line.len);
+		buf_append_c(out, '|');
+	}
+	buf_free(&line);
+	return buf_cstr(out);
+}
+
+static void
+client_append(struct client *c, const char *flags, const char *date,
+	      const char *msg)
+{
+	struct buf cmd, out;
+
+	buf_init(&cmd, 0);
+	buf_init(&out, 0);
+	buf_appendf(&cmd, "APPEND INBOX (%s) \"%s\" {%zu+}\r\n%s", flags,
+		    date, strlen(msg), msg);
+	client_cmd(c, buf_cstr(&cmd), &out);
+	if (strncmp(buf_cstr(&out), "OK", 2) != 0)
+		fail_msg("APPEND: %s", buf_cstr(&out));
+	buf_free(&cmd);
+	buf_free(&out);
+}
+
+struct session_case {
+	const char *command;
+	const char *reply; /* untagged lines + '|' + tagged reply */
+};
+
+static const struct session_case session_cases[] = {
+	{ "SEARCH ALL", "* SEARCH 1 2 3 4|OK SEARCH completed." },
+	{ "UID SEARCH ALL", "* SEARCH 1 2 3 4|OK SEARCH completed." },
+	{ "SEARCH SEEN", "* SEARCH 1|OK SEARCH completed." },
+	{ "SEARCH UNSEEN NOT DELETED", "* SEARCH 2 4|OK SEARCH completed." },
+	{ "SEARCH KEYWORD $work", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH KEYWORD $nothing", "* SEARCH|OK SEARCH completed." },
+	{ "SEARCH SUBJECT hello", "* SEARCH 1|OK SEARCH completed." },
+	{ "SEARCH SUBJECT \"GR\xc3\x9cSSE\"", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH BODY strasse", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH CHARSET UTF-8 BODY {6+}\r\ncr\xc3\xa8me",
+	  "* SEARCH 3|OK SEARCH completed." },
+	{ "SEARCH TEXT example.org", "* SEARCH 1 2|OK SEARCH completed." },
+	{ "SEARCH ON 2-Feb-2026", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH SINCE 2-Feb-2026 BEFORE 1-Mar-2026",
+	  "* SEARCH 2 4|OK SEARCH completed." },
+	{ "SEARCH SENTON 1-Feb-2026", "* SEARCH 1|OK SEARCH completed." },
+	{ "SEARCH LARGER 200", "* SEARCH 4|OK SEARCH completed." },
+	{ "SEARCH OR FLAGGED SEEN", "* SEARCH 1 3|OK SEARCH completed." },
+	{ "SEARCH 2:*", "* SEARCH 2 3 4|OK SEARCH completed." },
+	{ "UID SEARCH UID 3:*", "* SEARCH 3 4|OK SEARCH completed." },
+	{ "SEARCH NOT 1:2", "* SEARCH 3 4|OK SEARCH completed." },
+	{ "SEARCH RETURN () ALL",
+	  "* ESEARCH (TAG #) ALL 1:4|OK SEARCH completed." },
+	{ "UID SEARCH RETURN (MIN MAX COUNT ALL) NOT 3",
+	  "* ESEARCH (TAG #) UID MIN 1 MAX 4 ALL 1:2,4 COUNT 3|"
+	  "OK SEARCH completed." },
+	{ "SEARCH RETURN (COUNT) SUBJECT nosuch",
+	  "* ESEARCH (TAG #) COUNT 0|OK SEARCH completed." },
+	{ "SEARCH RETURN (MIN) SUBJECT nosuch",
+	  "* ESEARCH (TAG #)|OK SEARCH completed." },
+	/* SEARCHRES */
+	{ "SEARCH RETURN (SAVE) UNSEEN", "OK SEARCH completed." },
+	{ "SEARCH $", "* SEARCH 2 3 4|OK SEARCH completed." },
+	{ "UID SEARCH UID $ LARGER 200", "* SEARCH 4|OK SEARCH completed." },
+	{ "SEARCH RETURN (SAVE MIN MAX) $", "* ESEARCH (TAG #) MIN 2 "
+	  "MAX 4|OK SEARCH completed." },
+	{ "SEARCH $", "* SEARCH 2 4|OK SEARCH completed." },
+	{ "SEARCH RETURN (SAVE COUNT MIN) ALL", "* ESEARCH (TAG #) "
+	  "MIN 1 COUNT 4|OK SEARCH completed." },
+	{ "SEARCH NOT $", "* SEARCH|OK SEARCH completed." },
+	/* MODSEQ adds the highest modseq of the matches. */
+	{ "SEARCH MODSEQ 1 1", "* SEARCH 1 (MODSEQ *|OK SEARCH completed." },
+	/* errors */
+	{ "SEARCH CHARSET KOI8-R ALL",
+	  "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset." },
+	{ "SEARCH FOO", "BAD Unknown search key." },
+	{ "SEARCH", "BAD SEARCH needs a search key." },
+	{ "SEARCH OR SEEN", "BAD OR needs two search keys." },
+	{ "SEARCH RETURN (FOO) ALL", "BAD Unknown RETURN option." },
+	{ "SEARCH BEFORE 30-Feb-2026", "BAD Invalid search date." },
+	/* a failed parse leaves "$" alone */
+	{ "SEARCH $", "* SEARCH 1 2 3 4|OK SEARCH completed." },
+	/* IMAP4rev2: ESEARCH without RETURN */
+	{ "ENABLE IMAP4rev2", NULL },
+	{ "SEARCH SEEN", "* ESEARCH (TAG #) ALL 1|OK SEARCH completed." },
+	{ "UID SEARCH SUBJECT nosuch",
+	  "* ESEARCH (TAG #) UID|OK SEARCH completed." },
+	/* a new selection empties "$" */
+	{ "SELECT INBOX", NULL },
+	{ "SEARCH $", "* ESEARCH (TAG #)|OK SEARCH completed." },
+	{ "UNSELECT", NULL },
+	{ "SEARCH ALL", "BAD No mailbox selected." },
+};
+
+static void
+test_session_search(void **state)
+{
+	struct client c;
+	struct buf out, line;
+
+	buf_init(&out, 0);
+	buf_init(&line, 0);
+	client_connect(&c);
+	client_line(&c, &line);
+	assert_true(strncmp(buf_cstr(&line), "* OK", 4) == 0);
+	client_cmd(&c, "LOGIN alice secret", &out);
+	assert_true(strncmp(buf_cstr(&out), "OK", 2) == 0);
+	client_append(&c, "\\Seen", "01-Feb-2026 12:00:00 +0000",
+		      "From: Alice <alice@example.org>\r\n"
+		      "Subject: Hello world\r\n"
+		      "Date: Sun, 1 Feb 2026 23:30:00 -0800\r\n"
+		      "\r\n"
+		      "The quick brown fox\r\n");
+	client_append(&c, "$work", "02-Feb-2026 12:00:00 +0000",
+		      "From: j@example.org\r\n"
+		      "Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgTcO8bmNoZW4=?=\r\n"
+		      "Content-Type: text/plain; charset=utf-8\r\n"
+		      "Content-Transfer-Encoding: base64\r\n"
+		      "\r\n"
+		      "V2lyIHdvaG5lbiBpbiBkZXIgSGF1cHRzdHJhw59lIDUuCg==\r\n");
+	client_append(&c, "\\Flagged \\Deleted", "01-Mar-2026 12:00:00 +0000",
+		      "Subject: caf\r\n"
+		      "Content-Type: text/plain; charset=iso-8859-1\r\n"
+		      "Content-Transfer-Encoding: quoted-printable\r\n"
+		      "\r\n"
+		      "Un caf=E9 cr=E8me.\r\n");
+	client_append(&c, "", "20-Feb-2026 12:00:00 +0000",
+		      "Subject: long\r\n\r\n"
+		      "0123456789012345678901234567890123456789012345678\r\n"
+		      "0123456789012345678901234567890123456789012345678\r\n"
+		      "0123456789012345678901234567890123456789012345678\r\n"
+		      "0123456789012345678901234567890123456789012345678\r\n");
+	client_cmd(&c, "SELECT INBOX", &out);
+	c.tag = 0;
+	for (size_t i = 0; i < sizeof(session_cases) / sizeof(session_cases[0]);
+	     i++) {
+		const struct session_case *sc = &session_cases[i];
+		const char *got = client_cmd(&c, sc->command, &out);
+		const char *star;
+
+		if (sc->reply == NULL) {
+			if (strncmp(got, "OK", 2) != 0 &&
+			    strstr(got, "|OK") == NULL)
+				fail_msg("%s: %s", sc->command, got);
+			continue;
+		}
+		/* A '*' after "(MODSEQ " stands for any number. */
+		star = strstr(sc->reply, "(MODSEQ *");
+		if (star != NULL) {
+			size_t pre = (size_t)(star - sc->reply) + 8;
+
+			if (strncmp(got, sc->reply, pre) != 0 ||
+			    strstr(got, ")|OK SEARCH completed.") == NULL)
+				fail_msg("%s: got %s", sc->command, got);
+			continue;
+		}
+		/* "(TAG #)" stands for this command's tag. */
+		buf_reset(&line);
+		star = strstr(sc->reply, "(TAG #)");
+		if (star != NULL) {
+			buf_append(&line, sc->reply,
+				   (size_t)(star - sc->reply));
+			buf_appendf(&line, "(TAG \"c%u\")%s", c.tag, star + 7);
+		} else {
+			buf_append_str(&line, sc->reply);
+		}
+		if (strcmp(got, buf_cstr(&line)) != 0)
+			fail_msg("%s: got '%s' want '%s'", sc->command, got,
+				 buf_cstr(&line));
+	}
+	client_cmd(&c, "LOGOUT", &out);
+	close(c.fd);
+	buf_free(&out);
+	buf_free(&line);
+}
+
 int
 main(void)
 {
@@ -885,6 +1220,12 @@ main(void)
 		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_saved),
 	};
+	const struct CMUnitTest service_tests[] = {
+		cmocka_unit_test(test_session_search),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed += cmocka_run_group_tests(service_tests, setup_service,
+					 teardown_service);
+	return failed;
 }
