@@ -738,9 +738,9 @@ dump_set(struct buf *out, const struct imap_seqset *set)
 		return;
 	}
 	if (imap_seqset_has_star(set)) {
-		/* Unresolved: show the resolved-with-0 view would lose the
-		   star; say so instead. */
-		buf_append_str(out, "*?");
+		/* Its ranges exist only once "*" is known (evaluation). */
+		buf_append_str(out, "<with *>");
+		return;
 	}
 	r = imap_seqset_get_ranges(set, &n);
 	for (unsigned int i = 0; i < n; i++) {

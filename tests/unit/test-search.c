@@ -134,6 +134,7 @@ static const struct program_case program_cases[] = {
 	{ "UID 1:5,7", "(UID 1:5,7)" },
 	{ "UID $", "(UID $)" },
 	{ "1:3", "(SEQ 1:3)" },
+	{ "2:*", "(SEQ <with *>)" },
 	{ "$", "(SEQ $)" },
 	{ "5,1,2", "(SEQ 1:2,5)" },
 	{ "FROM alice", "(HEADER From \"alice\")" },
