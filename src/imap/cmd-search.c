@@ -147,6 +147,16 @@ write_quoted(struct buf *out, const char *str)
 	buf_append_c(out, '"');
 }
 
+/* Sends the reply line built in out (which may be long: one number per
+   match) without copying it again, and frees it. */
+static void
+send_untagged(struct imap_session *session, struct buf *out)
+{
+	buf_append_str(out, "\r\n");
+	imap_session_write(session, out->data, out->len);
+	buf_free(out);
+}
+
 static void
 write_reply(struct imap_cmd *cmd, const struct search_program *prog,
 	    const struct search_results *res)
@@ -158,14 +168,13 @@ write_reply(struct imap_cmd *cmd, const struct search_program *prog,
 	buf_init(&out, 0);
 	if (!prog->has_return && !session->enabled_rev2) {
 		/* IMAP4rev1: "* SEARCH 2 3 5 (MODSEQ n)". */
-		buf_append_str(&out, "SEARCH");
+		buf_append_str(&out, "* SEARCH");
 		for (unsigned int i = 0; i < res->count; i++)
 			buf_appendf(&out, " %u", res->nums[i]);
 		if (prog->uses_modseq && res->count > 0)
 			buf_appendf(&out, " (MODSEQ %llu)",
 				    (unsigned long long)res->highest_modseq);
-		imap_session_untagged(session, "%s", buf_cstr(&out));
-		buf_free(&out);
+		send_untagged(session, &out);
 		return;
 	}
 	if (!prog->has_return)
@@ -175,7 +184,7 @@ write_reply(struct imap_cmd *cmd, const struct search_program *prog,
 		buf_free(&out);
 		return;
 	}
-	buf_append_str(&out, "ESEARCH (TAG ");
+	buf_append_str(&out, "* ESEARCH (TAG ");
 	write_quoted(&out, cmd->tag);
 	buf_append_c(&out, ')');
 	if (cmd->uid)
@@ -193,8 +202,7 @@ write_reply(struct imap_cmd *cmd, const struct search_program *prog,
 	if (prog->uses_modseq && res->count > 0)
 		buf_appendf(&out, " MODSEQ %llu",
 			    (unsigned long long)res->highest_modseq);
-	imap_session_untagged(session, "%s", buf_cstr(&out));
-	buf_free(&out);
+	send_untagged(session, &out);
 }
 
 /* RFC 5182 2.4: with MIN and/or MAX but neither ALL nor COUNT, "$"

@@ -1118,7 +1118,10 @@ static const struct session_case session_cases[] = {
 	{ "SEARCH SEEN", "* ESEARCH (TAG #) ALL 1|OK SEARCH completed." },
 	{ "UID SEARCH SUBJECT nosuch",
 	  "* ESEARCH (TAG #) UID|OK SEARCH completed." },
-	/* a new selection empties "$" */
+	/* selecting another mailbox empties "$", also when coming back */
+	{ "CREATE Other", NULL },
+	{ "SELECT Other", NULL },
+	{ "SEARCH $", "* ESEARCH (TAG #)|OK SEARCH completed." },
 	{ "SELECT INBOX", NULL },
 	{ "SEARCH $", "* ESEARCH (TAG #)|OK SEARCH completed." },
 	{ "UNSELECT", NULL },
