@@ -231,6 +231,24 @@ save_result(struct imap_session *session, const struct search_program *prog,
 	search_saved_set(&key, pick, n);
 }
 
+/* True if the arguments start with a RETURN list holding SAVE (for a
+   program that failed to build after its RETURN options). */
+static bool
+args_return_save(const struct imap_arg *args, unsigned int count)
+{
+	const struct imap_arg *list;
+	unsigned int n;
+
+	if (count < 2 || !imap_arg_atom_equals(&args[0], "RETURN") ||
+	    !imap_arg_get_list(&args[1], &list, &n))
+		return false;
+	for (unsigned int i = 0; i < n; i++) {
+		if (imap_arg_atom_equals(&list[i], "SAVE"))
+			return true;
+	}
+	return false;
+}
+
 bool
 cmd_search(struct imap_cmd *cmd)
 {
@@ -245,9 +263,15 @@ cmd_search(struct imap_cmd *cmd)
 
 	if (search_program_parse(cmd->args, cmd->args_count, &prog, &kind,
 				 &error) < 0) {
-		if (kind == SEARCH_ERROR_BADCHARSET)
+		if (kind == SEARCH_ERROR_BADCHARSET) {
+			/* RFC 5182 2.1: NO to a SEARCH with SAVE empties
+			   "$"; BAD leaves it. */
+			if (args_return_save(cmd->args, cmd->args_count)) {
+				saved_key(session, &key);
+				search_saved_set(&key, NULL, 0);
+			}
 			imap_cmd_no(cmd, "%s", error);
-		else
+		} else
 			imap_cmd_bad(cmd, "%s", error);
 		return true;
 	}

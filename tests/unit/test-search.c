@@ -40,7 +40,8 @@
 /* Parses "T SEARCH <args>" with the IMAP command parser; the command
    stays valid while *parser_r lives. */
 static const struct imap_command *
-parse_command(const char *args, struct imap_parser **parser_r)
+parse_command_split(const char *args, bool bytewise,
+		    struct imap_parser **parser_r)
 {
 	struct imap_parser *parser = imap_parser_create(NULL);
 	const struct imap_command *cmd = NULL;
@@ -52,9 +53,10 @@ parse_command(const char *args, struct imap_parser **parser_r)
 	buf_init(&line, 0);
 	buf_appendf(&line, "T SEARCH %s\r\n", args);
 	for (;;) {
+		size_t n = bytewise ? 1 : line.len - pos;
 		enum imap_parse_result r =
-			imap_parser_feed(parser, line.data + pos,
-					 line.len - pos, &used, &cmd, &error);
+			imap_parser_feed(parser, line.data + pos, n, &used,
+					 &cmd, &error);
 
 		pos += used;
 		if (r == IMAP_PARSE_DONE)
@@ -67,6 +69,31 @@ parse_command(const char *args, struct imap_parser **parser_r)
 	buf_free(&line);
 	*parser_r = parser;
 	return cmd;
+}
+
+static const struct imap_command *
+parse_command(const char *args, struct imap_parser **parser_r)
+{
+	return parse_command_split(args, false, parser_r);
+}
+
+/* The program of args fed to the command parser a byte at a time,
+   dumped. */
+static void
+dump_bytewise(const char *args, struct buf *out)
+{
+	struct imap_parser *parser;
+	const struct imap_command *cmd = parse_command_split(args, true,
+							      &parser);
+	struct search_program *prog;
+	enum search_error_kind kind;
+	const char *error;
+
+	assert_int_equal(search_program_parse(cmd->args, cmd->args_count,
+					      &prog, &kind, &error), 0);
+	search_program_dump(prog, out);
+	search_program_free(&prog);
+	imap_parser_destroy(&parser);
 }
 
 static struct search_program *
@@ -186,6 +213,10 @@ test_program_keys(void **state)
 		if (strcmp(buf_cstr(&out), c->dump) != 0)
 			fail_msg("%s: got %s want %s", c->args, buf_cstr(&out),
 				 c->dump);
+		/* The same command split at every byte builds the same. */
+		buf_reset(&out);
+		dump_bytewise(c->args, &out);
+		assert_string_equal(buf_cstr(&out), c->dump);
 		buf_free(&out);
 		search_program_free(&prog);
 		assert_null(prog);
@@ -1113,6 +1144,10 @@ static const struct session_case session_cases[] = {
 	{ "SEARCH BEFORE 30-Feb-2026", "BAD Invalid search date." },
 	/* a failed parse leaves "$" alone */
 	{ "SEARCH $", "* SEARCH 1 2 3 4|OK SEARCH completed." },
+	/* a NO to a SEARCH with SAVE empties it */
+	{ "SEARCH RETURN (SAVE) CHARSET KOI8-R ALL",
+	  "NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset." },
+	{ "SEARCH $", "* SEARCH|OK SEARCH completed." },
 	/* IMAP4rev2: ESEARCH without RETURN */
 	{ "ENABLE IMAP4rev2", NULL },
 	{ "SEARCH SEEN", "* ESEARCH (TAG #) ALL 1|OK SEARCH completed." },
