@@ -108,8 +108,21 @@ load_record(struct imap_session *session, uint64_t blob_id,
 
 /* ---- the command ---------------------------------------------------------- */
 
+/* A piece of the current message's response: text, or a file range
+   queued in chunks as the output drains. */
+struct fetch_seg {
+	uint8_t *data;
+	size_t len;
+	bool file;
+	uint64_t off, flen;
+};
+
 struct fetch_ctx {
 	struct imap_fetch_items *items;
+	/* The current message's response, not yet all queued. */
+	struct fetch_seg *segs;
+	unsigned int seg_count, seg_alloc, seg_pos;
+	int fd;
 	uint32_t *seqs;
 	unsigned int count, pos;
 	/* UIDs given \Seen by this FETCH (sorted). */
@@ -120,10 +133,38 @@ struct fetch_ctx {
 };
 
 static void
+segs_clear(struct fetch_ctx *ctx)
+{
+	for (unsigned i = 0; i < ctx->seg_count; i++)
+		free(ctx->segs[i].data);
+	ctx->seg_count = ctx->seg_pos = 0;
+	if (ctx->fd >= 0) {
+		close(ctx->fd);
+		ctx->fd = -1;
+	}
+}
+
+static struct fetch_seg *
+seg_add(struct fetch_ctx *ctx)
+{
+	if (ctx->seg_count == ctx->seg_alloc) {
+		ctx->seg_alloc = ctx->seg_alloc == 0 ? 8 : ctx->seg_alloc * 2;
+		ctx->segs = realloc(ctx->segs,
+				    ctx->seg_alloc * sizeof(*ctx->segs));
+		if (ctx->segs == NULL)
+			abort();
+	}
+	memset(&ctx->segs[ctx->seg_count], 0, sizeof(*ctx->segs));
+	return &ctx->segs[ctx->seg_count++];
+}
+
+static void
 fetch_ctx_free(void *context)
 {
 	struct fetch_ctx *ctx = context;
 
+	segs_clear(ctx);
+	free(ctx->segs);
 	imap_fetch_items_free(&ctx->items);
 	free(ctx->seqs);
 	free(ctx->seen_ranges);
@@ -134,15 +175,19 @@ fetch_ctx_free(void *context)
    file range. */
 struct fetch_out {
 	struct imap_session *session;
+	struct fetch_ctx *ctx;
 	struct buf buf;
 };
 
 static void
 out_flush(struct fetch_out *out)
 {
-	if (out->buf.len > 0)
-		imap_session_write(out->session, out->buf.data, out->buf.len);
-	buf_reset(&out->buf);
+	struct fetch_seg *seg;
+
+	if (out->buf.len == 0)
+		return;
+	seg = seg_add(out->ctx);
+	seg->data = buf_steal(&out->buf, &seg->len);
 }
 
 static int
@@ -190,12 +235,54 @@ static int
 write_file_literal(struct fetch_out *out, int fd, uint64_t off, uint64_t len,
 		   bool literal8, const char **error_r)
 {
+	struct fetch_seg *seg;
+
 	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n", literal8 ? "~" : "", len);
-	out_flush(out);
 	if (len == 0)
 		return 0;
-	return conn_write_file(out->session->conn, fd, (off_t)off,
-			       (size_t)len, error_r);
+	out_flush(out);
+	seg = seg_add(out->ctx);
+	seg->file = true;
+	seg->off = off;
+	seg->flen = len;
+	(void)fd;
+	(void)error_r;
+	return 0;
+}
+
+/* Queues the current message's response as far as the output buffer
+   allows. Returns 1 when all of it is queued, 0 to wait for the output
+   to drain, -1 if a file range could not be queued (*error_r). */
+static int
+segs_pump(struct imap_session *session, struct fetch_ctx *ctx,
+	  const char **error_r)
+{
+	while (ctx->seg_pos < ctx->seg_count) {
+		struct fetch_seg *seg = &ctx->segs[ctx->seg_pos];
+
+		if (!seg->file) {
+			imap_session_write(session, seg->data, seg->len);
+		} else {
+			while (seg->flen > 0) {
+				uint64_t n = seg->flen;
+
+				if (conn_output_pending(session->conn) >=
+				    CONN_OUTPUT_HIGH_WATER)
+					return 0;
+				if (n > CONN_OUTPUT_HIGH_WATER)
+					n = CONN_OUTPUT_HIGH_WATER;
+				if (conn_write_file(session->conn, ctx->fd,
+						    (off_t)seg->off, (size_t)n,
+						    error_r) < 0)
+					return -1;
+				seg->off += n;
+				seg->flen -= n;
+			}
+		}
+		ctx->seg_pos++;
+	}
+	segs_clear(ctx);
+	return 1;
 }
 
 static void
@@ -458,6 +545,7 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 	}
 
 	out.session = session;
+	out.ctx = ctx;
 	buf_init(&out.buf, 0);
 	buf_appendf(&out.buf, "* %u FETCH (", seq);
 	if (cmd->uid && !ctx->has_uid_item) {
@@ -512,20 +600,21 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 		imap_write_flags(session, &out.buf, flags, e.keywords);
 	}
 	buf_append_str(&out.buf, ")\r\n");
-	if (ret == 0)
-		out_flush(&out);
+	out_flush(&out);
 	buf_free(&out.buf);
 	mail_cache_record_free(&rec);
-	if (fd >= 0)
-		close(fd);
 	if (ret < 0) {
-		/* Part of the response may be queued already: the stream is
-		   broken for the client, so the session ends. */
+		/* Nothing of this message went out yet. */
+		segs_clear(ctx);
+		if (fd >= 0)
+			close(fd);
 		log_error(&session->log, "FETCH of UID %u failed: %s", e.uid,
 			  error);
-		conn_close(session->conn, "FETCH failed");
-		return -1;
+		ctx->failed = true;
+		return 0;
 	}
+	/* The file stays open until its ranges are queued. */
+	ctx->fd = fd;
 	return 0;
 fail:
 	mail_cache_record_free(&rec);
@@ -542,14 +631,30 @@ fetch_resume(struct imap_cmd *cmd)
 	struct imap_session *session = cmd->session;
 	struct fetch_ctx *ctx = cmd->context;
 
-	while (ctx->pos < ctx->count) {
+	const char *error;
+
+	for (;;) {
+		int ret;
+
 		if (conn_is_closing(session->conn))
 			return true;
+		ret = segs_pump(session, ctx, &error);
+		if (ret < 0) {
+			/* Part of the response is out: the client cannot
+			   resynchronise, so the session ends. */
+			log_error(&session->log, "FETCH: queueing the message "
+				  "failed: %s", error);
+			conn_close(session->conn, "FETCH failed");
+			return true;
+		}
+		if (ret == 0)
+			return false;
+		if (ctx->pos == ctx->count)
+			break;
 		if (conn_output_pending(session->conn) >=
 		    CONN_OUTPUT_HIGH_WATER)
 			return false;
-		if (fetch_one(cmd, ctx, ctx->seqs[ctx->pos++]) < 0)
-			return true;
+		(void)fetch_one(cmd, ctx, ctx->seqs[ctx->pos++]);
 	}
 	if (ctx->unknown_cte)
 		imap_cmd_no(cmd, "[UNKNOWN-CTE] Unknown content transfer "
@@ -613,6 +718,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	const char *setstr, *error;
 	uint32_t exists = store_view_count(session->view);
 	unsigned int alloc = 0;
+	bool by_uid = cmd->uid;
 
 	if (cmd->args_count != 2 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
@@ -620,12 +726,18 @@ cmd_fetch(struct imap_cmd *cmd)
 		return true;
 	}
 	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
-			      &error) < 0 || imap_seqset_is_saved(set)) {
-		imap_seqset_destroy(&set);
+			      &error) < 0) {
 		imap_cmd_bad(cmd, "Invalid message set.");
 		return true;
 	}
+	if (imap_seqset_is_saved(set)) {
+		/* RFC 5182: "$" is the saved result, kept as UIDs. */
+		imap_seqset_destroy(&set);
+		set = imap_session_saved_set(session);
+		by_uid = true;
+	}
 	ctx = imap_xcalloc(1, sizeof(*ctx));
+	ctx->fd = -1;
 	cmd->context = ctx;
 	cmd->free_context = fetch_ctx_free;
 	if (imap_fetch_items_parse(&cmd->args[1], &ctx->items, &error) < 0) {
@@ -639,7 +751,7 @@ cmd_fetch(struct imap_cmd *cmd)
 		if (ctx->items->items[i].kind == IMAP_FETCH_FLAGS)
 			ctx->has_flags_item = true;
 	}
-	if (!cmd->uid) {
+	if (!by_uid) {
 		imap_seqset_resolve(set, exists);
 		if (imap_seqset_last(set) > exists) {
 			imap_seqset_destroy(&set);
@@ -657,7 +769,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	for (uint32_t seq = 1; seq <= exists; seq++) {
 		struct store_view_entry e;
 
-		if (!cmd->uid) {
+		if (!by_uid) {
 			if (!imap_seqset_contains(set, seq))
 				continue;
 		} else if (!store_view_get(session->view, seq, &e) ||

@@ -8,6 +8,7 @@
 
 #include "imap/imap-list.h"
 #include "lib/buf.h"
+#include "lib/limits.h"
 #include "mail/imap-bodystructure.h"
 #include "store/store.h"
 
@@ -325,6 +326,11 @@ list_parse(struct list_ctx *ctx, struct imap_cmd *cmd)
 		pcount = 1;
 	}
 	i++;
+	if (pcount == 0 || pcount > IMAP_MAX_LIST_PATTERNS) {
+		free(reference);
+		imap_cmd_bad(cmd, "Too many or no mailbox patterns.");
+		return false;
+	}
 	ctx->patterns = imap_xcalloc(pcount, sizeof(char *));
 	for (unsigned k = 0; k < pcount; k++) {
 		const uint8_t *data;

@@ -56,31 +56,6 @@ mailbox_find(struct imap_cmd *cmd, const char *name,
 
 /* ---- SELECT / EXAMINE --------------------------------------------------- */
 
-static void
-select_write_flags(struct imap_session *session)
-{
-	struct buf b;
-	char **names;
-	unsigned count;
-	const char *error;
-
-	buf_init(&b, 0);
-	buf_append_str(&b, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-		       "\\Draft");
-	if (store_keywords_get(session->user, &names, &count, &error) == 0) {
-		for (unsigned i = 0; i < count; i++)
-			buf_appendf(&b, " %s", names[i]);
-		store_keywords_free(&names, count);
-	}
-	buf_append_c(&b, ')');
-	imap_session_untagged(session, "%s", buf_cstr(&b));
-	buf_truncate(&b, 0);
-	buf_append_str(&b, "OK [PERMANENTFLAGS (\\Answered \\Flagged "
-		       "\\Deleted \\Seen \\Draft \\*)] Flags permitted.");
-	imap_session_untagged(session, "%s", buf_cstr(&b));
-	buf_free(&b);
-}
-
 static bool
 cmd_select_full(struct imap_cmd *cmd, bool read_only)
 {
@@ -123,7 +98,7 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	}
 	session->uidvalidity = info.uidvalidity;
 	count = store_view_count(session->view);
-	select_write_flags(session);
+	imap_session_write_flags(session);
 	imap_session_untagged(session, "%u EXISTS", count);
 	if (!session->enabled_rev2) {
 		imap_session_untagged(session, "0 RECENT");

@@ -40,6 +40,13 @@ imap_list_match(const char *pattern, const char *name)
 		char p = pattern[i];
 
 		if (p == '*' || p == '%') {
+			/* A run of wildcards is one: "*" if it has one. */
+			while (i + 1 < plen &&
+			       (pattern[i + 1] == '*' || pattern[i + 1] == '%')) {
+				if (pattern[i + 1] == '*')
+					p = '*';
+				i++;
+			}
 			/* next[j] = any cur[k], k <= j, with no '/' in
 			   name[k..j) for '%'. */
 			bool run = false;

@@ -8,10 +8,12 @@
    characters, "%" any run without the hierarchy delimiter '/'. "INBOX"
    at the start of a name (as the whole name or before a '/') matches in
    any case. Runs in O(pattern x name) time without recursion, so a
-   hostile pattern cannot blow the stack; patterns longer than
-   IMAP_LIST_MAX_PATTERN never match. */
+   hostile pattern cannot blow the stack; runs of wildcards count as one.
+   Patterns longer than IMAP_LIST_MAX_PATTERN never match: the work is
+   pattern length x name length per mailbox, so the cap keeps a LIST of
+   a large hierarchy cheap. */
 
-#define IMAP_LIST_MAX_PATTERN 1024
+#define IMAP_LIST_MAX_PATTERN 256
 
 /* True if name (UTF-8, NUL-terminated, as stored) matches pattern. */
 bool imap_list_match(const char *pattern, const char *name);

@@ -152,6 +152,9 @@ imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...)
 	va_start(args, fmt);
 	cmd_vreply(cmd, "OK", true, fmt, args);
 	va_end(args);
+	/* The limit is on bad commands in a row: a client that probes an
+	   extension now and then is not a broken one. */
+	cmd->session->bad_count = 0;
 }
 
 void
@@ -217,7 +220,7 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	buf_append_str(out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE "
 		       "IDLE UNSELECT UIDPLUS MOVE CHILDREN NAMESPACE "
 		       "SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE "
-		       "UTF8=ACCEPT");
+		       "UTF8=ACCEPT MULTIAPPEND BINARY");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 

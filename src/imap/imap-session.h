@@ -173,10 +173,16 @@ struct imap_session {
 	   modseq: the next sync does not echo those messages' flags. */
 	uint64_t silent_modseq;
 
+	/* SEARCHRES (RFC 5182): the saved result "$" as a resolved set of
+	   UIDs, or NULL (the empty set). Dropped at SELECT/EXAMINE/close. */
+	struct imap_seqset *search_saved;
+
 	/* The user's keyword names (index = keyword number), loaded on
 	   demand. */
 	char **keywords;
 	unsigned int keyword_count;
+	/* Keywords listed in the last untagged FLAGS. */
+	unsigned int flags_announced;
 
 	/* Counters for the logout line. */
 	unsigned int command_count;
@@ -235,8 +241,8 @@ void imap_session_sync(struct imap_session *session, bool allow_expunge);
 
 /* Turns a sequence set (cmd->uid false) or UID set (true) of the selected
    mailbox into UID ranges for the store; "*" is resolved against the
-   view, "$" is not supported here (SEARCHRES belongs to the search
-   code). Sequence numbers past EXISTS are an error (*error_r, BAD);
+   view, "$" stands for the saved search result (by UID, whatever
+   cmd->uid says). Sequence numbers past EXISTS are an error (*error_r, BAD);
    UIDs that do not exist are dropped silently (RFC 9051 6.4.9). Returns
    0 with a malloc'ed array (free(); may be NULL when *count_r is 0), or
    -1. */
@@ -244,6 +250,13 @@ int imap_session_seqset_to_uids(struct imap_session *session,
 				struct imap_seqset *set, bool uid,
 				struct store_uid_range **ranges_r,
 				unsigned int *count_r, const char **error_r);
+
+/* SEARCH ... SAVE: replaces the saved result with uids (ascending). */
+void imap_session_set_saved_uids(struct imap_session *session,
+				 const uint32_t *uids, unsigned int count);
+/* "$": a new resolved UID set (imap_seqset_destroy() it), empty if nothing
+   was saved. */
+struct imap_seqset *imap_session_saved_set(struct imap_session *session);
 
 /* Writes the FLAGS list of a message: "(\Seen \Flagged $Label1)". */
 void imap_write_flags(struct imap_session *session, struct buf *out,
@@ -285,6 +298,8 @@ void imap_session_cmd_finished(struct imap_session *session);
 int imap_session_select(struct imap_session *session, uint64_t mailbox_id,
 			const char *name, bool read_only,
 			const char **error_r);
+/* Writes untagged FLAGS and PERMANENTFLAGS with the user's keywords. */
+void imap_session_write_flags(struct imap_session *session);
 /* Keyword number idx's name, or NULL. */
 const char *imap_keyword_name(struct imap_session *session, unsigned int idx);
 

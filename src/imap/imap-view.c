@@ -79,6 +79,29 @@ imap_write_flags(struct imap_session *session, struct buf *out,
 	buf_append_c(out, ')');
 }
 
+void
+imap_session_write_flags(struct imap_session *session)
+{
+	struct buf b;
+
+	keywords_refresh(session);
+	buf_init(&b, 0);
+	buf_append_str(&b, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+		       "\\Draft");
+	for (unsigned i = 0; i < session->keyword_count; i++)
+		buf_appendf(&b, " %s", session->keywords[i]);
+	buf_append_c(&b, ')');
+	imap_session_untagged(session, "%s", buf_cstr(&b));
+	/* \* only while the user may still add keywords. */
+	imap_session_untagged(session, "OK [PERMANENTFLAGS (\\Answered "
+			      "\\Flagged \\Deleted \\Seen \\Draft%s)] "
+			      "Flags permitted.",
+			      session->keyword_count < STORE_MAX_KEYWORDS ?
+			      " \\*" : "");
+	session->flags_announced = session->keyword_count;
+	buf_free(&b);
+}
+
 /* ---- mailbox names ------------------------------------------------------ */
 
 int
@@ -206,6 +229,7 @@ imap_session_unselect(struct imap_session *session)
 	if (session->wake != NULL)
 		worker_wake_destroy(&session->wake);
 	store_view_close(&session->view);
+	imap_seqset_destroy(&session->search_saved);
 	free(session->mailbox_name);
 	session->mailbox_name = NULL;
 	session->mailbox_id = 0;
@@ -240,6 +264,18 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	for (unsigned i = 0; i < ch.expunged_count; i++)
 		imap_session_untagged(session, "%u EXPUNGE",
 				      ch.expunged_seqs[i]);
+	/* RFC 9051 7.3.5: a keyword new to this session is announced with
+	   FLAGS before a FETCH shows it. */
+	for (unsigned i = 0; i < ch.changed_count; i++) {
+		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
+			continue;
+		for (unsigned k = session->flags_announced; k < 64; k++) {
+			if ((e.keywords & (1ULL << k)) != 0) {
+				imap_session_write_flags(session);
+				break;
+			}
+		}
+	}
 	buf_init(&b, 0);
 	for (unsigned i = 0; i < ch.changed_count; i++) {
 		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
@@ -266,6 +302,38 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 }
 
 /* ---- sets --------------------------------------------------------------- */
+
+void
+imap_session_set_saved_uids(struct imap_session *session,
+			    const uint32_t *uids, unsigned int count)
+{
+	imap_seqset_destroy(&session->search_saved);
+	session->search_saved = imap_seqset_create();
+	for (unsigned i = 0; i < count; i++) {
+		unsigned j = i;
+
+		while (j + 1 < count && uids[j + 1] == uids[j] + 1)
+			j++;
+		imap_seqset_add_range(session->search_saved, uids[i],
+				      uids[j]);
+		i = j;
+	}
+}
+
+struct imap_seqset *
+imap_session_saved_set(struct imap_session *session)
+{
+	struct imap_seqset *set = imap_seqset_create();
+	const struct imap_seq_range *r;
+	unsigned int count = 0;
+
+	if (session->search_saved != NULL) {
+		r = imap_seqset_get_ranges(session->search_saved, &count);
+		for (unsigned i = 0; i < count; i++)
+			imap_seqset_add_range(set, r[i].first, r[i].last);
+	}
+	return set;
+}
 
 struct range_builder {
 	struct store_uid_range *ranges;
@@ -303,9 +371,14 @@ imap_session_seqset_to_uids(struct imap_session *session,
 	struct imap_seqset_iter it;
 	uint32_t n;
 
+	struct imap_seqset *saved = NULL;
+
 	if (imap_seqset_is_saved(set)) {
-		*error_r = "Saved search results are not supported.";
-		return -1;
+		/* RFC 5182 2.1: "$" names the same messages by sequence
+		   number and by UID; it is kept as UIDs. */
+		saved = imap_session_saved_set(session);
+		set = saved;
+		uid = true;
 	}
 	if (!uid) {
 		imap_seqset_resolve(set, count);
@@ -332,6 +405,7 @@ imap_session_seqset_to_uids(struct imap_session *session,
 				range_add(&rb, e.uid);
 		}
 	}
+	imap_seqset_destroy(&saved);
 	*ranges_r = rb.ranges;
 	*count_r = rb.count;
 	return 0;

@@ -28,7 +28,7 @@ struct config_key {
 #define K(sec, name, type, field) \
 	{ sec, name, type, offsetof(struct quire_config, field) }
 
-static const struct config_key config_keys[] = {
+static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("server", "data_dir", KEY_STRING, data_dir),
 	K("server", "workers", KEY_UINT, workers),
 	K("server", "user", KEY_STRING, user),
@@ -257,7 +257,7 @@ ini_reader_counting(char *str, int num, void *stream)
 static const struct config_key *
 find_key(const char *section, const char *name)
 {
-	for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]);
+	for (size_t i = 0; i < CONFIG_MAX_KEYS && config_keys[i].section != NULL;
 	     i++) {
 		if (strcmp(config_keys[i].section, section) == 0 &&
 		    strcmp(config_keys[i].name, name) == 0)
@@ -300,6 +300,7 @@ config_ini_handler(void *user, const char *section, const char *name,
 				       ctx->path, lineno, name, section);
 		return 1;
 	}
+	ctx->cfg->key_lines[key - config_keys] = (unsigned)lineno;
 	if (set_value(ctx->cfg, key, value, &why) < 0) {
 		ctx->error = xasprintf("%s:%d: [%s] %s = '%s': %s", ctx->path,
 				       lineno, section, name, value, why);
@@ -393,6 +394,21 @@ config_load(struct quire_config *cfg, const char *path,
 	default_path(&cfg->tls_cert, cfg->data_dir, "tls/cert.pem");
 	default_path(&cfg->tls_key, cfg->data_dir, "tls/key.pem");
 	return 0;
+}
+
+const char *
+config_key_where(const struct quire_config *cfg, const char *section,
+		 const char *key, char *buf, size_t size)
+{
+	const struct config_key *k = find_key(section, key);
+	unsigned line = k != NULL ? cfg->key_lines[k - config_keys] : 0;
+
+	if (line > 0 && cfg->path != NULL)
+		snprintf(buf, size, "%s:%u: [%s] %s", cfg->path, line, section,
+			 key);
+	else
+		snprintf(buf, size, "[%s] %s", section, key);
+	return buf;
 }
 
 void

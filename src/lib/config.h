@@ -2,6 +2,7 @@
 #define QUIRE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The INI configuration of quired and quire. Every key is listed in
@@ -11,6 +12,7 @@
    loopback setup under ./var. */
 
 #define CONFIG_MAX_LISTEN 8
+#define CONFIG_MAX_KEYS 32
 
 enum config_plaintext {
 	CONFIG_PLAINTEXT_NEVER,
@@ -57,6 +59,10 @@ struct quire_config {
 	/* [lmtp] */
 	struct config_listen lmtp_listen;
 	uint64_t lmtp_max_message_size;
+
+	/* The line each key was set on (0: default or -o), for errors found
+	   after loading; read with config_key_where(). */
+	unsigned key_lines[CONFIG_MAX_KEYS];
 };
 
 /* Fills *cfg with the embedded defaults. */
@@ -68,6 +74,13 @@ void config_init_defaults(struct quire_config *cfg);
 int config_load(struct quire_config *cfg, const char *path,
 		const char *const *overrides, unsigned override_count,
 		char **error_r);
+
+/* Writes "FILE:LINE: [section] key" (or "[section] key" when the key was
+   not set in a file) into buf, for an error found after loading, such as
+   a missing certificate. Returns buf. */
+const char *config_key_where(const struct quire_config *cfg,
+			     const char *section, const char *key, char *buf,
+			     size_t size);
 
 /* Frees what config_load allocated. */
 void config_free(struct quire_config *cfg);

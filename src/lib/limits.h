@@ -15,6 +15,10 @@
 #define LMTP_MAX_DATA_LINE (1024 * 1024)
 /* Default largest message LMTP accepts ([lmtp] max_message_size). */
 #define LMTP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
+/* Longest MAIL FROM / RCPT TO address (RFC 5321 4.5.3.1.3 says a path
+   is at most 256 octets; long VERP/SRS senders exceed it, so we allow
+   more, and it bounds the header lines added at delivery). */
+#define LMTP_MAX_ADDRESS 1024
 /* Most RCPT TO in one LMTP transaction (RFC 5321 4.5.3.1.8: >= 100). */
 #define LMTP_MAX_RECIPIENTS 1000
 /* Longest SASL message we decode (base64 of user + pass + authzid). */
@@ -42,6 +46,80 @@
 #define STORE_MAX_MAILBOX_NAME 1024
 /* Longest IMAP keyword (flag) name we store; real ones are short words. */
 #define STORE_MAX_KEYWORD_NAME 128
+/* Expunge-log entries kept per mailbox for QRESYNC VANISHED; older ones
+   are dropped (clients that far behind get a conservative VANISHED). */
+#define STORE_EXPUNGE_LOG_MAX 10000
+
+/* net: connection I/O. */
+/* Output at or below which a conn calls `output_drained` so a streaming
+   reply (RETR, FETCH of a large body) queues its next chunk. */
+#define CONN_OUTPUT_LOW_WATER (64 * 1024)
+/* Input a conn buffers before it stops reading from the socket; lines
+   longer than this need a larger max_len, which raises it per conn. */
+#define CONN_INPUT_HIGH_WATER (16 * 1024)
+/* Idle seconds a new conn gets until its session sets its own timeout
+   (also bounds the implicit TLS handshake). */
+#define CONN_DEFAULT_IDLE_TIMEOUT_SECS 60
+/* listen(2) backlog per socket (the kernel caps it at somaxconn). */
+#define NET_LISTEN_BACKLOG 511
+/* Seconds between two "connection limit reached" warnings in the log. */
+#define NET_REFUSE_LOG_INTERVAL_SECS 10
+/* Seconds a listening socket pauses after accept() ran out of descriptors
+   (retrying at once would spin on the still-pending connection). */
+#define NET_ACCEPT_PAUSE_SECS 1
+
+/* Authentication (src/auth). */
+/* Largest SCRAM salt we accept in a stored value (Dovecot writes 16). */
+#define AUTH_SCRAM_MAX_SALT 64
+/* Its base64 form. */
+#define AUTH_SCRAM_SALT_B64_MAX ((AUTH_SCRAM_MAX_SALT + 2) / 3 * 4)
+/* SCRAM iteration counts we accept in a stored value: RFC 7677 says at
+   least 4096; the cap bounds the work one PLAIN login against a SCRAM
+   value costs us. */
+#define AUTH_SCRAM_MIN_ITERATIONS 4096
+#define AUTH_SCRAM_MAX_ITERATIONS 10000000
+/* Longest stored password value (argon2 with large salts fits easily). */
+#define AUTH_MAX_STORED_PASSWORD 1024
+/* Longest passwd-file line; longer lines are logged and skipped. */
+#define PASSDB_MAX_LINE 16384
+/* Largest passwd-file we load (about a million users). */
+#define PASSDB_MAX_FILE_SIZE (256 * 1024 * 1024)
+/* Failure-throttle table entries (IPs and names together): fixed memory. */
+#define AUTH_THROTTLE_SLOTS 4096
+/* Failure counts halve after this many seconds. */
+#define AUTH_THROTTLE_HALF_LIFE_SECS 300
+/* Delay after the second recent failure; doubles with each one after. */
+#define AUTH_THROTTLE_BASE_DELAY_MS 250
+/* Longest failure reply delay. */
+#define AUTH_THROTTLE_MAX_DELAY_MS 15000
+
+/* Message parsing (src/mail), applied at delivery/APPEND. */
+/* Bytes of one part's header we keep for parsing; the rest of that header
+   is skipped (the part is marked truncated), parsing goes on. */
+#define MAIL_MAX_HEADER_SIZE (256 * 1024)
+/* Nesting of multipart and message/rfc822 parts; deeper ones are opaque
+   (RFC 2046 sets no limit; real mail rarely passes 10). */
+#define MAIL_MAX_DEPTH 100
+/* MIME parts in one message; past this the rest is left unparsed. */
+#define MAIL_MAX_PARTS 5000
+/* Longest multipart boundary we honour (RFC 2046 5.1.1: 70; some mailers
+   exceed it a little). A longer one makes the multipart opaque. */
+#define MAIL_MAX_BOUNDARY_LEN 200
+/* Memory for one parse result's strings and parts; past it, further
+   values are dropped, so memory stays bounded whatever the message. */
+#define MAIL_MAX_PARSE_MEMORY (16 * 1024 * 1024)
+/* Longest single stored header value (addresses, Content-* fields). */
+#define MAIL_MAX_FIELD_VALUE (64 * 1024)
+/* Parameters kept per Content-Type/Content-Disposition. */
+#define MAIL_MAX_PARAMS 64
+/* RFC 2231 continuation sections merged per parameter. */
+#define MAIL_MAX_PARAM_SECTIONS 100
+/* Addresses kept per address header in the ENVELOPE. */
+#define MAIL_MAX_ADDRESSES 1000
+/* RFC 8970: a preview is at most 200 characters (not bytes). */
+#define MAIL_PREVIEW_MAX_CHARS 200
+/* Longest IMAP string we send quoted; longer ones go as literals. */
+#define IMAP_MAX_QUOTED_LEN 1024
 
 /* IMAP command parsing (src/imap/imap-parser.c). "_PREAUTH" variants apply
    until the client has logged in; an anonymous peer gets far less. */
@@ -81,75 +159,7 @@
 #define IMAP_MAX_SKIP_LITERAL_PREAUTH (64 * 1024)
 /* Default largest APPEND message ([imap] max_message_size). */
 #define IMAP_DEFAULT_MAX_MESSAGE_SIZE (64ULL * 1024 * 1024)
-/* net: connection I/O. */
-/* Output at or below which a conn calls `output_drained` so a streaming
-   reply (RETR, FETCH of a large body) queues its next chunk. */
-#define CONN_OUTPUT_LOW_WATER (64 * 1024)
-/* Input a conn buffers before it stops reading from the socket; lines
-   longer than this need a larger max_len, which raises it per conn. */
-#define CONN_INPUT_HIGH_WATER (16 * 1024)
-/* Idle seconds a new conn gets until its session sets its own timeout
-   (also bounds the implicit TLS handshake). */
-#define CONN_DEFAULT_IDLE_TIMEOUT_SECS 60
-/* listen(2) backlog per socket (the kernel caps it at somaxconn). */
-#define NET_LISTEN_BACKLOG 511
-/* Seconds between two "connection limit reached" warnings in the log. */
-#define NET_REFUSE_LOG_INTERVAL_SECS 10
-/* Seconds a listening socket pauses after accept() ran out of descriptors
-   (retrying at once would spin on the still-pending connection). */
-#define NET_ACCEPT_PAUSE_SECS 1
-/* Message parsing (src/mail), applied at delivery/APPEND. */
-/* Bytes of one part's header we keep for parsing; the rest of that header
-   is skipped (the part is marked truncated), parsing goes on. */
-#define MAIL_MAX_HEADER_SIZE (256 * 1024)
-/* Nesting of multipart and message/rfc822 parts; deeper ones are opaque
-   (RFC 2046 sets no limit; real mail rarely passes 10). */
-#define MAIL_MAX_DEPTH 100
-/* MIME parts in one message; past this the rest is left unparsed. */
-#define MAIL_MAX_PARTS 5000
-/* Longest multipart boundary we honour (RFC 2046 5.1.1: 70; some mailers
-   exceed it a little). A longer one makes the multipart opaque. */
-#define MAIL_MAX_BOUNDARY_LEN 200
-/* Memory for one parse result's strings and parts; past it, further
-   values are dropped, so memory stays bounded whatever the message. */
-#define MAIL_MAX_PARSE_MEMORY (16 * 1024 * 1024)
-/* Longest single stored header value (addresses, Content-* fields). */
-#define MAIL_MAX_FIELD_VALUE (64 * 1024)
-/* Parameters kept per Content-Type/Content-Disposition. */
-#define MAIL_MAX_PARAMS 64
-/* RFC 2231 continuation sections merged per parameter. */
-#define MAIL_MAX_PARAM_SECTIONS 100
-/* Addresses kept per address header in the ENVELOPE. */
-#define MAIL_MAX_ADDRESSES 1000
-/* RFC 8970: a preview is at most 200 characters (not bytes). */
-#define MAIL_PREVIEW_MAX_CHARS 200
-/* Longest IMAP string we send quoted; longer ones go as literals. */
-#define IMAP_MAX_QUOTED_LEN 1024
 
-/* Authentication (src/auth). */
-/* Largest SCRAM salt we accept in a stored value (Dovecot writes 16). */
-#define AUTH_SCRAM_MAX_SALT 64
-/* Its base64 form. */
-#define AUTH_SCRAM_SALT_B64_MAX ((AUTH_SCRAM_MAX_SALT + 2) / 3 * 4)
-/* SCRAM iteration counts we accept in a stored value: RFC 7677 says at
-   least 4096; the cap bounds the work one PLAIN login against a SCRAM
-   value costs us. */
-#define AUTH_SCRAM_MIN_ITERATIONS 4096
-#define AUTH_SCRAM_MAX_ITERATIONS 10000000
-/* Longest stored password value (argon2 with large salts fits easily). */
-#define AUTH_MAX_STORED_PASSWORD 1024
-/* Longest passwd-file line; longer lines are logged and skipped. */
-#define PASSDB_MAX_LINE 16384
-/* Largest passwd-file we load (about a million users). */
-#define PASSDB_MAX_FILE_SIZE (256 * 1024 * 1024)
-/* Failure-throttle table entries (IPs and names together): fixed memory. */
-#define AUTH_THROTTLE_SLOTS 4096
-/* Failure counts halve after this many seconds. */
-#define AUTH_THROTTLE_HALF_LIFE_SECS 300
-/* Delay after the second recent failure; doubles with each one after. */
-#define AUTH_THROTTLE_BASE_DELAY_MS 250
-/* Longest failure reply delay. */
-#define AUTH_THROTTLE_MAX_DELAY_MS 15000
 
 /* IMAP session timeouts (RFC 9051 5.4: at least 30 minutes once logged
    in; an anonymous client gets a minute to log in). */
@@ -158,9 +168,9 @@
 /* A FETCH body part larger than this is decoded (BINARY) only up to it:
    decoding happens in memory. */
 #define IMAP_MAX_BINARY_DECODED (64ULL * 1024 * 1024)
-/* Messages an IMAP session expunges, copies or fetches per store call
-   batch; keeps UID range arrays small. */
-#define IMAP_MAX_APPEND_MESSAGES 1000
+/* Patterns in one LIST-EXTENDED command: each is matched against every
+   mailbox name. */
+#define IMAP_MAX_LIST_PATTERNS 32
 
 /* SEARCH (src/search). */
 /* Longest header field name a SEARCH HEADER key may name (RFC 5322 sets

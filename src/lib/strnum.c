@@ -14,7 +14,8 @@ str_to_u64(const void *data, size_t len, uint64_t max, uint64_t *num_r)
 		if (p[i] < '0' || p[i] > '9')
 			return -1;
 		unsigned d = p[i] - '0';
-		if (n > (max - d) / 10)
+		/* d > max first: max - d would wrap */
+		if (d > max || n > (max - d) / 10)
 			return -1;
 		n = n * 10 + d;
 	}

@@ -29,6 +29,7 @@ struct store {
 	time_t (*clock)(void *context);
 	void *clock_context;
 	unsigned busy_timeout_msecs;
+	unsigned expunge_log_max; /* STORE_EXPUNGE_LOG_MAX; tests lower it */
 	struct store_io io;
 
 	pthread_mutex_t registry_lock;
@@ -59,6 +60,16 @@ struct store_user {
 	struct store_user *idle_prev, *idle_next;
 
 	pthread_mutex_t lock; /* recursive */
+	pthread_t lock_owner; /* valid while lock_depth > 0 */
+	unsigned lock_depth;
+
+	/* Group commit: saves waiting for the next batch, and whether a
+	   thread is committing one now. */
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cond;
+	struct store_save *commit_head, *commit_tail;
+	bool committing;
+	unsigned long commit_batches; /* for tests */
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
 	unsigned notify_depth;
@@ -72,6 +83,7 @@ struct store_save {
 	uint64_t mailbox_id;
 	uint64_t size;
 	bool failed;
+	bool last_was_cr; /* store_save_write_crlf() state */
 	bool have_internal_date;
 	time_t internal_date;
 	uint8_t flags;
@@ -79,6 +91,13 @@ struct store_save {
 	unsigned keyword_count;
 	void *cache[STORE_CACHE_FIELD_COUNT];
 	size_t cache_size[STORE_CACHE_FIELD_COUNT];
+
+	/* Group commit: the batch's leader fills these in for each save. */
+	struct store_save *commit_next;
+	bool commit_done;
+	int commit_ret;
+	uint32_t commit_uid;
+	char commit_error[256];
 
 	void *backend_data; /* owned by the backend */
 };
@@ -125,12 +144,18 @@ struct store_backend {
 	int (*mailbox_status)(struct store_user *user, uint64_t mailbox_id,
 			      struct store_mailbox_status *status_r,
 			      const char **error_r);
+	/* As store_mailbox_changes(), plus the mailbox's HIGHESTMODSEQ
+	   read in the same snapshot. */
 	int (*mailbox_changes)(struct store_user *user, uint64_t mailbox_id,
 			       uint64_t since, struct store_message **changed_r,
 			       unsigned *changed_count_r,
 			       uint32_t **expunged_r,
 			       unsigned *expunged_count_r,
+			       uint64_t *highestmodseq_r,
 			       const char **error_r);
+	/* HIGHESTMODSEQ alone: cheap, for "anything new?". */
+	int (*mailbox_modseq)(struct store_user *user, uint64_t mailbox_id,
+			      uint64_t *modseq_r, const char **error_r);
 
 	int (*message_list)(struct store_user *user, uint64_t mailbox_id,
 			    struct store_message **msgs_r, unsigned *count_r,
@@ -155,8 +180,12 @@ struct store_backend {
 			  size_t size, const char **error_r);
 	/* Makes the file durable; called unlocked before save_commit. */
 	int (*save_finish)(struct store_save *save, const char **error_r);
-	int (*save_commit)(struct store_save *save, uint32_t *uid_r,
-			   const char **error_r);
+	/* Commits several saves of one user in one transaction (group
+	   commit): sets each save's commit_ret (0 or -1), commit_uid and
+	   commit_error. A failing save does not fail the others unless the
+	   transaction itself fails. Notifies after the commit. */
+	void (*save_commit_batch)(struct store_save *const *saves,
+				  unsigned count);
 	void (*save_abort)(struct store_save *save);
 
 	int (*flags_update)(struct store_user *user, uint64_t mailbox_id,

@@ -72,6 +72,10 @@ enum sq_stmt_id {
 	S_EXP_INSERT,
 	S_EXP_SINCE,
 	S_EXP_DELETE_MB,
+	S_EXP_NTH,
+	S_EXP_TRIM,
+	S_MB_SET_FLOOR,
+	S_MB_FLOOR,
 	S_BLOB_INSERT,
 	S_BLOB_REF,
 	S_BLOB_DELETE_UNREF,
@@ -155,6 +159,13 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_EXP_SINCE] = "SELECT uid FROM expunged WHERE mailbox_id = ? "
 			"AND modseq > ? ORDER BY uid",
 	[S_EXP_DELETE_MB] = "DELETE FROM expunged WHERE mailbox_id = ?",
+	[S_EXP_NTH] = "SELECT modseq FROM expunged WHERE mailbox_id = ? "
+		      "ORDER BY modseq DESC LIMIT 1 OFFSET ?",
+	[S_EXP_TRIM] = "DELETE FROM expunged WHERE mailbox_id = ? "
+		       "AND modseq <= ?",
+	[S_MB_SET_FLOOR] = "UPDATE mailboxes SET expunge_floor = "
+			   "max(expunge_floor, ?) WHERE id = ?",
+	[S_MB_FLOOR] = "SELECT expunge_floor FROM mailboxes WHERE id = ?",
 	[S_BLOB_INSERT] = "INSERT INTO blobs (id, size, refcount, c_envelope, "
 			  "c_body, c_bodystructure, c_parts, c_preview) "
 			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
@@ -195,7 +206,8 @@ static const char sq_schema[] =
 	" uidnext INTEGER NOT NULL,"
 	" highestmodseq INTEGER NOT NULL,"
 	" special_use INTEGER NOT NULL DEFAULT 0,"
-	" subscribed INTEGER NOT NULL DEFAULT 0);"
+	" subscribed INTEGER NOT NULL DEFAULT 0,"
+	" expunge_floor INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE blobs ("
 	" id INTEGER PRIMARY KEY,"
 	" size INTEGER NOT NULL,"
@@ -685,6 +697,7 @@ sq_open_db(struct store_user *user, const char **error_r)
 	int ret = -1;
 
 	snprintf(path, len, "%s/store.db", su->dir_path);
+	bool created = access(path, F_OK) < 0;
 	int rc = sqlite3_open_v2(path, &su->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 					 SQLITE_OPEN_NOMUTEX,
@@ -749,6 +762,19 @@ sq_open_db(struct store_user *user, const char **error_r)
 	}
 	if (sq_commit(su, error_r) < 0)
 		goto rollback;
+	if (created) {
+		/* SQLite syncs the directory for its WAL, not for the new
+		   database file's own entry. */
+		int dfd = open(su->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) < 0) {
+			store_error(error_r, "fsync(%s) failed: %s",
+				    su->dir_path, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+			goto out;
+		}
+		close(dfd);
+	}
 	ret = 0;
 	goto out;
 rollback:
@@ -1215,8 +1241,9 @@ sq_mailbox_set(struct store_user *user, const char *name, int what,
 	       int value, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, what == 0 ? S_MB_SET_SUBSCRIBED :
-						     S_MB_SET_SPECIAL);
+	enum sq_stmt_id id = what == 0 ? S_MB_SET_SUBSCRIBED :
+					 S_MB_SET_SPECIAL;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	sqlite3_bind_int(stmt, 1, value);
@@ -1285,6 +1312,17 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	status_r->deleted = (uint32_t)sqlite3_column_int64(stmt, 2);
 	status_r->size = col_u64(stmt, 3);
 	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_MB_FLOOR)) == NULL) {
+		ret = -1;
+		goto out;
+	}
+	bind_u64(stmt, 1, mailbox_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		ret = sq_fail(su, error_r, "status query failed");
+		goto out;
+	}
+	status_r->expunge_floor = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
 	ret = 1;
 out:
 	sq_rollback(su);
@@ -1292,10 +1330,25 @@ out:
 }
 
 static int
+sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
+		  uint64_t *modseq_r, const char **error_r)
+{
+	struct store_mailbox_info info;
+	int ret = sq_mailbox_get(SQ(user), mailbox_id, NULL, &info, error_r);
+
+	if (ret > 0) {
+		*modseq_r = info.highestmodseq;
+		store_mailbox_info_free(&info);
+	}
+	return ret;
+}
+
+static int
 sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		   uint64_t since, struct store_message **changed_r,
 		   unsigned *changed_count_r, uint32_t **expunged_r,
-		   unsigned *expunged_count_r, const char **error_r)
+		   unsigned *expunged_count_r, uint64_t *highestmodseq_r,
+		   const char **error_r)
 {
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
@@ -1306,6 +1359,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		return sq_fail(su, error_r, "BEGIN failed");
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
+	*highestmodseq_r = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	ret = -1;
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_CHANGED);
@@ -1661,35 +1715,31 @@ sq_save_place(struct store_save *save, uint64_t *blob_id_r,
 	return 0;
 }
 
+/* One save inside the batch transaction, under savepoint "save": places
+   the file and adds the rows. On failure the blob is already unlinked. */
 static int
-sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
+sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
+	    uint32_t *uid_r, const char **error_r)
 {
 	struct store_user *user = save->user;
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
 	uint64_t blob_id = 0, modseq, keywords = 0;
-	bool placed = false;
 	sqlite3_stmt *stmt;
 	int ret;
 
-	if (sq_begin(su, error_r) < 0)
-		return -1;
 	if ((ret = sq_mailbox_get(su, save->mailbox_id, NULL, &info,
 				  error_r)) <= 0) {
 		if (ret == 0)
 			store_error(error_r, "Mailbox no longer exists");
-		sq_rollback(su);
 		return -1;
 	}
 	uint32_t uid = info.uidnext;
 	store_mailbox_info_free(&info);
-	if (uid == 0 || uid == UINT32_MAX) {
-		store_error(error_r, "Mailbox has run out of UIDs");
-		goto fail;
-	}
+	if (uid == 0 || uid == UINT32_MAX)
+		return store_error(error_r, "Mailbox has run out of UIDs");
 	if (sq_save_place(save, &blob_id, error_r) < 0)
-		goto fail;
-	placed = true;
+		return -1;
 	if (sq_modseq_next(su, &modseq, error_r) < 0 ||
 	    sq_keywords_mask(su, (const char *const *)save->keywords,
 			     save->keyword_count, true, &keywords,
@@ -1697,7 +1747,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 		goto fail;
 
 	if ((stmt = sq_stmt(su, error_r, S_BLOB_INSERT)) == NULL)
-		goto fail_sql;
+		goto fail;
 	bind_u64(stmt, 1, blob_id);
 	bind_u64(stmt, 2, save->size);
 	for (unsigned i = 0; i < STORE_CACHE_FIELD_COUNT; i++) {
@@ -1712,7 +1762,7 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 
 	time_t now = store_now(user->store);
 	if ((stmt = sq_stmt(su, error_r, S_MSG_INSERT)) == NULL)
-		goto fail_sql;
+		goto fail;
 	bind_u64(stmt, 1, save->mailbox_id);
 	bind_u64(stmt, 2, uid);
 	bind_u64(stmt, 3, blob_id);
@@ -1727,27 +1777,108 @@ sq_save_commit(struct store_save *save, uint32_t *uid_r, const char **error_r)
 		goto fail;
 
 	if ((stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT)) == NULL)
-		goto fail_sql;
+		goto fail;
 	bind_u64(stmt, 1, (uint64_t)uid + 1);
 	bind_u64(stmt, 2, modseq);
 	bind_u64(stmt, 3, save->mailbox_id);
-	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0)
+	if (sq_done(su, stmt, error_r) < 0)
 		goto fail;
-
+	*blob_id_r = blob_id;
+	*modseq_r = modseq;
 	*uid_r = uid;
-	store_notify(user, save->mailbox_id, STORE_CHANGE_SAVE, modseq);
 	return 0;
-
-fail_sql:
-	sq_fail(su, error_r, "prepare failed");
-fail:
-	sq_rollback(su);
-	if (placed) {
-		char dir[3], file[20];
-		blob_name(blob_id, dir, file);
-		(void)unlinkat(su->blobs_fd, file, 0);
-	}
+fail:;
+	char dir[3], file[20];
+	blob_name(blob_id, dir, file);
+	(void)unlinkat(su->blobs_fd, file, 0);
 	return -1;
+}
+
+static void
+save_failed(struct store_save *save, const char *error)
+{
+	save->commit_ret = -1;
+	snprintf(save->commit_error, sizeof(save->commit_error), "%s", error);
+}
+
+/* Group commit: one transaction and one WAL sync for every save queued
+   while the previous batch was committing. Each save runs under a
+   savepoint, so one failing (its mailbox was deleted, a constraint)
+   leaves the others in. If the transaction itself is lost (COMMIT
+   fails, or SQLite rolled it back after an I/O error) every save of the
+   batch fails and its file is removed. */
+static void
+sq_save_commit_batch(struct store_save *const *saves, unsigned count)
+{
+	struct store_user *user = saves[0]->user;
+	struct sq_user *su = SQ(user);
+	uint64_t *blob_ids = store_malloc0(sizeof(uint64_t) * count);
+	uint64_t *modseqs = store_malloc0(sizeof(uint64_t) * count);
+	const char *error = NULL;
+	bool lost = false;
+
+	for (unsigned i = 0; i < count; i++)
+		saves[i]->commit_ret = 0;
+	if (sq_begin(su, &error) < 0) {
+		for (unsigned i = 0; i < count; i++)
+			save_failed(saves[i], error);
+		goto out;
+	}
+	for (unsigned i = 0; i < count && !lost; i++) {
+		struct store_save *save = saves[i];
+		if (sqlite3_exec(su->db, "SAVEPOINT save", NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			sq_fail(su, &error, "SAVEPOINT failed");
+			save_failed(save, error);
+			lost = sqlite3_get_autocommit(su->db) != 0;
+			continue;
+		}
+		if (sq_save_one(save, &blob_ids[i], &modseqs[i],
+				&save->commit_uid, &error) == 0) {
+			(void)sqlite3_exec(su->db, "RELEASE save", NULL, NULL,
+					   NULL);
+			continue;
+		}
+		save_failed(save, error);
+		if (sqlite3_get_autocommit(su->db)) {
+			/* SQLite gave up the whole transaction. */
+			lost = true;
+			break;
+		}
+		for (unsigned k = 0; k < S_COUNT; k++) {
+			if (su->stmts[k] != NULL)
+				sqlite3_reset(su->stmts[k]);
+		}
+		if (sqlite3_exec(su->db, "ROLLBACK TO save; RELEASE save",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			lost = true;
+	}
+	if (!lost && sq_commit(su, &error) < 0)
+		lost = true;
+	if (lost) {
+		char why[256];
+		snprintf(why, sizeof(why), "%s",
+			 error != NULL ? error : "transaction failed");
+		sq_rollback(su);
+		for (unsigned i = 0; i < count; i++) {
+			if (saves[i]->commit_ret < 0)
+				continue;
+			char dir[3], file[20];
+			blob_name(blob_ids[i], dir, file);
+			(void)unlinkat(su->blobs_fd, file, 0);
+			save_failed(saves[i], why);
+		}
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		if (saves[i]->commit_ret == 0) {
+			store_notify(user, saves[i]->mailbox_id,
+				     STORE_CHANGE_SAVE, modseqs[i]);
+		}
+	}
+out:
+	free(blob_ids);
+	free(modseqs);
 }
 
 static void
@@ -1778,7 +1909,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	struct store_mailbox_info info;
 	struct store_message *msgs = NULL;
 	unsigned count = 0, changed = 0;
-	uint64_t kw = 0, modseq;
+	uint64_t kw = 0, modseq = 0;
 	int ret;
 
 	if (sq_begin(su, error_r) < 0)
@@ -1791,8 +1922,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	ret = -1;
 	if (sq_keywords_mask(su, keywords, keyword_count,
 			     op != STORE_FLAGS_REMOVE, &kw, error_r) < 0 ||
-	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
-	    sq_modseq_next(su, &modseq, error_r) < 0)
+	    sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0)
 		goto out;
 	for (unsigned i = 0; i < count; i++) {
 		uint8_t nf = msgs[i].flags;
@@ -1815,6 +1945,9 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 			continue;
 		if (unchangedsince != 0 && msgs[i].modseq > unchangedsince)
 			continue;
+		/* Allocated at the first real change: a no-op spends none. */
+		if (changed == 0 && sq_modseq_next(su, &modseq, error_r) < 0)
+			goto out;
 		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_SET_FLAGS);
 		if (stmt == NULL)
 			goto out;
@@ -1906,6 +2039,45 @@ out:
 	return ret;
 }
 
+/* Keeps the expunge log of a mailbox at most store->expunge_log_max
+   entries (whole operations: everything at or below the cut modseq goes)
+   and raises the mailbox's expunge_floor to match. Inside a transaction.
+   The OFFSET walk is over an index and bounded by the limit. */
+static int
+sq_expunge_trim(struct store_user *user, uint64_t mailbox_id,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_EXP_NTH);
+
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, user->store->expunge_log_max);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return sq_fail(su, error_r, "expunge log query failed");
+	}
+	uint64_t cut = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_EXP_TRIM)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, cut);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_MB_SET_FLOOR)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, cut);
+	bind_u64(stmt, 2, mailbox_id);
+	return sq_done(su, stmt, error_r);
+}
+
 /* Expunges the listed messages of one mailbox under one new modseq, in the
    caller's transaction; commits and notifies. */
 static int
@@ -1930,6 +2102,7 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 			goto fail;
 	}
 	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
 	sq_unlinks_run(su, &unlinks);
@@ -2093,8 +2266,9 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	bind_u64(stmt, 3, dst_mailbox_id);
 	if (sq_done(su, stmt, error_r) < 0)
 		goto out;
-	if (move && sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
-					  error_r) < 0)
+	if (move && (sq_set_mailbox_modseq(su, src_mailbox_id, modseq,
+					   error_r) < 0 ||
+		     sq_expunge_trim(user, src_mailbox_id, error_r) < 0))
 		goto out;
 	if (sq_commit(su, error_r) < 0)
 		goto out;
@@ -2447,6 +2621,7 @@ const struct store_backend store_backend_sqlite = {
 	.mailbox_list = sq_mailbox_list,
 	.mailbox_status = sq_mailbox_status,
 	.mailbox_changes = sq_mailbox_changes,
+	.mailbox_modseq = sq_mailbox_modseq,
 	.message_list = sq_message_list,
 	.message_get = sq_message_get,
 	.blob_open = sq_blob_open,
@@ -2456,7 +2631,7 @@ const struct store_backend store_backend_sqlite = {
 	.save_begin = sq_save_begin,
 	.save_write = sq_save_write,
 	.save_finish = sq_save_finish,
-	.save_commit = sq_save_commit,
+	.save_commit_batch = sq_save_commit_batch,
 	.save_abort = sq_save_abort,
 	.flags_update = sq_flags_update,
 	.pop3_mark_retrieved = sq_pop3_mark_retrieved,

@@ -84,26 +84,22 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 {
 	struct store_user *user = sh->user;
 	const struct store_backend *be = user->store->backend;
-	struct store_mailbox_status status;
 	struct store_message *changed = NULL;
 	uint32_t *expunged = NULL;
 	unsigned nc = 0, ne = 0;
+	uint64_t m = 0;
 	int ret;
 
-	/* HIGHESTMODSEQ first: whatever commits between the two reads is
-	   applied now and, being above it, again next time - harmless. */
-	memset(&status, 0, sizeof(status));
-	ret = be->mailbox_status(user, sh->mailbox_id, &status, error_r);
-	if (ret <= 0)
+	/* A primary-key lookup decides whether there is anything to read;
+	   every woken session does this, so it must not scan. */
+	ret = be->mailbox_modseq(user, sh->mailbox_id, &m, error_r);
+	if (ret <= 0 || m == sh->modseq)
 		return ret;
-	if (status.highestmodseq == sh->modseq)
-		return 1;
 	ret = be->mailbox_changes(user, sh->mailbox_id, sh->modseq, &changed,
-				  &nc, &expunged, &ne, error_r);
+				  &nc, &expunged, &ne, &m, error_r);
 	if (ret <= 0)
 		return ret;
 
-	uint64_t m = status.highestmodseq;
 	for (unsigned i = 0; i < nc; i++) {
 		unsigned pos;
 		long idx = shared_find(sh, changed[i].uid, &pos);

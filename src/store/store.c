@@ -6,6 +6,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +273,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 					    5000;
 	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
 						       64;
+	store->expunge_log_max = STORE_EXPUNGE_LOG_MAX;
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
 	*store_r = store;
@@ -284,6 +286,8 @@ store_user_free(struct store_user *user)
 	if (user->backend_data != NULL)
 		user->store->backend->user_close(user);
 	pthread_mutex_destroy(&user->lock);
+	pthread_mutex_destroy(&user->commit_lock);
+	pthread_cond_destroy(&user->commit_cond);
 	while (user->watches != NULL) {
 		struct store_watch *w = user->watches;
 		user->watches = w->next;
@@ -393,6 +397,8 @@ store_user_get(struct store *store, const char *username,
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&user->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&user->commit_lock, NULL);
+	pthread_cond_init(&user->commit_cond, NULL);
 
 	/* Opened under the registry lock so that two threads asking for a
 	   new user do not both open it. Opening is a few file operations. */
@@ -464,12 +470,32 @@ void
 store_user_lock(struct store_user *user)
 {
 	pthread_mutex_lock(&user->lock);
+	user->lock_owner = pthread_self();
+	user->lock_depth++;
 }
 
 void
 store_user_unlock(struct store_user *user)
 {
+	assert(user->lock_depth > 0);
+	user->lock_depth--;
 	pthread_mutex_unlock(&user->lock);
+}
+
+/* Whether the calling thread holds the user's lock. */
+static bool
+user_locked_by_me(struct store_user *user)
+{
+	bool mine;
+
+	/* lock_owner is only written by the holder; if we are not the
+	   holder the comparison is false whatever we read. */
+	if (pthread_mutex_trylock(&user->lock) != 0)
+		return false;
+	mine = user->lock_depth > 0 &&
+	       pthread_equal(user->lock_owner, pthread_self());
+	pthread_mutex_unlock(&user->lock);
+	return mine;
 }
 
 int
@@ -505,14 +531,14 @@ store_user_delete(struct store *store, const char *username,
 static void
 user_begin(struct store_user *user)
 {
-	pthread_mutex_lock(&user->lock);
+	store_user_lock(user);
 }
 
 static void
 user_end(struct store_user *user)
 {
 	user->store->backend->call_end(user);
-	pthread_mutex_unlock(&user->lock);
+	store_user_unlock(user);
 }
 
 #define BACKEND(user) ((user)->store->backend)
@@ -745,10 +771,11 @@ store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	*expunged_r = NULL;
 	*expunged_count_r = 0;
 	user_begin(user);
+	uint64_t modseq;
 	ret = BACKEND(user)->mailbox_changes(user, mailbox_id, since,
 					     changed_r, changed_count_r,
 					     expunged_r, expunged_count_r,
-					     error_r);
+					     &modseq, error_r);
 	user_end(user);
 	return ret;
 }
@@ -921,6 +948,31 @@ store_save_write(struct store_save *save, const void *data, size_t size,
 	return 0;
 }
 
+int
+store_save_write_crlf(struct store_save *save, const void *data, size_t size,
+		      const char **error_r)
+{
+	const uint8_t *p = data, *end = p + size, *start = p;
+
+	/* Writes runs of bytes unchanged and inserts a CR before each bare
+	   LF; no copy of the input is made. */
+	for (; p < end; p++) {
+		if (*p == '\n' &&
+		    !(p > start ? p[-1] == '\r' : save->last_was_cr)) {
+			if (store_save_write(save, start, (size_t)(p - start),
+					     error_r) < 0 ||
+			    store_save_write(save, "\r", 1, error_r) < 0)
+				return -1;
+			start = p;
+		}
+	}
+	if (store_save_write(save, start, (size_t)(end - start), error_r) < 0)
+		return -1;
+	if (size > 0)
+		save->last_was_cr = end[-1] == '\r';
+	return 0;
+}
+
 /* Bytes copied per read in store_save_write_fd(). */
 #define STORE_COPY_BUF_SIZE (64 * 1024)
 
@@ -1023,6 +1075,74 @@ save_free(struct store_save *save)
 	free(save);
 }
 
+static void
+commit_batch(struct store_user *user, struct store_save *const *saves,
+	     unsigned count)
+{
+	user_begin(user);
+	user->commit_batches++;
+	BACKEND(user)->save_commit_batch(saves, count);
+	user_end(user);
+}
+
+/* Group commit (DESIGN "Durability is batched, not skipped"): saves that
+   reach commit while another thread is committing for the same user wait
+   and then go in together, one transaction and one WAL sync for all. The
+   thread that finds nobody committing becomes the leader and commits
+   everything queued, itself included. Each save still returns only after
+   its own data is durable. */
+static void
+save_commit_grouped(struct store_save *save)
+{
+	struct store_user *user = save->user;
+
+	if (user_locked_by_me(user)) {
+		/* The caller holds the user lock: waiting for another leader
+		   (who needs that lock) would deadlock. Commit alone. */
+		commit_batch(user, &save, 1);
+		return;
+	}
+
+	pthread_mutex_lock(&user->commit_lock);
+	save->commit_next = NULL;
+	if (user->commit_tail != NULL)
+		user->commit_tail->commit_next = save;
+	else
+		user->commit_head = save;
+	user->commit_tail = save;
+
+	while (!save->commit_done) {
+		if (user->committing) {
+			pthread_cond_wait(&user->commit_cond,
+					  &user->commit_lock);
+			continue;
+		}
+		/* Lead: take the whole queue. */
+		user->committing = true;
+		struct store_save *head = user->commit_head;
+		user->commit_head = user->commit_tail = NULL;
+		pthread_mutex_unlock(&user->commit_lock);
+
+		unsigned n = 0, alloc = 0;
+		struct store_save **batch = NULL;
+		for (struct store_save *s = head; s != NULL;
+		     s = s->commit_next) {
+			store_array_grow((void **)&batch, sizeof(*batch),
+					 &alloc, n);
+			batch[n++] = s;
+		}
+		commit_batch(user, batch, n);
+
+		pthread_mutex_lock(&user->commit_lock);
+		for (unsigned i = 0; i < n; i++)
+			batch[i]->commit_done = true;
+		free(batch);
+		user->committing = false;
+		pthread_cond_broadcast(&user->commit_cond);
+	}
+	pthread_mutex_unlock(&user->commit_lock);
+}
+
 int
 store_save_commit(struct store_save **_save, uint32_t *uid_r,
 		  const char **error_r)
@@ -1044,9 +1164,11 @@ store_save_commit(struct store_save **_save, uint32_t *uid_r,
 		save_free(save);
 		return -1;
 	}
-	user_begin(user);
-	ret = BACKEND(user)->save_commit(save, &uid, error_r);
-	user_end(user);
+	save_commit_grouped(save);
+	ret = save->commit_ret;
+	uid = save->commit_uid;
+	if (ret < 0)
+		store_error(error_r, "%s", save->commit_error);
 	/* After a commit the file is in blobs/: this only frees. */
 	BACKEND(user)->save_abort(save);
 	save_free(save);

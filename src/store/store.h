@@ -167,6 +167,9 @@ struct store_mailbox_status {
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	uint64_t size; /* sum of message sizes (RFC 8438 STATUS SIZE) */
+	/* The expunge log is complete only for modseqs above this (older
+	   entries were trimmed); see store_mailbox_changes(). */
+	uint64_t expunge_floor;
 };
 
 /* Frees info->name and zeroes it. */
@@ -224,7 +227,7 @@ struct store_message {
 	uint8_t flags;	   /* enum store_flag bits */
 	uint64_t keywords; /* bit i = keyword number i */
 	uint64_t modseq;   /* last change of this message's flags */
-	uint64_t size;	   /* bytes of the stored CRLF form = RFC822.SIZE */
+	uint64_t size;	   /* bytes stored (CRLF form) = RFC822.SIZE */
 	uint64_t blob_id;  /* for store_blob_open() / store_cache_get() */
 	time_t internal_date;
 	time_t save_date;
@@ -303,6 +306,11 @@ int store_save_begin(struct store_user *user, uint64_t mailbox_id,
    device"). */
 int store_save_write(struct store_save *save, const void *data, size_t size,
 		     const char **error_r);
+/* Appends bytes, turning each LF not preceded by CR into CRLF (state is
+   kept across calls, so any split works). For `quire deliver`, whose
+   input from the MTA has bare LF line ends. Returns 0, or -1. */
+int store_save_write_crlf(struct store_save *save, const void *data,
+			  size_t size, const char **error_r);
 /* Appends size bytes of fd read from offset (pread; fd's position is not
    used or changed). Returns 0, or -1 (also if fd ends before size bytes). */
 int store_save_write_fd(struct store_save *save, int fd, off_t offset,
@@ -323,7 +331,11 @@ uint64_t store_save_get_size(const struct store_save *save);
 /* Makes the message durable, then returns its UID in *uid_r (may be NULL)
    and fires the mailbox's watchers. Only after 0 is returned may the
    message be acknowledged. On -1 nothing remains: no file, no row.
-   Frees the context and sets *save to NULL either way. */
+   Frees the context and sets *save to NULL either way.
+   Saves of one user committing at the same time are grouped into one
+   transaction (group commit); the watchers may then be called from the
+   thread that led the group. Call it without holding store_user_lock()
+   so it can join a group (holding it works, but commits alone). */
 int store_save_commit(struct store_save **save, uint32_t *uid_r,
 		      const char **error_r);
 /* Discards the message. Sets *save to NULL. Safe on NULL. */
@@ -397,7 +409,11 @@ int store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 /* What changed in a mailbox after modseq `since` (CONDSTORE/QRESYNC, and
    what a woken session reads): messages whose modseq > since (including
    new ones), in UID order, and UIDs expunged with modseq > since, sorted.
-   Arrays are malloc'ed (free()). Returns 1, 0 if no such mailbox, -1. */
+   If since < the mailbox's expunge_floor (store_mailbox_status()) the
+   expunged list may miss old entries: the IMAP layer then reports as
+   VANISHED every UID the client knows that no longer exists (RFC 7162
+   3.2.5.1 allows reporting too many). Arrays are malloc'ed (free()).
+   Returns 1, 0 if no such mailbox, -1. */
 int store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 			  uint64_t since, struct store_message **changed_r,
 			  unsigned *changed_count_r, uint32_t **expunged_r,
@@ -413,7 +429,8 @@ enum store_change_type {
 };
 
 /* Called after a change to the watched mailbox has been committed, from
-   the thread that made it, with the user's lock held. It must be quick
+   the thread that committed it (for grouped saves, the group's leader),
+   with the user's lock held. It must be quick
    and must not block: the daemon calls event_active() on the session's
    event and the session reads store_mailbox_changes() from its own
    worker. It may call store_watch_remove() on any watch. `modseq` is the

@@ -291,6 +291,18 @@ def test_big_message_streams(imap_server):
     assert len(texts) == 2
     assert all(t == b"\r\n".join(body) + b"\r\n" for t in texts)
     m.logout()
+    # The same over TLS, where file ranges are read as they are sent.
+    from helpers import tls_context
+    m = imaplib.IMAP4_SSL("127.0.0.1", imap_server.ports["imaps"],
+                          ssl_context=tls_context(), timeout=30)
+    m.login("alice", PW)
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1:2", "(BODY.PEEK[] BODY.PEEK[TEXT]<100.50>)")
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    assert len(parts) == 4
+    assert parts[0].endswith(msg) and parts[2].endswith(msg)
+    assert parts[1] == (b"\r\n".join(body) + b"\r\n")[100:150]
+    m.logout()
 
 
 def test_shutdown_says_bye(imap_server):
@@ -301,3 +313,25 @@ def test_shutdown_says_bye(imap_server):
     imap_server.stop()
     assert f.readline() == b"* BYE Server shutting down\r\n"
     assert f.readline() == b""
+
+
+def test_logindisabled_until_tls(tmp_path):
+    from conftest import Server
+    from helpers import tls_context
+    srv = Server(tmp_path, extra_conf="[auth]\nallow_plaintext = never\n")
+    srv.add_user("alice", PW)
+    srv.start(wait=("imap",))
+    try:
+        m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=30)
+        assert "LOGINDISABLED" in m.capabilities
+        assert "AUTH=PLAIN" not in m.capabilities
+        assert "AUTH=SCRAM-SHA-256" in m.capabilities
+        typ, data = m._simple_command("LOGIN", "alice", PW)
+        assert typ == "NO" and b"PRIVACYREQUIRED" in data[-1]
+        m.starttls(ssl_context=tls_context())
+        assert "LOGINDISABLED" not in m.capabilities
+        assert "AUTH=PLAIN" in m.capabilities
+        assert m.login("alice", PW)[0] == "OK"
+        m.logout()
+    finally:
+        assert srv.stop() in (0, None)

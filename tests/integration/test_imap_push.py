@@ -49,6 +49,12 @@ def test_noop_sees_changes(imap_server):
     assert tagged.startswith(b"t3 OK")
     tagged, out = b.cmd("NOOP")
     assert out == [b"* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n"]
+    # A keyword new to b is announced with FLAGS first.
+    a.cmd("STORE 3 +FLAGS ($Fresh)")
+    tagged, out = b.cmd("NOOP")
+    assert out[0].startswith(b"* FLAGS (") and b"$Fresh)" in out[0]
+    assert out[1].startswith(b"* OK [PERMANENTFLAGS (")
+    assert out[2:] == [b"* 3 FETCH (UID 3 FLAGS ($Fresh))\r\n"]
     a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
     tagged, out = a.cmd("EXPUNGE")
     assert out == [b"* 1 EXPUNGE\r\n", b"* 2 EXISTS\r\n"]

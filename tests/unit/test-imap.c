@@ -57,6 +57,10 @@ static const struct {
 	{ "", "a", false },
 	{ "%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%x", "aaaaaaaaaaaaaaaaaaaaaaaa", false },
 	{ "K\xc3\xa4*", "K\xc3\xa4se", true },
+	{ "%*", "a/b", true },   /* a run with a "*" is "*" */
+	{ "*%", "a/b", true },
+	{ "%%", "a/b", false },  /* a run of "%" is "%" */
+	{ "a%%b", "axyb", true },
 };
 
 static void
@@ -71,6 +75,18 @@ test_list_match(void **state)
 				 list_cases[i].pattern, list_cases[i].name,
 				 got);
 	}
+}
+
+static void
+test_list_match_long(void **state)
+{
+	char pat[IMAP_LIST_MAX_PATTERN + 2];
+
+	memset(pat, '*', sizeof(pat) - 1);
+	pat[sizeof(pat) - 1] = '\0';
+	assert_false(imap_list_match(pat, "a"));
+	pat[IMAP_LIST_MAX_PATTERN] = '\0';
+	assert_true(imap_list_match(pat, "a"));
 }
 
 static void
@@ -440,6 +456,50 @@ test_session_script(void **state)
 	close(c.fd);
 }
 
+/* APPEND edge cases: MULTIAPPEND, refusals before "+", skipped
+   non-synchronising literals, a size over the limit. */
+static void
+test_session_append(void **state)
+{
+	struct client c;
+
+	client_connect(&c);
+	expect(&c, "* OK");
+	client_send(&c, "a1 LOGIN alice secret\r\n");
+	expect(&c, "a1 OK");
+	client_send(&c, "a2 CREATE multi\r\n");
+	expect(&c, "a2 OK");
+	client_send(&c, "a3 APPEND multi (\\Flagged) {5}\r\n");
+	expect(&c, "+ ");
+	client_send(&c, "A: b\r {5+}\r\nC: d\r \"01-Jan-2020 00:00:00 "
+		    "+0000\" {5}\r\n");
+	expect(&c, "+ ");
+	client_send(&c, "E: f\r\r\n");
+	expect(&c, "a3 OK [APPENDUID ");
+	client_send(&c, "a4 STATUS multi (MESSAGES)\r\n");
+	expect(&c, "* STATUS \"multi\" (MESSAGES 3)");
+	expect(&c, "a4 OK");
+	/* Missing mailbox: the client never gets "+". */
+	client_send(&c, "a5 APPEND nobox {5}\r\n");
+	expect(&c, "a5 NO [TRYCREATE]");
+	/* The same with LITERAL+: the bytes are skipped. */
+	client_send(&c, "a6 APPEND nobox {5+}\r\nX: y\r\r\n");
+	expect(&c, "a6 NO [TRYCREATE]");
+	/* Bad flags in the second message undo the first. */
+	client_send(&c, "a7 APPEND multi {5+}\r\nA: b\r (\\Bogus) {5+}\r\n"
+		    "C: d\r\r\n");
+	expect(&c, "a7 BAD");
+	client_send(&c, "a8 STATUS multi (MESSAGES)\r\n");
+	expect(&c, "* STATUS \"multi\" (MESSAGES 3)");
+	expect(&c, "a8 OK");
+	/* Over the message size limit: refused before "+". */
+	client_send(&c, "a9 APPEND multi {999999999999}\r\n");
+	expect(&c, "a9 NO [TOOBIG]");
+	client_send(&c, "b1 NOOP\r\n");
+	expect(&c, "b1 OK");
+	close(c.fd);
+}
+
 static void
 test_session_errors(void **state)
 {
@@ -487,12 +547,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list_match),
+		cmocka_unit_test(test_list_match_long),
 		cmocka_unit_test(test_list_join),
 		cmocka_unit_test(test_uid_set_format),
 		cmocka_unit_test(test_fetch_item_parse),
 		cmocka_unit_test(test_fetch_section_too_deep),
 		cmocka_unit_test(test_fetch_field_wanted),
 		cmocka_unit_test(test_session_script),
+		cmocka_unit_test(test_session_append),
 		cmocka_unit_test(test_session_errors),
 	};
 

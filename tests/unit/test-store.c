@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,7 +384,8 @@ test_flags_modseq(void **state)
 
 	assert_int_equal(store_flags_update(f->user, f->inbox, &all, 1,
 					    STORE_FLAGS_REMOVE,
-					    STORE_FLAG_SEEN, (const char *const[]){ "WORK" }, 1, 0,
+					    STORE_FLAG_SEEN,
+					    (const char *const[]){ "WORK" }, 1, 0,
 					    &modseq, &error), 1);
 	assert_true(modseq > ms2);
 	assert_int_equal(store_message_get(f->user, f->inbox, 2, &m, &error),
@@ -844,6 +847,7 @@ test_write_failures(void **state)
 		if (ret == 0) {
 			/* blobs/xx existed: only two fsyncs were needed */
 			assert_int_equal(n, 2);
+			fail_fsync_after = -1;
 			struct store_uid_range r = { 1, UINT32_MAX };
 			assert_int_equal(store_expunge(f->user, f->inbox, &r, 1,
 						       NULL, &error), 1);
@@ -1014,6 +1018,10 @@ test_threads(void **state)
 	assert_int_equal(atomic_load(&thread_watch_saves),
 			 THREADS * SAVES_PER_THREAD);
 	check_all_saved(f, THREADS * SAVES_PER_THREAD);
+	assert_true(f->user->commit_batches <= THREADS * SAVES_PER_THREAD);
+	if (getenv("STORE_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "%lu commits for %d saves\n",
+			f->user->commit_batches, THREADS * SAVES_PER_THREAD);
 	const char *error;
 	struct store_mailbox_status st;
 	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
@@ -1583,16 +1591,302 @@ test_db_failures(void **state)
 	sqlite3_close(db);
 }
 
+static size_t
+crash_text(unsigned i, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "Subject: msg %u\r\n\r\n", i);
+	for (unsigned k = 0; k < i % 40 && len + 40 < size; k++)
+		len += (size_t)snprintf(buf + len, size - len,
+					"line %u of message %u\r\n", k, i);
+	return len;
+}
+
+/* A writer killed at an arbitrary point: every save it acknowledged must
+   be there, byte for byte, and after the startup check every row has its
+   file and every file its row. */
+static void
+test_crash_kill(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	char buf[4096];
+
+	for (int round = 0; round < 4; round++) {
+		int fds[2];
+		assert_int_equal(pipe(fds), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct store *cs;
+			struct store_user *cu;
+			struct store_settings set = { .data_dir = f->dir };
+			close(fds[0]);
+			if (store_open(&set, &cs, &error) < 0 ||
+			    store_user_get(cs, "alice", &cu, &error) < 0)
+				_exit(1);
+			for (unsigned i = 0; i < 100000; i++) {
+				struct store_save *save;
+				uint32_t pair[2];
+				size_t len = crash_text(i, buf, sizeof(buf));
+				if (store_save_begin(cu, f->inbox, &save,
+						     &error) < 0 ||
+				    store_save_write(save, buf, len / 2,
+						     &error) < 0 ||
+				    store_save_write(save, buf + len / 2,
+						     len - len / 2, &error) < 0 ||
+				    store_save_commit(&save, &pair[1],
+						      &error) < 0)
+					_exit(1);
+				pair[0] = i;
+				if (write(fds[1], pair, sizeof(pair)) !=
+				    sizeof(pair))
+					_exit(1);
+			}
+			_exit(0);
+		}
+		close(fds[1]);
+		/* Let it acknowledge a few, then kill it mid-flight. */
+		uint32_t acked[4096][2];
+		unsigned n = 0, want = 3 + (unsigned)round * 7;
+		while (n < want && read(fds[0], acked[n], sizeof(acked[n])) ==
+					   sizeof(acked[n]))
+			n++;
+		assert_int_equal(n, want);
+		usleep((useconds_t)round * 1500);
+		kill(pid, SIGKILL);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		while (n < 4096 && read(fds[0], acked[n], sizeof(acked[n])) ==
+					   sizeof(acked[n]))
+			n++;
+		close(fds[0]);
+
+		struct store_check_result res;
+		assert_int_equal(store_check(f->store, &res, &error), 0);
+		if (getenv("STORE_TEST_VERBOSE") != NULL)
+			fprintf(stderr, "round %d: acked %u tmp %u orphans %u\n",
+				round, n, res.tmp_removed, res.orphan_blobs);
+		assert_int_equal(res.missing_blobs, 0);
+		assert_int_equal(res.errors, 0);
+		assert_int_equal(count_files(f, "tmp"), 0);
+
+		for (unsigned k = 0; k < n; k++) {
+			size_t len = crash_text(acked[k][0], buf, sizeof(buf));
+			char *text = read_msg(f, f->inbox, acked[k][1]);
+			assert_int_equal(strlen(text), len);
+			assert_memory_equal(text, buf, len);
+			free(text);
+		}
+		struct store_message *msgs;
+		unsigned count;
+		assert_int_equal(store_message_list(f->user, f->inbox, &msgs,
+						    &count, &error), 1);
+		assert_int_equal(count_files(f, "blobs"), count);
+		for (unsigned k = 0; k < count; k++) {
+			int fd;
+			uint64_t size;
+			assert_int_equal(store_blob_open(f->user,
+							 msgs[k].blob_id, &fd,
+							 &size, &error), 1);
+			assert_int_equal(size, msgs[k].size);
+			close(fd);
+		}
+		free(msgs);
+	}
+}
+
+static void
+test_expunge_log_trim(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_mailbox_status st;
+	uint64_t ms[6];
+
+	f->store->expunge_log_max = 3;
+	for (int i = 0; i < 6; i++)
+		save_msg(f->user, f->inbox, "t\r\n");
+	/* Five expunges of one message each. */
+	for (uint32_t uid = 1; uid <= 5; uid++) {
+		struct store_uid_range r = { uid, uid };
+		assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+					       &error), 1);
+		assert_int_equal(store_mailbox_status(f->user, f->inbox, &st,
+						      &error), 1);
+		ms[uid] = st.highestmodseq;
+	}
+	/* Only the last three are kept; the floor says where the gap is. */
+	assert_int_equal(st.expunge_floor, ms[2]);
+	struct store_message *changed;
+	uint32_t *vanished;
+	unsigned nc, nv;
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, 0, &changed,
+					       &nc, &vanished, &nv, &error), 1);
+	assert_int_equal(nv, 3);
+	assert_int_equal(vanished[0], 3);
+	assert_int_equal(vanished[2], 5);
+	free(changed);
+	free(vanished);
+	/* A client synced at or above the floor gets the full answer. */
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, ms[3],
+					       &changed, &nc, &vanished, &nv,
+					       &error), 1);
+	assert_int_equal(nv, 2);
+	free(changed);
+	free(vanished);
+}
+
+/* Three saves prepared as if from three sessions, committed as one
+   group. */
+static void
+group_prepare(struct fixture *f, const uint64_t *mailboxes,
+	      struct store_save **saves)
+{
+	const char *error;
+
+	for (int i = 0; i < 3; i++) {
+		char text[32];
+		int len = snprintf(text, sizeof(text), "group %d\r\n", i);
+		assert_int_equal(store_save_begin(f->user, mailboxes[i],
+						  &saves[i], &error), 0);
+		assert_int_equal(store_save_write(saves[i], text, (size_t)len,
+						  &error), 0);
+		assert_int_equal(f->store->backend->save_finish(saves[i],
+								&error), 0);
+	}
+}
+
+static void
+group_commit(struct fixture *f, struct store_save **saves)
+{
+	store_user_lock(f->user);
+	f->store->backend->save_commit_batch(saves, 3);
+	f->store->backend->call_end(f->user);
+	store_user_unlock(f->user);
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_save *saves[3];
+	uint64_t gone;
+
+	/* The middle one's mailbox disappears: the others still go in. */
+	assert_int_equal(store_mailbox_create(f->user, "Gone", 0, &gone,
+					      &error), 1);
+	const uint64_t mbs[3] = { f->inbox, gone, f->inbox };
+	group_prepare(f, mbs, saves);
+	assert_int_equal(store_mailbox_delete(f->user, "Gone", &error), 1);
+	group_commit(f, saves);
+	assert_int_equal(saves[0]->commit_ret, 0);
+	assert_int_equal(saves[0]->commit_uid, 1);
+	assert_int_equal(saves[1]->commit_ret, -1);
+	assert_string_equal(saves[1]->commit_error,
+			    "Mailbox no longer exists");
+	assert_int_equal(saves[2]->commit_ret, 0);
+	assert_int_equal(saves[2]->commit_uid, 2);
+	for (int i = 0; i < 3; i++)
+		store_save_abort(&saves[i]);
+	assert_int_equal(count_files(f, "blobs"), 2);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	char *text = read_msg(f, f->inbox, 2);
+	assert_string_equal(text, "group 2\r\n");
+	free(text);
+
+	/* The database throws the whole transaction away at the second:
+	   all three fail, no file stays, no UID is used. */
+	sqlite3 *db = raw_db(f);
+	assert_int_equal(sqlite3_exec(db,
+				      "CREATE TRIGGER fail BEFORE INSERT ON "
+				      "messages WHEN NEW.uid = 4 BEGIN SELECT "
+				      "RAISE(ROLLBACK, 'I/O error'); END;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	const uint64_t mbs2[3] = { f->inbox, f->inbox, f->inbox };
+	group_prepare(f, mbs2, saves);
+	group_commit(f, saves);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(saves[i]->commit_ret, -1);
+		store_save_abort(&saves[i]);
+	}
+	assert_int_equal(count_files(f, "blobs"), 2);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	struct store_mailbox_status st;
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.uidnext, 3);
+	assert_int_equal(st.messages, 2);
+	sqlite3_exec(db, "DROP TRIGGER fail", NULL, NULL, NULL);
+	sqlite3_close(db);
+	assert_int_equal(save_msg(f->user, f->inbox, "after\r\n"), 3);
+
+	/* A caller holding the user lock commits alone instead of waiting
+	   for a leader that would need that lock. */
+	store_user_lock(f->user);
+	assert_int_equal(save_msg(f->user, f->inbox, "locked\r\n"), 4);
+	store_user_unlock(f->user);
+}
+
+static void
+test_write_crlf(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "a\nb\n", "a\r\nb\r\n" },
+		{ "a\r\nb\r\n", "a\r\nb\r\n" },
+		{ "\n\n", "\r\n\r\n" },
+		{ "a\rb\n", "a\rb\r\n" }, /* a lone CR stays */
+		{ "\r\r\n\n", "\r\r\n\r\n" },
+	};
+	uint32_t uid = 0;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t len = strlen(cases[c].in);
+		/* Every split point, and byte at a time, give the same. */
+		for (size_t cut = 0; cut <= len + 1; cut++) {
+			struct store_save *save;
+			assert_int_equal(store_save_begin(f->user, f->inbox,
+							  &save, &error), 0);
+			if (cut <= len) {
+				assert_int_equal(store_save_write_crlf(
+					save, cases[c].in, cut, &error), 0);
+				assert_int_equal(store_save_write_crlf(
+					save, cases[c].in + cut, len - cut,
+					&error), 0);
+			} else {
+				for (size_t i = 0; i < len; i++)
+					assert_int_equal(store_save_write_crlf(
+						save, cases[c].in + i, 1,
+						&error), 0);
+			}
+			assert_int_equal(store_save_commit(&save, &uid,
+							   &error), 0);
+			char *text = read_msg(f, f->inbox, uid);
+			assert_string_equal(text, cases[c].out);
+			free(text);
+		}
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_write_crlf, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_refcount, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_log_trim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pop3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchers, setup,
@@ -1604,11 +1898,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_crash_kill, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_mailboxes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_failures, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,

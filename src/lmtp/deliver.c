@@ -1,0 +1,165 @@
+#include "lmtp/deliver.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/passdb.h"
+#include "lib/limits.h"
+#include "store/store.h"
+
+/* Error text for the calling thread: store and passdb texts are only valid
+   until their next call, and we make several before returning. */
+static __thread char deliver_error_buf[512];
+
+static const char *
+__attribute__((format(printf, 1, 2)))
+deliver_error(const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(deliver_error_buf, sizeof(deliver_error_buf), fmt, args);
+	va_end(args);
+	return deliver_error_buf;
+}
+
+static bool
+prefix_value_ok(const char *value)
+{
+	size_t i;
+
+	for (i = 0; value[i] != '\0'; i++) {
+		if ((unsigned char)value[i] < 0x20 ||
+		    (unsigned char)value[i] > 0x7e || i >= LMTP_MAX_ADDRESS)
+			return false;
+	}
+	return true;
+}
+
+char *
+deliver_prefix(const char *sender, const char *recipient, size_t *len_r)
+{
+	size_t size = 64;
+	char *prefix;
+	int len;
+
+	if ((sender != NULL && !prefix_value_ok(sender)) ||
+	    (recipient != NULL && !prefix_value_ok(recipient)))
+		return NULL;
+	/* both values are at most LMTP_MAX_ADDRESS bytes (checked) */
+	if (sender != NULL)
+		size += strlen(sender);
+	if (recipient != NULL)
+		size += strlen(recipient);
+	prefix = malloc(size);
+	if (prefix == NULL)
+		abort();
+	len = snprintf(prefix, size, "%s%s%s%s%s%s",
+		       sender != NULL ? "Return-Path: <" : "",
+		       sender != NULL ? sender : "",
+		       sender != NULL ? ">\r\n" : "",
+		       recipient != NULL ? "Delivered-To: " : "",
+		       recipient != NULL ? recipient : "",
+		       recipient != NULL ? "\r\n" : "");
+	if (len < 0 || (size_t)len >= size)
+		abort();
+	*len_r = (size_t)len;
+	return prefix;
+}
+
+/* ---- delivery ---------------------------------------------------------- */
+
+/* Finds the mailbox to save into: the named one, else INBOX (a filter or
+   a "+detail" may name a mailbox the user does not have; the mail must
+   still arrive). Returns 1 with *id_r, or -1. */
+static int
+deliver_find_mailbox(struct store_user *suser, const char *mailbox,
+		     uint64_t *id_r, const char **error_r)
+{
+	struct store_mailbox_info info;
+	int ret;
+
+	if (mailbox != NULL && strcasecmp(mailbox, "INBOX") != 0) {
+		ret = store_mailbox_lookup(suser, mailbox, &info, error_r);
+		if (ret > 0) {
+			*id_r = info.id;
+			store_mailbox_info_free(&info);
+			return 1;
+		}
+		/* a bad or missing name falls back to INBOX; a store error
+		   would hit INBOX too, so try it and let that decide */
+	}
+	ret = store_mailbox_lookup(suser, "INBOX", &info, error_r);
+	if (ret < 0)
+		return -1;
+	if (ret == 0) {
+		*error_r = "INBOX missing";
+		return -1;
+	}
+	*id_r = info.id;
+	store_mailbox_info_free(&info);
+	return 1;
+}
+
+int
+deliver_message(struct store *store, struct passdb *passdb,
+		const char *user, const char *mailbox,
+		const void *prefix, size_t prefix_len, int spool_fd,
+		uint64_t size, uint32_t *uid_r, const char **error_r)
+{
+	struct passdb_user *pu = NULL;
+	struct store_user *suser = NULL;
+	struct store_save *save = NULL;
+	uint64_t mailbox_id;
+	const char *error;
+	int ret;
+
+	ret = passdb_lookup(passdb, user, &pu, &error);
+	if (ret < 0) {
+		*error_r = deliver_error("user lookup failed: %s", error);
+		return -1;
+	}
+	if (ret == 0)
+		return 0;
+
+	ret = -1;
+	if (store_user_get(store, pu->name, &suser, &error) < 0) {
+		*error_r = deliver_error("opening mail store failed: %s",
+					 error);
+		goto out;
+	}
+	if (deliver_find_mailbox(suser, mailbox, &mailbox_id, &error) < 0) {
+		*error_r = deliver_error("mailbox lookup failed: %s", error);
+		goto out;
+	}
+	if (store_save_begin(suser, mailbox_id, &save, &error) < 0) {
+		*error_r = deliver_error("save failed: %s", error);
+		goto out;
+	}
+	if (prefix_len > 0 &&
+	    store_save_write(save, prefix, prefix_len, &error) < 0) {
+		*error_r = deliver_error("save failed: %s", error);
+		goto out;
+	}
+	if (size > 0 &&
+	    store_save_write_fd(save, spool_fd, 0, size, &error) < 0) {
+		*error_r = deliver_error("save failed: %s", error);
+		goto out;
+	}
+	/* Durable once this returns 0: only then may the caller say 250. */
+	if (store_save_commit(&save, uid_r, &error) < 0) {
+		*error_r = deliver_error("save commit failed: %s", error);
+		goto out;
+	}
+	ret = 1;
+out:
+	store_save_abort(&save);
+	if (suser != NULL)
+		store_user_unref(&suser);
+	passdb_user_free(&pu);
+	return ret;
+}
+

@@ -1,0 +1,145 @@
+"""The daemon and the admin command: users added or changed log in at
+once, SIGHUP keeps connections, SIGTERM exits cleanly, bad TLS settings
+stop startup with the file, line and key."""
+
+import os
+import poplib
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import QUIRED, wait_port
+
+
+def can_login(srv, user, password):
+    p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=30)
+    try:
+        p.user(user)
+        p.pass_(password)
+        p.quit()
+        return True
+    except poplib.error_proto:
+        p.close()
+        return False
+
+
+def test_user_add_passwd_del_without_restart(server):
+    server.start()
+    assert not can_login(server, "dave", "first-pw")
+    server.add_user("dave", "first-pw")
+    assert can_login(server, "dave", "first-pw")
+    r = server.cli("user", "passwd", "dave", "--password-stdin",
+                   input=b"second-pw\n")
+    assert r.returncode == 0
+    assert can_login(server, "dave", "second-pw")
+    assert not can_login(server, "dave", "first-pw")
+    assert server.cli("user", "list").stdout.split() == [b"dave"]
+    server.cli("user", "del", "dave")
+    assert not can_login(server, "dave", "second-pw")
+    assert server.cli("user", "list").stdout.split() == []
+
+
+@pytest.mark.parametrize("scheme", ["SHA512-CRYPT", "SHA256-CRYPT",
+                                    "BLF-CRYPT", "CRYPT", "ARGON2ID",
+                                    "ARGON2I", "SCRAM-SHA-256", "PLAIN"])
+def test_every_scheme_logs_in(server, scheme):
+    server.add_user("u1", "pass-" + scheme, scheme=scheme)
+    server.start()
+    assert can_login(server, "u1", "pass-" + scheme)
+    assert not can_login(server, "u1", "wrong")
+
+
+def test_dovecot_passwd_file_lines(server):
+    # Lines as Dovecot's tools write them, with extra fields.
+    import crypt
+    h = crypt.crypt("dove-pw", crypt.mksalt(crypt.METHOD_SHA512))
+    os.makedirs(server.data, exist_ok=True)
+    with open(os.path.join(server.data, "passwd"), "w") as f:
+        f.write("# a comment\n")
+        f.write("erin:{SHA512-CRYPT}%s:1000:1000::/home/erin::"
+                "userdb_quota_rule=*:storage=1G\n" % h)
+        f.write("frank:{PLAIN}plain-pw::::::\n")
+        f.write("broken line without a password field\n")
+    server.start()
+    assert can_login(server, "erin", "dove-pw")
+    assert can_login(server, "frank", "plain-pw")
+
+
+def test_add_user_errors(server):
+    r = server.cli("user", "add", "bad/name", "--password-stdin",
+                   input=b"x\n", check=False)
+    assert r.returncode != 0 and b"not a valid user name" in r.stderr
+    server.add_user("gina", "pw")
+    r = server.cli("user", "add", "gina", "--password-stdin",
+                   input=b"x\n", check=False)
+    assert r.returncode != 0
+
+
+def test_sighup_keeps_connections_sigterm_clean(server):
+    server.add_user("hank", "pw")
+    server.start()
+    p = poplib.POP3("127.0.0.1", server.ports["pop3"], timeout=30)
+    p.user("hank")
+    p.pass_("pw")
+    server.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    assert p.stat()[0] == 0
+    assert server.cli("reload").returncode == 0
+    assert p.noop().startswith(b"+OK")
+    p.quit()
+    assert server.stop() == 0
+    assert "stopped cleanly" in server.log()
+
+
+def test_missing_certificate_names_key(server, tmp_path):
+    with open(server.conf, "a") as f:
+        f.write("[tls]\ncert = %s/nope.pem\nkey = %s/nope.key\n" %
+                (tmp_path, tmp_path))
+    r = subprocess.run([QUIRED, "-c", server.conf, "--foreground"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 78
+    err = r.stderr.decode()
+    assert server.conf in err and "[tls] cert" in err
+
+
+def test_port_in_use(server):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", server.ports["pop3"]))
+    s.listen()
+    r = subprocess.run([QUIRED, "-c", server.conf, "--foreground"],
+                       capture_output=True, timeout=30)
+    s.close()
+    assert r.returncode != 0
+    assert b"[pop3] listen" in r.stderr
+
+
+def test_demo_mode_prints_connection(tmp_path):
+    d = tmp_path / "demo"
+    d.mkdir()
+    from conftest import free_port
+    port = free_port()
+    proc = subprocess.Popen(
+        [QUIRED, "--foreground", "--demo",
+         "-o", "server.data_dir=%s/var" % d,
+         "-o", "pop3.listen=127.0.0.1:%d" % port,
+         "-o", "pop3s.listen=127.0.0.1:%d" % free_port(),
+         "-o", "imap.listen=", "-o", "imaps.listen=",
+         "-o", "lmtp.listen=127.0.0.1:%d" % free_port()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_port(port)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        text = out.decode()
+        assert "user   demo" in text and "password" in text
+        pw = [l.split()[1] for l in text.splitlines()
+              if l.strip().startswith("password")][0]
+        assert len(pw) == 16
+    finally:
+        if proc.poll() is None:
+            proc.kill()
