@@ -1258,13 +1258,10 @@ main(void)
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_saved),
+		cmocka_unit_test_setup_teardown(test_session_search,
+						setup_service,
+						teardown_service),
 	};
-	const struct CMUnitTest service_tests[] = {
-		cmocka_unit_test(test_session_search),
-	};
-	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
-	failed += cmocka_run_group_tests(service_tests, setup_service,
-					 teardown_service);
-	return failed;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
