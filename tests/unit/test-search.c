@@ -768,6 +768,75 @@ test_eval_short_circuit(void **state)
 	buf_free(&msg);
 }
 
+/* Messages with odd shapes: no body at all, bare LF line ends, an empty
+   header, a message/rfc822 attachment. */
+static void
+test_eval_shapes(void **state)
+{
+	static const struct {
+		const char *msg;
+		const char *args;
+		int expect;
+	} cases[] = {
+		{ "Subject: only a header\r\n", "SUBJECT header", 1 },
+		{ "Subject: only a header\r\n", "BODY header", 0 },
+		{ "Subject: only a header", "SUBJECT header", 1 },
+		{ "Subject: lf\nX-A: b\n\nbody text\n", "HEADER X-A b", 1 },
+		{ "Subject: lf\nX-A: b\n\nbody text\n", "BODY \"y te\"", 1 },
+		{ "Subject: lf\nX-A: b\n\nX-B: c\n", "HEADER X-B c", 0 },
+		{ "Subject: lf\nX-A: b\n\nX-B: c\n", "BODY \"x-b: c\"", 1 },
+		{ "\r\nSubject: not a header\r\n", "SUBJECT not", 0 },
+		{ "\r\nSubject: not a header\r\n", "BODY \"not a\"", 1 },
+		{ "", "NOT SUBJECT x", 1 },
+		{ "", "BODY \"\"", 1 },
+		{ "Subject: outer\r\n"
+		  "Content-Type: message/rfc822\r\n\r\n"
+		  "Subject: inner\r\n"
+		  "Content-Type: text/plain; charset=utf-8\r\n"
+		  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		  "inn=C3=A9r text\r\n", "SUBJECT inner", 0 },
+		{ "Subject: outer\r\n"
+		  "Content-Type: message/rfc822\r\n\r\n"
+		  "Subject: inner\r\n"
+		  "Content-Type: text/plain; charset=utf-8\r\n"
+		  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		  "inn=C3=A9r text\r\n", "TEXT inner", 1 },
+		{ "Subject: outer\r\n"
+		  "Content-Type: message/rfc822\r\n\r\n"
+		  "Subject: inner\r\n"
+		  "Content-Type: text/plain; charset=utf-8\r\n"
+		  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		  "inn=C3=A9r text\r\n", "BODY \"INN\xc3\x89R\"", 1 },
+	};
+	struct search_eval_settings set;
+	struct search_message rec;
+
+	memset(&set, 0, sizeof(set));
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = rec.uid = 1;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t piece = 1; piece <= 65536; piece *= 4) {
+			struct search_program *prog =
+				parse_program(cases[i].args, NULL, NULL);
+			struct search_eval *eval =
+				search_eval_create(prog, &set);
+			struct mem_reader r = {
+				(const uint8_t *)cases[i].msg,
+				strlen(cases[i].msg), 0, piece, 0, false,
+			};
+			const char *error;
+			int ret = search_eval_message(eval, &rec, mem_read, &r,
+						      &error);
+
+			if (ret != cases[i].expect)
+				fail_msg("case %zu (%s), pieces of %zu: %d", i,
+					 cases[i].args, piece, ret);
+			search_eval_destroy(&eval);
+			search_program_free(&prog);
+		}
+	}
+}
+
 /* ---- text helpers ---------------------------------------------------------- */
 
 static void
@@ -1255,6 +1324,7 @@ main(void)
 		cmocka_unit_test(test_program_deep),
 		cmocka_unit_test(test_eval_cases),
 		cmocka_unit_test(test_eval_short_circuit),
+		cmocka_unit_test(test_eval_shapes),
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_date),
 		cmocka_unit_test(test_saved),
