@@ -367,8 +367,8 @@ parse_key(struct builder *b, const struct key_def *def,
 		break;
 	case ARG_SECONDS:
 		if (arg->type != IMAP_ARG_ATOM ||
-		    str_to_u64(arg->data, arg->len, UINT32_MAX, &node->num) < 0 ||
-		    node->num == 0) {
+		    str_to_u64(arg->data, arg->len, UINT32_MAX,
+			       &node->num) < 0 || node->num == 0) {
 			*error_r = err_interval;
 			return -1;
 		}
