@@ -647,8 +647,11 @@ fetch_resume(struct imap_cmd *cmd)
 			conn_close(session->conn, "FETCH failed");
 			return true;
 		}
-		if (ret == 0)
+		if (ret == 0) {
+			session->mid_reply = true;
 			return false;
+		}
+		session->mid_reply = false;
 		if (ctx->pos == ctx->count)
 			break;
 		if (conn_output_pending(session->conn) >=
@@ -716,9 +719,6 @@ cmd_fetch(struct imap_cmd *cmd)
 	struct imap_seqset *set;
 	struct fetch_ctx *ctx;
 	const char *setstr, *error;
-	uint32_t exists = store_view_count(session->view);
-	unsigned int alloc = 0;
-	bool by_uid = cmd->uid;
 
 	if (cmd->args_count != 2 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
@@ -729,12 +729,6 @@ cmd_fetch(struct imap_cmd *cmd)
 			      &error) < 0) {
 		imap_cmd_bad(cmd, "Invalid message set.");
 		return true;
-	}
-	if (imap_seqset_is_saved(set)) {
-		/* RFC 5182: "$" is the saved result, kept as UIDs. */
-		imap_seqset_destroy(&set);
-		set = imap_session_saved_set(session);
-		by_uid = true;
 	}
 	ctx = imap_xcalloc(1, sizeof(*ctx));
 	ctx->fd = -1;
@@ -751,39 +745,11 @@ cmd_fetch(struct imap_cmd *cmd)
 		if (ctx->items->items[i].kind == IMAP_FETCH_FLAGS)
 			ctx->has_flags_item = true;
 	}
-	if (!by_uid) {
-		imap_seqset_resolve(set, exists);
-		if (imap_seqset_last(set) > exists) {
-			imap_seqset_destroy(&set);
-			imap_cmd_bad(cmd, "Invalid messageset: sequence "
-				     "number out of range.");
-			return true;
-		}
-	} else {
-		struct store_view_entry e;
-
-		imap_seqset_resolve(set, exists > 0 &&
-				    store_view_get(session->view, exists, &e) ?
-				    e.uid : 0);
-	}
-	for (uint32_t seq = 1; seq <= exists; seq++) {
-		struct store_view_entry e;
-
-		if (!by_uid) {
-			if (!imap_seqset_contains(set, seq))
-				continue;
-		} else if (!store_view_get(session->view, seq, &e) ||
-			   !imap_seqset_contains(set, e.uid)) {
-			continue;
-		}
-		if (ctx->count == alloc) {
-			alloc = alloc == 0 ? 64 : alloc * 2;
-			ctx->seqs = realloc(ctx->seqs,
-					    alloc * sizeof(*ctx->seqs));
-			if (ctx->seqs == NULL)
-				abort();
-		}
-		ctx->seqs[ctx->count++] = seq;
+	if (imap_session_seqset_to_seqs(session, set, cmd->uid, &ctx->seqs,
+					&ctx->count, &error) < 0) {
+		imap_seqset_destroy(&set);
+		imap_cmd_bad(cmd, "%s", error);
+		return true;
 	}
 	imap_seqset_destroy(&set);
 	if (ctx->items->sets_seen && !session->read_only)

@@ -104,24 +104,30 @@ build_nodes(struct list_ctx *ctx, const struct store_mailbox_info *list,
 	for (unsigned i = 0; i < count; i++)
 		node_add(ctx, imap_xstrdup(list[i].name), &list[i]);
 	real = ctx->node_count;
-	qsort(ctx->nodes, ctx->node_count, sizeof(*ctx->nodes), node_cmp);
+	/* Every parent of every name, then one sort; duplicates go, a real
+	   mailbox wins over an implied parent of the same name. */
 	for (unsigned i = 0; i < real; i++) {
 		const char *name = list[i].name;
 
 		for (const char *p = strrchr(name, '/'); p != NULL;
 		     p = p == name ? NULL : memrchr(name, '/',
-						    (size_t)(p - name))) {
-			char *parent = imap_xstrndup(name, (size_t)(p - name));
-
-			if (node_find(ctx, parent) == NULL) {
-				node_add(ctx, parent, NULL);
-				qsort(ctx->nodes, ctx->node_count,
-				      sizeof(*ctx->nodes), node_cmp);
-			} else {
-				free(parent);
-			}
-		}
+						    (size_t)(p - name)))
+			node_add(ctx, imap_xstrndup(name, (size_t)(p - name)),
+				 NULL);
 	}
+	qsort(ctx->nodes, ctx->node_count, sizeof(*ctx->nodes), node_cmp);
+	unsigned int out = 0;
+	for (unsigned i = 0; i < ctx->node_count; i++) {
+		if (out > 0 &&
+		    strcmp(ctx->nodes[out - 1].name, ctx->nodes[i].name) == 0) {
+			if (ctx->nodes[out - 1].info == NULL)
+				ctx->nodes[out - 1].info = ctx->nodes[i].info;
+			free(ctx->nodes[i].name);
+			continue;
+		}
+		ctx->nodes[out++] = ctx->nodes[i];
+	}
+	ctx->node_count = out;
 	for (unsigned i = 0; i < ctx->node_count; i++) {
 		const char *name = ctx->nodes[i].name;
 		const char *slash = strrchr(name, '/');

@@ -253,10 +253,23 @@ cmd_free(struct imap_cmd **_cmd)
 	free(cmd);
 }
 
+static void
+session_bye_shutdown(struct imap_session *session)
+{
+	/* RFC 9051 7.1.5: BYE tells the client why the server closes. */
+	conn_write_str(session->conn, "* BYE Server shutting down\r\n");
+	conn_close_after_flush(session->conn, "server shutting down");
+}
+
 void
 imap_session_cmd_finished(struct imap_session *session)
 {
 	cmd_free(&session->cmd);
+	session->mid_reply = false;
+	if (session->bye_pending) {
+		session_bye_shutdown(session);
+		return;
+	}
 	if (session->state == IMAP_STATE_LOGOUT)
 		conn_close_after_flush(session->conn, "logout");
 	else if (!conn_is_closing(session->conn))
@@ -492,6 +505,7 @@ static int
 create_default_folders(struct imap_session *session, const char **error_r)
 {
 	struct store_mailbox_info info;
+	bool created = false;
 	int ret;
 
 	for (size_t i = 0;
@@ -513,8 +527,12 @@ create_default_folders(struct imap_session *session, const char **error_r)
 		(void)store_mailbox_subscribe(session->user,
 					      default_folders[i].name, true,
 					      error_r);
+		created = true;
 	}
-	(void)store_mailbox_subscribe(session->user, "INBOX", true, error_r);
+	/* Once, with the folders: later logins write nothing. */
+	if (created)
+		(void)store_mailbox_subscribe(session->user, "INBOX", true,
+					      error_r);
 	return 0;
 }
 
@@ -671,9 +689,14 @@ session_closed(struct conn *conn, const char *reason, void *context)
 static void
 session_shutdown(struct conn *conn, void *context)
 {
-	/* RFC 9051 7.1.5: BYE tells the client why the server closes. */
-	conn_write_str(conn, "* BYE Server shutting down\r\n");
-	conn_close_after_flush(conn, "server shutting down");
+	struct imap_session *session = context;
+
+	/* A response being streamed is finished first, so the BYE does not
+	   land inside a literal. */
+	if (session->mid_reply)
+		session->bye_pending = true;
+	else
+		session_bye_shutdown(session);
 }
 
 static void

@@ -45,11 +45,16 @@
    Replies
    -------
    Untagged replies (imap_session_untagged) go out at once. The tagged
-   reply is written by imap_cmd_ok/no/bad, which first report pending
-   changes of the selected mailbox (EXISTS, FETCH FLAGS, and EXPUNGE
+   reply is written by imap_cmd_ok/no (which first report pending
+   changes of the selected mailbox: EXISTS, FETCH FLAGS, and EXPUNGE
    unless the command is marked IMAP_CMD_USES_SEQS and was not a UID
-   command: RFC 9051 7.4.1, RFC 3501 7.4.1). So a handler never calls
-   the sync itself.
+   command: RFC 9051 7.4.1, RFC 3501 7.4.1) or imap_cmd_bad (which
+   reports nothing). So a handler rarely calls the sync itself (MOVE
+   does, to send its own EXPUNGEs).
+
+   Capabilities: the list is built in imap_session_capabilities()
+   (imap-session.c); a command family that adds an extension adds its
+   name there.
 
    The selected mailbox
    --------------------
@@ -198,6 +203,11 @@ struct imap_session {
 	struct event *fail_timer;
 	bool fail_close;
 	bool input_paused;
+	/* A command's response is half written (FETCH waiting for the
+	   output to drain): nothing else may be written until it ends. */
+	bool mid_reply;
+	/* The server is stopping: BYE once mid_reply clears. */
+	bool bye_pending;
 	bool idling;
 	bool streaming_literal;
 	bool destroyed;
@@ -250,6 +260,13 @@ int imap_session_seqset_to_uids(struct imap_session *session,
 				struct imap_seqset *set, bool uid,
 				struct store_uid_range **ranges_r,
 				unsigned int *count_r, const char **error_r);
+
+/* The same as ascending sequence numbers of this session's view
+   (malloc'ed, free(); NULL when *count_r is 0). */
+int imap_session_seqset_to_seqs(struct imap_session *session,
+				struct imap_seqset *set, bool uid,
+				uint32_t **seqs_r, unsigned int *count_r,
+				const char **error_r);
 
 /* SEARCH ... SAVE: replaces the saved result with uids (ascending). */
 void imap_session_set_saved_uids(struct imap_session *session,

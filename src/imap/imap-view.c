@@ -359,19 +359,31 @@ range_add(struct range_builder *rb, uint32_t uid)
 	rb->count++;
 }
 
+static void
+seq_push(uint32_t **seqs, unsigned int *count, unsigned int *alloc,
+	 uint32_t seq)
+{
+	if (*count == *alloc) {
+		*alloc = *alloc == 0 ? 64 : *alloc * 2;
+		*seqs = realloc(*seqs, *alloc * sizeof(**seqs));
+		if (*seqs == NULL)
+			abort();
+	}
+	(*seqs)[(*count)++] = seq;
+}
+
 int
-imap_session_seqset_to_uids(struct imap_session *session,
+imap_session_seqset_to_seqs(struct imap_session *session,
 			    struct imap_seqset *set, bool uid,
-			    struct store_uid_range **ranges_r,
-			    unsigned int *count_r, const char **error_r)
+			    uint32_t **seqs_r, unsigned int *count_r,
+			    const char **error_r)
 {
 	uint32_t count = store_view_count(session->view);
-	struct range_builder rb = { NULL, 0, 0 };
+	struct imap_seqset *saved = NULL;
 	struct store_view_entry e;
 	struct imap_seqset_iter it;
-	uint32_t n;
-
-	struct imap_seqset *saved = NULL;
+	uint32_t *seqs = NULL, n;
+	unsigned int seq_count = 0, alloc = 0;
 
 	if (imap_seqset_is_saved(set)) {
 		/* RFC 5182 2.1: "$" names the same messages by sequence
@@ -388,24 +400,60 @@ imap_session_seqset_to_uids(struct imap_session *session,
 			return -1;
 		}
 		imap_seqset_iter_init(&it, set);
-		while (imap_seqset_iter_next(&it, &n)) {
-			if (store_view_get(session->view, n, &e))
-				range_add(&rb, e.uid);
-		}
+		while (imap_seqset_iter_next(&it, &n))
+			seq_push(&seqs, &seq_count, &alloc, n);
 	} else {
 		uint32_t max_uid = 0;
 
 		if (count > 0 && store_view_get(session->view, count, &e))
 			max_uid = e.uid;
 		imap_seqset_resolve(set, max_uid);
-		/* Only messages this session knows (reported EXISTS). */
-		for (uint32_t seq = 1; seq <= count; seq++) {
-			if (store_view_get(session->view, seq, &e) &&
-			    imap_seqset_contains(set, e.uid))
-				range_add(&rb, e.uid);
+		if (imap_seqset_count(set) <= count) {
+			/* A few UIDs: look each up. */
+			imap_seqset_iter_init(&it, set);
+			while (imap_seqset_iter_next(&it, &n)) {
+				uint32_t seq = store_view_seq(session->view, n);
+
+				if (seq != 0)
+					seq_push(&seqs, &seq_count, &alloc,
+						 seq);
+			}
+		} else {
+			/* Only messages this session knows (reported
+			   EXISTS). */
+			for (uint32_t seq = 1; seq <= count; seq++) {
+				if (store_view_get(session->view, seq, &e) &&
+				    imap_seqset_contains(set, e.uid))
+					seq_push(&seqs, &seq_count, &alloc,
+						 seq);
+			}
 		}
 	}
 	imap_seqset_destroy(&saved);
+	*seqs_r = seqs;
+	*count_r = seq_count;
+	return 0;
+}
+
+int
+imap_session_seqset_to_uids(struct imap_session *session,
+			    struct imap_seqset *set, bool uid,
+			    struct store_uid_range **ranges_r,
+			    unsigned int *count_r, const char **error_r)
+{
+	struct range_builder rb = { NULL, 0, 0 };
+	struct store_view_entry e;
+	uint32_t *seqs;
+	unsigned int count;
+
+	if (imap_session_seqset_to_seqs(session, set, uid, &seqs, &count,
+					error_r) < 0)
+		return -1;
+	for (unsigned int i = 0; i < count; i++) {
+		if (store_view_get(session->view, seqs[i], &e))
+			range_add(&rb, e.uid);
+	}
+	free(seqs);
 	*ranges_r = rb.ranges;
 	*count_r = rb.count;
 	return 0;

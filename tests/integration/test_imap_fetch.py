@@ -238,3 +238,26 @@ def test_append_fetch_identical(imap_server):
     data = fetch1(m, "(ENVELOPE)")
     assert b'"test message 7"' in data[0]
     m.logout()
+
+
+def test_examine_namespace_unselect_check(imap_server):
+    deliver(imap_server, "alice", make_message(1))
+    m = connect(imap_server)
+    typ, data = m.namespace()
+    assert data == [b'(("" "/")) NIL NIL']
+    m.select("INBOX", readonly=True)
+    assert literal(fetch1(m, "(BODY[])")).endswith(make_message(1))
+    assert b"\\Seen" not in fetch1(m, "(FLAGS)")[0]
+    typ, data = m.store("1", "+FLAGS", "(\\Flagged)")
+    assert typ == "NO" and b"READ-ONLY" in data[0]
+    assert m.copy("1", "Archive")[0] == "OK"
+    assert m.check()[0] == "OK"
+    typ, data = m._simple_command("UNSELECT")
+    assert typ == "OK"
+    assert m.state == "SELECTED"  # imaplib does not know UNSELECT
+    with pytest.raises(imaplib.IMAP4.error):
+        m.fetch("1", "(FLAGS)")
+    m.select("INBOX")
+    typ, data = m.fetch("1", "(BODY[])")
+    assert b"\\Seen" in fetch1(m, "(FLAGS)")[0]
+    m.logout()
