@@ -14,7 +14,6 @@
 #include "lib/buf.h"
 #include "search/search-eval.h"
 #include "search/search-program.h"
-#include "search/search-saved.h"
 #include "store/store.h"
 
 struct search_results {
@@ -36,16 +35,6 @@ fd_read(void *context, uint8_t *buf, size_t size, const char **error_r)
 	if (n < 0)
 		*error_r = strerror(errno);
 	return n;
-}
-
-static void
-saved_key(struct imap_session *session, struct search_saved_key *key_r)
-{
-	key_r->owner = session;
-	key_r->session_id = session->log.session;
-	key_r->mailbox_id = session->mailbox_id;
-	key_r->uidvalidity = session->uidvalidity;
-	key_r->view = session->view;
 }
 
 static bool
@@ -211,16 +200,14 @@ static void
 save_result(struct imap_session *session, const struct search_program *prog,
 	    const struct search_results *res)
 {
-	struct search_saved_key key;
 	unsigned int opts = prog->return_opts;
 	uint32_t pick[2];
 	unsigned int n = 0;
 
-	saved_key(session, &key);
 	if ((opts & (SEARCH_RETURN_ALL | SEARCH_RETURN_COUNT)) != 0 ||
 	    (opts & (SEARCH_RETURN_MIN | SEARCH_RETURN_MAX)) == 0 ||
 	    res->count == 0) {
-		search_saved_set(&key, res->uids, res->count);
+		imap_session_set_saved_uids(session, res->uids, res->count);
 		return;
 	}
 	if ((opts & SEARCH_RETURN_MIN) != 0)
@@ -228,7 +215,7 @@ save_result(struct imap_session *session, const struct search_program *prog,
 	if ((opts & SEARCH_RETURN_MAX) != 0 &&
 	    (n == 0 || res->uids[res->count - 1] != pick[0]))
 		pick[n++] = res->uids[res->count - 1];
-	search_saved_set(&key, pick, n);
+	imap_session_set_saved_uids(session, pick, n);
 }
 
 /* True if the arguments start with a RETURN list holding SAVE (for a
@@ -255,7 +242,6 @@ cmd_search(struct imap_cmd *cmd)
 	struct imap_session *session = cmd->session;
 	struct search_program *prog;
 	struct search_results res;
-	struct search_saved_key key;
 	struct imap_seqset *saved = NULL;
 	enum search_error_kind kind;
 	const char *error;
@@ -266,29 +252,23 @@ cmd_search(struct imap_cmd *cmd)
 		if (kind == SEARCH_ERROR_BADCHARSET) {
 			/* RFC 5182 2.1: NO to a SEARCH with SAVE empties
 			   "$"; BAD leaves it. */
-			if (args_return_save(cmd->args, cmd->args_count)) {
-				saved_key(session, &key);
-				search_saved_set(&key, NULL, 0);
-			}
+			if (args_return_save(cmd->args, cmd->args_count))
+				imap_session_set_saved_uids(session, NULL, 0);
 			imap_cmd_no(cmd, "%s", error);
 		} else
 			imap_cmd_bad(cmd, "%s", error);
 		return true;
 	}
-	if (prog->uses_saved) {
-		saved_key(session, &key);
-		saved = search_saved_get(&key);
-	}
+	if (prog->uses_saved)
+		saved = imap_session_saved_set(session);
 	memset(&res, 0, sizeof(res));
 	ret = search_run(cmd, prog, saved, &res, &error);
 	if (saved != NULL)
 		imap_seqset_destroy(&saved);
 	if (ret < 0) {
 		/* RFC 5182 2.1: a failed SEARCH ... SAVE empties "$". */
-		if ((prog->return_opts & SEARCH_RETURN_SAVE) != 0) {
-			saved_key(session, &key);
-			search_saved_set(&key, NULL, 0);
-		}
+		if ((prog->return_opts & SEARCH_RETURN_SAVE) != 0)
+			imap_session_set_saved_uids(session, NULL, 0);
 		imap_cmd_fail(cmd, "search", error);
 	} else {
 		write_reply(cmd, prog, &res);

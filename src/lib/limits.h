@@ -176,9 +176,5 @@
 /* Longest header field name a SEARCH HEADER key may name (RFC 5322 sets
    no limit; real names are short words). */
 #define SEARCH_MAX_HEADER_NAME 256
-/* Sessions per worker thread whose saved SEARCH result ("$", RFC 5182)
-   is kept in the search module's side table; the least recently used
-   goes first, so memory stays bounded when sessions end unseen. */
-#define SEARCH_MAX_SAVED_SESSIONS 4096
 
 #endif

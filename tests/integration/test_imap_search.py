@@ -250,11 +250,6 @@ def test_esearch_and_searchres(mailbox, imap_server):
     r.close()
 
 
-@pytest.mark.xfail(reason="the saved result is kept in a side table keyed "
-                   "by session and selection; re-selecting the same "
-                   "mailbox may reuse the freed view's address, so the "
-                   "reset needs the session to call search_saved_clear() "
-                   "when it unselects", strict=False)
 def test_searchres_reset_on_reselect(mailbox, imap_server):
     r = Raw(imap_server)
     assert "OK" in r.cmd("LOGIN alice %s" % PW)[1]
@@ -264,6 +259,18 @@ def test_searchres_reset_on_reselect(mailbox, imap_server):
     assert "OK" in r.cmd("SELECT INBOX")[1]
     assert r.cmd("SEARCH $")[2] == ["* SEARCH"]
     r.close()
+
+
+def test_saved_result_in_other_commands(mailbox):
+    typ, data = mailbox._simple_command("SEARCH", "RETURN", "(SAVE)",
+                                        "UNSEEN", "NOT", "DELETED")
+    assert typ == "OK", data
+    typ, data = mailbox.fetch("$", "(UID)")
+    assert typ == "OK"
+    assert sorted(data) == [b"2 (UID 2)", b"4 (UID 4)"]
+    typ, data = mailbox.uid("STORE", "$", "+FLAGS", r"(\Answered)")
+    assert typ == "OK"
+    assert search(mailbox, "ANSWERED") == ["2", "4"]
 
 
 def test_large_message_header_search(imap_server):

@@ -4,7 +4,8 @@
    2047 headers, base64 / quoted-printable / ISO-8859-1 / HTML bodies,
    case folding beyond ASCII, OR/NOT nesting), the message text fed in
    pieces of every size, the short-circuit that leaves bodies unread, and
-   the saved-result table. */
+   SEARCH through the IMAP service in process (replies, ESEARCH, SAVE and
+   "$"). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,7 +32,6 @@
 #include "net/worker.h"
 #include "search/search-eval.h"
 #include "search/search-program.h"
-#include "search/search-saved.h"
 #include "search/search-text.h"
 #include "store/store.h"
 
@@ -920,68 +920,6 @@ test_date(void **state)
 	assert_int_equal(search_days_from_civil(1, 1, 1), -719162);
 }
 
-/* ---- saved results ---------------------------------------------------------- */
-
-static void
-test_saved(void **state)
-{
-	static const uint32_t uids[] = { 1, 2, 3, 7, 9, 10, UINT32_MAX };
-	struct search_saved_key key = { (void *)0x1000, "s1", 5, 77,
-					(void *)0x2000 };
-	struct search_saved_key other = key;
-	struct imap_seqset *set;
-	const struct imap_seq_range *r;
-	unsigned int n;
-
-	assert_null(search_saved_get(&key));
-	search_saved_set(&key, uids, 7);
-	set = search_saved_get(&key);
-	assert_non_null(set);
-	r = imap_seqset_get_ranges(set, &n);
-	assert_int_equal(n, 4);
-	assert_int_equal(r[0].first, 1);
-	assert_int_equal(r[0].last, 3);
-	assert_int_equal(r[3].first, UINT32_MAX);
-	assert_int_equal(imap_seqset_count(set), 7);
-	imap_seqset_destroy(&set);
-
-	/* Saved empty: an empty set, not "nothing saved". */
-	search_saved_set(&key, NULL, 0);
-	set = search_saved_get(&key);
-	assert_non_null(set);
-	assert_int_equal(imap_seqset_count(set), 0);
-	imap_seqset_destroy(&set);
-
-	/* Another selection of the same session forgets it. */
-	search_saved_set(&key, uids, 2);
-	other.view = (void *)0x3000;
-	assert_null(search_saved_get(&other));
-	assert_null(search_saved_get(&key));
-	/* A new session at a reused address does not see it. */
-	search_saved_set(&key, uids, 2);
-	other = key;
-	other.session_id = "s2";
-	assert_null(search_saved_get(&other));
-
-	/* The table stays bounded: the oldest goes. */
-	for (uintptr_t i = 0; i <= SEARCH_MAX_SAVED_SESSIONS; i++) {
-		struct search_saved_key k = key;
-
-		k.owner = (void *)(0x10000 + i);
-		search_saved_set(&k, uids, 1);
-	}
-	other = key;
-	other.owner = (void *)0x10000;
-	assert_null(search_saved_get(&other));
-	other.owner = (void *)(0x10000 + SEARCH_MAX_SAVED_SESSIONS);
-	set = search_saved_get(&other);
-	assert_non_null(set);
-	imap_seqset_destroy(&set);
-	search_saved_clear(other.owner);
-	assert_null(search_saved_get(&other));
-	search_saved_deinit();
-}
-
 /* ---- SEARCH through the IMAP service, in process ------------------------- */
 
 static char tmpdir[64];
@@ -1222,11 +1160,13 @@ static const struct session_case session_cases[] = {
 	{ "SEARCH SEEN", "* ESEARCH (TAG #) ALL 1|OK SEARCH completed." },
 	{ "UID SEARCH SUBJECT nosuch",
 	  "* ESEARCH (TAG #) UID|OK SEARCH completed." },
-	/* selecting another mailbox empties "$", also when coming back */
+	/* any SELECT empties "$" (RFC 5182 2.1) */
+	{ "SEARCH RETURN (SAVE) ALL", "OK SEARCH completed." },
+	{ "SELECT INBOX", NULL },
+	{ "SEARCH $", "* ESEARCH (TAG #)|OK SEARCH completed." },
+	{ "SEARCH RETURN (SAVE) ALL", "OK SEARCH completed." },
 	{ "CREATE Other", NULL },
 	{ "SELECT Other", NULL },
-	{ "SEARCH $", "* ESEARCH (TAG #)|OK SEARCH completed." },
-	{ "SELECT INBOX", NULL },
 	{ "SEARCH $", "* ESEARCH (TAG #)|OK SEARCH completed." },
 	{ "UNSELECT", NULL },
 	{ "SEARCH ALL", "BAD No mailbox selected." },
@@ -1327,7 +1267,6 @@ main(void)
 		cmocka_unit_test(test_eval_shapes),
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_date),
-		cmocka_unit_test(test_saved),
 		cmocka_unit_test_setup_teardown(test_session_search,
 						setup_service,
 						teardown_service),
