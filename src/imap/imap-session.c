@@ -88,7 +88,7 @@ imap_session_write(struct imap_session *session, const void *data, size_t len)
 	conn_write(session->conn, data, len);
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 session_vprintf(struct imap_session *session, const char *prefix,
 		const char *fmt, va_list args)
 {
@@ -123,7 +123,7 @@ imap_session_untagged(struct imap_session *session, const char *fmt, ...)
 	conn_write(session->conn, "\r\n", 2);
 }
 
-static void
+static void __attribute__((format(printf, 4, 0)))
 cmd_vreply(struct imap_cmd *cmd, const char *status, bool sync,
 	   const char *fmt, va_list args)
 {

@@ -261,3 +261,22 @@ def test_examine_namespace_unselect_check(imap_server):
     typ, data = m.fetch("1", "(BODY[])")
     assert b"\\Seen" in fetch1(m, "(FLAGS)")[0]
     m.logout()
+
+
+def test_single_part_and_qp_binary(imap_server):
+    qp_body = b"caf=C3=A9 =3D ok=\r\nsoft break\r\n"
+    msg = (b"From: a@example.org\r\nSubject: qp\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + qp_body)
+    m = connect(imap_server)
+    assert m.append("INBOX", None, None, msg)[0] == "OK"
+    m.select("INBOX")
+    assert literal(fetch1(m, "(BODY.PEEK[1])")) == qp_body
+    assert literal(fetch1(m, "(BODY.PEEK[TEXT])")) == qp_body
+    decoded = "café = oksoft break\r\n".encode()
+    assert literal(fetch1(m, "(BINARY.PEEK[1])")) == decoded
+    data = fetch1(m, "(BINARY.SIZE[1])")
+    assert b"BINARY.SIZE[1] %d" % len(decoded) in data[0]
+    data = fetch1(m, "(BODY.PEEK[2])")
+    assert b"BODY[2] NIL" in data[0]
+    m.logout()

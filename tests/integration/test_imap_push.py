@@ -95,3 +95,31 @@ def test_idle_push(imap_server):
     assert b.readline() == b"i1 OK IDLE terminated.\r\n"
     tagged, out = b.cmd("FETCH 1:* (UID FLAGS)")
     assert out == [b"* 1 FETCH (UID 2 FLAGS ())\r\n"]
+
+
+def test_pipelined_after_big_fetch(imap_server):
+    body = [b"%07d " % i + b"y" * 90 for i in range(30000)]
+    msg = make_message(3, body_lines=body)
+    deliver(imap_server, "alice", msg)
+    deliver(imap_server, "alice", msg)
+    a = Raw(imap_server)
+    a.cmd("LOGIN alice %s" % PW)
+    a.cmd("SELECT INBOX")
+    # Everything in one write: the replies come back in order, the
+    # literals whole.
+    a.s.sendall(b"p1 FETCH 1:2 (BODY.PEEK[])\r\np2 NOOP\r\n"
+                b"p3 UID FETCH 2 (RFC822.SIZE)\r\np4 LOGOUT\r\n")
+    for seq in (1, 2):
+        line = a.readline()
+        assert line.startswith(b"* %d FETCH (BODY[] {" % seq), line
+        n = int(line[line.index(b"{") + 1:line.index(b"}")])
+        data = a.f.read(n)
+        assert data.endswith(msg)
+        assert a.readline() == b")\r\n"
+    assert a.readline() == b"p1 OK FETCH completed.\r\n"
+    assert a.readline() == b"p2 OK NOOP completed.\r\n"
+    assert a.readline().startswith(b"* 2 FETCH (UID 2 RFC822.SIZE ")
+    assert a.readline().startswith(b"p3 OK")
+    assert a.readline().startswith(b"* BYE")
+    assert a.readline().startswith(b"p4 OK")
+    assert a.readline() == b""
