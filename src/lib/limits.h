@@ -172,4 +172,9 @@
    mailbox name. */
 #define IMAP_MAX_LIST_PATTERNS 32
 
+/* SEARCH (src/search). */
+/* Longest header field name a SEARCH HEADER key may name (RFC 5322 sets
+   no limit; real names are short words). */
+#define SEARCH_MAX_HEADER_NAME 256
+
 #endif

@@ -1,0 +1,187 @@
+/* Case folding for SEARCH (RFC 5051) and the Date: header's day. */
+#include "search/search-text.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unicase.h>
+#include <uninorm.h>
+
+#include "lib/mutf7.h"
+#include "mail/mail-decode.h"
+
+void
+search_text_fold(const uint8_t *data, size_t len, struct buf *out)
+{
+	struct buf clean;
+	uint8_t *folded;
+	size_t i, folded_len;
+
+	for (i = 0; i < len; i++) {
+		if (data[i] >= 0x80)
+			break;
+	}
+	if (i == len) {
+		/* ASCII: folding is lower-casing, NFKC changes nothing. */
+		uint8_t *p = buf_reserve(out, len);
+
+		if (p == NULL)
+			return;
+		for (i = 0; i < len; i++)
+			p[i] = (uint8_t)tolower(data[i]);
+		buf_commit(out, len);
+		return;
+	}
+	buf_init(&clean, 0);
+	if (!utf8_is_valid(data, len)) {
+		mail_utf8_sanitize(data, len, &clean);
+		data = clean.data;
+		len = clean.len;
+	}
+	folded = u8_casefold(data, len, NULL, UNINORM_NFKC, NULL,
+			     &folded_len);
+	if (folded == NULL) {
+		/* Only on allocation failure: the input is valid UTF-8. */
+		abort();
+	}
+	(void)buf_append(out, folded, folded_len);
+	free(folded);
+	buf_free(&clean);
+}
+
+size_t
+search_text_complete_prefix(const uint8_t *data, size_t len)
+{
+	size_t back;
+
+	/* Find the start of the last character, then whether it is whole. */
+	for (back = 1; back <= 4 && back <= len; back++) {
+		uint8_t c = data[len - back];
+		size_t need;
+
+		if ((c & 0xc0) == 0x80)
+			continue; /* continuation byte */
+		if (c < 0x80)
+			need = 1;
+		else if ((c & 0xe0) == 0xc0)
+			need = 2;
+		else if ((c & 0xf0) == 0xe0)
+			need = 3;
+		else if ((c & 0xf8) == 0xf0)
+			need = 4;
+		else
+			return len; /* invalid: leave it to the folding */
+		return back >= need ? len : len - back;
+	}
+	/* Only continuation bytes at the end: invalid, fold as is. */
+	return len;
+}
+
+int64_t
+search_days_from_civil(int64_t y, unsigned int m, unsigned int d)
+{
+	/* Count in 400-year eras starting on 1 March, so the leap day
+	   is the last day of a year. */
+	int64_t era, yoe, doy, doe;
+
+	if (m <= 2)
+		y--;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* Skips whitespace and RFC 5322 comments (nested, with quoted-pairs;
+   nesting is counted, not recursed). */
+static const char *
+skip_cfws(const char *p)
+{
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		if (*p != '(')
+			return p;
+		unsigned int depth = 0;
+		do {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')')
+				depth--;
+			p++;
+		} while (depth > 0 && *p != '\0');
+	}
+}
+
+static bool
+read_number(const char **pp, unsigned int max_digits, unsigned int *num_r,
+	    unsigned int *digits_r)
+{
+	const char *p = *pp;
+	unsigned int n = 0, digits = 0;
+
+	while (*p >= '0' && *p <= '9' && digits < max_digits) {
+		n = n * 10 + (unsigned int)(*p - '0');
+		p++;
+		digits++;
+	}
+	if (digits == 0 || (*p >= '0' && *p <= '9'))
+		return false;
+	*pp = p;
+	*num_r = n;
+	*digits_r = digits;
+	return true;
+}
+
+int
+search_date_parse_day(const char *value, int64_t *day_r)
+{
+	static const char months[12][4] = {
+		"jan", "feb", "mar", "apr", "may", "jun",
+		"jul", "aug", "sep", "oct", "nov", "dec",
+	};
+	static const unsigned char mdays[12] = {
+		31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
+	};
+	const char *p = skip_cfws(value);
+	unsigned int day, month, year, digits;
+
+	/* [ day-of-week "," ] */
+	if (isalpha((unsigned char)p[0])) {
+		while (isalpha((unsigned char)*p))
+			p++;
+		p = skip_cfws(p);
+		if (*p != ',')
+			return -1;
+		p = skip_cfws(p + 1);
+	}
+	if (!read_number(&p, 2, &day, &digits) || day == 0)
+		return -1;
+	p = skip_cfws(p);
+	for (month = 0; month < 12; month++) {
+		if (strncasecmp(p, months[month], 3) == 0)
+			break;
+	}
+	if (month == 12 || isalpha((unsigned char)p[3]))
+		return -1;
+	p = skip_cfws(p + 3);
+	if (!read_number(&p, 4, &year, &digits))
+		return -1;
+	/* RFC 5322 4.3: a two-digit year below 50 is 20xx, else 19xx; a
+	   three-digit year is added to 1900. */
+	if (digits == 2)
+		year += year < 50 ? 2000 : 1900;
+	else if (digits == 3)
+		year += 1900;
+	if (day > mdays[month])
+		return -1;
+	if (month == 1 && day == 29 &&
+	    !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+		return -1;
+	*day_r = search_days_from_civil(year, month + 1, day);
+	return 0;
+}

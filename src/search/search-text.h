@@ -1,0 +1,39 @@
+#ifndef QUIRE_SEARCH_TEXT_H
+#define QUIRE_SEARCH_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+/* Text helpers of SEARCH: the comparator and the Date: header.
+
+   Comparison is i;unicode-casemap (RFC 5051) in spirit: both the search
+   string and the text are case-folded (full Unicode case folding, so
+   "Straße" and "STRASSE" both become "strasse") and brought to NFKC,
+   then a substring is looked for bytewise. NFKC rather than RFC 5051's
+   NFKD keeps "cafe" from matching inside "café" (decomposition would
+   leave "cafe" followed by a combining accent). */
+
+/* Appends the folded form of UTF-8 data to out. Invalid UTF-8 is first
+   replaced by U+FFFD. */
+void search_text_fold(const uint8_t *data, size_t len, struct buf *out);
+
+/* Length of the longest prefix of data that ends on a UTF-8 character
+   boundary, looking back at most 3 bytes: what can be folded now when
+   text arrives in pieces. */
+size_t search_text_complete_prefix(const uint8_t *data, size_t len);
+
+/* Days since 1970-01-01 of the proleptic Gregorian date. */
+int64_t search_days_from_civil(int64_t year, unsigned int month,
+			       unsigned int day);
+
+/* The calendar day of an RFC 5322 date-time (3.3, with the obsolete
+   forms of 4.3: two- and three-digit years, comments), in the zone it
+   was written in, as days since 1970-01-01: SENTBEFORE/SENTON/SENTSINCE
+   disregard time and zone (RFC 9051 6.4.4). Returns 0 with *day_r, or
+   -1 if value holds no recognisable day, month and year. */
+int search_date_parse_day(const char *value, int64_t *day_r);
+
+#endif
