@@ -81,6 +81,21 @@ def wait_port(port, timeout=10.0):
     return False
 
 
+def wait_unix(path, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.settimeout(1)
+            s.connect(path)
+            return True
+        except OSError:
+            time.sleep(0.02)
+        finally:
+            s.close()
+    return False
+
+
 class Server:
     """One quired instance. Ports: pop3, pop3s, lmtp, imap, imaps."""
 
@@ -142,6 +157,16 @@ listen = 127.0.0.1:{p['lmtp']}, unix:{self.data}/lmtp.sock
                 self.stop()
                 raise AssertionError("quired did not open %s:\n%s" %
                                      (k, self.log()))
+        # The unix LMTP socket is opened after the TCP listeners; under
+        # valgrind a test could otherwise connect before it exists.
+        sock = os.path.join(self.data, "lmtp.sock")
+        with open(self.conf) as f:
+            unix = "unix:" + sock in f.read()
+        if "lmtp" in wait and unix:
+            if not wait_unix(sock, timeout=START_TIMEOUT):
+                self.stop()
+                raise AssertionError("quired did not open %s:\n%s" %
+                                     (sock, self.log()))
         return self
 
     def log(self):
