@@ -335,7 +335,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *context)
 			conn->cb.tls_ready(conn, conn->context);
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) != 0) {
+	/* With deferred callbacks libevent ORs the events of one loop pass
+	   together: EOF from the read side can come with a write error
+	   (a unix peer gone before our first write gets EPIPE at once). The
+	   output can then never leave, so the error wins over the EOF's
+	   "flush first". */
+	if ((what & BEV_EVENT_EOF) != 0 && (what & BEV_EVENT_ERROR) == 0) {
 		if (conn->ssl != NULL && !conn->tls_handshake_done)
 			conn_do_close(conn, "TLS handshake failed: EOF");
 		else if (conn_output_pending(conn) > 0 &&

@@ -1,7 +1,21 @@
 """Shared fixtures: a quired started on free loopback ports in a temp dir,
-with users added through the `quire` CLI, stopped by PID at the end."""
+with users added through the `quire` CLI, stopped by PID at the end.
+
+Environment:
+  QUIRE_BUILD=DIR    the build directory holding quired and quire
+                     (default: build/ at the top of the tree).
+  QUIRE_VALGRIND=1   start quired under valgrind (memcheck: invalid
+                     accesses, uninitialised values, definite leaks at
+                     exit) with longer startup and shutdown waits; the
+                     `server` fixture fails a test whose quired log holds
+                     a valgrind error. Use it with the plain build, not
+                     the sanitizer one; make test never sets it (slow):
+                       QUIRE_BUILD=build QUIRE_VALGRIND=1 \\
+                           python3 -m pytest tests/integration
+"""
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -13,6 +27,39 @@ BUILD = os.environ.get("QUIRE_BUILD",
                                     "build"))
 QUIRED = os.path.join(BUILD, "quired")
 QUIRE = os.path.join(BUILD, "quire")
+
+VALGRIND = os.environ.get("QUIRE_VALGRIND", "") not in ("", "0")
+VALGRIND_EXIT = 99
+VALGRIND_CMD = ["valgrind", "--error-exitcode=%d" % VALGRIND_EXIT,
+                "--leak-check=full", "--errors-for-leak-kinds=definite",
+                "--track-fds=no", "-q"]
+# Under valgrind quired starts (and makes its certificate) some 20-50
+# times slower, and its exit runs the leak check.
+START_TIMEOUT = 90.0 if VALGRIND else 10.0
+STOP_TIMEOUT = 90.0 if VALGRIND else 20.0
+
+# The first line of each memcheck error report ("==PID== Invalid read of
+# size 4", "... definitely lost in loss record ..."). Warnings valgrind
+# prints about itself ("Warning: set address range perms") and leak
+# records that are only "possibly lost" are not errors.
+VALGRIND_ERROR = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free"
+    r"|Conditional jump|Use of uninitialised|Syscall param"
+    r"|Source and destination overlap|Argument '"
+    r"|Process terminating|Jump to the invalid|Thread \d+"
+    r"|.* definitely lost in loss record|.*uninitialised)", re.M)
+
+
+def quired_command(*args):
+    """The command line that starts quired with args, under valgrind when
+    QUIRE_VALGRIND is set."""
+    cmd = [QUIRED] + list(args)
+    return VALGRIND_CMD + cmd if VALGRIND else cmd
+
+
+def valgrind_errors(log):
+    """The valgrind error lines in a quired log (empty if none)."""
+    return [m.group(0) for m in VALGRIND_ERROR.finditer(log)]
 
 
 def free_port():
@@ -31,6 +78,21 @@ def wait_port(port, timeout=10.0):
             return True
         except OSError:
             time.sleep(0.02)
+    return False
+
+
+def wait_unix(path, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.settimeout(1)
+            s.connect(path)
+            return True
+        except OSError:
+            time.sleep(0.02)
+        finally:
+            s.close()
     return False
 
 
@@ -88,23 +150,35 @@ listen = 127.0.0.1:{p['lmtp']}, unix:{self.data}/lmtp.sock
 
     def start(self, wait=("pop3", "lmtp")):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([QUIRED, "-c", self.conf,
-                                      "--foreground"],
+        self.proc = subprocess.Popen(quired_command("-c", self.conf,
+                                                    "--foreground"),
                                      stdout=self.logf, stderr=self.logf)
         for k in wait:
-            if not wait_port(self.ports[k]):
+            if not wait_port(self.ports[k], timeout=START_TIMEOUT):
                 self.stop()
                 raise AssertionError("quired did not open %s:\n%s" %
                                      (k, self.log()))
+        # The unix LMTP socket is opened after the TCP listeners; under
+        # valgrind a test could otherwise connect before it exists.
+        sock = os.path.join(self.data, "lmtp.sock")
+        with open(self.conf) as f:
+            unix = "unix:" + sock in f.read()
+        if "lmtp" in wait and unix:
+            if not wait_unix(sock, timeout=START_TIMEOUT):
+                self.stop()
+                raise AssertionError("quired did not open %s:\n%s" %
+                                     (sock, self.log()))
         return self
 
     def log(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def stop(self, sig=15, timeout=20):
+    def stop(self, sig=15, timeout=None):
         if self.proc is None:
             return None
+        if timeout is None:
+            timeout = STOP_TIMEOUT
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -128,4 +202,7 @@ def server(tmp_path):
     assert "ERROR: AddressSanitizer" not in log, log
     assert "runtime error:" not in log, log
     assert "ERROR: LeakSanitizer" not in log, log
+    if VALGRIND:
+        assert not valgrind_errors(log), log
+        assert rc != VALGRIND_EXIT, "valgrind found errors:\n" + log
     assert rc in (None, 0, -9), "quired exited %s:\n%s" % (rc, log)

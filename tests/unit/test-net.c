@@ -1057,6 +1057,30 @@ test_unix_socket(void **state)
 	unlink(path);
 }
 
+/* A unix client that connects and closes before the greeting is
+   written: the write fails (EPIPE) in the same loop pass that reads EOF.
+   The session must close at once, not wait for output that can never
+   leave until the idle timeout. */
+static void
+test_unix_client_gone_before_greeting(void **state)
+{
+	char path[128], addr[160];
+	struct client c;
+
+	snprintf(path, sizeof(path), "%s/gone.sock", tmpdir);
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	server_start(addr, false, false);
+	for (unsigned i = 0; i < 3; i++) {
+		client_connect_unix(&c, path);
+		client_close(&c);
+	}
+	assert_true(st_wait_closed(3));
+	pthread_mutex_lock(&st.lock);
+	assert_non_null(strstr(st.reason, "error"));
+	pthread_mutex_unlock(&st.lock);
+	server_stop();
+}
+
 static void
 test_wake(void **state)
 {
@@ -1720,6 +1744,7 @@ main(void)
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_close_after_flush),
 		cmocka_unit_test(test_unix_socket),
+		cmocka_unit_test(test_unix_client_gone_before_greeting),
 		cmocka_unit_test(test_wake),
 		cmocka_unit_test(test_kick_and_exact),
 		cmocka_unit_test(test_ipv6),
