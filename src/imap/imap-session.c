@@ -220,7 +220,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	buf_append_str(out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE "
 		       "IDLE UNSELECT UIDPLUS MOVE CHILDREN NAMESPACE "
 		       "SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE "
-		       "UTF8=ACCEPT MULTIAPPEND BINARY CONDSTORE QRESYNC");
+		       "UTF8=ACCEPT MULTIAPPEND BINARY CONDSTORE QRESYNC "
+		       "ESEARCH SEARCHRES WITHIN");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 
