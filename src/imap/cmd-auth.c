@@ -15,6 +15,7 @@
 #include "mail/imap-bodystructure.h"
 #include "lib/limits.h"
 #include "net/conn.h"
+#include "net/worker.h"
 
 bool
 cmd_capability(struct imap_cmd *cmd)
@@ -159,18 +160,22 @@ cmd_starttls(struct imap_cmd *cmd)
 
 /* ---- LOGIN and AUTHENTICATE -------------------------------------------- */
 
+/* Runs on a blocking-job thread (see auth_job_start): it must not touch
+   the session, which may close meanwhile; the service outlives every job
+   (the daemon joins the pool before destroying it). */
 static int
 sasl_lookup(void *context, const char *name, char **stored_r, char **user_r)
 {
-	struct imap_session *session = context;
+	static const struct log_ctx lctx = { .proto = "imap" };
+	struct imap_service *service = context;
 	struct passdb_user *pu;
 	const char *error;
 	int ret;
 
-	ret = passdb_lookup(session->service->set.passdb, name, &pu, &error);
+	ret = passdb_lookup(service->set.passdb, name, &pu, &error);
 	if (ret < 0) {
-		log_error(&session->log, "user database lookup failed: %s",
-			  error);
+		log_error(&lctx, "user database lookup for %s failed: %s",
+			  name, error);
 		return -1;
 	}
 	if (ret == 0)
@@ -192,7 +197,7 @@ sasl_start(struct imap_session *session, const char *mech,
 	set.secure = plain;
 	set.plaintext_allowed = plain;
 	set.lookup = sasl_lookup;
-	set.lookup_context = session;
+	set.lookup_context = session->service;
 	return sasl_server_create(mech, &set, error_r);
 }
 
@@ -225,17 +230,131 @@ sasl_finish(struct imap_cmd *cmd, bool success, const char *error,
 	return done;
 }
 
+/* ---- password checks off the event loop --------------------------------
+
+   A SASL step may hash a password (SHA512-CRYPT, ARGON2, SCRAM's PBKDF2):
+   it runs on one of the pool's blocking-job threads so other sessions on
+   this worker are not held up. The command waits (no resume, so no input
+   is read) and goes on in auth_job_done on the session's own worker. */
+
+enum auth_job_kind {
+	AUTH_JOB_LOGIN,
+	AUTH_JOB_AUTHENTICATE,
+};
+
+struct imap_auth_job {
+	struct imap_session *session; /* NULL once the session closed */
+	enum auth_job_kind kind;
+	struct sasl_server *sasl;     /* the session's, while the job runs */
+	uint8_t *in;		      /* NULL: no initial response */
+	size_t in_len;
+	enum sasl_result result;
+	const uint8_t *out;	      /* owned by sasl */
+	size_t out_len;
+	const char *error;	      /* static text */
+};
+
+static bool auth_resume(struct imap_cmd *cmd);
+static bool auth_step_done(struct imap_cmd *cmd, enum sasl_result result,
+			   const uint8_t *out, size_t out_len,
+			   const char *error);
+
+static void
+auth_job_work(void *context)
+{
+	struct imap_auth_job *job = context;
+
+	job->error = NULL;
+	job->result = sasl_server_step(job->sasl, job->in, job->in_len,
+				       &job->out, &job->out_len, &job->error);
+	if (job->in != NULL)
+		explicit_bzero(job->in, job->in_len);
+}
+
+static void
+auth_job_free(struct imap_auth_job *job)
+{
+	if (job->in != NULL) {
+		explicit_bzero(job->in, job->in_len);
+		free(job->in);
+	}
+	free(job);
+}
+
+static void
+auth_job_done(void *context)
+{
+	struct imap_auth_job *job = context;
+	struct imap_session *session = job->session;
+	struct imap_cmd *cmd;
+	bool done;
+
+	if (session == NULL) {
+		/* The client left while its password was checked. */
+		sasl_server_destroy(&job->sasl);
+		auth_job_free(job);
+		return;
+	}
+	session->auth_job = NULL;
+	session->sasl = job->sasl;
+	cmd = session->cmd;
+	if (job->kind == AUTH_JOB_LOGIN) {
+		done = sasl_finish(cmd, job->result == SASL_OK,
+				   job->result == SASL_OK ? NULL : job->error,
+				   "LOGIN");
+	} else {
+		done = auth_step_done(cmd, job->result, job->out,
+				      job->out_len, job->error);
+	}
+	auth_job_free(job);
+	if (done)
+		imap_session_cmd_finished(session);
+	else if (cmd->resume != NULL)
+		conn_input_kick(session->conn); /* read what came meanwhile */
+}
+
+/* Starts a SASL step of the session's exchange on a job thread; in ==
+   NULL means no initial response. The command then waits. */
+static void
+auth_job_start(struct imap_cmd *cmd, enum auth_job_kind kind,
+	       const uint8_t *in, size_t in_len)
+{
+	struct imap_session *session = cmd->session;
+	struct worker *worker = conn_get_worker(session->conn);
+	struct imap_auth_job *job = imap_xcalloc(1, sizeof(*job));
+
+	job->session = session;
+	job->kind = kind;
+	job->sasl = session->sasl;
+	session->sasl = NULL;
+	if (in != NULL) {
+		job->in = imap_xcalloc(in_len + 1, 1);
+		memcpy(job->in, in, in_len);
+		job->in_len = in_len;
+	}
+	session->auth_job = job;
+	cmd->resume = NULL;
+	worker_pool_offload(worker_get_pool(worker), worker, auth_job_work,
+			    auth_job_done, job);
+}
+
+void
+imap_auth_session_closed(struct imap_session *session)
+{
+	if (session->auth_job != NULL) {
+		session->auth_job->session = NULL;
+		session->auth_job = NULL;
+	}
+}
+
 bool
 cmd_login(struct imap_cmd *cmd)
 {
 	struct imap_session *session = cmd->session;
 	const uint8_t *user, *pass;
 	size_t user_len, pass_len;
-	const uint8_t *out;
-	size_t out_len;
 	const char *error;
 	struct buf msg;
-	enum sasl_result ret;
 
 	if (cmd->args_count != 2 ||
 	    !imap_arg_get_astring(&cmd->args[0], &user, &user_len) ||
@@ -267,12 +386,10 @@ cmd_login(struct imap_cmd *cmd)
 	buf_append(&msg, user, user_len);
 	buf_append_c(&msg, '\0');
 	buf_append(&msg, pass, pass_len);
-	ret = sasl_server_step(session->sasl, msg.data, msg.len, &out,
-			       &out_len, &error);
+	auth_job_start(cmd, AUTH_JOB_LOGIN, msg.data, msg.len);
 	explicit_bzero(msg.data, msg.len);
 	buf_free(&msg);
-	return sasl_finish(cmd, ret == SASL_OK, ret == SASL_OK ? NULL : error,
-			   "LOGIN");
+	return false;
 }
 
 static void
@@ -297,20 +414,28 @@ auth_context_free(void *context)
 	free(context);
 }
 
-/* Feeds one client message; returns as a handler does. */
+/* Feeds one client message to the exchange on a job thread; the command
+   goes on in auth_step_done. Returns as a handler does (false). */
 static bool
 auth_feed(struct imap_cmd *cmd, const uint8_t *in, size_t in_len)
 {
+	auth_job_start(cmd, AUTH_JOB_AUTHENTICATE, in, in_len);
+	return false;
+}
+
+/* The outcome of one AUTHENTICATE step, back on the session's worker.
+   Returns as a handler does. */
+static bool
+auth_step_done(struct imap_cmd *cmd, enum sasl_result result,
+	       const uint8_t *out, size_t out_len, const char *error)
+{
 	struct imap_session *session = cmd->session;
 	struct auth_context *ctx = cmd->context;
-	const uint8_t *out;
-	size_t out_len;
-	const char *error;
 
-	switch (sasl_server_step(session->sasl, in, in_len, &out, &out_len,
-				 &error)) {
+	switch (result) {
 	case SASL_CONTINUE:
 		send_challenge(session, out, out_len);
+		cmd->resume = auth_resume;
 		return false;
 	case SASL_OK:
 		if (out_len == 0)
@@ -319,6 +444,7 @@ auth_feed(struct imap_cmd *cmd, const uint8_t *in, size_t in_len)
 		   answer completes the login (RFC 9051 6.2.2). */
 		ctx->final_sent = true;
 		send_challenge(session, out, out_len);
+		cmd->resume = auth_resume;
 		return false;
 	case SASL_FAIL:
 		break;

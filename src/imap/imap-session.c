@@ -665,6 +665,7 @@ session_free(struct imap_session *session)
 	cmd_free(&session->cmd);
 	if (session->fail_timer != NULL)
 		event_free(session->fail_timer);
+	imap_auth_session_closed(session);
 	sasl_server_destroy(&session->sasl);
 	free(session->sasl_tag);
 	imap_session_unselect(session);

@@ -209,6 +209,9 @@ struct imap_session {
 
 	/* Private to imap-session.c / cmd-auth.c. */
 	struct sasl_server *sasl;
+	/* A password check running on a blocking-job thread (cmd-auth.c);
+	   the SASL exchange is in the job meanwhile. */
+	struct imap_auth_job *auth_job;
 	char *sasl_tag;
 	struct event *fail_timer;
 	bool fail_close;
@@ -357,6 +360,10 @@ bool imap_session_login(struct imap_cmd *cmd, const char *user_name,
 bool imap_session_login_failed(struct imap_cmd *cmd, const char *user,
 			       const char *method, const char *reason,
 			       bool temporary);
+/* The session is closing: a password check still running for it must
+   not come back to it (cmd-auth.c). */
+void imap_auth_session_closed(struct imap_session *session);
+
 /* True if plaintext passwords are allowed on this connection. */
 bool imap_session_plaintext_ok(struct imap_session *session);
 

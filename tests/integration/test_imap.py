@@ -335,3 +335,42 @@ def test_logindisabled_until_tls(tmp_path):
         m.logout()
     finally:
         assert srv.stop() in (0, None)
+
+
+def test_client_leaves_during_password_check(imap_server):
+    """Password checks run off the event loop; a client that sends LOGIN or
+    AUTHENTICATE and vanishes before the answer leaves nothing behind, and
+    the server goes on serving (the fixture fails on sanitizer reports)."""
+    import base64
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1",
+                                      imap_server.ports["imap"]), timeout=10)
+        s.recv(4096)
+        if i % 2:
+            s.sendall(b"a LOGIN alice wrong-password\r\n")
+        else:
+            ir = base64.b64encode(b"\0alice\0wrong").decode()
+            s.sendall(("a AUTHENTICATE PLAIN %s\r\n" % ir).encode())
+        s.close()
+    m = connect(imap_server)
+    assert m.noop()[0] == "OK"
+    m.logout()
+
+
+def test_pipelined_after_login_waits_for_it(imap_server):
+    """Commands pipelined behind LOGIN run after the (off-loop) check."""
+    s = socket.create_connection(("127.0.0.1", imap_server.ports["imap"]),
+                                 timeout=10)
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(b"a LOGIN alice " + PW.encode() +
+              b"\r\nb SELECT INBOX\r\nc LOGOUT\r\n")
+    tags = []
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        if line[:1] in b"abc" and line[1:2] == b" ":
+            tags.append(line.split()[:2])
+    assert tags == [[b"a", b"OK"], [b"b", b"OK"], [b"c", b"OK"]], tags
+    s.close()
