@@ -1,13 +1,18 @@
 #include "lmtp/deliver.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "auth/passdb.h"
 #include "lib/limits.h"
+#include "lib/buf.h"
+#include "mail/mail-cache.h"
+#include "mail/mail-parser.h"
 #include "store/store.h"
 
 /* Error text for the calling thread: store and passdb texts are only valid
@@ -104,6 +109,39 @@ deliver_find_mailbox(struct store_user *suser, const char *mailbox,
 	return 1;
 }
 
+/* Copies size bytes of the spool into the save and through the parser. */
+static int
+deliver_copy_spool(struct store_save *save, struct mail_parser *parser,
+		   int spool_fd, uint64_t size, const char **error_r)
+{
+	uint8_t buf[65536];
+	const char *error;
+	uint64_t off = 0;
+
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) :
+							 sizeof(buf);
+		ssize_t n = pread(spool_fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*error_r = deliver_error("reading the spool: %s",
+						 n < 0 ? strerror(errno) :
+							 "shorter than "
+							 "announced");
+			return -1;
+		}
+		mail_parser_feed(parser, buf, (size_t)n);
+		if (store_save_write(save, buf, (size_t)n, &error) < 0) {
+			*error_r = deliver_error("save failed: %s", error);
+			return -1;
+		}
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
 int
 deliver_message(struct store *store, struct passdb *passdb,
 		const char *user, const char *mailbox,
@@ -113,6 +151,9 @@ deliver_message(struct store *store, struct passdb *passdb,
 	struct passdb_user *pu = NULL;
 	struct store_user *suser = NULL;
 	struct store_save *save = NULL;
+	struct mail_parser *parser = NULL;
+	struct mail_parse_result *result;
+	struct buf rec;
 	uint64_t mailbox_id;
 	const char *error;
 	int ret;
@@ -139,16 +180,25 @@ deliver_message(struct store *store, struct passdb *passdb,
 		*error_r = deliver_error("save failed: %s", error);
 		goto out;
 	}
-	if (prefix_len > 0 &&
-	    store_save_write(save, prefix, prefix_len, &error) < 0) {
-		*error_r = deliver_error("save failed: %s", error);
-		goto out;
+	parser = mail_parser_create(NULL, NULL);
+	if (prefix_len > 0) {
+		mail_parser_feed(parser, prefix, prefix_len);
+		if (store_save_write(save, prefix, prefix_len, &error) < 0) {
+			*error_r = deliver_error("save failed: %s", error);
+			goto out;
+		}
 	}
-	if (size > 0 &&
-	    store_save_write_fd(save, spool_fd, 0, size, &error) < 0) {
-		*error_r = deliver_error("save failed: %s", error);
+	if (deliver_copy_spool(save, parser, spool_fd, size, error_r) < 0)
 		goto out;
-	}
+	/* The message is parsed once, here: IMAP's ENVELOPE, BODYSTRUCTURE
+	   and part offsets come from this record, never from the file. */
+	result = mail_parser_finish(&parser);
+	buf_init(&rec, 0);
+	if (mail_cache_record_write(result, &rec) == 0)
+		store_save_set_cache(save, STORE_CACHE_PARTS, rec.data,
+				     rec.len);
+	buf_free(&rec);
+	mail_parse_result_free(&result);
 	/* Durable once this returns 0: only then may the caller say 250. */
 	if (store_save_commit(&save, uid_r, &error) < 0) {
 		*error_r = deliver_error("save commit failed: %s", error);
@@ -156,6 +206,10 @@ deliver_message(struct store *store, struct passdb *passdb,
 	}
 	ret = 1;
 out:
+	if (parser != NULL) {
+		result = mail_parser_finish(&parser);
+		mail_parse_result_free(&result);
+	}
 	store_save_abort(&save);
 	if (suser != NULL)
 		store_user_unref(&suser);

@@ -26,6 +26,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lmtp/deliver.h"
+#include "mail/mail-cache.h"
 #include "lmtp/lmtp.h"
 #include "net/listener.h"
 #include "net/worker.h"
@@ -775,6 +776,25 @@ test_deliver_message(void **state)
 	assert_int_equal(store_mailbox_status(user, info.id, &status, &error),
 			 1);
 	assert_int_equal(status.messages, 1);
+	/* Parsed at delivery: the cache record IMAP reads is there, and it
+	   describes the stored bytes (prefix included). */
+	{
+		struct store_message msg;
+		struct mail_cache_record *rec;
+		void *data;
+		size_t size;
+
+		assert_int_equal(store_message_get(user, info.id, uid, &msg,
+						   &error), 1);
+		assert_int_equal(store_cache_get(user, msg.blob_id,
+						 STORE_CACHE_PARTS, &data,
+						 &size, &error), 1);
+		assert_int_equal(mail_cache_record_read(data, size, &rec,
+							&error), 0);
+		assert_true(rec->size == msg.size);
+		mail_cache_record_free(&rec);
+		free(data);
+	}
 	store_mailbox_info_free(&info);
 
 	assert_int_equal(deliver_message(store, passdb, "carol", "No/Such",
