@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from helpers import LMTP
+
 from conftest import QUIRED, wait_port
 
 
@@ -177,3 +179,48 @@ def test_bad_mechanisms_config(server):
                        capture_output=True, timeout=30)
     assert r.returncode == 78
     assert b"[auth] mechanisms" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privilege drop needs root")
+def test_privilege_drop_to_service_user(tmp_path):
+    """Started as root with [server] user, quired binds, hands data_dir to
+    that user and serves mail as it; a root `quire user add` keeps the
+    passwd-file readable by it."""
+    import pwd
+    import shutil
+    import tempfile
+    from conftest import Server
+    nobody = pwd.getpwnam("nobody")
+    # pytest's tmp_path is 0700 root: the service user could not reach it.
+    base = tempfile.mkdtemp(prefix="quire-drop-")
+    os.chmod(base, 0o755)
+    try:
+        srv = Server(base)
+        with open(srv.conf, "a") as f:
+            f.write("[server]\nuser = nobody\n")
+        srv.add_user("jay", "pw")
+        srv.start()
+        try:
+            c = LMTP(srv.ports["lmtp"])
+            c.cmd("LHLO x")
+            assert c.deliver("s@x", ["jay"], b"Subject: x\r\n\r\nhi\r\n") \
+                == [250]
+            c.close()
+            srv.add_user("kim", "pw2")
+            assert can_login(srv, "kim", "pw2")
+            p = poplib.POP3("127.0.0.1", srv.ports["pop3"], timeout=30)
+            p.user("jay")
+            p.pass_("pw")
+            assert p.stat()[0] == 1
+            p.quit()
+            st = os.stat(srv.data)
+            assert st.st_uid == nobody.pw_uid
+            assert os.stat(os.path.join(srv.data, "passwd")).st_uid == \
+                nobody.pw_uid
+            with open("/proc/%d/status" % srv.proc.pid) as f:
+                uids = [l for l in f if l.startswith("Uid:")][0].split()
+            assert all(int(u) == nobody.pw_uid for u in uids[1:])
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
