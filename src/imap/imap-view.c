@@ -457,7 +457,11 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		uint32_t last = view_last_uid(session);
 
 		if (last > session->recent_checked_uid) {
-			claimed = recent_claim(session, last + 1);
+			/* (Or already ours: saved by another process while
+			   this session's SELECT claimed.) */
+			claimed = recent_claim(session, last + 1) ||
+				imap_seqset_contains(session->recent_uids,
+						     last);
 			session->recent_checked_uid = last;
 		}
 	}
