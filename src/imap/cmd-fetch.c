@@ -569,7 +569,8 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 		switch (item->kind) {
 		case IMAP_FETCH_FLAGS:
 			buf_append_str(&out.buf, "FLAGS ");
-			imap_write_flags(session, &out.buf, flags, e.keywords);
+			imap_write_message_flags(session, &out.buf, e.uid,
+						 flags, e.keywords);
 			break;
 		case IMAP_FETCH_INTERNALDATE:
 			imap_datetime_format(e.internal_date, 0, date);
@@ -608,7 +609,8 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 	}
 	if (report_flags) {
 		buf_append_str(&out.buf, first ? "FLAGS " : " FLAGS ");
-		imap_write_flags(session, &out.buf, flags, e.keywords);
+		imap_write_message_flags(session, &out.buf, e.uid, flags,
+					 e.keywords);
 	}
 	if (ctx->add_modseq)
 		buf_appendf(&out.buf, " MODSEQ (%" PRIu64 ")", e.modseq);

@@ -145,11 +145,28 @@ select_qresync(struct imap_session *session, const struct qresync_params *qr)
 			continue;
 		buf_reset(&b);
 		buf_appendf(&b, "%u FETCH (UID %u FLAGS ", seq, e.uid);
-		imap_write_flags(session, &b, e.flags, e.keywords);
+		imap_write_message_flags(session, &b, e.uid, e.flags,
+					 e.keywords);
 		buf_appendf(&b, " MODSEQ (%" PRIu64 "))", e.modseq);
 		imap_session_untagged(session, "%s", buf_cstr(&b));
 	}
 	buf_free(&b);
+}
+
+/* SELECT's RECENT (RFC 3501 7.3.2): what this session claimed; EXAMINE
+   claims nothing and shows what a SELECT would get now. */
+static uint32_t
+select_recent(struct imap_session *session)
+{
+	struct store_mailbox_status st;
+	const char *error;
+
+	if (!session->read_only)
+		return session->recent_reported;
+	if (store_mailbox_status(session->user, session->mailbox_id, &st,
+				 &error) <= 0)
+		return 0;
+	return st.recent;
 }
 
 static bool
@@ -210,7 +227,8 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	imap_session_write_flags(session);
 	imap_session_untagged(session, "%u EXISTS", count);
 	if (!session->enabled_rev2) {
-		imap_session_untagged(session, "0 RECENT");
+		imap_session_untagged(session, "%u RECENT",
+				      select_recent(session));
 		for (uint32_t seq = 1; seq <= count; seq++) {
 			if (store_view_get(session->view, seq, &e) &&
 			    (e.flags & STORE_FLAG_SEEN) == 0) {
@@ -504,7 +522,7 @@ imap_status_write(struct imap_session *session, uint64_t mailbox_id,
 		case IMAP_STATUS_UNSEEN: v = st.unseen; break;
 		case IMAP_STATUS_DELETED: v = st.deleted; break;
 		case IMAP_STATUS_SIZE: v = st.size; break;
-		case IMAP_STATUS_RECENT: v = 0; break;
+		case IMAP_STATUS_RECENT: v = st.recent; break;
 		case IMAP_STATUS_HIGHESTMODSEQ: v = st.highestmodseq; break;
 		}
 		buf_appendf(&b, "%s%s %" PRIu64, first ? "" : " ",

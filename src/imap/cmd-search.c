@@ -74,6 +74,8 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 	if (count > 0 && store_view_get(session->view, count, &entry))
 		set.max_uid = entry.uid;
 	set.saved_uids = saved;
+	if (!session->enabled_rev2)
+		set.recent_uids = session->recent_uids;
 	eval = search_eval_create(prog, &set);
 
 	res->nums = imap_xcalloc(count == 0 ? 1 : count, sizeof(uint32_t));

@@ -58,14 +58,18 @@ imap_flags_parse(const struct imap_arg *args, unsigned int count,
 			*error_r = "Flags must be atoms.";
 			goto fail;
 		}
+		if (strcasecmp(atom, "\\Recent") == 0) {
+			/* RFC 3501 2.3.2: the client cannot change it;
+			   STORE and APPEND ignore it. */
+			continue;
+		}
 		if (atom[0] == '\\') {
 			for (j = 0; j < 5; j++) {
 				if (strcasecmp(atom, flag_names[j].name) == 0)
 					break;
 			}
 			if (j == 5) {
-				/* \Recent cannot be stored; others are
-				   unknown system flags. */
+				/* Unknown system flags. */
 				*error_r = "Invalid system flag.";
 				goto fail;
 			}

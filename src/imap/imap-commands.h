@@ -92,7 +92,7 @@ int imap_message_parse_fd(int fd, uint64_t size, struct buf *record,
 
 /* cmd-store.c */
 bool cmd_store(struct imap_cmd *cmd);
-/* Parses flag atoms (system flags and keywords; \Recent refused). The
+/* Parses flag atoms (system flags and keywords; \Recent dropped). The
    keyword array (malloc'ed, free()) points into the args. Returns 0, or -1
    with *error_r (BAD text). */
 int imap_flags_parse(const struct imap_arg *args, unsigned int count,

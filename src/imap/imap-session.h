@@ -188,6 +188,16 @@ struct imap_session {
 	   modseq: the next sync does not echo those messages' flags. */
 	uint64_t silent_modseq;
 
+	/* \Recent (RFC 3501 2.3.2, IMAP4rev1 only): the UIDs this session
+	   claimed from the store (store_mailbox_recent_claim()), at SELECT
+	   and for new messages its view learnt of first. NULL when it
+	   claims nothing: EXAMINE, or IMAP4rev2 enabled before SELECT. */
+	struct imap_seqset *recent_uids;
+	/* The highest UID a claim was made up to (new messages above it
+	   are claimed at the next sync), and the RECENT count last sent. */
+	uint32_t recent_checked_uid;
+	uint32_t recent_reported;
+
 	/* SEARCHRES (RFC 5182): the saved result "$" as a resolved set of
 	   UIDs, or NULL (the empty set). Dropped at SELECT/EXAMINE/close. */
 	struct imap_seqset *search_saved;
@@ -299,6 +309,15 @@ struct imap_seqset *imap_session_saved_set(struct imap_session *session);
 /* Writes the FLAGS list of a message: "(\Seen \Flagged $Label1)". */
 void imap_write_flags(struct imap_session *session, struct buf *out,
 		      uint8_t flags, uint64_t keywords);
+/* The same for message uid of the selected mailbox, with \Recent if it
+   is recent for this session (and IMAP4rev2 is not enabled). */
+void imap_write_message_flags(struct imap_session *session, struct buf *out,
+			      uint32_t uid, uint8_t flags, uint64_t keywords);
+/* True if uid is \Recent for this session (IMAP4rev1 only). */
+bool imap_session_uid_is_recent(struct imap_session *session, uint32_t uid);
+/* The number of messages in this session's view that are \Recent for
+   it: the RECENT response (RFC 3501 7.3.2). */
+uint32_t imap_session_recent_count(struct imap_session *session);
 
 /* Mailbox names on the wire: from the client's form (modified UTF-7, or
    UTF-8 once UTF8=ACCEPT/IMAP4rev2 is enabled) to the store's UTF-8
@@ -331,7 +350,9 @@ int imap_session_read_line(struct imap_session *session, const char **line_r,
 void imap_session_cmd_finished(struct imap_session *session);
 
 /* Selects mailbox_id (name as stored): opens the view and the watcher
-   and enters the SELECTED state; the caller writes the replies. Returns
+   and enters the SELECTED state; the caller writes the replies. An
+   IMAP4rev1 SELECT (not read_only) also claims the mailbox's \Recent
+   messages for this session (RFC 3501 2.3.2). Returns
    1, 0 if the mailbox is gone, -1 (*error_r). */
 int imap_session_select(struct imap_session *session, uint64_t mailbox_id,
 			const char *name, bool read_only,

@@ -51,13 +51,17 @@ imap_keyword_name(struct imap_session *session, unsigned int idx)
 	return idx < session->keyword_count ? session->keywords[idx] : NULL;
 }
 
-void
-imap_write_flags(struct imap_session *session, struct buf *out,
-		 uint8_t flags, uint64_t keywords)
+static void
+write_flags(struct imap_session *session, struct buf *out, uint8_t flags,
+	    uint64_t keywords, bool recent)
 {
 	bool first = true;
 
 	buf_append_c(out, '(');
+	if (recent) {
+		buf_append_str(out, "\\Recent");
+		first = false;
+	}
 	for (unsigned i = 0; i < 5; i++) {
 		if ((flags & (1u << i)) == 0)
 			continue;
@@ -80,6 +84,89 @@ imap_write_flags(struct imap_session *session, struct buf *out,
 		first = false;
 	}
 	buf_append_c(out, ')');
+}
+
+void
+imap_write_flags(struct imap_session *session, struct buf *out,
+		 uint8_t flags, uint64_t keywords)
+{
+	write_flags(session, out, flags, keywords, false);
+}
+
+void
+imap_write_message_flags(struct imap_session *session, struct buf *out,
+			 uint32_t uid, uint8_t flags, uint64_t keywords)
+{
+	write_flags(session, out, flags, keywords,
+		    imap_session_uid_is_recent(session, uid));
+}
+
+/* ---- \Recent (RFC 3501 2.3.2) ------------------------------------------ */
+
+bool
+imap_session_uid_is_recent(struct imap_session *session, uint32_t uid)
+{
+	return !session->enabled_rev2 && session->recent_uids != NULL &&
+		imap_seqset_contains(session->recent_uids, uid);
+}
+
+uint32_t
+imap_session_recent_count(struct imap_session *session)
+{
+	const struct imap_seq_range *r;
+	struct store_view_entry e;
+	unsigned int range_count;
+	uint32_t count = 0;
+
+	if (session->recent_uids == NULL || session->view == NULL)
+		return 0;
+	r = imap_seqset_get_ranges(session->recent_uids, &range_count);
+	if (range_count == 0)
+		return 0;
+	/* Recent messages are the newest ones: walk down from the end and
+	   stop below the lowest recent UID. */
+	for (uint32_t seq = store_view_count(session->view); seq > 0; seq--) {
+		if (!store_view_get(session->view, seq, &e) ||
+		    e.uid < r[0].first)
+			break;
+		if (imap_seqset_contains(session->recent_uids, e.uid))
+			count++;
+	}
+	return count;
+}
+
+/* Claims the mailbox's recent messages below until_uid (0: all) for this
+   session; true if it got any. A failure is logged: the messages then
+   just lack \Recent. */
+static bool
+recent_claim(struct imap_session *session, uint32_t until_uid)
+{
+	uint32_t first, until;
+	const char *error;
+
+	if (store_mailbox_recent_claim(session->user, session->mailbox_id,
+				       until_uid, &first, &until,
+				       &error) < 0) {
+		log_error(&session->log, "claiming recent messages of %s "
+			  "failed: %s", session->mailbox_name, error);
+		return false;
+	}
+	if (first >= until)
+		return false;
+	imap_seqset_add_range(session->recent_uids, first, until - 1);
+	return true;
+}
+
+/* The highest UID in the view, 0 if empty. */
+static uint32_t
+view_last_uid(struct imap_session *session)
+{
+	struct store_view_entry e;
+	uint32_t count = store_view_count(session->view);
+
+	if (count == 0 || !store_view_get(session->view, count, &e))
+		return 0;
+	return e.uid;
 }
 
 void
@@ -210,15 +297,29 @@ int
 imap_session_select(struct imap_session *session, uint64_t mailbox_id,
 		    const char *name, bool read_only, const char **error_r)
 {
+	bool claim = !read_only && !session->enabled_rev2;
 	int ret;
 
+	/* One step with the claim, so that the view holds every message
+	   this process saved before it (one saved by another process
+	   meanwhile is in the claimed set and shows up at a sync). */
+	store_user_lock(session->user);
 	ret = store_view_open(session->user, mailbox_id, &session->view,
 			      error_r);
-	if (ret <= 0)
+	if (ret <= 0) {
+		store_user_unlock(session->user);
 		return ret;
+	}
 	session->mailbox_id = mailbox_id;
 	session->mailbox_name = imap_xstrdup(name);
 	session->read_only = read_only;
+	if (claim) {
+		session->recent_uids = imap_seqset_create();
+		(void)recent_claim(session, 0);
+		session->recent_checked_uid = view_last_uid(session);
+	}
+	store_user_unlock(session->user);
+	session->recent_reported = imap_session_recent_count(session);
 	session->exists_reported = store_view_count(session->view);
 	session->wake = worker_wake_create(conn_get_worker(session->conn),
 					   wake_callback, session);
@@ -238,6 +339,9 @@ imap_session_unselect(struct imap_session *session)
 		worker_wake_destroy(&session->wake);
 	store_view_close(&session->view);
 	imap_seqset_destroy(&session->search_saved);
+	imap_seqset_destroy(&session->recent_uids);
+	session->recent_checked_uid = 0;
+	session->recent_reported = 0;
 	free(session->mailbox_name);
 	session->mailbox_name = NULL;
 	session->mailbox_id = 0;
@@ -295,7 +399,7 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	struct buf b;
 	uint32_t *vanished = NULL;
 	unsigned int vanished_count = 0;
-	bool qresync;
+	bool qresync, claimed = false;
 	int ret;
 
 	if (session->state != IMAP_STATE_SELECTED || session->view == NULL)
@@ -346,6 +450,21 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	free(vanished);
 	if (allow_expunge)
 		session->expunge_modseq = ch.highestmodseq;
+	if (session->recent_uids != NULL) {
+		/* RFC 3501 2.3.2: new messages are \Recent for the first
+		   session to be told of them; the store's claim decides
+		   which one that is. */
+		uint32_t last = view_last_uid(session);
+
+		if (last > session->recent_checked_uid) {
+			/* (Or already ours: saved by another process while
+			   this session's SELECT claimed.) */
+			claimed = recent_claim(session, last + 1) ||
+				imap_seqset_contains(session->recent_uids,
+						     last);
+			session->recent_checked_uid = last;
+		}
+	}
 	/* RFC 9051 7.3.5: a keyword new to this session is announced with
 	   FLAGS before a FETCH shows it. */
 	for (unsigned i = 0; i < ch.changed_count; i++) {
@@ -368,7 +487,8 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		buf_reset(&b);
 		buf_appendf(&b, "%u FETCH (UID %u FLAGS ", ch.changed_seqs[i],
 			    e.uid);
-		imap_write_flags(session, &b, e.flags, e.keywords);
+		imap_write_message_flags(session, &b, e.uid, e.flags,
+					 e.keywords);
 		if (session->enabled_condstore)
 			buf_appendf(&b, " MODSEQ (%" PRIu64 ")", e.modseq);
 		buf_append_c(&b, ')');
@@ -376,9 +496,15 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	}
 	buf_free(&b);
 	if (ch.exists != session->exists_reported || ch.expunged_count > 0) {
-		/* No \Recent here (RFC 9051 drops it): RECENT stays 0 as
-		   SELECT said, so it needs no update. */
 		imap_session_untagged(session, "%u EXISTS", ch.exists);
+		/* RFC 3501 7.3.2 (not in IMAP4rev2): the count goes with
+		   EXISTS when new messages became recent for us. (After an
+		   expunge the client counts down itself, as for EXISTS.) */
+		uint32_t recent = imap_session_recent_count(session);
+		if (claimed && !session->enabled_rev2 &&
+		    recent != session->recent_reported)
+			imap_session_untagged(session, "%u RECENT", recent);
+		session->recent_reported = recent;
 	}
 	session->exists_reported = ch.exists;
 	session->silent_modseq = 0;

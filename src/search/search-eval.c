@@ -28,6 +28,7 @@ struct needle {
 struct search_eval {
 	struct search_program *prog;
 	const struct imap_seqset *saved;
+	const struct imap_seqset *recent;
 	time_t now;
 
 	/* Per node. */
@@ -84,6 +85,7 @@ search_eval_create(struct search_program *prog,
 
 	e->prog = prog;
 	e->saved = set->saved_uids;
+	e->recent = set->recent_uids;
 	e->now = set->now;
 	e->kw_bit = xcalloc(n, sizeof(*e->kw_bit));
 	e->needles = xcalloc(n, sizeof(*e->needles));
@@ -194,7 +196,8 @@ eval_leaf(const struct search_eval *e, unsigned int i)
 	case SEARCH_OP_FLAG:
 		return (m->flags & node->flag) != 0;
 	case SEARCH_OP_RECENT:
-		return TRI_FALSE;
+		return e->recent != NULL &&
+			imap_seqset_contains(e->recent, m->uid);
 	case SEARCH_OP_KEYWORD:
 		return e->kw_bit[i] >= 0 &&
 			(m->keywords & (1ULL << e->kw_bit[i])) != 0;

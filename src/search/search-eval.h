@@ -40,7 +40,9 @@
      BEFORE/ON/SINCE: the internal date's UTC day (the store keeps no
        zone for it).
      OLDER/YOUNGER: internal date <= now - n / >= now - n.
-     RECENT: never (no \Recent in this server); NEW never, OLD always. */
+     RECENT: the UID is in the settings' recent_uids (the session's own
+       \Recent messages, RFC 3501 2.3.2); NEW is RECENT UNSEEN, OLD is
+       NOT RECENT. */
 
 struct search_eval;
 
@@ -69,6 +71,10 @@ struct search_eval_settings {
 	/* The saved result ("$", RFC 5182) as a set of UIDs, or NULL for
 	   the empty set. Must stay valid as long as the evaluator. */
 	const struct imap_seqset *saved_uids;
+	/* UIDs that are \Recent for this session (IMAP4rev1), or NULL for
+	   none (IMAP4rev2, EXAMINE). Must stay valid as long as the
+	   evaluator. */
+	const struct imap_seqset *recent_uids;
 };
 
 /* Reads the next piece of the message into buf (at most size bytes).

@@ -23,7 +23,7 @@
      ALL                    ALL
      ANSWERED DELETED DRAFT FLAGGED SEEN      FLAG
      UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN   FLAG NOT
-     RECENT                 RECENT (this server has no \Recent: never true)
+     RECENT                 RECENT (the session's \Recent set, see eval)
      NEW                    RECENT FLAG(\Seen) NOT AND(2)
      OLD                    RECENT NOT
      KEYWORD k / UNKEYWORD k    KEYWORD [NOT]

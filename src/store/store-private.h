@@ -157,6 +157,11 @@ struct store_backend {
 	int (*mailbox_modseq)(struct store_user *user, uint64_t mailbox_id,
 			      uint64_t *modseq_r, const char **error_r);
 
+	/* store_mailbox_recent_claim(); until_uid 0 = UIDNEXT. */
+	int (*mailbox_recent_claim)(struct store_user *user,
+				    uint64_t mailbox_id, uint32_t until_uid,
+				    uint32_t *first_r, uint32_t *until_r,
+				    const char **error_r);
 	int (*message_list)(struct store_user *user, uint64_t mailbox_id,
 			    struct store_message **msgs_r, unsigned *count_r,
 			    const char **error_r);

@@ -76,6 +76,8 @@ enum sq_stmt_id {
 	S_EXP_TRIM,
 	S_MB_SET_FLOOR,
 	S_MB_FLOOR,
+	S_MB_RECENT_GET,
+	S_MB_RECENT_SET,
 	S_BLOB_INSERT,
 	S_BLOB_REF,
 	S_BLOB_DELETE_UNREF,
@@ -124,8 +126,9 @@ static const char *const sq_sql[S_COUNT] = {
 			"(name > ?1 || '/' AND name < ?1 || '0')",
 	[S_STATUS] = "SELECT COUNT(*), COALESCE(SUM((flags & 1) = 0), 0), "
 		     "COALESCE(SUM((flags & 8) != 0), 0), "
-		     "COALESCE(SUM(size), 0) FROM messages "
-		     "WHERE mailbox_id = ?",
+		     "COALESCE(SUM(size), 0), COALESCE(SUM(uid >= "
+		     "(SELECT first_recent_uid FROM mailboxes WHERE id = ?1)"
+		     "), 0) FROM messages WHERE mailbox_id = ?1",
 	[S_MSG_LIST] = "SELECT " SQ_MSG_COLS " FROM messages "
 		       "WHERE mailbox_id = ? ORDER BY uid",
 	[S_MSG_GET] = "SELECT " SQ_MSG_COLS " FROM messages "
@@ -166,6 +169,10 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_MB_SET_FLOOR] = "UPDATE mailboxes SET expunge_floor = "
 			   "max(expunge_floor, ?) WHERE id = ?",
 	[S_MB_FLOOR] = "SELECT expunge_floor FROM mailboxes WHERE id = ?",
+	[S_MB_RECENT_GET] = "SELECT first_recent_uid, uidnext FROM mailboxes "
+			    "WHERE id = ?",
+	[S_MB_RECENT_SET] = "UPDATE mailboxes SET first_recent_uid = ? "
+			    "WHERE id = ?",
 	[S_BLOB_INSERT] = "INSERT INTO blobs (id, size, refcount, c_envelope, "
 			  "c_body, c_bodystructure, c_parts, c_preview) "
 			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
@@ -193,9 +200,12 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_CACHE_SET0 + STORE_CACHE_PREVIEW] = SQ_CACHE_SET("c_preview"),
 };
 
-/* Version 1 of the schema. Cache columns sit on the blob, not the message
+/* Version 2 of the schema. Cache columns sit on the blob, not the message
    row: COPY/MOVE share the file, so they share its parse too. Keywords
-   are a 64-bit mask per message plus a per-user name table. */
+   are a 64-bit mask per message plus a per-user name table.
+   first_recent_uid (added in version 2): messages with a UID at or above
+   it are still \Recent for the next session that claims them (RFC 3501
+   2.3.2); a new mailbox starts at 1, so everything saved into it is. */
 static const char sq_schema[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	"INSERT INTO meta VALUES ('modseq', 0), ('uidvalidity', 0);"
@@ -207,7 +217,8 @@ static const char sq_schema[] =
 	" highestmodseq INTEGER NOT NULL,"
 	" special_use INTEGER NOT NULL DEFAULT 0,"
 	" subscribed INTEGER NOT NULL DEFAULT 0,"
-	" expunge_floor INTEGER NOT NULL DEFAULT 0);"
+	" expunge_floor INTEGER NOT NULL DEFAULT 0,"
+	" first_recent_uid INTEGER NOT NULL DEFAULT 1);"
 	"CREATE TABLE blobs ("
 	" id INTEGER PRIMARY KEY,"
 	" size INTEGER NOT NULL,"
@@ -239,7 +250,16 @@ static const char sq_schema[] =
 	"CREATE TABLE keywords ("
 	" id INTEGER PRIMARY KEY,"
 	" name TEXT NOT NULL UNIQUE COLLATE NOCASE);"
-	"PRAGMA user_version = 1;";
+	"PRAGMA user_version = 2;";
+
+/* Version 1 -> 2: adds first_recent_uid. Messages saved before the upgrade
+   were never tracked; they count as already seen by some session (not
+   recent), so an upgrade does not flood clients with \Recent. */
+static const char sq_upgrade_1_2[] =
+	"ALTER TABLE mailboxes ADD COLUMN"
+	" first_recent_uid INTEGER NOT NULL DEFAULT 1;"
+	"UPDATE mailboxes SET first_recent_uid = uidnext;"
+	"PRAGMA user_version = 2;";
 
 struct sq_user {
 	sqlite3 *db;
@@ -743,7 +763,13 @@ sq_open_db(struct store_user *user, const char **error_r)
 			sq_fail(su, error_r, "creating the schema failed");
 			goto rollback;
 		}
-	} else if (version != 1) {
+	} else if (version == 1) {
+		if (sqlite3_exec(su->db, sq_upgrade_1_2, NULL, NULL, NULL) !=
+		    SQLITE_OK) {
+			sq_fail(su, error_r, "upgrading the schema failed");
+			goto rollback;
+		}
+	} else if (version != 2) {
 		store_error(error_r, "%s: unknown schema version %d", path,
 			    version);
 		goto rollback;
@@ -1311,6 +1337,7 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	status_r->unseen = (uint32_t)sqlite3_column_int64(stmt, 1);
 	status_r->deleted = (uint32_t)sqlite3_column_int64(stmt, 2);
 	status_r->size = col_u64(stmt, 3);
+	status_r->recent = (uint32_t)sqlite3_column_int64(stmt, 4);
 	sqlite3_reset(stmt);
 	if ((stmt = sq_stmt(su, error_r, S_MB_FLOOR)) == NULL) {
 		ret = -1;
@@ -1340,6 +1367,60 @@ sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
 		*modseq_r = info.highestmodseq;
 		store_mailbox_info_free(&info);
 	}
+	return ret;
+}
+
+static int
+sq_mailbox_recent_claim(struct store_user *user, uint64_t mailbox_id,
+			uint32_t until_uid, uint32_t *first_r,
+			uint32_t *until_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	int ret;
+
+	/* BEGIN IMMEDIATE: read and move in one write transaction, so two
+	   processes claiming at once cannot both get the same UIDs. */
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_RECENT_GET);
+	if (stmt == NULL) {
+		ret = -1;
+		goto out;
+	}
+	bind_u64(stmt, 1, mailbox_id);
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		ret = rc == SQLITE_DONE ? 0 :
+			sq_fail(su, error_r, "recent query failed");
+		goto out;
+	}
+	uint32_t first = (uint32_t)sqlite3_column_int64(stmt, 0);
+	uint32_t uidnext = (uint32_t)sqlite3_column_int64(stmt, 1);
+	sqlite3_reset(stmt);
+	/* Never past UIDNEXT: UIDs not yet given out belong to no one. */
+	if (until_uid == 0 || until_uid > uidnext)
+		until_uid = uidnext;
+	if (first >= until_uid) {
+		*first_r = *until_r = first;
+		ret = 1;
+		goto out;
+	}
+	if ((stmt = sq_stmt(su, error_r, S_MB_RECENT_SET)) == NULL) {
+		ret = -1;
+		goto out;
+	}
+	bind_u64(stmt, 1, until_uid);
+	bind_u64(stmt, 2, mailbox_id);
+	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0) {
+		ret = -1;
+		goto out;
+	}
+	*first_r = first;
+	*until_r = until_uid;
+	return 1;
+out:
+	sq_rollback(su);
 	return ret;
 }
 
@@ -2622,6 +2703,7 @@ const struct store_backend store_backend_sqlite = {
 	.mailbox_status = sq_mailbox_status,
 	.mailbox_changes = sq_mailbox_changes,
 	.mailbox_modseq = sq_mailbox_modseq,
+	.mailbox_recent_claim = sq_mailbox_recent_claim,
 	.message_list = sq_message_list,
 	.message_get = sq_message_get,
 	.blob_open = sq_blob_open,

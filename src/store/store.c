@@ -759,6 +759,21 @@ store_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 }
 
 int
+store_mailbox_recent_claim(struct store_user *user, uint64_t mailbox_id,
+			   uint32_t until_uid, uint32_t *first_r,
+			   uint32_t *until_r, const char **error_r)
+{
+	int ret;
+
+	*first_r = *until_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->mailbox_recent_claim(user, mailbox_id, until_uid,
+						  first_r, until_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+int
 store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		      uint64_t since, struct store_message **changed_r,
 		      unsigned *changed_count_r, uint32_t **expunged_r,

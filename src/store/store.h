@@ -167,6 +167,10 @@ struct store_mailbox_status {
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	uint64_t size; /* sum of message sizes (RFC 8438 STATUS SIZE) */
+	/* Messages not yet claimed as \Recent by any session (UID at or
+	   above the mailbox's first-recent UID); see
+	   store_mailbox_recent_claim(). Reading it claims nothing. */
+	uint32_t recent;
 	/* The expunge log is complete only for modseqs above this (older
 	   entries were trimmed); see store_mailbox_changes(). */
 	uint64_t expunge_floor;
@@ -219,6 +223,23 @@ int store_mailbox_list(struct store_user *user,
 int store_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 			 struct store_mailbox_status *status_r,
 			 const char **error_r);
+
+/* \Recent (RFC 3501 2.3.2; IMAP4rev1 only). Each mailbox keeps a
+   persistent "first recent UID": messages with a UID at or above it have
+   not yet been shown to any session. A session that SELECTs (not
+   EXAMINEs) the mailbox claims them with until_uid 0, which atomically
+   (across threads and processes) moves the first recent UID to UIDNEXT
+   and returns the claimed range [*first_r, *until_r): those messages are
+   \Recent for that session only. A session whose view later learns of
+   new messages claims them with until_uid = the highest new UID + 1; the
+   first session to do so gets them, a later claimer an empty range
+   (*first_r == *until_r). until_uid is capped at UIDNEXT and the first
+   recent UID never moves backwards. A new mailbox starts at UID 1; the
+   range can include UIDs already expunged. Returns 1, 0 if no such
+   mailbox, -1. */
+int store_mailbox_recent_claim(struct store_user *user, uint64_t mailbox_id,
+			       uint32_t until_uid, uint32_t *first_r,
+			       uint32_t *until_r, const char **error_r);
 
 /* ---- reading messages -------------------------------------------------- */
 

@@ -36,6 +36,16 @@ class Raw:
         return self.f.readline()
 
 
+def claim_recent(server):
+    """A session that SELECTs INBOX and leaves, so the messages delivered
+    so far are no longer \\Recent for the sessions a test opens next."""
+    c = Raw(server)
+    c.cmd("LOGIN alice %s" % PW)
+    c.cmd("SELECT INBOX")
+    c.cmd("LOGOUT")
+    c.s.close()
+
+
 def test_noop_sees_changes(imap_server):
     for i in range(3):
         deliver(imap_server, "alice", make_message(i))
@@ -83,6 +93,8 @@ def test_idle_push(imap_server):
     t0 = time.time()
     deliver(imap_server, "alice", make_message(2))
     assert b.readline() == b"* 2 EXISTS\r\n"
+    # b is told first (a is not idle): the new message is b's \Recent.
+    assert b.readline() == b"* 1 RECENT\r\n"
     a.cmd("STORE 1 +FLAGS (\\Seen)")
     assert b.readline() == b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n"
     a.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
@@ -94,7 +106,7 @@ def test_idle_push(imap_server):
     b.send("DONE")
     assert b.readline() == b"i1 OK IDLE terminated.\r\n"
     tagged, out = b.cmd("FETCH 1:* (UID FLAGS)")
-    assert out == [b"* 1 FETCH (UID 2 FLAGS ())\r\n"]
+    assert out == [b"* 1 FETCH (UID 2 FLAGS (\\Recent))\r\n"]
 
 
 def test_pipelined_after_big_fetch(imap_server):
@@ -129,6 +141,7 @@ def test_condstore(imap_server):
     import re
     for i in range(3):
         deliver(imap_server, "alice", make_message(i))
+    claim_recent(imap_server)
     a = Raw(imap_server)
     b = Raw(imap_server)
     a.cmd("LOGIN alice %s" % PW)
@@ -171,6 +184,7 @@ def test_qresync(imap_server):
     import re
     for i in range(3):
         deliver(imap_server, "alice", make_message(i))
+    claim_recent(imap_server)
     a = Raw(imap_server)
     b = Raw(imap_server)
     a.cmd("LOGIN alice %s" % PW)

@@ -433,14 +433,14 @@ test_session_script(void **state)
 	expect(&c, "* FLAGS ");
 	expect(&c, "* OK [PERMANENTFLAGS ");
 	expect(&c, "* 2 EXISTS");
-	expect(&c, "* 0 RECENT");
+	expect(&c, "* 2 RECENT");
 	expect(&c, "* OK [UNSEEN 2]");
 	expect(&c, "* OK [UIDVALIDITY ");
 	expect(&c, "* OK [UIDNEXT 3]");
 	expect(&c, "* OK [HIGHESTMODSEQ ");
 	expect(&c, "a4 OK [READ-WRITE] SELECT completed.");
 	client_send(&c, "a5 FETCH 1 (FLAGS BODY.PEEK[TEXT])\r\n");
-	expect(&c, "* 1 FETCH (FLAGS (\\Seen) BODY[TEXT] {13}");
+	expect(&c, "* 1 FETCH (FLAGS (\\Recent \\Seen) BODY[TEXT] {13}");
 	expect(&c, "hello world");
 	expect(&c, ")");
 	expect(&c, "a5 OK FETCH completed.");
@@ -448,7 +448,7 @@ test_session_script(void **state)
 	expect(&c, "* 2 FETCH (UID 2 BODY[HEADER.FIELDS (X)] {8}");
 	expect(&c, "X: y");
 	expect(&c, "");
-	expect(&c, " FLAGS (\\Seen))");
+	expect(&c, " FLAGS (\\Recent \\Seen))");
 	expect(&c, "a6 OK FETCH completed.");
 	client_send(&c, "a7 SEARCH ALL\r\n");
 	expect(&c, "* SEARCH 1 2");

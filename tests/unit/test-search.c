@@ -512,9 +512,11 @@ static const struct eval_case eval_cases[] = {
 	{ "UNDELETED", 0xb },
 	{ "DRAFT", 0x4 },
 	{ "UNDRAFT", 0xb },
-	{ "RECENT", 0x0 },
-	{ "NEW", 0x0 },
-	{ "OLD", 0xf },
+	/* The session's \Recent set is UIDs 10 and 30 (eval_recent). */
+	{ "RECENT", 0x5 },
+	{ "NEW", 0x4 },
+	{ "OLD", 0xa },
+	{ "NOT NEW", 0xb },
 	{ "KEYWORD $Label1", 0x1 },
 	{ "KEYWORD $LABEL1", 0x1 },
 	{ "KEYWORD work", 0x4 },
@@ -608,6 +610,8 @@ static const struct eval_case eval_cases[] = {
 
 /* Evaluates c against every test message with text pieces of `piece`
    bytes; returns the match mask. */
+static const struct imap_seqset *eval_recent;
+
 static unsigned int
 eval_mask(const char *args, size_t piece, const struct imap_seqset *saved)
 {
@@ -627,6 +631,7 @@ eval_mask(const char *args, size_t piece, const struct imap_seqset *saved)
 	set.max_seq = TEST_MSG_COUNT;
 	set.max_uid = 40;
 	set.saved_uids = saved;
+	set.recent_uids = eval_recent;
 	eval = search_eval_create(prog, &set);
 	for (unsigned int i = 0; i < TEST_MSG_COUNT; i++) {
 		struct mem_reader r = {
@@ -650,9 +655,13 @@ test_eval_cases(void **state)
 {
 	static const size_t pieces[] = { 65536, 1, 2, 3, 7, 64 };
 	struct imap_seqset *saved = imap_seqset_create();
+	struct imap_seqset *recent = imap_seqset_create();
 
 	imap_seqset_add_range(saved, 20, 20);
 	imap_seqset_add_range(saved, 40, 40);
+	imap_seqset_add_range(recent, 10, 10);
+	imap_seqset_add_range(recent, 30, 30);
+	eval_recent = recent;
 	for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
 		for (size_t i = 0;
 		     i < sizeof(eval_cases) / sizeof(eval_cases[0]); i++) {
@@ -667,6 +676,12 @@ test_eval_cases(void **state)
 		}
 	}
 	imap_seqset_destroy(&saved);
+	/* No recent set (IMAP4rev2, EXAMINE): nothing is recent. */
+	eval_recent = NULL;
+	imap_seqset_destroy(&recent);
+	assert_int_equal(eval_mask("RECENT", 65536, NULL), 0);
+	assert_int_equal(eval_mask("NEW", 65536, NULL), 0);
+	assert_int_equal(eval_mask("OLD", 65536, NULL), 0xf);
 	/* No saved result: "$" is the empty set. */
 	assert_int_equal(eval_mask("$", 65536, NULL), 0);
 	assert_int_equal(eval_mask("NOT UID $", 65536, NULL), 0xf);

@@ -1873,6 +1873,130 @@ test_write_crlf(void **state)
 	}
 }
 
+static uint32_t
+status_recent(struct fixture *f, uint64_t mailbox)
+{
+	struct store_mailbox_status st;
+	const char *error;
+
+	assert_int_equal(store_mailbox_status(f->user, mailbox, &st, &error),
+			 1);
+	return st.recent;
+}
+
+static void
+claim(struct store_user *user, uint64_t mailbox, uint32_t until,
+      uint32_t first_expect, uint32_t until_expect)
+{
+	uint32_t first, last;
+	const char *error;
+
+	assert_int_equal(store_mailbox_recent_claim(user, mailbox, until,
+						    &first, &last, &error),
+			 1);
+	assert_int_equal(first, first_expect);
+	assert_int_equal(last, until_expect);
+}
+
+static void
+test_recent(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	uint32_t first, until;
+
+	/* A new mailbox: everything saved is recent until claimed. */
+	assert_int_equal(status_recent(f, f->inbox), 0);
+	save_msg(f->user, f->inbox, "a\r\n");
+	save_msg(f->user, f->inbox, "b\r\n");
+	assert_int_equal(status_recent(f, f->inbox), 2);
+	assert_int_equal(status_recent(f, f->inbox), 2); /* no claim */
+	claim(f->user, f->inbox, 0, 1, 3);
+	assert_int_equal(status_recent(f, f->inbox), 0);
+	/* The second claimer gets nothing. */
+	claim(f->user, f->inbox, 0, 3, 3);
+
+	/* A claim for one new message; capped at UIDNEXT; never backwards. */
+	save_msg(f->user, f->inbox, "c\r\n");
+	save_msg(f->user, f->inbox, "d\r\n");
+	assert_int_equal(status_recent(f, f->inbox), 2);
+	claim(f->user, f->inbox, 4, 3, 4);
+	claim(f->user, f->inbox, 2, 4, 4);
+	claim(f->user, f->inbox, 100, 4, 5);
+	claim(f->user, f->inbox, 0, 5, 5);
+
+	/* Persisted across reopen, and a second handle (another process)
+	   sees the claim. */
+	save_msg(f->user, f->inbox, "e\r\n");
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	open_store(f, &f->store);
+	open_user(f);
+	assert_int_equal(status_recent(f, f->inbox), 1);
+	struct store *store2;
+	struct store_user *user2;
+	open_store(f, &store2);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	claim(user2, f->inbox, 0, 5, 6);
+	claim(f->user, f->inbox, 0, 6, 6);
+	store_user_unref(&user2);
+	store_close(&store2);
+
+	/* No such mailbox. */
+	assert_int_equal(store_mailbox_recent_claim(f->user, 9999, 0, &first,
+						    &until, &error), 0);
+}
+
+/* A store.db written by a build before \Recent (schema version 1, no
+   first_recent_uid) opens, keeps its messages not recent, and tracks new
+   ones. */
+static void
+test_recent_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+	sqlite3 *db;
+
+	save_msg(f->user, f->inbox, "a\r\n");
+	save_msg(f->user, f->inbox, "b\r\n");
+	store_user_unref(&f->user);
+	store_close(&f->store);
+
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
+		 store_name_hash("alice") & 0xff);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "ALTER TABLE mailboxes DROP COLUMN "
+				      "first_recent_uid;"
+				      "PRAGMA user_version = 1;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	open_store(f, &f->store);
+	open_user(f);
+	assert_int_equal(status_recent(f, f->inbox), 0);
+	claim(f->user, f->inbox, 0, 3, 3);
+	assert_int_equal(save_msg(f->user, f->inbox, "c\r\n"), 3);
+	assert_int_equal(status_recent(f, f->inbox), 1);
+	claim(f->user, f->inbox, 0, 3, 4);
+
+	/* Upgraded once: reopening leaves the version and the column. */
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
+					    &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	open_store(f, &f->store);
+	open_user(f);
+	claim(f->user, f->inbox, 0, 4, 4);
+}
+
 int
 main(void)
 {
@@ -1909,6 +2033,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_upgrade, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
 	};
