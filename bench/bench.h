@@ -29,6 +29,7 @@ struct bench_options {
 	const char *host;	/* IPv4 literal; default 127.0.0.1 */
 	unsigned int port;
 	bool tls;		/* implicit TLS from the first byte */
+	bool nagle;		/* leave Nagle on (default: TCP_NODELAY) */
 	const char *user_fmt;	/* printf format with one %u; "user%u" */
 	const char *password;
 	unsigned int user_first; /* users user_first .. +users-1 */

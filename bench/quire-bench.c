@@ -11,6 +11,7 @@
 #include "bench-msg.h"
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -371,6 +372,15 @@ client_open(struct bench *b, unsigned int id, unsigned int user)
 			strerror(errno));
 		event_base_once(b->base, -1, EV_TIMEOUT, client_fail_later_cb,
 				c, NULL);
+	} else if (!b->opt.nagle) {
+		/* a client that writes a whole command or message at once
+		   gains nothing from Nagle; with it, the tail of a message
+		   can wait for the server's delayed ACK and the benchmark
+		   would measure the ACK timer */
+		int one = 1;
+
+		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
+				 TCP_NODELAY, &one, sizeof(one));
 	}
 	return c;
 }
@@ -518,6 +528,7 @@ usage(FILE *f)
 "  --timeout SECS     end the run after this long (default 300)\n"
 "  --hold SECS        idle-memory: longest hold (default 60)\n"
 "  --label TEXT       copied to the report line\n"
+"  --nagle            keep Nagle's algorithm on (default: TCP_NODELAY)\n"
 "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i]->name,
@@ -588,6 +599,7 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "hold", required_argument, NULL, 'h' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "nagle", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -638,6 +650,7 @@ main(int argc, char **argv)
 		case 'h': b->opt.hold_secs = opt_uint("hold", optarg, 86400);
 			break;
 		case 'l': b->opt.label = optarg; break;
+		case 'N': b->opt.nagle = true; break;
 		default:
 			usage(stderr);
 			return 2;
