@@ -93,7 +93,8 @@ struct bench {
 	void (*hold_stop)(struct bench *b);
 };
 
-/* Body-scanner states (RFC 1939 3 multi-line responses). */
+/* Body-scanner states (RFC 1939 3 multi-line responses). BODY_NONE: not
+   in a body; a body starts at BODY_LINE_START. */
 enum body_state {
 	BODY_NONE = 0,
 	BODY_LINE_START,
@@ -161,6 +162,17 @@ bool smtp_reply_final(const char *line, size_t len);
 /* Its three-digit code, or 0. */
 unsigned int smtp_reply_code(const char *line, size_t len);
 
+/* Scans len bytes of a dot-terminated multi-line body (RFC 1939 3) with
+   the scanner state in *state, which carries over between calls, so the
+   body may be fed in pieces of any size. Returns true when the
+   terminating "." line ended within these bytes (then *state is
+   BODY_NONE and *used_r counts the bytes up to and including its LF);
+   false when all len bytes belong to the body (*used_r = len). Pure: no
+   I/O, no allocation. */
+bool bench_body_scan(enum body_state *state, const uint8_t *p, size_t len,
+		     size_t *used_r);
+
+/* Out of memory aborts. */
 void *bench_xmalloc(size_t size);
 void *bench_xcalloc(size_t n, size_t size);
 

@@ -63,26 +63,6 @@ static const struct workload *const workloads[] = {
 };
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
-void *
-bench_xmalloc(size_t size)
-{
-	void *p = malloc(size == 0 ? 1 : size);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-void *
-bench_xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 double
 bench_now(void)
 {
@@ -193,9 +173,8 @@ client_body_begin(struct client *c)
 }
 
 /* Consumes body bytes up to and including the terminating "." line
-   (RFC 1939 3). Returns true when the body ended. Lines are not copied:
-   the scanner keeps its state between calls, so a body may arrive in
-   pieces of any size. */
+   (RFC 1939 3), straight from the evbuffer's chunks: lines are never
+   copied. Returns true when the body ended. */
 static bool
 client_body_consume(struct client *c, struct evbuffer *in)
 {
@@ -207,51 +186,14 @@ client_body_consume(struct client *c, struct evbuffer *in)
 	if (n > 32)
 		n = 32;
 	for (int k = 0; k < n && !done; k++) {
-		const uint8_t *p = v[k].iov_base;
-		size_t len = v[k].iov_len, j = 0;
+		size_t part;
 
-		while (j < len && !done) {
-			switch (c->body) {
-			case BODY_LINE_START:
-				c->body = p[j] == '.' ? BODY_DOT : BODY_MID;
-				if (c->body == BODY_DOT)
-					j++;
-				break;
-			case BODY_MID: {
-				const uint8_t *nl = memchr(p + j, '\n',
-							   len - j);
-				if (nl == NULL) {
-					j = len;
-				} else {
-					j = (size_t)(nl - p) + 1;
-					c->body = BODY_LINE_START;
-				}
-				break;
-			}
-			case BODY_DOT:
-				c->body = p[j] == '\r' ? BODY_DOT_CR :
-					  BODY_MID;
-				if (c->body == BODY_DOT_CR)
-					j++;
-				break;
-			case BODY_DOT_CR:
-				if (p[j] == '\n') {
-					j++;
-					done = true;
-				} else {
-					c->body = BODY_MID;
-				}
-				break;
-			case BODY_NONE:
-				abort();
-			}
-		}
-		used += j;
+		done = bench_body_scan(&c->body, v[k].iov_base, v[k].iov_len,
+				       &part);
+		used += part;
 	}
 	c->body_bytes += used;
 	evbuffer_drain(in, used);
-	if (done)
-		c->body = BODY_NONE;
 	return done;
 }
 
