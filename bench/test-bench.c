@@ -1,0 +1,198 @@
+/* Tests of quire-bench's pure parts: the multi-line body scanner (table,
+   split anywhere, byte at a time) and the generated corpus (deterministic,
+   valid DATA form, sizes). */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bench.h"
+#include "bench-msg.h"
+
+struct scan_case {
+	const char *name;
+	const char *in;
+	bool done;		/* the terminator is in `in` */
+	size_t used;		/* bytes up to and including it */
+};
+
+static const struct scan_case scan_cases[] = {
+	{ "empty body", ".\r\n", true, 3 },
+	{ "one line", "abc\r\n.\r\n", true, 8 },
+	{ "bytes after the end stay", "a\r\n.\r\n+OK next\r\n", true, 6 },
+	{ "stuffed dot line", "..\r\n.\r\n", true, 7 },
+	{ "stuffed text", "..x\r\n.y\r\n.\r\n", true, 12 },
+	{ "dot inside a line", "a.\r\nb.\r\n.\r\n", true, 11 },
+	{ "blank lines", "\r\n\r\n.\r\n", true, 7 },
+	{ "not yet: dot line without LF", "abc\r\n.\r", false, 7 },
+	{ "not yet: dot then text", "abc\r\n.abc", false, 9 },
+	{ "dot CR CR LF is a line", ".\r\r\n.\r\n", true, 7 },
+	{ "no end", "line one\r\nline two\r\n", false, 20 },
+};
+
+static void
+test_body_scan_table(void **state)
+{
+	for (size_t i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]);
+	     i++) {
+		const struct scan_case *t = &scan_cases[i];
+		enum body_state st = BODY_LINE_START;
+		size_t used = 12345;
+		bool done = bench_body_scan(&st, (const uint8_t *)t->in,
+					    strlen(t->in), &used);
+
+		if (done != t->done || used != t->used) {
+			fail_msg("%s: done=%d used=%zu, want %d %zu",
+				 t->name, done, used, t->done, t->used);
+		}
+		assert_int_equal(st == BODY_NONE, t->done);
+	}
+}
+
+/* Feeds in in pieces cut at `cut` (0: byte at a time); returns the total
+   used and whether the end was found. */
+static bool
+scan_split(const char *in, size_t cut, size_t *used_r)
+{
+	enum body_state st = BODY_LINE_START;
+	size_t len = strlen(in), pos = 0;
+
+	while (pos < len) {
+		size_t n = cut == 0 ? 1 : (pos < cut ? cut - pos : len - pos);
+		size_t used;
+
+		if (bench_body_scan(&st, (const uint8_t *)in + pos, n,
+				    &used)) {
+			*used_r = pos + used;
+			return true;
+		}
+		assert_int_equal(used, n);
+		pos += n;
+	}
+	*used_r = pos;
+	return false;
+}
+
+static void
+test_body_scan_split(void **state)
+{
+	for (size_t i = 0; i < sizeof(scan_cases) / sizeof(scan_cases[0]);
+	     i++) {
+		const struct scan_case *t = &scan_cases[i];
+		size_t len = strlen(t->in);
+
+		for (size_t cut = 0; cut <= len; cut++) {
+			size_t used;
+			bool done = scan_split(t->in, cut, &used);
+
+			if (done != t->done || used != t->used) {
+				fail_msg("%s cut at %zu: done=%d used=%zu",
+					 t->name, cut, done, used);
+			}
+		}
+	}
+}
+
+static void
+test_pool_deterministic(void **state)
+{
+	struct msg_pool *a = msg_pool_create(7, 8192, 20);
+	struct msg_pool *b = msg_pool_create(7, 8192, 20);
+	struct msg_pool *c = msg_pool_create(8, 8192, 20);
+	size_t la, lb, lc;
+	unsigned int differ = 0;
+
+	for (unsigned int i = 0; i < 20; i++) {
+		const uint8_t *ma = msg_pool_get(a, i, &la);
+		const uint8_t *mb = msg_pool_get(b, i, &lb);
+		const uint8_t *mc = msg_pool_get(c, i, &lc);
+
+		assert_int_equal(la, lb);
+		assert_memory_equal(ma, mb, la);
+		if (la != lc || memcmp(ma, mc, la) != 0)
+			differ++;
+	}
+	assert_true(differ > 10);
+	/* message i wraps around the pool */
+	assert_ptr_equal(msg_pool_get(a, 3, &la), msg_pool_get(a, 23, &lb));
+	msg_pool_destroy(&a);
+	msg_pool_destroy(&b);
+	msg_pool_destroy(&c);
+	assert_null(a);
+}
+
+/* Every message is CRLF lines of at most 998 octets (RFC 5322 2.1.1),
+   dot-stuffed, ending in CRLF "." CRLF with no other bare "." line, and
+   the corpus has multipart mail, encoded words and 8-bit bytes. */
+static void
+test_pool_valid(void **state)
+{
+	const unsigned int count = 200;
+	const size_t mean = 16384;
+	struct msg_pool *pool = msg_pool_create(1, mean, count);
+	unsigned int multipart = 0, encoded = 0, eightbit = 0;
+	uint64_t total = 0;
+
+	for (unsigned int i = 0; i < count; i++) {
+		size_t len, pos = 0, lines = 0;
+		const uint8_t *m = msg_pool_get(pool, i, &len);
+		bool end_seen = false;
+
+		total += len;
+		assert_true(len > 5);
+		assert_memory_equal(m + len - 5, "\r\n.\r\n", 5);
+		while (pos < len) {
+			const uint8_t *nl = memchr(m + pos, '\n', len - pos);
+			size_t line_len;
+
+			assert_non_null(nl);
+			line_len = (size_t)(nl - (m + pos));
+			assert_true(line_len >= 1);
+			assert_int_equal(m[pos + line_len - 1], '\r');
+			assert_null(memchr(m + pos, '\r', line_len - 1));
+			assert_true(line_len - 1 <= 998);
+			assert_false(end_seen);
+			if (line_len == 2 && m[pos] == '.')
+				end_seen = true;
+			for (size_t k = 0; k < line_len; k++) {
+				if (m[pos + k] >= 0x80)
+					eightbit++;
+			}
+			pos += line_len + 1;
+			lines++;
+		}
+		assert_true(end_seen);
+		if (memmem(m, len, "multipart/mixed", 15) != NULL)
+			multipart++;
+		if (memmem(m, len, "=?UTF-8?", 8) != NULL ||
+		    memmem(m, len, "=?ISO-8859-1?", 13) != NULL)
+			encoded++;
+		assert_true(lines > 5);
+	}
+	assert_true(multipart > count / 5);
+	assert_true(encoded > count / 5);
+	assert_true(eightbit > 0);
+	/* log-uniform from mean/10 to 4*mean averages about 1.06 * mean */
+	assert_true(total / count > mean / 2);
+	assert_true(total / count < mean * 2);
+	assert_int_equal(msg_pool_total(pool), total);
+	assert_int_equal(msg_pool_count(pool), count);
+	msg_pool_destroy(&pool);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_body_scan_table),
+		cmocka_unit_test(test_body_scan_split),
+		cmocka_unit_test(test_pool_deterministic),
+		cmocka_unit_test(test_pool_valid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
