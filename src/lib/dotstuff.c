@@ -1,5 +1,7 @@
 #include "lib/dotstuff.h"
 
+#include <string.h>
+
 /* Reader states. BOL: at the start of a line. DOT: a "." at the start of
    a line was seen (maybe the terminator). DOT_CR: ".CR" at the start of a
    line. MID: inside a line. CR: a CR inside a line (or after a stuffed
@@ -137,11 +139,44 @@ writer_eol(struct dot_writer *w, bool blank_line)
 		w->stopped = true;
 }
 
+/* RETR (no line limit): copy whole lines with memchr and only look at
+   the first byte of each. The byte-at-a-time loop below was a sixth of
+   the server's CPU when draining a mailbox. */
+static size_t
+dot_writer_feed_fast(struct dot_writer *w, const uint8_t *in, size_t in_len,
+		     uint8_t *out)
+{
+	size_t i = 0, o = 0;
+
+	while (i < in_len) {
+		const uint8_t *nl;
+		size_t end;
+
+		if (w->state == W_BOL && in[i] == '.')
+			out[o++] = '.';
+		nl = memchr(in + i, '\n', in_len - i);
+		end = nl != NULL ? (size_t)(nl - in) + 1 : in_len;
+		memcpy(out + o, in + i, end - i);
+		o += end - i;
+		if (nl != NULL)
+			w->state = W_BOL;
+		else if (in[in_len - 1] == '\r')
+			w->state = W_CR_MID;
+		else
+			w->state = W_MID;
+		i = end;
+	}
+	return o;
+}
+
 size_t
 dot_writer_feed(struct dot_writer *w, const uint8_t *in, size_t in_len,
 		uint8_t *out)
 {
 	size_t o = 0;
+
+	if (w->body_lines_left < 0)
+		return dot_writer_feed_fast(w, in, in_len, out);
 
 	for (size_t i = 0; i < in_len && !w->stopped; i++) {
 		uint8_t c = in[i];
