@@ -360,6 +360,8 @@ static void
 cmd_quit(struct pop3_session *session, const struct pop3_command *cmd)
 {
 	session->quit = true;
+	if (session->state == POP3_STATE_TRANSACTION)
+		pop3_session_commit_retrieved(session);
 	if (session->state == POP3_STATE_TRANSACTION &&
 	    session->deleted_count > 0) {
 		/* RFC 1939 6: the UPDATE state. */

@@ -255,6 +255,10 @@ struct pop3_session {
 	uint32_t uidvalidity;
 	struct store_message *msgs;
 	bool *deleted;
+	/* RETR'd this session: \Seen and the first-retrieval time are
+	   written at QUIT, in one transaction, not one per RETR. */
+	bool *retrieved;
+	unsigned retrieved_count;
 	unsigned count, deleted_count;
 	uint64_t total_size, deleted_size;
 
@@ -278,6 +282,12 @@ bool pop3_session_plaintext_ok(struct pop3_session *session);
 
 /* The SASL mechanisms this connection may use now (NULL-terminated). */
 const char *const *pop3_session_mechanisms(struct pop3_session *session);
+
+/* QUIT: records \Seen and the first-retrieval time (RFC 2449 EXPIRE
+   counts from it) of the messages RETR'd this session that are not being
+   deleted, in one store transaction. A session that ends without QUIT
+   records nothing, as it deletes nothing (RFC 1939 6). */
+void pop3_session_commit_retrieved(struct pop3_session *session);
 
 /* QUIT: closes the maildrop and frees its IN-USE lock now, before the
    connection is gone. Harmless when not logged in. */

@@ -287,24 +287,14 @@ static void
 stream_finished(struct pop3_session *session)
 {
 	struct pop3_stream *stream = session->stream;
-	const struct store_message *msg;
-	struct store_uid_range range;
-	const char *error;
-
 	switch (stream->kind) {
 	case POP3_STREAM_RETR:
-		msg = &session->msgs[stream->msg_idx];
 		session->retr_count++;
 		session->retr_bytes += stream->size;
-		/* RFC 2449 6.7 / leave-on-server expiry counts from the
-		   first retrieval; the store also sets \Seen. */
-		range.first = range.last = msg->uid;
-		if (store_pop3_mark_retrieved(session->user,
-					      session->mailbox_id, &range, 1,
-					      time(NULL), &error) < 0) {
-			log_error(&session->log, "marking message %u "
-				  "retrieved failed: %s", stream->msg_idx + 1,
-				  error);
+		/* Recorded at QUIT (see pop3_session_commit_retrieved). */
+		if (!session->retrieved[stream->msg_idx]) {
+			session->retrieved[stream->msg_idx] = true;
+			session->retrieved_count++;
 		}
 		break;
 	case POP3_STREAM_TOP:
@@ -424,9 +414,39 @@ maildrop_open(struct pop3_session *session, const char **error_r)
 		return -1;
 
 	session->deleted = pop3_xcalloc(session->count, sizeof(bool));
+	session->retrieved = pop3_xcalloc(session->count, sizeof(bool));
 	for (unsigned i = 0; i < session->count; i++)
 		session->total_size += session->msgs[i].size;
 	return 0;
+}
+
+void
+pop3_session_commit_retrieved(struct pop3_session *session)
+{
+	struct store_uid_range *ranges;
+	unsigned n = 0;
+	const char *error;
+
+	if (session->retrieved_count == 0)
+		return;
+	ranges = pop3_xcalloc(session->retrieved_count, sizeof(*ranges));
+	for (unsigned i = 0; i < session->count; i++) {
+		uint32_t uid = session->msgs[i].uid;
+
+		/* Messages about to be expunged need no mark. */
+		if (!session->retrieved[i] || session->deleted[i])
+			continue;
+		if (n > 0 && ranges[n - 1].last + 1 == uid)
+			ranges[n - 1].last = uid;
+		else
+			ranges[n++] = (struct store_uid_range){ uid, uid };
+	}
+	if (n > 0 &&
+	    store_pop3_mark_retrieved(session->user, session->mailbox_id,
+				      ranges, n, time(NULL), &error) < 0)
+		log_error(&session->log, "marking retrieved messages seen "
+			  "failed: %s", error);
+	free(ranges);
 }
 
 static void
@@ -441,6 +461,9 @@ maildrop_close(struct pop3_session *session)
 	session->msgs = NULL;
 	free(session->deleted);
 	session->deleted = NULL;
+	free(session->retrieved);
+	session->retrieved = NULL;
+	session->retrieved_count = 0;
 	session->count = session->deleted_count = 0;
 	session->total_size = session->deleted_size = 0;
 }

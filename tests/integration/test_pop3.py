@@ -272,3 +272,29 @@ def test_expire_days(tmp_path):
         p.quit()
     finally:
         srv.stop()
+
+
+def test_retr_marks_seen_at_quit_in_one_store(srv):
+    """RETR's \\Seen is one store with IMAP: it shows in an IMAP session
+    once the POP3 session QUITs; a session that drops without QUIT
+    changes nothing (RFC 1939 6), as Dovecot does."""
+    import imaplib
+    deliver(srv, "alice", [make_message(i) for i in range(2)])
+    p = login(srv)
+    p.retr(1)
+    p.close()  # no QUIT
+    time.sleep(0.3)
+    m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=30)
+    m.login("alice", PASSWORD)
+    m.select("INBOX", readonly=True)
+    assert b"\\Seen" not in m.fetch("1", "(FLAGS)")[1][0]
+    p = login(srv)
+    p.retr(1)
+    p.dele(2)
+    p.quit()
+    m.noop()
+    flags = m.fetch("1", "(FLAGS)")[1][0]
+    assert b"\\Seen" in flags, flags
+    typ, data = m.search(None, "ALL")
+    assert data[0].split() == [b"1"]
+    m.logout()
