@@ -2,6 +2,7 @@
    sequence numbers). Validation and action live in the cmd-*.c files. */
 #include <strings.h>
 
+#include "imap/cmd-sort.h"
 #include "imap/imap-commands.h"
 
 #define ANY (IMAP_CMD_NOAUTH | IMAP_CMD_AUTH | IMAP_CMD_SELECTED)
@@ -37,6 +38,10 @@ static const struct imap_command_def imap_commands[] = {
 	{ "UNSELECT", cmd_unselect, IMAP_CMD_SELECTED },
 	{ "EXPUNGE", cmd_expunge, IMAP_CMD_SELECTED | IMAP_CMD_UID },
 	{ "SEARCH", cmd_search,
+	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
+	{ "SORT", cmd_sort,
+	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
+	{ "THREAD", cmd_thread,
 	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },
 	{ "FETCH", cmd_fetch,
 	  IMAP_CMD_SELECTED | IMAP_CMD_UID | IMAP_CMD_USES_SEQS },

@@ -222,6 +222,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 		       "SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE "
 		       "UTF8=ACCEPT MULTIAPPEND BINARY CONDSTORE QRESYNC "
 		       "ESEARCH SEARCHRES WITHIN");
+	buf_append_str(out, " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT "
+		       "THREAD=REFERENCES");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 

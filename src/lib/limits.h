@@ -177,4 +177,16 @@
    no limit; real names are short words). */
 #define SEARCH_MAX_HEADER_NAME 256
 
+/* SORT and THREAD (src/search/sort.h, thread.h). */
+/* Keys in one SORT criteria list: there are nine kinds, and a repeat
+   changes nothing. */
+#define SORT_MAX_CRITERIA 16
+/* Header bytes read per message for its sort or thread keys: the
+   fields they need come first in practice, and the rest is not read. */
+#define SORT_MAX_HEADER (256 * 1024)
+/* msg-ids of one References: field kept for THREAD (the last ones, the
+   closest ancestors); every link is checked against loops by walking
+   up the tree, so a longer list costs quadratic time. */
+#define THREAD_MAX_REFERENCES 256
+
 #endif
