@@ -65,6 +65,9 @@ int spool_create(const char *dir, struct spool **spool_r,
 /* Closes the file (its space is freed) and sets *spool to NULL. Safe on
    NULL. */
 void spool_destroy(struct spool **spool);
+/* Empties the spool for the next message (keeps the file). Returns 0, or
+   -1 with *error_r. */
+int spool_reset(struct spool *spool, const char **error_r);
 
 /* Appends bytes. Writes are buffered (a few tens of KiB); a write error
    (ENOSPC) may show here or in spool_finish(). After an error every later

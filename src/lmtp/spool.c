@@ -116,6 +116,22 @@ spool_create(const char *dir, struct spool **spool_r, const char **error_r)
 	return 0;
 }
 
+int
+spool_reset(struct spool *spool, const char **error_r)
+{
+	/* write(2) appends at the file offset: rewind it too. */
+	if (ftruncate(spool->fd, 0) < 0 ||
+	    lseek(spool->fd, 0, SEEK_SET) < 0) {
+		*error_r = spool_error("emptying spool file failed: %s",
+				       strerror(errno));
+		return -1;
+	}
+	spool->size = 0;
+	spool->buf_used = 0;
+	spool->error = 0;
+	return 0;
+}
+
 void
 spool_destroy(struct spool **_spool)
 {

@@ -224,3 +224,20 @@ def test_sigkill_durability(srv):
     assert all(v == 1 for v in seen.values())
     missing = acked - set(seen)
     assert not missing, sorted(missing)[:10]
+
+
+def test_one_session_big_then_small(srv):
+    """A session reuses its spool file: a small message after a large one
+    is stored byte for byte, nothing of the first left in it."""
+    big = make_message(20, body_lines=[b"B" * 200] * 2000)
+    small = make_message(21)
+    c = LMTP(srv.ports["lmtp"])
+    c.cmd("LHLO x")
+    assert c.deliver("s@x", ["alice"], big) == [250]
+    assert c.deliver("s@x", ["alice"], small) == [250]
+    assert c.deliver("s@x", ["alice"], big) == [250]
+    c.close()
+    got = pop_all(srv, "alice")
+    assert [len(g) > len(m) and g.endswith(m)
+            for g, m in zip(got, (big, small, big))] == [True] * 3
+    assert len(got[1]) < 1000
