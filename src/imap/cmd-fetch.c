@@ -422,8 +422,12 @@ fetch_section(struct fetch_ctx *ctx, struct fetch_out *out,
 		break;
 	default:
 		/* HEADER and TEXT of a message: the root, or the message
-		   inside a message/rfc822 part. */
-		if (mail_cache_part_message(rec, idx, &midx) == 0) {
+		   inside a message/rfc822 part. A root that is itself
+		   message/rfc822 is still the message those sections name
+		   (RFC 9051 6.4.5), not the one it encapsulates. */
+		if (item->depth == 0)
+			midx = 0;
+		else if (mail_cache_part_message(rec, idx, &midx) == 0) {
 			buf_append_str(&out->buf, "NIL");
 			return 0;
 		}

@@ -95,3 +95,23 @@ def test_move_into_selected_mailbox(imap_server):
     assert [re.search(rb"UID (\d+)", x).group(1) for x in lines[:-1]] == \
         [b"2", b"3"], lines
     c.close()
+
+
+def test_body_text_of_message_rfc822_root(imap_server):
+    inner = (b"From: inner@example.org\r\nSubject: inner\r\n\r\n"
+             b"Hello world\r\n")
+    outer = (b"From: outer@example.org\r\nMime-Version: 1.0\r\n"
+             b"Content-Type: message/rfc822\r\n\r\n" + inner)
+    c = Raw(imap_server)
+    c.append("INBOX", outer)
+    c.ok("SELECT INBOX")
+    # RFC 9051 6.4.5: TEXT is the body of the message itself, i.e. the
+    # whole encapsulated message; 1.TEXT is the encapsulated body.
+    lines = c.ok("FETCH 1 (BODY.PEEK[TEXT])")
+    assert b"BODY[TEXT] {%d}\r\n" % len(inner) + inner in lines[0], lines
+    lines = c.ok("FETCH 1 (BODY.PEEK[HEADER])")
+    assert b"outer@example.org" in lines[0], lines
+    assert b"inner@example.org" not in lines[0], lines
+    lines = c.ok("FETCH 1 (BODY.PEEK[1.TEXT])")
+    assert b"{13}\r\nHello world\r\n" in lines[0], lines
+    c.close()
