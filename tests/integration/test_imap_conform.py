@@ -115,3 +115,29 @@ def test_body_text_of_message_rfc822_root(imap_server):
     lines = c.ok("FETCH 1 (BODY.PEEK[1.TEXT])")
     assert b"{13}\r\nHello world\r\n" in lines[0], lines
     c.close()
+
+
+def test_esearch_modseq_min_max(imap_server):
+    c = Raw(imap_server)
+    for i in range(1, 5):
+        c.append("INBOX", msg(i))
+    c.ok("SELECT INBOX")
+    modseq = {}
+    for seq in (1, 3, 2, 4):
+        c.ok("STORE %d +FLAGS (\\Seen)" % seq)
+        lines = c.ok("FETCH %d (MODSEQ)" % seq)
+        modseq[seq] = int(re.search(rb"MODSEQ \((\d+)\)",
+                                    lines[0]).group(1))
+    crit = 'MODSEQ "/flags/\\\\seen" all 1'
+
+    def esearch(ret, seqs):
+        lines = c.ok("SEARCH RETURN (%s) %s %s" % (ret, seqs, crit))
+        return int(re.search(rb"MODSEQ (\d+)", lines[0]).group(1))
+
+    # RFC 4731 3.2: a single MIN or MAX gives that message's modseq,
+    # MIN MAX the higher of the two, anything with ALL the highest.
+    assert esearch("MIN", "1:3") == modseq[1]
+    assert esearch("MAX", "1:3") == modseq[3]
+    assert esearch("MIN MAX", "1:3") == max(modseq[1], modseq[3])
+    assert esearch("ALL", "1:3") == max(modseq[1], modseq[2], modseq[3])
+    c.close()
