@@ -141,3 +141,21 @@ def test_esearch_modseq_min_max(imap_server):
     assert esearch("MIN MAX", "1:3") == max(modseq[1], modseq[3])
     assert esearch("ALL", "1:3") == max(modseq[1], modseq[2], modseq[3])
     c.close()
+
+
+def test_logout_sends_no_updates_after_bye(imap_server):
+    a = Raw(imap_server)
+    b = Raw(imap_server)
+    a.append("INBOX", msg(1))
+    a.append("INBOX", msg(2))
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    b.ok("STORE 1 +FLAGS (\\Deleted)")
+    b.ok("EXPUNGE")
+    b.ok("STORE 1 +FLAGS (\\Flagged)")
+    lines = a.cmd("LOGOUT")
+    # RFC 9051 6.1.3: BYE, then the tagged OK, with nothing in between.
+    assert lines[0].startswith(b"* BYE"), lines
+    assert len(lines) == 2 and b" OK" in lines[1], lines
+    a.close()
+    b.close()
