@@ -343,13 +343,18 @@ list_parse(struct list_ctx *ctx, struct imap_cmd *cmd)
 		size_t len;
 		char *pat;
 
-		if (!imap_arg_get_astring(&plist[k], &data, &len) ||
-		    imap_mailbox_name_from_client(cmd->session, data, len,
-						  &pat, &error) < 0) {
+		if (!imap_arg_get_astring(&plist[k], &data, &len)) {
 			free(reference);
 			imap_cmd_bad(cmd, "Invalid mailbox pattern.");
 			return false;
 		}
+		/* A pattern that is not valid modified UTF-7 (an "&" not
+		   starting a shift sequence) is still a syntactically valid
+		   list-mailbox (RFC 9051 9): no stored name can match it, so
+		   it lists nothing rather than failing the command. */
+		if (imap_mailbox_name_from_client(cmd->session, data, len,
+						  &pat, &error) < 0)
+			continue;
 		ctx->patterns[ctx->pattern_count++] =
 			imap_list_join(reference, pat);
 		free(pat);

@@ -159,3 +159,15 @@ def test_logout_sends_no_updates_after_bye(imap_server):
     assert len(lines) == 2 and b" OK" in lines[1], lines
     a.close()
     b.close()
+
+
+def test_list_pattern_not_modified_utf7(imap_server):
+    c = Raw(imap_server)
+    lines = c.cmd("LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*")
+    assert len(lines) == 1 and b" OK" in lines[0], lines
+    lines = c.cmd('LIST "" ("&" INBOX)')
+    assert len(lines) == 2 and b'"INBOX"' in lines[0], lines
+    assert b" OK" in lines[1], lines
+    lines = c.cmd("SELECT &")
+    assert b" NO" in lines[-1], lines
+    c.close()
