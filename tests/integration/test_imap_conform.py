@@ -171,3 +171,15 @@ def test_list_pattern_not_modified_utf7(imap_server):
     lines = c.cmd("SELECT &")
     assert b" NO" in lines[-1], lines
     c.close()
+
+
+def test_largest_rfc2971_id_before_login(imap_server):
+    c = Raw(imap_server, login=False)
+    # RFC 2971 3.3: up to 30 pairs, fields of 30 octets, values of 1024.
+    pairs = " ".join('"%s" "%s"' % (("f%02d" % i).ljust(30, "x"),
+                                    "v" * 1024) for i in range(30))
+    lines = c.cmd("ID (%s)" % pairs)
+    assert lines[0].startswith(b"* ID "), lines
+    assert b" OK" in lines[-1], lines
+    c.ok("LOGIN alice " + PW)
+    c.close()
