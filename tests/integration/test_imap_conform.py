@@ -183,3 +183,33 @@ def test_largest_rfc2971_id_before_login(imap_server):
     assert b" OK" in lines[-1], lines
     c.ok("LOGIN alice " + PW)
     c.close()
+
+
+def test_lsub_percent_and_recursivematch(imap_server):
+    c = Raw(imap_server)
+    for box in ("t", "t/a", "t/b", "t/b/c", "t/d", "t/d/e"):
+        c.ok("CREATE " + box)
+    c.ok("SUBSCRIBE t/a")
+    c.ok("SUBSCRIBE t/b/c")
+    c.ok("SUBSCRIBE t/d/e")
+    lines = c.ok('LSUB "" t/%')
+    # RFC 3501 6.3.9: "%" stops at t/b and t/d, which are listed
+    # \Noselect for their subscribed children.
+    assert sorted(lines[:-1]) == [
+        b'* LSUB () "/" "t/a"\r\n',
+        b'* LSUB (\\Noselect) "/" "t/b"\r\n',
+        b'* LSUB (\\Noselect) "/" "t/d"\r\n'], lines
+    lines = c.ok('LSUB "" t/*')
+    assert sorted(lines[:-1]) == [
+        b'* LSUB () "/" "t/a"\r\n',
+        b'* LSUB () "/" "t/b/c"\r\n',
+        b'* LSUB () "/" "t/d/e"\r\n'], lines
+    # RFC 5258 3 rule 2B: t/b is listed for t/b/c only when t/b/c itself
+    # does not match.
+    lines = c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" (t/b)')
+    assert len(lines) == 2 and b'"t/b" ("CHILDINFO" ("SUBSCRIBED"))' \
+        in lines[0], lines
+    lines = c.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" (t/b t/b/c)')
+    assert len(lines) == 2 and b'"t/b/c"' in lines[0], lines
+    assert b"CHILDINFO" not in lines[0], lines
+    c.close()
