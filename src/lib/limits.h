@@ -134,8 +134,8 @@
    literals (streamed APPEND data is not counted). */
 #define IMAP_MAX_COMMAND_SIZE (1024 * 1024)
 /* Before login, a whole command is small (user, password, SASL data, or
-   the largest RFC 2971 ID). */
-#define IMAP_MAX_COMMAND_SIZE_PREAUTH (40 * 1024)
+   the largest RFC 2971 ID, with room for a literal next to a full line). */
+#define IMAP_MAX_COMMAND_SIZE_PREAUTH (48 * 1024)
 /* Largest literal kept in memory (SEARCH text, mailbox names, flags);
    only APPEND data is streamed to a file instead. */
 #define IMAP_MAX_LITERAL_MEM (64 * 1024)
