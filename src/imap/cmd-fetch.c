@@ -776,7 +776,7 @@ cmd_fetch(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, "Invalid FETCH modifier.");
 			return true;
 		}
-		session->enabled_condstore = true;
+		imap_session_enable_condstore(session);
 	}
 	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
 			      &error) < 0) {
@@ -803,7 +803,7 @@ cmd_fetch(struct imap_cmd *cmd)
 			has_modseq = true;
 	}
 	if (has_modseq)
-		session->enabled_condstore = true;
+		imap_session_enable_condstore(session);
 	ctx->add_modseq = changedsince != 0 && !has_modseq;
 	if (imap_session_seqset_to_seqs(session, set, cmd->uid, &ctx->seqs,
 					&ctx->count, &error) < 0) {

@@ -285,6 +285,9 @@ cmd_search(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, "%s", error);
 		return true;
 	}
+	/* RFC 7162 3.1: SEARCH MODSEQ is CONDSTORE-enabling. */
+	if (prog->uses_modseq)
+		imap_session_enable_condstore(session);
 	if (prog->uses_saved)
 		saved = imap_session_saved_set(session);
 	memset(&res, 0, sizeof(res));

@@ -126,8 +126,8 @@ def test_esearch_modseq_min_max(imap_server):
     for seq in (1, 3, 2, 4):
         c.ok("STORE %d +FLAGS (\\Seen)" % seq)
         lines = c.ok("FETCH %d (MODSEQ)" % seq)
-        modseq[seq] = int(re.search(rb"MODSEQ \((\d+)\)",
-                                    lines[0]).group(1))
+        modseq[seq] = int(re.search(rb"FETCH \(MODSEQ \((\d+)\)",
+                                    b"".join(lines)).group(1))
     crit = 'MODSEQ "/flags/\\\\seen" all 1'
 
     def esearch(ret, seqs):
@@ -213,3 +213,27 @@ def test_lsub_percent_and_recursivematch(imap_server):
     assert len(lines) == 2 and b'"t/b/c"' in lines[0], lines
     assert b"CHILDINFO" not in lines[0], lines
     c.close()
+
+
+def test_first_condstore_command_reports_highestmodseq(imap_server):
+    c = Raw(imap_server)
+    c.append("INBOX", msg(1))
+    c.append("INBOX", msg(2))
+    lines = c.ok("SELECT INBOX")
+    high = re.search(rb"HIGHESTMODSEQ (\d+)", b"".join(lines)).group(1)
+    # RFC 7162 3.1: the first CONDSTORE-enabling command with a mailbox
+    # selected gets an untagged OK [HIGHESTMODSEQ], once.
+    lines = c.ok("FETCH 1 (MODSEQ)")
+    assert lines[0] == b"* OK [HIGHESTMODSEQ %s] Highest\r\n" % high, lines
+    assert b"MODSEQ (" in lines[1], lines
+    lines = c.ok("FETCH 1 (MODSEQ)")
+    assert b"HIGHESTMODSEQ" not in b"".join(lines), lines
+    # SEARCH MODSEQ enables it too.
+    c.ok("UNSELECT")
+    c2 = Raw(imap_server)
+    c2.ok("SELECT INBOX")
+    lines = c2.ok("SEARCH MODSEQ 1")
+    assert lines[0].startswith(b"* OK [HIGHESTMODSEQ "), lines
+    assert re.match(rb"\* SEARCH 1 2 \(MODSEQ \d+\)", lines[1]), lines
+    c.close()
+    c2.close()
