@@ -1154,7 +1154,10 @@ static const struct session_case session_cases[] = {
 	{ "SEARCH RETURN (SAVE COUNT MIN) ALL", "* ESEARCH (TAG #) "
 	  "MIN 1 COUNT 4|OK SEARCH completed." },
 	{ "SEARCH NOT $", "* SEARCH|OK SEARCH completed." },
-	/* MODSEQ adds the highest modseq of the matches. */
+	/* MODSEQ adds the highest modseq of the matches. (CONDSTORE is
+	   enabled first: its first enabling command also gets an untagged
+	   OK [HIGHESTMODSEQ].) */
+	{ "FETCH 1 (MODSEQ)", NULL },
 	{ "SEARCH MODSEQ 1 1", "* SEARCH 1 (MODSEQ *|OK SEARCH completed." },
 	/* errors */
 	{ "SEARCH CHARSET KOI8-R ALL",
