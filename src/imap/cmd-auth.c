@@ -45,9 +45,12 @@ cmd_noop(struct imap_cmd *cmd)
 bool
 cmd_logout(struct imap_cmd *cmd)
 {
+	/* The state changes first so the tagged OK carries no pending
+	   mailbox updates: after the BYE (RFC 9051 6.1.3) the mailbox is
+	   being closed and a client has already dropped its view of it. */
+	cmd->session->state = IMAP_STATE_LOGOUT;
 	imap_session_untagged(cmd->session, "BYE Logging out");
 	imap_cmd_ok(cmd, "Logout completed.");
-	cmd->session->state = IMAP_STATE_LOGOUT;
 	return true;
 }
 

@@ -82,9 +82,22 @@ cmd_copy_full(struct imap_cmd *cmd, bool move)
 		imap_cmd_ok(cmd, "No messages.");
 		goto out;
 	}
+	/* RFC 6851 does not forbid MOVE into the selected mailbox: the
+	   messages get new UIDs there. The store moves only between two
+	   mailboxes, so that case is a copy and an expunge of the sources,
+	   under the user lock so no other session sees both copies. */
+	bool same = move && info.id == session->mailbox_id;
+	if (same)
+		store_user_lock(session->user);
 	ret = store_messages_copy(session->user, session->mailbox_id, ranges,
-				  range_count, info.id, move, &src_uids,
-				  &dst_uids, &count, &error);
+				  range_count, info.id, move && !same,
+				  &src_uids, &dst_uids, &count, &error);
+	if (same && ret > 0 && count > 0 &&
+	    store_expunge(session->user, session->mailbox_id, ranges,
+			  range_count, NULL, &error) < 0)
+		ret = -1;
+	if (same)
+		store_user_unlock(session->user);
 	if (ret <= 0) {
 		store_mailbox_info_free(&info);
 		if (ret < 0)

@@ -422,8 +422,12 @@ fetch_section(struct fetch_ctx *ctx, struct fetch_out *out,
 		break;
 	default:
 		/* HEADER and TEXT of a message: the root, or the message
-		   inside a message/rfc822 part. */
-		if (mail_cache_part_message(rec, idx, &midx) == 0) {
+		   inside a message/rfc822 part. A root that is itself
+		   message/rfc822 is still the message those sections name
+		   (RFC 9051 6.4.5), not the one it encapsulates. */
+		if (item->depth == 0)
+			midx = 0;
+		else if (mail_cache_part_message(rec, idx, &midx) == 0) {
 			buf_append_str(&out->buf, "NIL");
 			return 0;
 		}
@@ -772,7 +776,7 @@ cmd_fetch(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, "Invalid FETCH modifier.");
 			return true;
 		}
-		session->enabled_condstore = true;
+		imap_session_enable_condstore(session);
 	}
 	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
 			      &error) < 0) {
@@ -799,7 +803,7 @@ cmd_fetch(struct imap_cmd *cmd)
 			has_modseq = true;
 	}
 	if (has_modseq)
-		session->enabled_condstore = true;
+		imap_session_enable_condstore(session);
 	ctx->add_modseq = changedsince != 0 && !has_modseq;
 	if (imap_session_seqset_to_seqs(session, set, cmd->uid, &ctx->seqs,
 					&ctx->count, &error) < 0) {

@@ -179,7 +179,12 @@ list_write_node(struct list_ctx *ctx, const struct list_node *node,
 		     buf_append_str(&b, s); first = false; } while (0)
 	buf_init(&b, 0);
 	buf_append_str(&b, ctx->lsub ? "LSUB (" : "LIST (");
-	if (info == NULL) {
+	if (ctx->lsub) {
+		/* RFC 3501 6.3.9: an LSUB name that is listed only for a
+		   subscribed child is \Noselect. */
+		if (info == NULL || !info->subscribed)
+			ATTR("\\Noselect");
+	} else if (info == NULL) {
 		if (ctx->extended || session->enabled_rev2)
 			ATTR("\\NonExistent");
 		else
@@ -213,6 +218,28 @@ list_write_node(struct list_ctx *ctx, const struct list_node *node,
 	}
 }
 
+/* Whether nodes[i] has a subscribed descendant that no pattern matches:
+   only then is it listed for that child (RFC 5258 3 rule 2B, RFC 3501
+   6.3.9 LSUB with "%"). Names with nodes[i]'s name as prefix sort right
+   after it, so the scan stops at the first one without the prefix. */
+static bool
+unmatched_subscribed_child(struct list_ctx *ctx, unsigned int i)
+{
+	const char *name = ctx->nodes[i].name;
+	size_t len = strlen(name);
+
+	for (unsigned j = i + 1; j < ctx->node_count; j++) {
+		const struct list_node *n = &ctx->nodes[j];
+
+		if (strncmp(n->name, name, len) != 0)
+			break;
+		if (n->name[len] == '/' && n->info != NULL &&
+		    n->info->subscribed && !name_matches(ctx, n->name))
+			return true;
+	}
+	return false;
+}
+
 static void
 list_run(struct list_ctx *ctx)
 {
@@ -229,9 +256,11 @@ list_run(struct list_ctx *ctx)
 		if ((ctx->sel & LIST_SEL_SUBSCRIBED) != 0 || ctx->lsub) {
 			if (subscribed) {
 				list_write_node(ctx, node, false);
-			} else if ((ctx->sel & LIST_SEL_RECURSIVEMATCH) != 0 &&
-				   node->subscribed_child) {
-				list_write_node(ctx, node, true);
+			} else if (node->subscribed_child &&
+				   (ctx->lsub || (ctx->sel &
+				    LIST_SEL_RECURSIVEMATCH) != 0) &&
+				   unmatched_subscribed_child(ctx, i)) {
+				list_write_node(ctx, node, !ctx->lsub);
 			}
 			continue;
 		}
@@ -343,13 +372,18 @@ list_parse(struct list_ctx *ctx, struct imap_cmd *cmd)
 		size_t len;
 		char *pat;
 
-		if (!imap_arg_get_astring(&plist[k], &data, &len) ||
-		    imap_mailbox_name_from_client(cmd->session, data, len,
-						  &pat, &error) < 0) {
+		if (!imap_arg_get_astring(&plist[k], &data, &len)) {
 			free(reference);
 			imap_cmd_bad(cmd, "Invalid mailbox pattern.");
 			return false;
 		}
+		/* A pattern that is not valid modified UTF-7 (an "&" not
+		   starting a shift sequence) is still a syntactically valid
+		   list-mailbox (RFC 9051 9): no stored name can match it, so
+		   it lists nothing rather than failing the command. */
+		if (imap_mailbox_name_from_client(cmd->session, data, len,
+						  &pat, &error) < 0)
+			continue;
 		ctx->patterns[ctx->pattern_count++] =
 			imap_list_join(reference, pat);
 		free(pat);

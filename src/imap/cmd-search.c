@@ -21,6 +21,8 @@ struct search_results {
 	uint32_t *uids; /* for SAVE */
 	unsigned int count;
 	uint64_t highest_modseq;
+	uint64_t first_modseq; /* of the MIN message */
+	uint64_t last_modseq; /* of the MAX message */
 };
 
 static ssize_t
@@ -117,6 +119,9 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 		if (r > 0) {
 			res->nums[res->count] = cmd->uid ? entry.uid : seq;
 			res->uids[res->count] = entry.uid;
+			if (res->count == 0)
+				res->first_modseq = entry.modseq;
+			res->last_modseq = entry.modseq;
 			res->count++;
 			if (entry.modseq > res->highest_modseq)
 				res->highest_modseq = entry.modseq;
@@ -146,6 +151,25 @@ send_untagged(struct imap_session *session, struct buf *out)
 	buf_append_str(out, "\r\n");
 	imap_session_write(session, out->data, out->len);
 	buf_free(out);
+}
+
+/* RFC 4731 3.2: with only MIN and/or MAX returned, MODSEQ is that of the
+   returned message(s); otherwise the highest of all matches. */
+static uint64_t
+esearch_modseq(unsigned int opts, const struct search_results *res)
+{
+	bool min = (opts & SEARCH_RETURN_MIN) != 0;
+	bool max = (opts & SEARCH_RETURN_MAX) != 0;
+
+	if ((opts & (SEARCH_RETURN_ALL | SEARCH_RETURN_COUNT)) != 0 ||
+	    (!min && !max))
+		return res->highest_modseq;
+	if (min && !max)
+		return res->first_modseq;
+	if (max && !min)
+		return res->last_modseq;
+	return res->first_modseq > res->last_modseq ?
+		res->first_modseq : res->last_modseq;
 }
 
 static void
@@ -192,7 +216,7 @@ write_reply(struct imap_cmd *cmd, const struct search_program *prog,
 		buf_appendf(&out, " COUNT %u", res->count);
 	if (prog->uses_modseq && res->count > 0)
 		buf_appendf(&out, " MODSEQ %llu",
-			    (unsigned long long)res->highest_modseq);
+			    (unsigned long long)esearch_modseq(opts, res));
 	send_untagged(session, &out);
 }
 
@@ -261,6 +285,9 @@ cmd_search(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, "%s", error);
 		return true;
 	}
+	/* RFC 7162 3.1: SEARCH MODSEQ is CONDSTORE-enabling. */
+	if (prog->uses_modseq)
+		imap_session_enable_condstore(session);
 	if (prog->uses_saved)
 		saved = imap_session_saved_set(session);
 	memset(&res, 0, sizeof(res));

@@ -169,7 +169,7 @@ cmd_store(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, "Invalid STORE modifier.");
 			return true;
 		}
-		session->enabled_condstore = true;
+		imap_session_enable_condstore(session);
 		/* UNCHANGEDSINCE 0 is valid: it fails for every message. */
 		unchanged_given = true;
 		args = cmd->args + 2;

@@ -319,6 +319,11 @@ bool imap_session_uid_is_recent(struct imap_session *session, uint32_t uid);
    it: the RECENT response (RFC 3501 7.3.2). */
 uint32_t imap_session_recent_count(struct imap_session *session);
 
+/* Turns CONDSTORE on for a CONDSTORE-enabling command (RFC 7162 3.1). The
+   first time, with a mailbox selected, it sends the untagged
+   OK [HIGHESTMODSEQ] the RFC requires, before the command's own replies. */
+void imap_session_enable_condstore(struct imap_session *session);
+
 /* Mailbox names on the wire: from the client's form (modified UTF-7, or
    UTF-8 once UTF8=ACCEPT/IMAP4rev2 is enabled) to the store's UTF-8
    (malloc'ed; "inbox" in any case becomes "INBOX"), and back (written

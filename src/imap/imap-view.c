@@ -330,6 +330,19 @@ imap_session_select(struct imap_session *session, uint64_t mailbox_id,
 }
 
 void
+imap_session_enable_condstore(struct imap_session *session)
+{
+	if (session->enabled_condstore)
+		return;
+	session->enabled_condstore = true;
+	/* The modseq this session has reported changes up to (at least):
+	   a client resyncing from it misses nothing. */
+	if (session->state == IMAP_STATE_SELECTED && session->view != NULL)
+		imap_session_untagged(session, "OK [HIGHESTMODSEQ %" PRIu64
+				      "] Highest", session->expunge_modseq);
+}
+
+void
 imap_session_unselect(struct imap_session *session)
 {
 	/* The watch goes first: after that the store never touches the

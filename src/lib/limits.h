@@ -127,13 +127,15 @@
    8192 octets; long UID sets from resyncing clients need more). */
 #define IMAP_MAX_LINE (64 * 1024)
 /* Before login: LOGIN, AUTHENTICATE with SASL-IR (base64 of SASL_MAX_INPUT)
-   and ID fit in this. */
-#define IMAP_MAX_LINE_PREAUTH (16 * 1024)
+   and ID fit in this; the largest ID RFC 2971 3.3 allows (30 pairs of
+   30- and 1024-octet strings) is about 32 KB. */
+#define IMAP_MAX_LINE_PREAUTH (40 * 1024)
 /* Most bytes of one command held in memory: all its lines plus in-memory
    literals (streamed APPEND data is not counted). */
 #define IMAP_MAX_COMMAND_SIZE (1024 * 1024)
-/* Before login, a whole command is small (user, password, SASL data). */
-#define IMAP_MAX_COMMAND_SIZE_PREAUTH (32 * 1024)
+/* Before login, a whole command is small (user, password, SASL data, or
+   the largest RFC 2971 ID, with room for a literal next to a full line). */
+#define IMAP_MAX_COMMAND_SIZE_PREAUTH (48 * 1024)
 /* Largest literal kept in memory (SEARCH text, mailbox names, flags);
    only APPEND data is streamed to a file instead. */
 #define IMAP_MAX_LITERAL_MEM (64 * 1024)

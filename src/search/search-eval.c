@@ -8,6 +8,7 @@
 
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
+#include "mail/mail-header.h"
 #include "mail/mail-parser.h"
 #include "search/search-text.h"
 
@@ -332,6 +333,53 @@ contains(const struct buf *hay, const struct needle *needle)
 }
 
 static void
+envelope_address(void *context, const char *name, const char *route,
+		 const char *mailbox, const char *host)
+{
+	struct buf *out = context;
+
+	(void)route;
+	if (mailbox == NULL || host == NULL)
+		return; /* a group marker */
+	if (name != NULL)
+		buf_append_str(out, name);
+	buf_append_str(out, " <");
+	buf_append_str(out, mailbox);
+	buf_append_c(out, '@');
+	buf_append_str(out, host);
+	buf_append_str(out, ">, ");
+}
+
+/* RFC 9051 6.4.4: FROM, TO, CC and BCC search "the envelope structure's"
+   field, i.e. the parsed addresses, where comments and the spaces around
+   "@" are gone: "<a (x)@ (y) b.org>" is found by "a@b.org". The raw field
+   is tried first; this form only when it does not match. */
+static bool
+address_field_contains(struct search_eval *e, const char *name,
+		       const char *value, const struct needle *needle)
+{
+	static const char *const fields[] = { "From", "To", "Cc", "Bcc" };
+	struct buf addrs;
+	unsigned int k;
+	bool found;
+
+	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+		if (strcasecmp(name, fields[k]) == 0)
+			break;
+	}
+	if (k == sizeof(fields) / sizeof(fields[0]))
+		return false;
+	buf_init(&addrs, 0);
+	mail_header_parse_addresses((const uint8_t *)value, strlen(value),
+				    envelope_address, &addrs);
+	buf_reset(&e->scratch);
+	search_text_fold(addrs.data, addrs.len, &e->scratch);
+	found = contains(&e->scratch, needle);
+	buf_free(&addrs);
+	return found;
+}
+
+static void
 on_header(void *context, const struct mail_part *part, const char *name,
 	  const char *value)
 {
@@ -360,7 +408,10 @@ on_header(void *context, const struct mail_part *part, const char *name,
 					 &e->field);
 			folded = true;
 		}
-		if (contains(&e->field, &e->needles[i])) {
+		if (contains(&e->field, &e->needles[i]) ||
+		    (node->op == SEARCH_OP_HEADER &&
+		     address_field_contains(e, name, value,
+					    &e->needles[i]))) {
 			e->matched[i] = true;
 			e->dirty = true;
 		} else if (node->op == SEARCH_OP_TEXT) {

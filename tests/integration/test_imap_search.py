@@ -239,9 +239,11 @@ def test_esearch_and_searchres(mailbox, imap_server):
     assert r.cmd("SEARCH $")[2] == ["* SEARCH"]
     assert "OK" in r.cmd("SELECT INBOX")[1]
     assert r.cmd("SEARCH $")[2] == ["* SEARCH"]
-    # MODSEQ reports the highest modseq of the matches.
+    # MODSEQ reports the highest modseq of the matches; as the first
+    # CONDSTORE-enabling command it also gets OK [HIGHESTMODSEQ].
     out = r.cmd("SEARCH MODSEQ 1 SEEN")[2]
-    assert len(out) == 1 and out[0].startswith("* SEARCH 1 (MODSEQ ")
+    assert len(out) == 2 and out[0].startswith("* OK [HIGHESTMODSEQ ")
+    assert out[1].startswith("* SEARCH 1 (MODSEQ ")
     # IMAP4rev2: ESEARCH without RETURN.
     assert "OK" in r.cmd("ENABLE IMAP4rev2")[1]
     tag, ok, out = r.cmd("SEARCH SEEN")

@@ -432,7 +432,8 @@ static const struct test_msg test_msgs[] = {
 }, {
 	{ 3, 30, STORE_FLAG_DELETED | STORE_FLAG_DRAFT, 0x2, 9, 20000,
 	  T_MAR1 },
-	"From: pierre@example.fr\r\n"
+	/* Comments and spaces inside the addr-spec (RFC 5322 CFWS). */
+	"From: <pierre (Pierre)@ (France) example.fr>\r\n"
 	"Subject: =?ISO-8859-1?Q?Re=3A_caf=E9?=\r\n"
 	"Content-Type: text/plain; charset=iso-8859-1\r\n"
 	"Content-Transfer-Encoding: quoted-printable\r\n"
@@ -567,6 +568,13 @@ static const struct eval_case eval_cases[] = {
 	{ "FROM alice", 0x1 },
 	{ "FROM \"J\xc3\xbcrgen\"", 0x2 },
 	{ "FROM example", 0xf },
+	/* RFC 9051 6.4.4: the envelope's addresses count too. */
+	{ "FROM pierre@example.fr", 0x4 },
+	{ "FROM \"<pierre@example.fr>\"", 0x4 },
+	{ "FROM France", 0x4 },
+	{ "FROM \"pierre@example.frx\"", 0x0 },
+	{ "CC \"Carol <carol@example.net>\"", 0x8 },
+	{ "HEADER Subject pierre@example.fr", 0x0 },
 	{ "TO alice", 0x2 },
 	{ "TO bob", 0x1 },
 	{ "CC carol", 0x8 },
@@ -1154,7 +1162,10 @@ static const struct session_case session_cases[] = {
 	{ "SEARCH RETURN (SAVE COUNT MIN) ALL", "* ESEARCH (TAG #) "
 	  "MIN 1 COUNT 4|OK SEARCH completed." },
 	{ "SEARCH NOT $", "* SEARCH|OK SEARCH completed." },
-	/* MODSEQ adds the highest modseq of the matches. */
+	/* MODSEQ adds the highest modseq of the matches. (CONDSTORE is
+	   enabled first: its first enabling command also gets an untagged
+	   OK [HIGHESTMODSEQ].) */
+	{ "FETCH 1 (MODSEQ)", NULL },
 	{ "SEARCH MODSEQ 1 1", "* SEARCH 1 (MODSEQ *|OK SEARCH completed." },
 	/* errors */
 	{ "SEARCH CHARSET KOI8-R ALL",
