@@ -1,0 +1,737 @@
+"""quire's IMAP against clients its authors did not write: mbsync (isync),
+offlineimap3, curl, fetchmail and neomutt. Mail is delivered over LMTP;
+what a client stores must be what the server holds, byte for byte, and
+what the server holds after a client ran is checked the way a user would
+see it, with Python's imaplib. A test is skipped only when the client's
+program is not installed."""
+
+import base64
+import hashlib
+import imaplib
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from helpers import LMTP, make_message, tls_context
+
+PW = "imap client pw 1"
+SCRAM_PW = "scram client pw 2"
+TIMEOUT = 60  # every client run; each takes well under a few seconds
+
+MBSYNC = shutil.which("mbsync")
+OFFLINEIMAP = shutil.which("offlineimap")
+CURL = shutil.which("curl")
+FETCHMAIL = shutil.which("fetchmail")
+NEOMUTT = shutil.which("neomutt")
+TMUX = shutil.which("tmux")
+
+
+def need(prog, name):
+    if prog is None:
+        pytest.skip("%s is not installed (scripts/install-deps)" % name)
+
+
+@pytest.fixture
+def srv(server):
+    server.add_user("alice", PW)
+    server.add_user("carol", SCRAM_PW, scheme="SCRAM-SHA-256")
+    server.start(wait=("imap", "imaps", "lmtp"))
+    return server
+
+
+def cert_path(srv):
+    return os.path.join(srv.data, "tls", "cert.pem")
+
+
+def deliver(srv, msg, user="alice"):
+    lm = LMTP(port=srv.ports["lmtp"])
+    lm.cmd("LHLO client.example.org")
+    codes = lm.deliver("sender@example.org", [user + "@example.org"], msg)
+    assert codes == [250], codes
+    lm.close()
+
+
+def run(cmd, env=None, timeout=TIMEOUT, input=None):
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
+                       input=input)
+    return r.returncode, r.stdout, r.stderr
+
+
+# ---- the server's side, seen with imaplib ---------------------------------
+
+def imap(srv, user="alice", password=PW):
+    m = imaplib.IMAP4("127.0.0.1", srv.ports["imap"], timeout=30)
+    m.login(user, password)
+    return m
+
+
+def server_mail(srv, mailbox="INBOX", user="alice", password=PW):
+    """{uid: (set of flags, message bytes)} for one mailbox."""
+    m = imap(srv, user, password)
+    typ, _ = m.select('"%s"' % mailbox, readonly=True)
+    assert typ == "OK", mailbox
+    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
+    assert typ == "OK", data
+    out = {}
+    for item in data:
+        if not isinstance(item, tuple):
+            continue
+        head, body = item
+        uid = int(re.search(rb"UID (\d+)", head).group(1))
+        flags = re.search(rb"FLAGS \(([^)]*)\)", head).group(1)
+        out[uid] = (set(flags.decode().split()), body)
+    m.logout()
+    return out
+
+
+def server_mailboxes(srv, user="alice", password=PW):
+    m = imap(srv, user, password)
+    typ, data = m.list()
+    m.logout()
+    names = set()
+    for line in data:
+        name = line.decode().split(') "/" ', 1)[1]
+        names.add(name.strip('"'))
+    return names
+
+
+def bodies(mail):
+    return sorted(b for _, b in mail.values())
+
+
+def store(srv, mailbox, uid, op, flags, expunge=False):
+    m = imap(srv)
+    assert m.select('"%s"' % mailbox)[0] == "OK"
+    typ, data = m.uid("STORE", str(uid), op, flags)
+    assert typ == "OK", data
+    if expunge:
+        assert m.expunge()[0] == "OK"
+    m.logout()
+
+
+# ---- Maildir (what mbsync and offlineimap write) --------------------------
+
+def lf_form(msg):
+    """msg as a Maildir client stores it: LF line ends, without the
+    X-TUID header mbsync puts in every message it copies (it finds an
+    interrupted copy again by it)."""
+    msg = msg.replace(b"\r\n", b"\n")
+    head, sep, body = msg.partition(b"\n\n")
+    head = re.sub(rb"(?m)^X-TUID: [^\n]*\n", b"", head + b"\n")[:-1]
+    return head + sep + body
+
+
+def lf_bodies(mail):
+    return sorted(lf_form(b) for _, b in mail.values())
+
+
+def maildir_messages(path):
+    """[(file name, flags after ':2,', LF-form bytes)] of one Maildir
+    folder."""
+    out = []
+    for sub in ("new", "cur"):
+        d = os.path.join(path, sub)
+        if not os.path.isdir(d):
+            continue
+        for n in sorted(os.listdir(d)):
+            flags = n.split(":2,", 1)[1] if ":2," in n else ""
+            with open(os.path.join(d, n), "rb") as f:
+                out.append((os.path.join(d, n), flags, lf_form(f.read())))
+    return out
+
+
+def maildir_add(path, msg, name):
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+    tmp = os.path.join(path, "tmp", name)
+    with open(tmp, "wb") as f:
+        f.write(msg)
+    os.rename(tmp, os.path.join(path, "new", name))
+
+
+def maildir_set_flags(fname, flags):
+    """Renames a Maildir file to carry flags (letters, sorted), moving it
+    to cur/ as a mail reader does."""
+    d, base = os.path.split(fname)
+    base = base.split(":2,", 1)[0]
+    new = os.path.join(os.path.dirname(d), "cur",
+                       base + ":2," + "".join(sorted(flags)))
+    os.rename(fname, new)
+    return new
+
+
+# ---- mbsync (isync) -------------------------------------------------------
+
+MBSYNC_TLS = {
+    "plain": ("imap", "None"),
+    "starttls": ("imap", "STARTTLS"),
+    "imaps": ("imaps", "IMAPS"),
+}
+
+
+class Mbsync:
+    def __init__(self, srv, tmp_path, mode):
+        need(MBSYNC, "mbsync (isync)")
+        self.srv = srv
+        self.home = tmp_path / "mbsync-home"
+        self.home.mkdir(exist_ok=True)
+        self.mail = str(tmp_path / "Mail") + "/"
+        os.makedirs(self.mail, exist_ok=True)
+        self.conf = tmp_path / "mbsyncrc"
+        port, ssltype = MBSYNC_TLS[mode]
+        tls = ""
+        if ssltype != "None":
+            tls = "CertificateFile %s\n" % cert_path(srv)
+        self.conf.write_text(
+            "IMAPAccount quire\n"
+            "Host 127.0.0.1\n"
+            "Port %d\n"
+            "User alice\n"
+            "Pass \"%s\"\n"
+            "SSLType %s\n"
+            "%s"
+            "AuthMechs LOGIN PLAIN\n"
+            "Timeout 20\n"
+            "\n"
+            "IMAPStore quire-remote\n"
+            "Account quire\n"
+            "\n"
+            "MaildirStore local\n"
+            "Path %s\n"
+            "Inbox %sINBOX\n"
+            "SubFolders Verbatim\n"
+            "\n"
+            "Channel quire\n"
+            "Far :quire-remote:\n"
+            "Near :local:\n"
+            "Patterns *\n"
+            "Create Both\n"
+            "Remove None\n"
+            "Expunge Both\n"
+            "Sync All\n"
+            "SyncState *\n" %
+            (srv.ports[port], PW, ssltype, tls, self.mail, self.mail))
+
+    def sync(self, debug=False):
+        env = dict(os.environ, HOME=str(self.home))
+        cmd = [MBSYNC, "-c", str(self.conf)]
+        if debug:
+            cmd.append("-D")
+        cmd.append("quire")
+        rc, out, err = run(cmd, env=env)
+        log = (out + err).decode(errors="replace")
+        return rc, log
+
+    def ok(self):
+        rc, log = self.sync()
+        if rc != 0:
+            _, trace = self.sync(debug=True)
+            raise AssertionError("mbsync failed (%d):\n%s\n--- trace:\n%s"
+                                 % (rc, log, trace[-20000:]))
+        return log
+
+    def folder(self, name="INBOX"):
+        return os.path.join(self.mail, name)
+
+
+@pytest.mark.parametrize("mode", ["plain", "starttls", "imaps"])
+def test_mbsync_initial_pull(srv, tmp_path, mode):
+    msgs = [make_message(i) for i in range(3)]
+    for m in msgs:
+        deliver(srv, m)
+    mb = Mbsync(srv, tmp_path, mode)
+    mb.ok()
+    local = maildir_messages(mb.folder())
+    remote = server_mail(srv)
+    assert sorted(b for _, _, b in local) == lf_bodies(remote)
+    assert len(local) == 3
+    for _, _, b in local:
+        assert any(b.endswith(lf_form(m)) for m in msgs)
+    # The default folders came over too.
+    for box in ("Drafts", "Sent", "Trash", "Junk", "Archive"):
+        assert os.path.isdir(os.path.join(mb.folder(box), "cur")), box
+    # A second run with nothing changed changes nothing.
+    mb.ok()
+    assert maildir_messages(mb.folder()) == local
+    assert server_mail(srv) == remote
+    login = [l for l in srv.log().splitlines()
+             if " imap " in l and " login:" in l and "user=alice" in l]
+    assert login, srv.log()
+    # The first login is mbsync's; imaplib's checks came after it.
+    assert ("TLSv1." in login[0]) == (mode != "plain"), login[0]
+
+
+@pytest.mark.parametrize("mode", ["plain", "starttls"])
+def test_mbsync_two_way(srv, tmp_path, mode):
+    for i in range(3):
+        deliver(srv, make_message(i))
+    mb = Mbsync(srv, tmp_path, mode)
+    mb.ok()
+    local = maildir_messages(mb.folder())
+    assert len(local) == 3
+    remote = server_mail(srv)
+    uid_of = {lf_form(b): u for u, (_, b) in remote.items()}
+
+    # Flags set locally are pushed to the server.
+    seen_file, _, seen_body = local[0]
+    flag_file, _, flag_body = local[1]
+    maildir_set_flags(seen_file, "S")
+    maildir_set_flags(flag_file, "FS")
+    mb.ok()
+    remote = server_mail(srv)
+    assert remote[uid_of[seen_body]][0] == {"\\Seen"}
+    assert remote[uid_of[flag_body]][0] == {"\\Seen", "\\Flagged"}
+    third = [u for u in remote if u not in (uid_of[seen_body],
+                                            uid_of[flag_body])][0]
+    assert "\\Seen" not in remote[third][0]
+
+    # A flag set on the server comes down.
+    store(srv, "INBOX", third, "+FLAGS", "(\\Answered)")
+    mb.ok()
+    flags = {b: f for _, f, b in maildir_messages(mb.folder())}
+    assert flags[lf_form(remote[third][1])] == "R"
+
+    # A message expunged on the server disappears locally.
+    store(srv, "INBOX", uid_of[flag_body], "+FLAGS", "(\\Deleted)",
+          expunge=True)
+    mb.ok()
+    local = maildir_messages(mb.folder())
+    assert sorted(b for _, _, b in local) == \
+        sorted([seen_body, lf_form(remote[third][1])])
+
+    # A message written locally is uploaded.
+    new = make_message(10, subject="written locally")
+    maildir_add(mb.folder(), new, "%d.local1.host" % int(time.time()))
+    mb.ok()
+    remote = server_mail(srv)
+    assert len(remote) == 3
+    assert lf_form(new) in lf_bodies(remote)
+    # ...and it keeps its bytes on the way back.
+    mb.ok()
+    assert sorted(b for _, _, b in maildir_messages(mb.folder())) == \
+        lf_bodies(server_mail(srv))
+
+    # A message deleted locally (trashed + expunged) goes from the server.
+    victim = [x for x in maildir_messages(mb.folder())
+              if x[2] == seen_body][0]
+    maildir_set_flags(victim[0], "ST")
+    mb.ok()
+    remote = server_mail(srv)
+    assert seen_body not in lf_bodies(remote)
+    assert len(remote) == 2
+
+    # A folder created locally is created on the server, with its mail.
+    sub = make_message(11, subject="in a new folder")
+    maildir_add(mb.folder("Projects"), sub, "%d.local2.host" %
+                int(time.time()))
+    mb.ok()
+    assert "Projects" in server_mailboxes(srv)
+    assert lf_bodies(server_mail(srv, "Projects")) == [lf_form(sub)]
+    # A folder created on the server comes down.
+    m = imap(srv)
+    assert m.create("Lists/quire")[0] == "OK"
+    m.logout()
+    mb.ok()
+    assert os.path.isdir(os.path.join(mb.folder("Lists/quire"), "cur"))
+
+
+def test_mbsync_large_and_many(srv, tmp_path):
+    """Forty messages and one of about 1 MB: mbsync pipelines its FETCHes
+    and the big literal arrives intact."""
+    body = [b"." * (i % 3) + b"line %06d " % i + b"y" * (i % 150)
+            for i in range(12000)]
+    big = make_message(99, body_lines=body)
+    deliver(srv, big)
+    for i in range(40):
+        deliver(srv, make_message(i))
+    mb = Mbsync(srv, tmp_path, "imaps")
+    mb.ok()
+    local = maildir_messages(mb.folder())
+    assert len(local) == 41
+    assert sorted(b for _, _, b in local) == lf_bodies(server_mail(srv))
+    assert any(b.endswith(lf_form(big)) for _, _, b in local)
+
+
+# ---- offlineimap3 ---------------------------------------------------------
+
+def cert_sha512(srv):
+    with open(cert_path(srv)) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    return hashlib.sha512(der).hexdigest()
+
+
+class OfflineIMAP:
+    def __init__(self, srv, tmp_path, tls):
+        need(OFFLINEIMAP, "offlineimap3")
+        self.srv = srv
+        self.mail = str(tmp_path / "oi-mail")
+        self.meta = str(tmp_path / "oi-meta")
+        self.home = tmp_path / "oi-home"
+        self.home.mkdir(exist_ok=True)
+        self.conf = tmp_path / "offlineimaprc"
+        if tls == "imaps":
+            sec = ("ssl = yes\nstarttls = no\nsslcacertfile = %s\n"
+                   "cert_fingerprint = %s\n"
+                   % (cert_path(srv), cert_sha512(srv)))
+            port = srv.ports["imaps"]
+        elif tls == "starttls":
+            sec = ("ssl = no\nstarttls = yes\nsslcacertfile = %s\n"
+                   "cert_fingerprint = %s\n"
+                   % (cert_path(srv), cert_sha512(srv)))
+            port = srv.ports["imap"]
+        else:
+            sec = "ssl = no\nstarttls = no\n"
+            port = srv.ports["imap"]
+        self.conf.write_text(
+            "[general]\n"
+            "accounts = quire\n"
+            "metadata = %s\n"
+            "maxsyncaccounts = 1\n"
+            "\n"
+            "[Account quire]\n"
+            "localrepository = local\n"
+            "remoterepository = remote\n"
+            "\n"
+            "[Repository local]\n"
+            "type = Maildir\n"
+            "localfolders = %s\n"
+            "\n"
+            "[Repository remote]\n"
+            "type = IMAP\n"
+            "remotehost = 127.0.0.1\n"
+            "remoteport = %d\n"
+            "remoteuser = alice\n"
+            "remotepass = %s\n"
+            "%s"
+            "maxconnections = 1\n"
+            "holdconnectionopen = no\n"
+            "timeout = 20\n" %
+            (self.meta, self.mail, port, PW, sec))
+
+    def sync(self, debug=False):
+        env = dict(os.environ, HOME=str(self.home))
+        cmd = [OFFLINEIMAP, "-c", str(self.conf), "-o", "-u", "basic"]
+        if debug:
+            cmd += ["-d", "imap"]
+        rc, out, err = run(cmd, env=env, timeout=120)
+        return rc, (out + err).decode(errors="replace")
+
+    def ok(self):
+        rc, log = self.sync()
+        if rc != 0 or "ERROR" in log:
+            _, trace = self.sync(debug=True)
+            raise AssertionError("offlineimap failed (%d):\n%s\n--- trace:"
+                                 "\n%s" % (rc, log, trace[-20000:]))
+        return log
+
+    def folder(self, name="INBOX"):
+        return os.path.join(self.mail, name)
+
+
+def oi_flags(name):
+    return name.split(":2,", 1)[1] if ":2," in name else ""
+
+
+@pytest.mark.parametrize("tls", ["plain", "starttls", "imaps"])
+def test_offlineimap_sync(srv, tmp_path, tls):
+    for i in range(3):
+        deliver(srv, make_message(i))
+    m = imap(srv)
+    assert m.create("Lists")[0] == "OK"
+    for i in range(2):
+        assert m.append("Lists", "(\\Seen)", None,
+                        make_message(20 + i))[0] == "OK"
+    m.logout()
+    oi = OfflineIMAP(srv, tmp_path, tls)
+    oi.ok()
+    for box in ("INBOX", "Lists"):
+        local = maildir_messages(oi.folder(box))
+        assert sorted(b for _, _, b in local) == \
+            lf_bodies(server_mail(srv, box)), box
+    assert all("S" in f for _, f, _ in maildir_messages(oi.folder("Lists")))
+    assert all("S" not in f for _, f, _ in maildir_messages(oi.folder()))
+
+    # Server-side changes: new mail, a flag, an expunge.
+    remote = server_mail(srv)
+    uids = sorted(remote)
+    new = make_message(30, subject="after the first sync")
+    deliver(srv, new)
+    store(srv, "INBOX", uids[0], "+FLAGS", "(\\Flagged)")
+    store(srv, "INBOX", uids[1], "+FLAGS", "(\\Deleted)", expunge=True)
+    oi.ok()
+    local = maildir_messages(oi.folder())
+    remote = server_mail(srv)
+    assert sorted(b for _, _, b in local) == lf_bodies(remote)
+    assert len(local) == 3
+    flags = {b: f for _, f, b in local}
+    assert "F" in flags[lf_form(remote[uids[0]][1])]
+
+    # Local changes go up: a flag and a new message.
+    fname = [x[0] for x in local if x[2] == lf_form(new)][0]
+    maildir_set_flags(fname, "S")
+    up = make_message(31, subject="from offlineimap")
+    maildir_add(oi.folder(), up, "%d.oi1.host" % int(time.time()))
+    oi.ok()
+    remote = server_mail(srv)
+    assert len(remote) == 4
+    assert lf_form(up) in lf_bodies(remote)
+    flags = {lf_form(b): f for f, b in remote.values()}
+    assert "\\Seen" in flags[lf_form(new)]
+
+
+# ---- curl -----------------------------------------------------------------
+
+def curl(srv, url_path, *args, port="imap", user="alice", password=PW):
+    need(CURL, "curl")
+    scheme = "imaps" if port == "imaps" else "imap"
+    url = "%s://127.0.0.1:%d/%s" % (scheme, srv.ports[port], url_path)
+    rc, out, err = run([CURL, "-s", "-S", "--max-time", "30",
+                        "-u", "%s:%s" % (user, password)] + list(args) +
+                       [url])
+    return rc, out, err.decode(errors="replace")
+
+
+def test_curl_list_fetch_search(srv):
+    msgs = [make_message(i) for i in range(2)]
+    for m in msgs:
+        deliver(srv, m)
+    remote = server_mail(srv)
+    rc, out, err = curl(srv, "")
+    assert rc == 0, err
+    assert b'"INBOX"' in out or b" INBOX" in out, out
+    assert b"Drafts" in out
+    rc, out, err = curl(srv, "INBOX")
+    assert rc == 0, err
+    for uid in remote:
+        rc, out, err = curl(srv, "INBOX;UID=%d" % uid)
+        assert rc == 0, err
+        assert out == remote[uid][1]
+    rc, out, err = curl(srv, "INBOX", "-X", "UID SEARCH ALL")
+    assert rc == 0, err
+    assert out.strip() == b"* SEARCH " + \
+        b" ".join(b"%d" % u for u in sorted(remote)), out
+    rc, out, err = curl(srv, "", "-X", "EXAMINE INBOX")
+    assert rc == 0, err
+    assert b"* 2 EXISTS" in out, out
+    assert b"READ-ONLY" not in out or True
+    # A section fetch and a search with a criterion.
+    rc, out, err = curl(srv, "INBOX;UID=%d;SECTION=HEADER.FIELDS%%20(SUBJECT)"
+                        % min(remote))
+    assert rc == 0, err
+    assert out.strip() == b"Subject: test message 0", out
+    rc, out, err = curl(srv, "INBOX?SUBJECT%20%22message%201%22")
+    assert rc == 0, err
+    assert out.strip() == b"* SEARCH %d" % max(remote), out
+    # Fetching did not leave the messages \Seen (curl uses BODY[]? no:
+    # what matters is the server stays consistent).
+    assert set(server_mail(srv)) == set(remote)
+
+
+def test_curl_imaps_and_starttls(srv):
+    msg = make_message(5)
+    deliver(srv, msg)
+    remote = server_mail(srv)
+    uid = min(remote)
+    rc, out, err = curl(srv, "INBOX;UID=%d" % uid, "-k", port="imaps")
+    assert rc == 0, err
+    assert out == remote[uid][1]
+    rc, out, err = curl(srv, "INBOX;UID=%d" % uid, "--ssl-reqd", "-k")
+    assert rc == 0, err
+    assert out == remote[uid][1]
+    rc, out, err = curl(srv, "INBOX;UID=%d" % uid, "--cacert",
+                        cert_path(srv), "--ssl-reqd", "-k", port="imaps")
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("mech,user,password", [
+    ("PLAIN", "alice", PW),
+    ("LOGIN", "alice", PW),
+    ("SCRAM-SHA-256", "carol", SCRAM_PW),
+])
+def test_curl_login_options(srv, mech, user, password):
+    need(CURL, "curl")
+    rc, out, err = run([CURL, "--version"])
+    deliver(srv, make_message(1), user=user)
+    rc, out, err = curl(srv, "INBOX", "-v", "--login-options",
+                        "AUTH=" + mech, user=user, password=password)
+    if rc != 0 and mech.startswith("SCRAM") and "SCRAM" not in \
+            subprocess.run([CURL, "-V"], capture_output=True,
+                           timeout=10).stdout.decode():
+        pytest.skip("this curl has no SCRAM")
+    assert rc == 0, err
+    assert "AUTHENTICATE " + mech in err, err
+    rc, out, err = curl(srv, "INBOX", "--login-options", "AUTH=" + mech,
+                        user=user, password="wrong")
+    assert rc != 0
+
+
+def test_curl_append_and_wrong_password(srv):
+    need(CURL, "curl")
+    msg = make_message(7, subject="uploaded by curl")
+    path = srv.dir + "/upload.eml"
+    with open(path, "wb") as f:
+        f.write(msg)
+    rc, out, err = curl(srv, "Drafts", "-T", path)
+    assert rc == 0, err
+    assert bodies(server_mail(srv, "Drafts")) == [msg]
+    rc, out, err = curl(srv, "INBOX", password="wrong")
+    assert rc == 67, err  # login denied
+
+
+# ---- fetchmail over IMAP --------------------------------------------------
+
+def fetchmail(srv, tmp_path, mode, keep, out_name="fetched"):
+    """Runs fetchmail once for alice over IMAP; mode is plain, starttls
+    or imaps. Each message goes through the MDA into its own file."""
+    need(FETCHMAIL, "fetchmail")
+    home = tmp_path / "fetchmail"
+    home.mkdir(exist_ok=True)
+    out = tmp_path / out_name
+    out.mkdir(exist_ok=True)
+    before = set(os.listdir(out))
+    if mode == "imaps":
+        port, tls = srv.ports["imaps"], 'ssl sslproto "TLS1.2+" no sslcertck'
+    elif mode == "starttls":
+        port, tls = srv.ports["imap"], 'sslproto "TLS1.2+" no sslcertck'
+    else:
+        port, tls = srv.ports["imap"], 'sslproto ""'
+    rc = home / "fetchmailrc"
+    rc.write_text(
+        'set no bouncemail\nset no syslog\nset invisible\n'
+        'poll 127.0.0.1 with proto IMAP port %d timeout 20\n'
+        '  user "alice" there with password "%s" is "alice" here\n'
+        '  options %s fetchall no idle no rewrite no stripcr %s\n'
+        '  mda "cat > $(mktemp %s/msg.XXXXXXXX)"\n' %
+        (port, PW, "keep" if keep else "no keep", tls, out))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
+    r = subprocess.run([FETCHMAIL, "-f", str(rc), "-v", "--nodetach"],
+                       capture_output=True, timeout=TIMEOUT, env=env)
+    new = sorted(set(os.listdir(out)) - before)
+    return (r.returncode, [(out / n).read_bytes() for n in new],
+            (r.stdout + r.stderr).decode(errors="replace"))
+
+
+@pytest.mark.parametrize("mode,keep", [
+    ("plain", True),
+    ("plain", False),
+    ("starttls", True),
+    ("starttls", False),
+    ("imaps", True),
+    ("imaps", False),
+])
+def test_fetchmail_imap(srv, tmp_path, mode, keep):
+    for i in range(3):
+        deliver(srv, make_message(i))
+    before = server_mail(srv)
+    rc, got, log = fetchmail(srv, tmp_path, mode, keep)
+    assert rc == 0, log
+    assert sorted(got) == bodies(before), log
+    if mode == "starttls":
+        assert "upgrade to TLS succeeded" in log, log
+    after = server_mail(srv)
+    if keep:
+        assert bodies(after) == bodies(before)
+        assert all("\\Seen" in f for f, _ in after.values()), after
+    else:
+        assert after == {}, after
+    # Nothing left to fetch: exit code 1.
+    rc, got, log = fetchmail(srv, tmp_path, mode, keep)
+    if keep:
+        assert rc == 0 and sorted(got) == bodies(before), log
+    else:
+        assert rc == 1 and got == [], log
+
+
+# ---- neomutt --------------------------------------------------------------
+
+def tmux(*args):
+    return subprocess.run([TMUX] + list(args), capture_output=True,
+                          timeout=20)
+
+
+def test_neomutt_reads_inbox(srv, tmp_path):
+    """neomutt under tmux: opens INBOX over imap://, shows the subject of
+    a delivered message, opens it, quits."""
+    need(NEOMUTT, "neomutt")
+    need(TMUX, "tmux")
+    deliver(srv, make_message(1, subject="hello from quire"))
+    deliver(srv, make_message(2, subject="second message here"))
+    rc_path = tmp_path / "muttrc"
+    rc_path.write_text(
+        'set folder = "imap://alice@127.0.0.1:%d/"\n'
+        'set spoolfile = "+INBOX"\n'
+        'set imap_pass = "%s"\n'
+        'set ssl_starttls = no\n'
+        'set ssl_force_tls = no\n'
+        'set imap_passive = no\n'
+        'set mail_check = 5\n'
+        'set timeout = 2\n'
+        'set header_cache = ""\n'
+        'set message_cachedir = ""\n'
+        'set mbox_type = Maildir\n'
+        'set move = no\n'
+        'set confirmappend = no\n'
+        'set quit = yes\n'
+        'set sort = date\n'
+        'set pager_stop = yes\n'
+        'set wait_key = no\n'
+        'set imap_check_subscribed = no\n'
+        'set tmpdir = "%s"\n' % (srv.ports["imap"], PW, tmp_path))
+    sock = str(tmp_path / "tmux.sock")
+    session = "quire-neomutt"
+    env_home = str(tmp_path)
+    r = subprocess.run([TMUX, "-S", sock, "new-session", "-d", "-s",
+                        session, "-x", "120", "-y", "30",
+                        "env HOME=%s TERM=xterm %s -n -F %s" %
+                        (env_home, NEOMUTT, rc_path)],
+                       capture_output=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+
+    def screen():
+        return subprocess.run([TMUX, "-S", sock, "capture-pane", "-p",
+                               "-t", session], capture_output=True,
+                              timeout=20).stdout.decode(errors="replace")
+
+    def wait_for(text, timeout=20):
+        deadline = time.time() + timeout
+        s = ""
+        while time.time() < deadline:
+            s = screen()
+            if text in s:
+                return s
+            time.sleep(0.2)
+        raise AssertionError("%r not on screen:\n%s\n--- server log:\n%s"
+                             % (text, s, srv.log()[-5000:]))
+
+    try:
+        s = wait_for("second message here")
+        assert "hello from quire" in s
+        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", session,
+                        "Enter"], timeout=20)
+        wait_for("Hello number")
+        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", session,
+                        "q"], timeout=20)
+        time.sleep(0.5)
+        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", session,
+                        "q"], timeout=20)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = subprocess.run([TMUX, "-S", sock, "has-session", "-t",
+                                session], capture_output=True, timeout=20)
+            if r.returncode != 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("neomutt did not quit:\n" + screen())
+    finally:
+        subprocess.run([TMUX, "-S", sock, "kill-server"],
+                       capture_output=True, timeout=20)
+    # Reading the message set \Seen on exactly one of them.
+    seen = [f for f, _ in server_mail(srv).values() if "\\Seen" in f]
+    assert len(seen) == 1, server_mail(srv)
