@@ -656,88 +656,146 @@ def test_fetchmail_imap(srv, tmp_path, mode, keep):
 
 # ---- neomutt --------------------------------------------------------------
 
-def tmux(*args):
-    return subprocess.run([TMUX] + list(args), capture_output=True,
-                          timeout=20)
+class Neomutt:
+    """neomutt in a detached tmux session of its own (own socket), driven
+    with send-keys and read with capture-pane."""
 
+    def __init__(self, srv, tmp_path, extra=""):
+        need(NEOMUTT, "neomutt")
+        need(TMUX, "tmux")
+        self.srv = srv
+        self.sock = str(tmp_path / "tmux.sock")
+        self.session = "quire-neomutt"
+        rc = tmp_path / "muttrc"
+        rc.write_text(
+            'set folder = "imap://alice@127.0.0.1:%d/"\n'
+            'set spoolfile = "+INBOX"\n'
+            'set imap_pass = "%s"\n'
+            'set ssl_starttls = no\n'
+            'set ssl_force_tls = no\n'
+            'set imap_passive = no\n'
+            'set mail_check = 1\n'
+            'set timeout = 1\n'
+            'set header_cache = ""\n'
+            'set message_cachedir = ""\n'
+            'set record = ""\n'
+            'set move = no\n'
+            'set confirmappend = no\n'
+            'set confirmcreate = no\n'
+            'set delete = yes\n'
+            'set quit = yes\n'
+            'set sort = subject\n'
+            'set pager_stop = yes\n'
+            'set wait_key = no\n'
+            'set beep = no\n'
+            'set tmpdir = "%s"\n%s' %
+            (srv.ports["imap"], PW, tmp_path, extra))
+        r = self.tmux("new-session", "-d", "-s", self.session, "-x", "150",
+                      "-y", "40", "env HOME=%s TERM=xterm %s -n -F %s" %
+                      (tmp_path, NEOMUTT, rc))
+        assert r.returncode == 0, r.stderr
 
-def test_neomutt_reads_inbox(srv, tmp_path):
-    """neomutt under tmux: opens INBOX over imap://, shows the subject of
-    a delivered message, opens it, quits."""
-    need(NEOMUTT, "neomutt")
-    need(TMUX, "tmux")
-    deliver(srv, make_message(1, subject="hello from quire"))
-    deliver(srv, make_message(2, subject="second message here"))
-    rc_path = tmp_path / "muttrc"
-    rc_path.write_text(
-        'set folder = "imap://alice@127.0.0.1:%d/"\n'
-        'set spoolfile = "+INBOX"\n'
-        'set imap_pass = "%s"\n'
-        'set ssl_starttls = no\n'
-        'set ssl_force_tls = no\n'
-        'set imap_passive = no\n'
-        'set mail_check = 5\n'
-        'set timeout = 2\n'
-        'set header_cache = ""\n'
-        'set message_cachedir = ""\n'
-        'set mbox_type = Maildir\n'
-        'set move = no\n'
-        'set confirmappend = no\n'
-        'set quit = yes\n'
-        'set sort = date\n'
-        'set pager_stop = yes\n'
-        'set wait_key = no\n'
-        'set imap_check_subscribed = no\n'
-        'set tmpdir = "%s"\n' % (srv.ports["imap"], PW, tmp_path))
-    sock = str(tmp_path / "tmux.sock")
-    session = "quire-neomutt"
-    env_home = str(tmp_path)
-    r = subprocess.run([TMUX, "-S", sock, "new-session", "-d", "-s",
-                        session, "-x", "120", "-y", "30",
-                        "env HOME=%s TERM=xterm %s -n -F %s" %
-                        (env_home, NEOMUTT, rc_path)],
-                       capture_output=True, timeout=20)
-    assert r.returncode == 0, r.stderr
+    def tmux(self, *args):
+        return subprocess.run([TMUX, "-S", self.sock] + list(args),
+                              capture_output=True, timeout=20)
 
-    def screen():
-        return subprocess.run([TMUX, "-S", sock, "capture-pane", "-p",
-                               "-t", session], capture_output=True,
-                              timeout=20).stdout.decode(errors="replace")
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-t",
+                         self.session).stdout.decode(errors="replace")
 
-    def wait_for(text, timeout=20):
+    def keys(self, *keys):
+        self.tmux("send-keys", "-t", self.session, *keys)
+
+    def wait_for(self, text, gone=False, timeout=20):
         deadline = time.time() + timeout
         s = ""
         while time.time() < deadline:
-            s = screen()
-            if text in s:
+            s = self.screen()
+            if (text in s) != gone:
                 return s
             time.sleep(0.2)
-        raise AssertionError("%r not on screen:\n%s\n--- server log:\n%s"
-                             % (text, s, srv.log()[-5000:]))
+        raise AssertionError("%r %s on screen:\n%s\n--- server log:\n%s"
+                             % (text, "still" if gone else "not", s,
+                                self.srv.log()[-5000:]))
 
-    try:
-        s = wait_for("second message here")
-        assert "hello from quire" in s
-        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", session,
-                        "Enter"], timeout=20)
-        wait_for("Hello number")
-        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", session,
-                        "q"], timeout=20)
-        time.sleep(0.5)
-        subprocess.run([TMUX, "-S", sock, "send-keys", "-t", session,
-                        "q"], timeout=20)
+    def quit(self):
+        self.keys("q")
         deadline = time.time() + 20
         while time.time() < deadline:
-            r = subprocess.run([TMUX, "-S", sock, "has-session", "-t",
-                                session], capture_output=True, timeout=20)
-            if r.returncode != 0:
-                break
+            if self.tmux("has-session", "-t", self.session).returncode:
+                return
             time.sleep(0.2)
-        else:
-            raise AssertionError("neomutt did not quit:\n" + screen())
-    finally:
-        subprocess.run([TMUX, "-S", sock, "kill-server"],
-                       capture_output=True, timeout=20)
-    # Reading the message set \Seen on exactly one of them.
-    seen = [f for f, _ in server_mail(srv).values() if "\\Seen" in f]
-    assert len(seen) == 1, server_mail(srv)
+        raise AssertionError("neomutt did not quit:\n" + self.screen())
+
+    def close(self):
+        self.tmux("kill-server")
+
+
+@pytest.fixture
+def neomutt(srv, tmp_path):
+    muts = []
+
+    def make(extra=""):
+        n = Neomutt(srv, tmp_path, extra)
+        muts.append(n)
+        return n
+    yield make
+    for n in muts:
+        n.close()
+
+
+def test_neomutt_reads_inbox(srv, neomutt):
+    """Opens INBOX over imap://, shows the subjects, opens one message
+    (which sets \\Seen on it alone), quits."""
+    deliver(srv, make_message(1, subject="a hello from quire"))
+    deliver(srv, make_message(2, subject="b second message here"))
+    nm = neomutt()
+    s = nm.wait_for("b second message here")
+    assert "a hello from quire" in s
+    nm.keys("Enter")
+    nm.wait_for("Hello number 1.")
+    nm.keys("q")
+    nm.wait_for("Hello number 1.", gone=True)
+    nm.quit()
+    mail = server_mail(srv)
+    seen = [b for f, b in mail.values() if "\\Seen" in f]
+    assert len(seen) == 1 and b"a hello from quire" in seen[0], mail
+
+
+def test_neomutt_idle_delete_save(srv, neomutt):
+    """With IDLE on, mail delivered while INBOX is open shows up; a
+    message copied or saved to another folder gets there (saved, it
+    leaves INBOX); a message deleted and the mailbox synced is expunged
+    on the server."""
+    deliver(srv, make_message(1, subject="a first"))
+    deliver(srv, make_message(2, subject="b second"))
+    m = imap(srv)
+    assert m.create("Saved")[0] == "OK"
+    m.logout()
+    nm = neomutt("set imap_idle = yes\n")
+    nm.wait_for("b second")
+    deliver(srv, make_message(3, subject="c arrived while idling"))
+    nm.wait_for("c arrived while idling", timeout=30)
+    # Save (copy, then delete) the first message to Saved.
+    nm.keys("=")
+    nm.keys("C")
+    nm.wait_for("Copy to")
+    nm.keys("C-u", "=Saved", "Enter")
+    nm.wait_for("Copy to", gone=True)
+    # Save (move: UID MOVE) the third there too.
+    nm.keys("=", "j", "j", "s")
+    nm.wait_for("Save to")
+    nm.keys("C-u", "=Saved", "Enter")
+    nm.wait_for("Save to", gone=True)
+    # Delete the second, sync ($) so the deletions are expunged.
+    nm.keys("=", "j", "d", "$")
+    nm.wait_for("b second", gone=True)
+    nm.wait_for("c arrived while idling", gone=True)
+    nm.quit()
+
+    def subjects(mail):
+        return sorted(re.search(rb"Subject: ([^\r]*)", b).group(1)
+                      for _, b in mail.values())
+    assert subjects(server_mail(srv)) == [b"a first"]
+    assert subjects(server_mail(srv, "Saved")) == \
+        [b"a first", b"c arrived while idling"]
