@@ -175,7 +175,8 @@ MBSYNC_TLS = {
 
 
 class Mbsync:
-    def __init__(self, srv, tmp_path, mode):
+    def __init__(self, srv, tmp_path, mode, channel_extra="",
+                 near_extra=""):
         need(MBSYNC, "mbsync (isync)")
         self.srv = srv
         self.home = tmp_path / "mbsync-home"
@@ -205,6 +206,7 @@ class Mbsync:
             "Path %s\n"
             "Inbox %sINBOX\n"
             "SubFolders Verbatim\n"
+            "%s"
             "\n"
             "Channel quire\n"
             "Far :quire-remote:\n"
@@ -214,8 +216,10 @@ class Mbsync:
             "Remove None\n"
             "Expunge Both\n"
             "Sync All\n"
-            "SyncState *\n" %
-            (srv.ports[port], PW, ssltype, tls, self.mail, self.mail))
+            "SyncState *\n"
+            "%s" %
+            (srv.ports[port], PW, ssltype, tls, self.mail, self.mail,
+             near_extra, channel_extra))
 
     def sync(self, debug=False):
         env = dict(os.environ, HOME=str(self.home))
@@ -355,6 +359,63 @@ def test_mbsync_large_and_many(srv, tmp_path):
     assert len(local) == 41
     assert sorted(b for _, _, b in local) == lf_bodies(server_mail(srv))
     assert any(b.endswith(lf_form(big)) for _, _, b in local)
+
+
+def internaldates(srv, mailbox="INBOX"):
+    """{uid: INTERNALDATE as seconds since the epoch}."""
+    m = imap(srv)
+    assert m.select('"%s"' % mailbox, readonly=True)[0] == "OK"
+    typ, data = m.uid("FETCH", "1:*", "(UID INTERNALDATE)")
+    m.logout()
+    out = {}
+    for line in data:
+        if line is None:
+            continue
+        uid = int(re.search(rb"UID (\d+)", line).group(1))
+        out[uid] = time.mktime(imaplib.Internaldate2tuple(line))
+    return out
+
+
+def test_mbsync_arrival_dates_and_max_size(srv, tmp_path):
+    """CopyArrivalDate: a pulled file's mtime is the INTERNALDATE, and an
+    uploaded message's INTERNALDATE is its file's mtime (APPEND with a
+    date). MaxSize on the Maildir side: mbsync reads RFC822.SIZE and
+    the header, and stores a placeholder for the big message."""
+    deliver(srv, make_message(1))
+    big = make_message(2, body_lines=[b"z" * 70] * 600)
+    deliver(srv, big)
+    mb = Mbsync(srv, tmp_path, "plain", channel_extra="CopyArrivalDate yes\n",
+                near_extra="MaxSize 20k\n")
+    mb.ok()
+    remote = server_mail(srv)
+    dates = internaldates(srv)
+    local = maildir_messages(mb.folder())
+    assert len(local) == 2, [x[0] for x in local]
+    for name, _, body in local:
+        uid = int(re.search(r",U=(\d+)", name).group(1))
+        assert abs(os.stat(name).st_mtime - dates[uid]) < 1.0
+        if uid == min(remote):
+            assert body == lf_form(remote[uid][1])
+        else:
+            # In its place a placeholder: the header (BODY.PEEK[HEADER])
+            # and the size RFC822.SIZE gave.
+            size = len(remote[uid][1])
+            assert size > 20 * 1024
+            assert b"Subject: [placeholder] test message 2\n" in body
+            assert b"a size of %dKiB" % (size // 1024) in body, body
+
+    new = make_message(3, subject="with an old date")
+    fname = "%d.local3.host" % int(time.time())
+    maildir_add(mb.folder(), new, fname)
+    old = 1700000000  # 2023-11-14T22:13:20Z
+    os.utime(os.path.join(mb.folder(), "new", fname), (old, old))
+    mb.ok()
+    remote = server_mail(srv)
+    dates = internaldates(srv)
+    up = [u for u, (_, b) in remote.items() if lf_form(b) == lf_form(new)]
+    assert len(up) == 1, remote
+    assert dates[up[0]] == old
+    assert len(remote) == 3
 
 
 # ---- offlineimap3 ---------------------------------------------------------
