@@ -427,7 +427,7 @@ def cert_sha512(srv):
 
 
 class OfflineIMAP:
-    def __init__(self, srv, tmp_path, tls):
+    def __init__(self, srv, tmp_path, tls, account_extra=""):
         need(OFFLINEIMAP, "offlineimap3")
         self.srv = srv
         self.mail = str(tmp_path / "oi-mail")
@@ -457,6 +457,7 @@ class OfflineIMAP:
             "[Account quire]\n"
             "localrepository = local\n"
             "remoterepository = remote\n"
+            "%s"
             "\n"
             "[Repository local]\n"
             "type = Maildir\n"
@@ -472,7 +473,7 @@ class OfflineIMAP:
             "maxconnections = 1\n"
             "holdconnectionopen = no\n"
             "timeout = 20\n" %
-            (self.meta, self.mail, port, PW, sec))
+            (self.meta, account_extra, self.mail, port, PW, sec))
 
     def sync(self, debug=False):
         env = dict(os.environ, HOME=str(self.home))
@@ -547,6 +548,31 @@ def test_offlineimap_sync(srv, tmp_path, tls):
     assert lf_form(up) in lf_bodies(remote)
     assert [f for f, b in remote.values()
             if b.endswith(new)] == [{"\\Seen"}]
+
+
+def test_offlineimap_folder_names(srv, tmp_path):
+    """utf8foldernames: offlineimap turns modified UTF-7 names (RFC 3501
+    5.1.3) into UTF-8 local folders and back; a hierarchy level maps to
+    Maildir's "." separator; folders made on either side appear on the
+    other."""
+    m = imap(srv)
+    for box in ("K&AOQ-se", "Lists/quire-dev"):
+        assert m.create(box)[0] == "OK"
+        assert m.append(box, None, None,
+                        make_message(1, subject="in " + box))[0] == "OK"
+    m.logout()
+    oi = OfflineIMAP(srv, tmp_path, "plain",
+                     account_extra="utf8foldernames = yes\n")
+    oi.ok()
+    for local, box in (("K\u00e4se", "K&AOQ-se"),
+                       ("Lists.quire-dev", "Lists/quire-dev")):
+        got = maildir_messages(oi.folder(local))
+        assert [b for _, _, b in got] == lf_bodies(server_mail(srv, box))
+    new = make_message(2, subject="in Gr\u00fc\u00dfe")
+    maildir_add(oi.folder("Gr\u00fc\u00dfe"), new, "1.oi2.host")
+    oi.ok()
+    assert "Gr&APwA3w-e" in server_mailboxes(srv)
+    assert lf_bodies(server_mail(srv, "Gr&APwA3w-e")) == [lf_form(new)]
 
 
 # ---- curl -----------------------------------------------------------------
