@@ -625,6 +625,52 @@ def test_curl_list_fetch_search(srv):
     assert all("\\Seen" in f for f, _ in after.values()), after
 
 
+def test_curl_sections_and_commands(srv):
+    """URL parts of RFC 5092 curl knows (UIDVALIDITY, MAILINDEX,
+    SECTION, PARTIAL) and raw commands with -X: STORE, EXPUNGE."""
+    mime = (b"MIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/mixed; boundary=XX\r\n")
+    body = [b"--XX", b"Content-Type: text/plain", b"", b"part one",
+            b"--XX", b"Content-Type: text/plain", b"", b"part two",
+            b"--XX--"]
+    deliver(srv, make_message(1, body_lines=body, extra=mime))
+    big = make_message(2, body_lines=[b"%06d " % i + b"q" * 90
+                                      for i in range(12000)])
+    deliver(srv, big)
+    remote = server_mail(srv)
+    first, second = sorted(remote)
+    m = imap(srv)
+    typ, data = m.status("INBOX", "(UIDVALIDITY)")
+    m.logout()
+    uidv = int(re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1))
+    rc, out, err = curl(srv, "INBOX;UIDVALIDITY=%d/;UID=%d" % (uidv, second))
+    assert rc == 0, err
+    assert out == remote[second][1] and len(out) > 1000000
+    rc, out, err = curl(srv, "INBOX;UIDVALIDITY=%d/;UID=%d"
+                        % (uidv + 1, second))
+    assert rc != 0, out[:200]
+    rc, out, err = curl(srv, "INBOX;MAILINDEX=1")
+    assert rc == 0, err
+    assert out == remote[first][1]
+    rc, out, err = curl(srv, "INBOX;UID=%d;SECTION=2" % first)
+    assert rc == 0, err
+    assert out == b"part two", out
+    rc, out, err = curl(srv, "INBOX;UID=%d;SECTION=TEXT" % first)
+    assert rc == 0, err
+    assert remote[first][1].endswith(b"\r\n\r\n" + out)
+    rc, out, err = curl(srv, "INBOX;UID=%d;PARTIAL=10.20" % second)
+    assert rc == 0, err
+    assert out == remote[second][1][10:30]
+    rc, out, err = curl(srv, "INBOX", "-X", "UID STORE %d +FLAGS "
+                        "(\\Deleted \\Flagged)" % first)
+    assert rc == 0, err
+    assert b"\\Deleted" in out and b"\\Flagged" in out, out
+    rc, out, err = curl(srv, "INBOX", "-X", "EXPUNGE")
+    assert rc == 0, err
+    assert out.split(b"\r\n")[0] == b"* 1 EXPUNGE", out
+    assert list(server_mail(srv)) == [second]
+
+
 def test_curl_imaps_and_starttls(srv):
     msg = make_message(5)
     deliver(srv, msg)
