@@ -5,7 +5,7 @@ what the server holds after a client ran is checked the way a user would
 see it, with Python's imaplib. A test is skipped only when the client's
 program is not installed."""
 
-import base64
+import glob
 import hashlib
 import imaplib
 import os
@@ -809,8 +809,6 @@ class Neomutt:
             'set imap_passive = no\n'
             'set mail_check = 1\n'
             'set timeout = 1\n'
-            'set header_cache = ""\n'
-            'set message_cachedir = ""\n'
             'set record = ""\n'
             'set move = no\n'
             'set confirmappend = no\n'
@@ -823,10 +821,20 @@ class Neomutt:
             'set beep = no\n'
             'set tmpdir = "%s"\n%s' %
             (srv.ports["imap"], PW, tmp_path, extra))
+        # -d 5: the IMAP conversation goes to the debug log.
+        self.debug = tmp_path / ("neomutt-%d.log" % len(
+            list(tmp_path.glob("neomutt-*"))))
         r = self.tmux("new-session", "-d", "-s", self.session, "-x", "150",
-                      "-y", "40", "env HOME=%s TERM=xterm %s -n -F %s" %
-                      (tmp_path, NEOMUTT, rc))
+                      "-y", "40", "env HOME=%s TERM=xterm %s -n -F %s "
+                      "-d 5 -l %s" % (tmp_path, NEOMUTT, rc, self.debug))
         assert r.returncode == 0, r.stderr
+
+    def trace(self):
+        """The debug log (neomutt puts a number after the name)."""
+        names = sorted(glob.glob(str(self.debug) + "*"))
+        assert names, self.debug
+        with open(names[-1], "rb") as f:
+            return f.read()
 
     def tmux(self, *args):
         return subprocess.run([TMUX, "-S", self.sock] + list(args),
@@ -868,7 +876,7 @@ class Neomutt:
 def neomutt(srv, tmp_path):
     muts = []
 
-    def make(extra=""):
+    def make(extra='set header_cache = ""\nset message_cachedir = ""\n'):
         n = Neomutt(srv, tmp_path, extra)
         muts.append(n)
         return n
@@ -932,3 +940,44 @@ def test_neomutt_idle_delete_save(srv, neomutt):
     assert subjects(server_mail(srv)) == [b"a first"]
     assert subjects(server_mail(srv, "Saved")) == \
         [b"a first", b"c arrived while idling"]
+
+
+@pytest.mark.parametrize("qresync", [True, False])
+def test_neomutt_header_cache_resync(srv, neomutt, tmp_path, qresync):
+    """With a header cache neomutt reopens INBOX from what it stored: it
+    asks for the flags CHANGEDSINCE its cached modseq (CONDSTORE), and
+    with QRESYNC enabled adds VANISHED to learn of expunges (RFC 7162
+    3.2.6). Changes made between two runs (an expunge, a flag, a new
+    message) must all show."""
+    for i, subj in enumerate(("a one", "b two", "c three")):
+        deliver(srv, make_message(i, subject=subj))
+    cache = tmp_path / "hcache"
+    cache.mkdir()
+    rc = ('set header_cache = "%s/"\n'
+          'set message_cachedir = "%s/bodies"\n'
+          'set imap_condstore = yes\n'
+          'set imap_qresync = %s\n' %
+          (cache, cache, "yes" if qresync else "no"))
+    nm = neomutt(rc)
+    s = nm.wait_for("c three")
+    assert "a one" in s and "b two" in s
+    nm.quit()
+    remote = server_mail(srv)
+    by_subject = {re.search(rb"Subject: ([^\r]*)", b).group(1): u
+                  for u, (_, b) in remote.items()}
+    store(srv, "INBOX", by_subject[b"a one"], "+FLAGS", "(\\Flagged)")
+    store(srv, "INBOX", by_subject[b"b two"], "+FLAGS", "(\\Deleted)",
+          expunge=True)
+    deliver(srv, make_message(5, subject="d four"))
+    nm = neomutt(rc)
+    s = nm.wait_for("d four")
+    assert "b two" not in s, s
+    line = [l for l in s.splitlines() if "a one" in l][0]
+    assert "!" in line, s  # neomutt marks \\Flagged with "!"
+    assert "c three" in s
+    nm.quit()
+    trace = nm.trace()
+    assert re.search(rb"CHANGEDSINCE \d+", trace)
+    if qresync:
+        assert b"< * ENABLED QRESYNC" in trace
+        assert b"< * VANISHED (EARLIER) %d" % by_subject[b"b two"] in trace
