@@ -176,7 +176,7 @@ MBSYNC_TLS = {
 
 class Mbsync:
     def __init__(self, srv, tmp_path, mode, channel_extra="",
-                 near_extra=""):
+                 near_extra="", far_extra=""):
         need(MBSYNC, "mbsync (isync)")
         self.srv = srv
         self.home = tmp_path / "mbsync-home"
@@ -201,6 +201,7 @@ class Mbsync:
             "\n"
             "IMAPStore quire-remote\n"
             "Account quire\n"
+            "%s"
             "\n"
             "MaildirStore local\n"
             "Path %s\n"
@@ -218,8 +219,8 @@ class Mbsync:
             "Sync All\n"
             "SyncState *\n"
             "%s" %
-            (srv.ports[port], PW, ssltype, tls, self.mail, self.mail,
-             near_extra, channel_extra))
+            (srv.ports[port], PW, ssltype, tls, far_extra, self.mail,
+             self.mail, near_extra, channel_extra))
 
     def sync(self, debug=False):
         env = dict(os.environ, HOME=str(self.home))
@@ -232,11 +233,12 @@ class Mbsync:
         return rc, log
 
     def ok(self):
-        rc, log = self.sync()
+        """One run that must succeed; its protocol trace (-D) is the
+        failure message otherwise."""
+        rc, log = self.sync(debug=True)
         if rc != 0:
-            _, trace = self.sync(debug=True)
-            raise AssertionError("mbsync failed (%d):\n%s\n--- trace:\n%s"
-                                 % (rc, log, trace[-20000:]))
+            raise AssertionError("mbsync failed (%d):\n%s" %
+                                 (rc, log[-30000:]))
         return log
 
     def folder(self, name="INBOX"):
@@ -416,6 +418,25 @@ def test_mbsync_arrival_dates_and_max_size(srv, tmp_path):
     assert len(up) == 1, remote
     assert dates[up[0]] == old
     assert len(remote) == 3
+
+
+def test_mbsync_far_trash(srv, tmp_path):
+    """Trash on the server side: before expunging a message deleted
+    locally mbsync copies it to Trash on the server (UID COPY)."""
+    for i in range(2):
+        deliver(srv, make_message(i))
+    mb = Mbsync(srv, tmp_path, "imaps", far_extra="Trash Trash\n",
+                channel_extra="")
+    mb.ok()
+    local = maildir_messages(mb.folder())
+    assert len(local) == 2
+    name, _, body = local[0]
+    maildir_set_flags(name, "ST")
+    mb.ok()
+    assert [lf_form(b) for _, b in server_mail(srv).values()] == \
+        [b for _, _, b in local[1:]]
+    trash = server_mail(srv, "Trash")
+    assert [lf_form(b) for _, b in trash.values()] == [body]
 
 
 # ---- offlineimap3 ---------------------------------------------------------
@@ -981,3 +1002,36 @@ def test_neomutt_header_cache_resync(srv, neomutt, tmp_path, qresync):
     if qresync:
         assert b"< * ENABLED QRESYNC" in trace
         assert b"< * VANISHED (EARLIER) %d" % by_subject[b"b two"] in trace
+
+
+# ---- regressions the clients above found, pinned with imaplib -------------
+
+def test_move_into_selected_mailbox(srv):
+    """mbsync with a server-side Trash moves the \\Deleted messages of
+    Trash into Trash. That is a copy and an expunge of the originals
+    (RFC 6851 3.3): new UIDs, flags kept, COPYUID, EXPUNGE."""
+    m = imap(srv)
+    for i in range(3):
+        assert m.append("Trash", "(\\Seen)", None,
+                        make_message(i))[0] == "OK"
+    typ, data = m.select("Trash")
+    assert typ == "OK" and data == [b"3"]
+    typ, data = m.uid("STORE", "1,3", "+FLAGS.SILENT", "(\\Deleted)")
+    assert typ == "OK"
+    typ, data = m.uid("MOVE", "1,3", "Trash")
+    assert typ == "OK", data
+    copyuid = m.untagged_responses.pop("OK", [b""])[0]
+    assert re.match(rb"\[COPYUID \d+ 1,3 4:5\]", copyuid), copyuid
+    # The two originals, whichever order the sequence numbers allow.
+    assert m.untagged_responses.pop("EXPUNGE") in ([b"1", b"2"],
+                                                   [b"3", b"1"])
+    typ, data = m.uid("FETCH", "1:*", "(UID FLAGS)")
+    got = sorted(re.search(rb"UID (\d+) FLAGS \(([^)]*)\)", d).groups()
+                 for d in data)
+    assert got == [(b"2", b"\\Seen"), (b"4", b"\\Seen \\Deleted"),
+                   (b"5", b"\\Seen \\Deleted")], got
+    # A plain COPY into the selected mailbox still makes copies.
+    typ, data = m.uid("COPY", "2", "Trash")
+    assert typ == "OK", data
+    assert m.select("Trash")[1] == [b"4"]
+    m.logout()
