@@ -437,6 +437,12 @@ def test_mbsync_far_trash(srv, tmp_path):
         [b for _, _, b in local[1:]]
     trash = server_mail(srv, "Trash")
     assert [lf_form(b) for _, b in trash.values()] == [body]
+    # Syncing Trash moves its \\Deleted message within Trash (a copy
+    # and an expunge): run again, nothing is lost or doubled.
+    mb.ok()
+    trash = server_mail(srv, "Trash")
+    assert [lf_form(b) for _, b in trash.values()] == [body]
+    assert len(server_mail(srv)) == 1
 
 
 # ---- offlineimap3 ---------------------------------------------------------
