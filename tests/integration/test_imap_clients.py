@@ -454,7 +454,8 @@ def cert_sha512(srv):
 
 
 class OfflineIMAP:
-    def __init__(self, srv, tmp_path, tls, account_extra=""):
+    def __init__(self, srv, tmp_path, tls, account_extra="",
+                 connections=1):
         need(OFFLINEIMAP, "offlineimap3")
         self.srv = srv
         self.mail = str(tmp_path / "oi-mail")
@@ -497,10 +498,11 @@ class OfflineIMAP:
             "remoteuser = alice\n"
             "remotepass = %s\n"
             "%s"
-            "maxconnections = 1\n"
+            "maxconnections = %d\n"
             "holdconnectionopen = no\n"
             "timeout = 20\n" %
-            (self.meta, account_extra, self.mail, port, PW, sec))
+            (self.meta, account_extra, self.mail, port, PW, sec,
+             connections))
 
     def sync(self, debug=False):
         env = dict(os.environ, HOME=str(self.home))
@@ -600,6 +602,33 @@ def test_offlineimap_folder_names(srv, tmp_path):
     oi.ok()
     assert "Gr&APwA3w-e" in server_mailboxes(srv)
     assert lf_bodies(server_mail(srv, "Gr&APwA3w-e")) == [lf_form(new)]
+
+
+def test_offlineimap_parallel_folders(srv, tmp_path):
+    """maxconnections = 3: offlineimap syncs folders in parallel over
+    three sessions of one user, uploading into each."""
+    m = imap(srv)
+    boxes = ["INBOX"] + ["F%d" % i for i in range(5)]
+    for box in boxes[1:]:
+        assert m.create(box)[0] == "OK"
+    for n, box in enumerate(boxes):
+        for i in range(4):
+            assert m.append(box, None, None,
+                            make_message(10 * n + i))[0] == "OK"
+    m.logout()
+    oi = OfflineIMAP(srv, tmp_path, "plain", connections=3)
+    oi.ok()
+    for n, box in enumerate(boxes):
+        maildir_add(oi.folder(box), make_message(100 + n),
+                    "%d.par%d.host" % (int(time.time()), n))
+    oi.ok()
+    for n, box in enumerate(boxes):
+        got = sorted(b for _, _, b in maildir_messages(oi.folder(box)))
+        remote = lf_bodies(server_mail(srv, box))
+        assert got == remote, box
+        assert len(remote) == 5 and lf_form(make_message(100 + n)) in remote
+    logins = [l for l in srv.log().splitlines() if " login:" in l]
+    assert len(logins) >= 4, logins
 
 
 # ---- curl -----------------------------------------------------------------
@@ -812,6 +841,59 @@ def test_fetchmail_imap(srv, tmp_path, mode, keep):
         assert rc == 0 and sorted(got) == bodies(before), log
     else:
         assert rc == 1 and got == [], log
+
+
+def test_fetchmail_idle(srv, tmp_path):
+    """fetchmail with idle, as a daemon polling only every 5 minutes:
+    mail delivered while it waits in IDLE is fetched at once, so the
+    push (an untagged EXISTS during IDLE, RFC 2177) reached it."""
+    need(FETCHMAIL, "fetchmail")
+    home = tmp_path / "fetchmail"
+    home.mkdir()
+    out = tmp_path / "fetched"
+    out.mkdir()
+    rc = home / "fetchmailrc"
+    rc.write_text(
+        'set no bouncemail\nset no syslog\nset invisible\n'
+        'poll 127.0.0.1 with proto IMAP port %d timeout 60\n'
+        '  user "alice" there with password "%s" is "alice" here\n'
+        '  options no keep fetchall idle no rewrite no stripcr\n'
+        '  sslproto "TLS1.2+" no sslcertck\n'
+        '  mda "cat > $(mktemp %s/msg.XXXXXXXX)"\n' %
+        (srv.ports["imap"], PW, out))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
+    deliver(srv, make_message(1))
+    proc = subprocess.Popen([FETCHMAIL, "-f", str(rc), "-v", "--nodetach",
+                             "-d", "300"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def wait_files(n, timeout=20):
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                if len(os.listdir(out)) >= n:
+                    return True
+                time.sleep(0.1)
+            return False
+        assert wait_files(1)
+        time.sleep(1)  # fetchmail is in IDLE by now
+        deliver(srv, make_message(2))
+        deliver(srv, make_message(3))
+        assert wait_files(3), srv.log()[-3000:]
+    finally:
+        proc.terminate()
+        try:
+            log = proc.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            log = proc.communicate()[0]
+    log = log.decode(errors="replace")
+    got = sorted((out / n).read_bytes() for n in os.listdir(out))
+    assert len(got) == 3, log
+    for i in range(1, 4):
+        assert any(g.endswith(make_message(i)) for g in got), log
+    assert "IDLE" in log, log
+    assert server_mail(srv) == {}
 
 
 # ---- neomutt --------------------------------------------------------------
