@@ -335,9 +335,13 @@ def test_mbsync_two_way(srv, tmp_path, mode):
     sub = make_message(11, subject="in a new folder")
     maildir_add(mb.folder("Projects"), sub, "%d.local2.host" %
                 int(time.time()))
+    deep = make_message(12, subject="two levels down")
+    maildir_add(mb.folder("Projects/2026"), deep, "%d.local3.host" %
+                int(time.time()))
     mb.ok()
-    assert "Projects" in server_mailboxes(srv)
+    assert {"Projects", "Projects/2026"} <= server_mailboxes(srv)
     assert lf_bodies(server_mail(srv, "Projects")) == [lf_form(sub)]
+    assert lf_bodies(server_mail(srv, "Projects/2026")) == [lf_form(deep)]
     # A folder created on the server comes down.
     m = imap(srv)
     assert m.create("Lists/quire")[0] == "OK"
