@@ -2,8 +2,12 @@
 offlineimap3, curl, fetchmail and neomutt. Mail is delivered over LMTP;
 what a client stores must be what the server holds, byte for byte, and
 what the server holds after a client ran is checked the way a user would
-see it, with Python's imaplib. A test is skipped only when the client's
-program is not installed."""
+see it, with Python's imaplib. The Maildir clients store LF line ends
+and mbsync adds an X-TUID header to what it copies, so their files are
+compared in that form (lf_form). neomutt runs in a tmux session of its
+own, read with capture-pane. A test is skipped only when the client's
+program (or, for curl's SCRAM, the library behind it) is missing; every
+client run has a timeout."""
 
 import glob
 import hashlib
@@ -17,7 +21,7 @@ import time
 
 import pytest
 
-from helpers import LMTP, make_message, tls_context
+from helpers import LMTP, make_message
 
 PW = "imap client pw 1"
 SCRAM_PW = "scram client pw 2"
