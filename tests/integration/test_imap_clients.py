@@ -466,6 +466,7 @@ class OfflineIMAP:
                  connections=1):
         need(OFFLINEIMAP, "offlineimap3")
         self.srv = srv
+        self.tls = tls
         self.mail = str(tmp_path / "oi-mail")
         self.meta = str(tmp_path / "oi-meta")
         self.home = tmp_path / "oi-home"
@@ -522,6 +523,16 @@ class OfflineIMAP:
 
     def ok(self):
         rc, log = self.sync()
+        if (rc < 0 or "Failed to start TLS connection" in log) and \
+                self.tls == "starttls":
+            # The client's own STARTTLS race: imaplib2's reader thread
+            # and the socket wrap. Seen in about 1 run of 50: the server
+            # completes the handshake and waits, the client sends its
+            # Finished but never its next command (or offlineimap dies
+            # of a signal); the session ends at the server's idle
+            # timeout. Stand-alone imaplib2 does the same, Python's
+            # imaplib never. One more run, then it must succeed.
+            rc, log = self.sync()
         if rc != 0 or "ERROR" in log:
             _, trace = self.sync(debug=True)
             raise AssertionError("offlineimap failed (%d):\n%s\n--- trace:"
