@@ -31,6 +31,40 @@ imap_write_uid_set(struct buf *out, const uint32_t *uids, unsigned int count)
 	}
 }
 
+/* MOVE into the selected mailbox itself (a client that trashes the
+   \Deleted messages of its Trash folder does this): RFC 6851 3.3 lets
+   a MOVE be a COPY followed by expunging the originals, which is what
+   the store's same-mailbox rule leaves. The originals go only once the
+   copies exist; under the user lock both steps are one. */
+static int
+copy_then_expunge(struct imap_session *session,
+		  const struct store_uid_range *ranges,
+		  unsigned int range_count, uint32_t **src_uids_r,
+		  uint32_t **dst_uids_r, unsigned int *count_r,
+		  const char **error_r)
+{
+	struct store_uid_range *done;
+	int ret;
+
+	store_user_lock(session->user);
+	ret = store_messages_copy(session->user, session->mailbox_id, ranges,
+				  range_count, session->mailbox_id, false,
+				  src_uids_r, dst_uids_r, count_r, error_r);
+	if (ret > 0 && *count_r > 0) {
+		done = calloc(*count_r, sizeof(*done));
+		if (done == NULL)
+			abort();
+		for (unsigned int i = 0; i < *count_r; i++)
+			done[i].first = done[i].last = (*src_uids_r)[i];
+		if (store_expunge(session->user, session->mailbox_id, done,
+				  *count_r, NULL, error_r) < 0)
+			ret = -1;
+		free(done);
+	}
+	store_user_unlock(session->user);
+	return ret;
+}
+
 static bool
 cmd_copy_full(struct imap_cmd *cmd, bool move)
 {
@@ -82,22 +116,14 @@ cmd_copy_full(struct imap_cmd *cmd, bool move)
 		imap_cmd_ok(cmd, "No messages.");
 		goto out;
 	}
-	/* RFC 6851 does not forbid MOVE into the selected mailbox: the
-	   messages get new UIDs there. The store moves only between two
-	   mailboxes, so that case is a copy and an expunge of the sources,
-	   under the user lock so no other session sees both copies. */
-	bool same = move && info.id == session->mailbox_id;
-	if (same)
-		store_user_lock(session->user);
-	ret = store_messages_copy(session->user, session->mailbox_id, ranges,
-				  range_count, info.id, move && !same,
-				  &src_uids, &dst_uids, &count, &error);
-	if (same && ret > 0 && count > 0 &&
-	    store_expunge(session->user, session->mailbox_id, ranges,
-			  range_count, NULL, &error) < 0)
-		ret = -1;
-	if (same)
-		store_user_unlock(session->user);
+	if (move && info.id == session->mailbox_id)
+		ret = copy_then_expunge(session, ranges, range_count,
+					&src_uids, &dst_uids, &count, &error);
+	else
+		ret = store_messages_copy(session->user, session->mailbox_id,
+					  ranges, range_count, info.id, move,
+					  &src_uids, &dst_uids, &count,
+					  &error);
 	if (ret <= 0) {
 		store_mailbox_info_free(&info);
 		if (ret < 0)
