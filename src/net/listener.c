@@ -324,6 +324,34 @@ fail:
 	return -1;
 }
 
+/* SO_REUSEPORT lets a second server of the same user join our port group
+   silently, and the kernel would then split connections between the two.
+   A plain bind (without REUSEPORT) first fails if anything listens there,
+   so a second quired refuses to start instead. */
+static int
+listener_probe_free(const struct listener *listener, const char **error_r)
+{
+	const struct listen_addr *addr = &listener->addr;
+	int family = addr->sa.ss_family, one = 1, fd, ret = 0;
+
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* the real bind will report it */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				 sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&addr->sa, addr->sa_len) < 0 &&
+	    errno == EADDRINUSE) {
+		*error_r = net_error("%s: bind: %s (is another server "
+				     "running?)", listener->address,
+				     strerror(EADDRINUSE));
+		ret = -1;
+	}
+	close(fd);
+	return ret;
+}
+
 static unsigned
 sockaddr_port(const struct sockaddr_storage *ss)
 {
@@ -390,6 +418,10 @@ listener_create(struct worker_pool *pool, const struct listener_settings *set,
 		count = worker_pool_count(pool);
 		first = 0;
 	}
+	if (listener->addr.type == LISTEN_ADDR_TCP &&
+	    sockaddr_port(&listener->addr.sa) != 0 &&
+	    listener_probe_free(listener, error_r) < 0)
+		goto fail;
 	listener->bindings = net_malloc0(sizeof(*listener->bindings) * count);
 	for (unsigned i = 0; i < count; i++) {
 		struct listener_binding *b = &listener->bindings[i];

@@ -224,3 +224,16 @@ def test_privilege_drop_to_service_user(tmp_path):
             srv.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_second_quired_on_same_ports_refuses(server, tmp_path):
+    """SO_REUSEPORT would let a second quired join the first one's ports
+    and take half its connections; it must refuse to start instead."""
+    server.add_user("lee", "pw")
+    server.start()
+    r = subprocess.run([QUIRED, "-c", server.conf, "--foreground",
+                        "-o", "server.data_dir=%s/other" % tmp_path],
+                       capture_output=True, timeout=30)
+    assert r.returncode != 0
+    assert b"another server" in r.stderr, r.stderr
+    assert can_login(server, "lee", "pw")
