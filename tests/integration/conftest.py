@@ -62,12 +62,23 @@ def valgrind_errors(log):
     return [m.group(0) for m in VALGRIND_ERROR.finditer(log)]
 
 
+def free_ports(n):
+    """n distinct free loopback ports: the sockets stay bound until all
+    are picked, or the kernel may hand out the same port twice."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    return free_ports(1)[0]
 
 
 def wait_port(port, timeout=10.0):
@@ -102,8 +113,8 @@ class Server:
     def __init__(self, tmpdir, extra_conf=""):
         self.dir = str(tmpdir)
         self.data = os.path.join(self.dir, "var")
-        self.ports = {k: free_port()
-                      for k in ("pop3", "pop3s", "imap", "imaps", "lmtp")}
+        names = ("pop3", "pop3s", "imap", "imaps", "lmtp")
+        self.ports = dict(zip(names, free_ports(len(names))))
         self.conf = os.path.join(self.dir, "quire.conf")
         self.extra_conf = extra_conf
         self.proc = None

@@ -121,15 +121,15 @@ def test_port_in_use(server):
 def test_demo_mode_prints_connection(tmp_path):
     d = tmp_path / "demo"
     d.mkdir()
-    from conftest import free_port
-    port = free_port()
+    from conftest import free_ports
+    port, port_s, port_l = free_ports(3)
     proc = subprocess.Popen(
         [QUIRED, "--foreground", "--demo",
          "-o", "server.data_dir=%s/var" % d,
          "-o", "pop3.listen=127.0.0.1:%d" % port,
-         "-o", "pop3s.listen=127.0.0.1:%d" % free_port(),
+         "-o", "pop3s.listen=127.0.0.1:%d" % port_s,
          "-o", "imap.listen=", "-o", "imaps.listen=",
-         "-o", "lmtp.listen=127.0.0.1:%d" % free_port()],
+         "-o", "lmtp.listen=127.0.0.1:%d" % port_l],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert wait_port(port)
