@@ -25,11 +25,15 @@ enum list_return {
 	LIST_RET_STATUS = 0x08,
 };
 
-/* One name LIST may show: a mailbox, or a parent implied by one. */
+/* One name LIST may show: a mailbox, a parent implied by one, or (for
+   LSUB and LIST (SUBSCRIBED)) a subscribed name without a mailbox and the
+   parents it implies. */
 struct list_node {
 	char *name;
 	const struct store_mailbox_info *info; /* NULL: no such mailbox */
-	bool has_children;
+	bool exists; /* a mailbox, or a parent of one */
+	bool subscribed;
+	bool has_children; /* children that exist (RFC 3348) */
 	bool subscribed_child;
 };
 
@@ -77,7 +81,7 @@ node_find(struct list_ctx *ctx, const char *name)
 
 static void
 node_add(struct list_ctx *ctx, char *name,
-	 const struct store_mailbox_info *info)
+	 const struct store_mailbox_info *info, bool exists)
 {
 	if (ctx->node_count == ctx->node_alloc) {
 		ctx->node_alloc = ctx->node_alloc == 0 ? 32 :
@@ -90,30 +94,37 @@ node_add(struct list_ctx *ctx, char *name,
 	memset(&ctx->nodes[ctx->node_count], 0, sizeof(*ctx->nodes));
 	ctx->nodes[ctx->node_count].name = name;
 	ctx->nodes[ctx->node_count].info = info;
+	ctx->nodes[ctx->node_count].exists = exists;
 	ctx->node_count++;
 }
 
-/* Every mailbox, and every parent name implied by one, sorted; children
-   and subscribed-descendant marks set. */
+/* Every mailbox, every subscribed name when with_subs (a subscription
+   outlives its mailbox, RFC 3501 6.3.6), and every parent name implied by
+   them, sorted; subscribed, children and subscribed-descendant marks
+   set. subs is sorted bytewise. */
 static void
 build_nodes(struct list_ctx *ctx, const struct store_mailbox_info *list,
-	    unsigned int count)
+	    unsigned int count, char *const *subs, unsigned int sub_count,
+	    bool with_subs)
 {
-	unsigned int real;
+	unsigned int given;
 
 	for (unsigned i = 0; i < count; i++)
-		node_add(ctx, imap_xstrdup(list[i].name), &list[i]);
-	real = ctx->node_count;
+		node_add(ctx, imap_xstrdup(list[i].name), &list[i], true);
+	for (unsigned i = 0; with_subs && i < sub_count; i++)
+		node_add(ctx, imap_xstrdup(subs[i]), NULL, false);
+	given = ctx->node_count;
 	/* Every parent of every name, then one sort; duplicates go, a real
 	   mailbox wins over an implied parent of the same name. */
-	for (unsigned i = 0; i < real; i++) {
-		const char *name = list[i].name;
+	for (unsigned i = 0; i < given; i++) {
+		const char *name = ctx->nodes[i].name;
+		bool exists = ctx->nodes[i].exists;
 
 		for (const char *p = strrchr(name, '/'); p != NULL;
 		     p = p == name ? NULL : memrchr(name, '/',
 						    (size_t)(p - name)))
 			node_add(ctx, imap_xstrndup(name, (size_t)(p - name)),
-				 NULL);
+				 NULL, exists);
 	}
 	qsort(ctx->nodes, ctx->node_count, sizeof(*ctx->nodes), node_cmp);
 	unsigned int out = 0;
@@ -122,19 +133,26 @@ build_nodes(struct list_ctx *ctx, const struct store_mailbox_info *list,
 		    strcmp(ctx->nodes[out - 1].name, ctx->nodes[i].name) == 0) {
 			if (ctx->nodes[out - 1].info == NULL)
 				ctx->nodes[out - 1].info = ctx->nodes[i].info;
+			if (ctx->nodes[i].exists)
+				ctx->nodes[out - 1].exists = true;
 			free(ctx->nodes[i].name);
 			continue;
 		}
 		ctx->nodes[out++] = ctx->nodes[i];
 	}
 	ctx->node_count = out;
+	for (unsigned i = 0; i < sub_count; i++) {
+		struct list_node *node = node_find(ctx, subs[i]);
+
+		if (node != NULL)
+			node->subscribed = true;
+	}
 	for (unsigned i = 0; i < ctx->node_count; i++) {
 		const char *name = ctx->nodes[i].name;
 		const char *slash = strrchr(name, '/');
 		struct list_node *parent;
 		char *pname;
-		bool sub = ctx->nodes[i].info != NULL &&
-			ctx->nodes[i].info->subscribed;
+		bool sub = ctx->nodes[i].subscribed;
 
 		if (slash == NULL)
 			continue;
@@ -147,7 +165,7 @@ build_nodes(struct list_ctx *ctx, const struct store_mailbox_info *list,
 			free(pname);
 			if (parent == NULL)
 				continue;
-			if (p == slash)
+			if (p == slash && ctx->nodes[i].exists)
 				parent->has_children = true;
 			if (sub)
 				parent->subscribed_child = true;
@@ -182,7 +200,7 @@ list_write_node(struct list_ctx *ctx, const struct list_node *node,
 	if (ctx->lsub) {
 		/* RFC 3501 6.3.9: an LSUB name that is listed only for a
 		   subscribed child is \Noselect. */
-		if (info == NULL || !info->subscribed)
+		if (info == NULL || !node->subscribed)
 			ATTR("\\Noselect");
 	} else if (info == NULL) {
 		if (ctx->extended || session->enabled_rev2)
@@ -190,10 +208,12 @@ list_write_node(struct list_ctx *ctx, const struct list_node *node,
 		else
 			ATTR("\\Noselect");
 	}
-	if (!ctx->lsub) {
+	/* A subscribed name with no mailbox and none below it gets no
+	   children attribute, as RFC 5258 3.4's examples show. */
+	if (!ctx->lsub && node->exists) {
 		ATTR(node->has_children ? "\\HasChildren" : "\\HasNoChildren");
 	}
-	if (info != NULL && info->subscribed &&
+	if (node->subscribed &&
 	    ((ctx->ret & LIST_RET_SUBSCRIBED) != 0 ||
 	     (ctx->sel & LIST_SEL_SUBSCRIBED) != 0))
 		ATTR("\\Subscribed");
@@ -233,8 +253,8 @@ unmatched_subscribed_child(struct list_ctx *ctx, unsigned int i)
 
 		if (strncmp(n->name, name, len) != 0)
 			break;
-		if (n->name[len] == '/' && n->info != NULL &&
-		    n->info->subscribed && !name_matches(ctx, n->name))
+		if (n->name[len] == '/' && n->subscribed &&
+		    !name_matches(ctx, n->name))
 			return true;
 	}
 	return false;
@@ -245,7 +265,7 @@ list_run(struct list_ctx *ctx)
 {
 	for (unsigned i = 0; i < ctx->node_count; i++) {
 		const struct list_node *node = &ctx->nodes[i];
-		bool subscribed = node->info != NULL && node->info->subscribed;
+		bool subscribed = node->subscribed;
 
 		if (!name_matches(ctx, node->name))
 			continue;
@@ -424,8 +444,10 @@ cmd_list_full(struct imap_cmd *cmd, bool lsub)
 {
 	struct imap_session *session = cmd->session;
 	struct store_mailbox_info *list = NULL;
+	char **subs = NULL;
 	struct list_ctx ctx;
-	unsigned int count = 0;
+	unsigned int count = 0, sub_count = 0;
+	bool with_subs;
 	const char *error;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -449,9 +471,22 @@ cmd_list_full(struct imap_cmd *cmd, bool lsub)
 		list_ctx_free(&ctx);
 		return true;
 	}
-	build_nodes(&ctx, list, count);
+	/* Subscribed names without a mailbox are listed only when the
+	   selection is by subscription; RETURN (SUBSCRIBED) alone marks the
+	   names that are listed anyway (RFC 5258 3.4). */
+	with_subs = lsub || (ctx.sel & LIST_SEL_SUBSCRIBED) != 0;
+	if ((with_subs || (ctx.ret & LIST_RET_SUBSCRIBED) != 0) &&
+	    store_subscription_list(session->user, &subs, &sub_count,
+				    &error) < 0) {
+		imap_cmd_fail(cmd, "listing subscriptions", error);
+		store_mailbox_list_free(&list, count);
+		list_ctx_free(&ctx);
+		return true;
+	}
+	build_nodes(&ctx, list, count, subs, sub_count, with_subs);
 	list_run(&ctx);
 	list_ctx_free(&ctx);
+	store_subscription_list_free(&subs, sub_count);
 	store_mailbox_list_free(&list, count);
 	imap_cmd_ok(cmd, "%s completed.", cmd->name);
 	return true;

@@ -419,12 +419,13 @@ cmd_subscribe_full(struct imap_cmd *cmd, bool subscribe)
 	}
 	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
 		return true;
-	ret = store_mailbox_subscribe(cmd->session->user, name, subscribe,
-				      &error);
+	/* The name need not be a mailbox (RFC 3501 6.3.6; RFC 9051 6.3.7
+	   allows NO, but like Dovecot we accept it), and UNSUBSCRIBE of a
+	   name not subscribed is OK too. Only an invalid name fails. */
+	ret = store_subscription_set(cmd->session->user, name, subscribe,
+				     &error);
 	if (ret < 0)
-		imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist.");
-	else if (ret == 0 && subscribe)
-		imap_cmd_no(cmd, "[NONEXISTENT] Mailbox does not exist.");
+		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");
 	else
 		imap_cmd_ok(cmd, "%s completed.", cmd->name);
 	free(name);

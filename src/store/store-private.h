@@ -135,9 +135,16 @@ struct store_backend {
 			      const char **error_r);
 	int (*mailbox_rename)(struct store_user *user, const char *old_name,
 			      const char *new_name, const char **error_r);
-	/* Sets subscribed (what == 0) or special_use (what == 1). */
+	/* Sets special_use (what == 1; 0 was the old subscribed flag). */
 	int (*mailbox_set)(struct store_user *user, const char *name, int what,
 			   int value, const char **error_r);
+	/* name is canonical. Adding a present name or removing an absent
+	   one is not an error. Returns 1 or -1. */
+	int (*subscription_set)(struct store_user *user, const char *name,
+				bool subscribed, const char **error_r);
+	/* *names_r starts NULL and *count_r 0; sorted bytewise. */
+	int (*subscription_list)(struct store_user *user, char ***names_r,
+				 unsigned *count_r, const char **error_r);
 	int (*mailbox_list)(struct store_user *user,
 			    struct store_mailbox_info **list_r,
 			    unsigned *count_r, const char **error_r);

@@ -18,6 +18,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,7 @@ static const struct log_ctx sq_log_ctx = { .proto = "store" };
 	"save_date, pop3_retrieved"
 #define SQ_MB_COLS                                                          \
 	"id, name, uidvalidity, uidnext, highestmodseq, special_use, "      \
-	"subscribed"
+	"name IN (SELECT name FROM subscriptions)"
 
 enum sq_stmt_id {
 	S_BEGIN,
@@ -52,7 +53,9 @@ enum sq_stmt_id {
 	S_MB_INSERT,
 	S_MB_SET_UIDNEXT,
 	S_MB_SET_MODSEQ,
-	S_MB_SET_SUBSCRIBED,
+	S_SUB_ADD,
+	S_SUB_REMOVE,
+	S_SUB_LIST,
 	S_MB_SET_SPECIAL,
 	S_MB_DELETE,
 	S_MB_RENAME,
@@ -114,8 +117,9 @@ static const char *const sq_sql[S_COUNT] = {
 			     "highestmodseq = ? WHERE id = ?",
 	[S_MB_SET_MODSEQ] = "UPDATE mailboxes SET highestmodseq = ? "
 			    "WHERE id = ?",
-	[S_MB_SET_SUBSCRIBED] = "UPDATE mailboxes SET subscribed = ? "
-				"WHERE name = ?",
+	[S_SUB_ADD] = "INSERT OR IGNORE INTO subscriptions (name) VALUES (?)",
+	[S_SUB_REMOVE] = "DELETE FROM subscriptions WHERE name = ?",
+	[S_SUB_LIST] = "SELECT name FROM subscriptions ORDER BY name",
 	[S_MB_SET_SPECIAL] = "UPDATE mailboxes SET special_use = ? "
 			     "WHERE name = ?",
 	[S_MB_DELETE] = "DELETE FROM mailboxes WHERE id = ?",
@@ -200,12 +204,15 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_CACHE_SET0 + STORE_CACHE_PREVIEW] = SQ_CACHE_SET("c_preview"),
 };
 
-/* Version 2 of the schema. Cache columns sit on the blob, not the message
+/* Version 3 of the schema. Cache columns sit on the blob, not the message
    row: COPY/MOVE share the file, so they share its parse too. Keywords
    are a 64-bit mask per message plus a per-user name table.
    first_recent_uid (added in version 2): messages with a UID at or above
    it are still \Recent for the next session that claims them (RFC 3501
-   2.3.2); a new mailbox starts at 1, so everything saved into it is. */
+   2.3.2); a new mailbox starts at 1, so everything saved into it is.
+   subscriptions (added in version 3): the subscribed names, which need
+   not be mailboxes (RFC 3501 6.3.6); mailboxes.subscribed is no longer
+   read or written. */
 static const char sq_schema[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
 	"INSERT INTO meta VALUES ('modseq', 0), ('uidvalidity', 0);"
@@ -250,7 +257,8 @@ static const char sq_schema[] =
 	"CREATE TABLE keywords ("
 	" id INTEGER PRIMARY KEY,"
 	" name TEXT NOT NULL UNIQUE COLLATE NOCASE);"
-	"PRAGMA user_version = 2;";
+	"CREATE TABLE subscriptions (name TEXT PRIMARY KEY) WITHOUT ROWID;"
+	"PRAGMA user_version = 3;";
 
 /* Version 1 -> 2: adds first_recent_uid. Messages saved before the upgrade
    were never tracked; they count as already seen by some session (not
@@ -260,6 +268,14 @@ static const char sq_upgrade_1_2[] =
 	" first_recent_uid INTEGER NOT NULL DEFAULT 1;"
 	"UPDATE mailboxes SET first_recent_uid = uidnext;"
 	"PRAGMA user_version = 2;";
+
+/* Version 2 -> 3: subscriptions move from a flag on the mailbox row to a
+   list of names of their own, so DELETE keeps them (RFC 3501 6.3.6). */
+static const char sq_upgrade_2_3[] =
+	"CREATE TABLE subscriptions (name TEXT PRIMARY KEY) WITHOUT ROWID;"
+	"INSERT INTO subscriptions (name)"
+	" SELECT name FROM mailboxes WHERE subscribed != 0;"
+	"PRAGMA user_version = 3;";
 
 struct sq_user {
 	sqlite3 *db;
@@ -763,13 +779,17 @@ sq_open_db(struct store_user *user, const char **error_r)
 			sq_fail(su, error_r, "creating the schema failed");
 			goto rollback;
 		}
-	} else if (version == 1) {
-		if (sqlite3_exec(su->db, sq_upgrade_1_2, NULL, NULL, NULL) !=
+	} else if (version == 1 || version == 2) {
+		/* Each step in order, all in this one transaction. */
+		if ((version == 1 &&
+		     sqlite3_exec(su->db, sq_upgrade_1_2, NULL, NULL, NULL) !=
+		     SQLITE_OK) ||
+		    sqlite3_exec(su->db, sq_upgrade_2_3, NULL, NULL, NULL) !=
 		    SQLITE_OK) {
 			sq_fail(su, error_r, "upgrading the schema failed");
 			goto rollback;
 		}
-	} else if (version != 2) {
+	} else if (version != 3) {
 		store_error(error_r, "%s: unknown schema version %d", path,
 			    version);
 		goto rollback;
@@ -1263,13 +1283,56 @@ out:
 }
 
 static int
+sq_subscription_set(struct store_user *user, const char *name,
+		    bool subscribed, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, subscribed ? S_SUB_ADD :
+							       S_SUB_REMOVE);
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	return 1;
+}
+
+static int
+sq_subscription_list(struct store_user *user, char ***names_r,
+		     unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_SUB_LIST);
+	unsigned alloc = 0;
+	int rc;
+
+	if (stmt == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)names_r, sizeof(**names_r), &alloc,
+				 *count_r);
+		(*names_r)[*count_r] = store_strdup(
+			(const char *)sqlite3_column_text(stmt, 0));
+		(*count_r)++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_subscription_list_free(names_r, *count_r);
+		*count_r = 0;
+		return sq_fail(su, error_r, "listing subscriptions failed");
+	}
+	return 0;
+}
+
+static int
 sq_mailbox_set(struct store_user *user, const char *name, int what,
 	       int value, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	enum sq_stmt_id id = what == 0 ? S_MB_SET_SUBSCRIBED :
-					 S_MB_SET_SPECIAL;
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
+	sqlite3_stmt *stmt;
+
+	assert(what == 1);
+	stmt = sq_stmt(su, error_r, S_MB_SET_SPECIAL);
 	if (stmt == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	sqlite3_bind_int(stmt, 1, value);
@@ -2699,6 +2762,8 @@ const struct store_backend store_backend_sqlite = {
 	.mailbox_delete = sq_mailbox_delete,
 	.mailbox_rename = sq_mailbox_rename,
 	.mailbox_set = sq_mailbox_set,
+	.subscription_set = sq_subscription_set,
+	.subscription_list = sq_subscription_list,
 	.mailbox_list = sq_mailbox_list,
 	.mailbox_status = sq_mailbox_status,
 	.mailbox_changes = sq_mailbox_changes,

@@ -713,10 +713,55 @@ mailbox_set(struct store_user *user, const char *name, int what, int value,
 }
 
 int
+store_subscription_set(struct store_user *user, const char *name,
+		       bool subscribed, const char **error_r)
+{
+	char *canon;
+	int ret;
+
+	if (!store_mailbox_name_canon(name, &canon, error_r))
+		return -1;
+	user_begin(user);
+	ret = BACKEND(user)->subscription_set(user, canon, subscribed,
+					       error_r);
+	user_end(user);
+	free(canon);
+	return ret;
+}
+
+int
+store_subscription_list(struct store_user *user, char ***names_r,
+			unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*names_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->subscription_list(user, names_r, count_r,
+						error_r);
+	user_end(user);
+	return ret;
+}
+
+void
+store_subscription_list_free(char ***_names, unsigned count)
+{
+	char **names = *_names;
+
+	if (names == NULL)
+		return;
+	for (unsigned i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	*_names = NULL;
+}
+
+int
 store_mailbox_subscribe(struct store_user *user, const char *name,
 			bool subscribed, const char **error_r)
 {
-	return mailbox_set(user, name, 0, subscribed ? 1 : 0, error_r);
+	return store_subscription_set(user, name, subscribed, error_r);
 }
 
 int

@@ -156,6 +156,8 @@ struct store_mailbox_info {
 	uint32_t uidnext;
 	uint64_t highestmodseq;
 	enum store_special_use special_use;
+	/* Whether the name is in the subscription list (see
+	   store_subscription_set()), read in the same snapshot. */
 	bool subscribed;
 };
 
@@ -205,8 +207,27 @@ int store_mailbox_delete(struct store_user *user, const char *name,
    when the new name or one of the renamed children already exists). */
 int store_mailbox_rename(struct store_user *user, const char *old_name,
 			 const char *new_name, const char **error_r);
-/* Sets or clears the subscription of an existing mailbox. Returns 1, 0 if
-   no such mailbox, -1. */
+/* Subscriptions (RFC 3501 6.3.6, RFC 9051 6.3.7) are a per-user list of
+   names kept apart from the mailboxes: a name may be subscribed whether
+   or not a mailbox of that name exists, DELETE leaves the name in the
+   list, and RENAME leaves the list as it is (the client subscribes the
+   new name itself, as Dovecot expects). Names are checked and
+   canonicalised like mailbox names ("inbox" is stored as "INBOX").
+
+   Adds (subscribed) or removes a name. Adding a name already in the list
+   or removing one not in it is not an error. Returns 1, or -1 (also for
+   an invalid name). */
+int store_subscription_set(struct store_user *user, const char *name,
+			   bool subscribed, const char **error_r);
+/* The subscribed names, sorted bytewise. Returns 0 with a malloc'ed array
+   of malloc'ed strings (free with store_subscription_list_free), or -1. */
+int store_subscription_list(struct store_user *user, char ***names_r,
+			    unsigned *count_r, const char **error_r);
+/* Frees an array from store_subscription_list() and sets *names to
+   NULL. */
+void store_subscription_list_free(char ***names, unsigned count);
+/* The same as store_subscription_set(); kept for existing callers. It
+   never returns 0 now: the mailbox need not exist. */
 int store_mailbox_subscribe(struct store_user *user, const char *name,
 			    bool subscribed, const char **error_r);
 /* Sets the special-use attribute. Returns 1, 0 if no such mailbox, -1. */

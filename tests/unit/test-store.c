@@ -1134,8 +1134,11 @@ test_mailboxes(void **state)
 
 	assert_int_equal(store_mailbox_subscribe(f->user, "Work", true,
 						 &error), 1);
+	/* Subscriptions do not need a mailbox (RFC 3501 6.3.6). */
 	assert_int_equal(store_mailbox_subscribe(f->user, "Nope", true,
-						 &error), 0);
+						 &error), 1);
+	assert_int_equal(store_mailbox_subscribe(f->user, "Nope", false,
+						 &error), 1);
 	assert_int_equal(store_mailbox_set_special_use(f->user, "Workshop",
 						       STORE_SPECIAL_TRASH,
 						       &error), 1);
@@ -1154,10 +1157,20 @@ test_mailboxes(void **state)
 	assert_int_equal(info.id, project_id);
 	assert_int_equal(info.uidvalidity, project_uv);
 	store_mailbox_info_free(&info);
+	/* RENAME leaves the subscription list alone: "Job" is not
+	   subscribed, "Work" still is. */
 	assert_int_equal(store_mailbox_lookup(f->user, "Job", &info, &error),
 			 1);
-	assert_true(info.subscribed);
+	assert_false(info.subscribed);
 	store_mailbox_info_free(&info);
+	char **subs;
+	unsigned sub_count;
+	assert_int_equal(store_subscription_list(f->user, &subs, &sub_count,
+						 &error), 0);
+	assert_int_equal(sub_count, 1);
+	assert_string_equal(subs[0], "Work");
+	store_subscription_list_free(&subs, sub_count);
+	assert_null(subs);
 	assert_int_equal(store_mailbox_lookup(f->user, "Work/Project", &info,
 					      &error), 0);
 	assert_int_equal(store_mailbox_lookup(f->user, "Workshop", &info,
@@ -1968,6 +1981,7 @@ test_recent_upgrade(void **state)
 	assert_int_equal(sqlite3_exec(db,
 				      "ALTER TABLE mailboxes DROP COLUMN "
 				      "first_recent_uid;"
+				      "DROP TABLE subscriptions;"
 				      "PRAGMA user_version = 1;",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
@@ -1989,12 +2003,156 @@ test_recent_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 2);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 3);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);
 	open_user(f);
 	claim(f->user, f->inbox, 0, 4, 4);
+}
+
+static void
+expect_subs(struct store_user *user, const char *const *want,
+	    unsigned want_count)
+{
+	const char *error;
+	char **names;
+	unsigned count;
+
+	assert_int_equal(store_subscription_list(user, &names, &count,
+						 &error), 0);
+	assert_int_equal(count, want_count);
+	for (unsigned i = 0; i < count; i++)
+		assert_string_equal(names[i], want[i]);
+	store_subscription_list_free(&names, count);
+}
+
+/* Subscriptions are names, apart from mailboxes: set, list, DELETE keeps
+   them, CREATE again shows them subscribed, they survive reopening. */
+static void
+test_subscriptions(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox_info info;
+	const char *error;
+	uint64_t id;
+	static const struct {
+		const char *name;
+		bool subscribe;
+		int ret;
+	} steps[] = {
+		{ "Ghost", true, 1 },	   /* no such mailbox: allowed */
+		{ "Ghost", true, 1 },	   /* twice: no error, one entry */
+		{ "a/b", true, 1 },
+		{ "inbox", true, 1 },	   /* stored as INBOX */
+		{ "Absent", false, 1 },	   /* not subscribed: no error */
+		{ "", true, -1 },	   /* invalid names */
+		{ "a//b", true, -1 },
+		{ "/a", false, -1 },
+		{ "Kept", true, 1 },
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		assert_int_equal(store_subscription_set(f->user, steps[i].name,
+							steps[i].subscribe,
+							&error),
+				 steps[i].ret);
+	}
+	static const char *const want1[] = { "Ghost", "INBOX", "Kept",
+					     "a/b" };
+	expect_subs(f->user, want1, 4);
+
+	assert_int_equal(store_mailbox_create(f->user, "Kept", 0, &id,
+					      &error), 1);
+	assert_int_equal(store_mailbox_lookup(f->user, "Kept", &info, &error),
+			 1);
+	assert_true(info.subscribed);
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_delete(f->user, "Kept", &error), 1);
+	expect_subs(f->user, want1, 4);
+	assert_int_equal(store_mailbox_create(f->user, "Kept", 0, &id,
+					      &error), 1);
+	assert_int_equal(store_mailbox_lookup(f->user, "Kept", &info, &error),
+			 1);
+	assert_true(info.subscribed);
+	store_mailbox_info_free(&info);
+
+	assert_int_equal(store_subscription_set(f->user, "Ghost", false,
+						&error), 1);
+	static const char *const want2[] = { "INBOX", "Kept", "a/b" };
+	expect_subs(f->user, want2, 3);
+
+	/* Persisted. */
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	open_store(f, &f->store);
+	open_user(f);
+	expect_subs(f->user, want2, 3);
+	assert_int_equal(store_mailbox_lookup(f->user, "INBOX", &info,
+					      &error), 1);
+	assert_true(info.subscribed);
+	store_mailbox_info_free(&info);
+}
+
+/* A store.db of schema version 2 (subscribed flag on the mailbox row)
+   upgrades to version 3 with its subscribed flags copied into the list. */
+static void
+test_subscriptions_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox_info info;
+	const char *error;
+	char path[512];
+	sqlite3 *db;
+	uint64_t id;
+
+	assert_int_equal(store_mailbox_create(f->user, "Sub", 0, &id, &error),
+			 1);
+	assert_int_equal(store_mailbox_create(f->user, "Plain", 0, &id,
+					      &error), 1);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
+		 store_name_hash("alice") & 0xff);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "DROP TABLE subscriptions;"
+				      "UPDATE mailboxes SET subscribed = 1 "
+				      "WHERE name IN ('Sub', 'INBOX');"
+				      "PRAGMA user_version = 2;",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	open_store(f, &f->store);
+	open_user(f);
+	static const char *const want[] = { "INBOX", "Sub" };
+	expect_subs(f->user, want, 2);
+	assert_int_equal(store_mailbox_lookup(f->user, "Sub", &info, &error),
+			 1);
+	assert_true(info.subscribed);
+	store_mailbox_info_free(&info);
+	assert_int_equal(store_mailbox_lookup(f->user, "Plain", &info,
+					      &error), 1);
+	assert_false(info.subscribed);
+	store_mailbox_info_free(&info);
+	/* The upgraded list is the list now: DELETE keeps "Sub". */
+	assert_int_equal(store_mailbox_delete(f->user, "Sub", &error), 1);
+	expect_subs(f->user, want, 2);
+
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
+					    &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 3);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	open_store(f, &f->store);
+	open_user(f);
+	expect_subs(f->user, want, 2);
 }
 
 int
@@ -2026,6 +2184,10 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mailboxes, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_subscriptions, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_subscriptions_upgrade,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_db_failures, setup,
