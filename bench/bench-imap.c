@@ -134,7 +134,7 @@ imap_literal(struct client *c, const char *line, size_t len)
 }
 
 /* "* N WORD" with WORD at its end (EXISTS) or after it (FETCH). */
-static bool __attribute__((unused))
+static bool
 imap_untagged_is(const char *line, size_t len, const char *word,
 		 unsigned int *n_r)
 {
@@ -276,7 +276,485 @@ const struct workload workload_imap_large = {
 	.summary = "SELECT and FETCH on a 100k-message mailbox (not yet)",
 };
 
+/* ---- imap-idle ------------------------------------------------------- */
+
+/* The message the control session appends and LMTP delivers: small, so
+   that the figure is the notification, not the transfer. */
+static const char idle_msg[] =
+	"From: bench@example.org\r\n"
+	"To: user@bench.test\r\n"
+	"Subject: push\r\n"
+	"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
+	"Message-ID: <push@bench.test>\r\n"
+	"\r\n"
+	"A message to wake the IDLE sessions.\r\n";
+
+enum idle_phase {
+	PH_LOGIN = 0,	/* control session, then the IDLE sessions log in */
+	PH_HOLD,	/* all in IDLE: the caller measures memory */
+	PH_FLAGS,	/* UID STORE rounds */
+	PH_NEW,		/* LMTP delivery rounds */
+	PH_DONE,
+};
+
+static struct {
+	struct client *ctl, *lmtp;
+	bool lmtp_ready;
+	unsigned int uid;	/* the control session's message */
+	unsigned int measured;	/* sessions id < measured are timed */
+	enum idle_phase phase;
+	unsigned int round;	/* global round number, from 1 */
+	unsigned int rounds_left;
+	double t_send;
+	unsigned int waiting;	/* timed sessions yet to be notified */
+	bool sender_done;	/* the STORE's OK or the delivery's 250 */
+	bool finishing;		/* idle_finish is scheduled */
+	struct event *timer;
+	double *lat[2];		/* [0] flag changes, [1] new mail */
+	size_t lat_n[2];
+	unsigned int missed[2];
+} idle;
+
+static void idle_round_start(struct bench *b);
+
+static void
+idle_finish_cb(evutil_socket_t fd, short what, void *context)
+{
+	struct bench *b = context;
+
+	idle.phase = PH_DONE;
+	b->stopping = true;
+	if (idle.timer != NULL) {
+		event_free(idle.timer);
+		idle.timer = NULL;
+	}
+	if (b->t_end == 0)
+		b->t_end = bench_now();
+	/* sessions in IDLE just go; nothing else is pending */
+	while (b->clients != NULL) {
+		b->clients->quitting = true;
+		client_close(b->clients, false);
+	}
+}
+
+/* Ends the run from the loop: the caller may be a handler of one of the
+   connections that are closed. */
+static void
+idle_finish(struct bench *b)
+{
+	struct timeval zero = { 0, 0 };
+
+	if (idle.finishing)
+		return;
+	idle.finishing = true;
+	if (idle.timer != NULL)
+		evtimer_del(idle.timer);
+	event_base_once(b->base, -1, EV_TIMEOUT, idle_finish_cb, b, &zero);
+}
+
+static void
+idle_round_end(struct bench *b)
+{
+	int k = idle.phase == PH_NEW ? 1 : 0;
+
+	if (idle.finishing)
+		return;
+	evtimer_del(idle.timer);
+	idle.missed[k] += idle.waiting;
+	idle.waiting = 0;
+	if (idle.rounds_left > 0) {
+		idle.rounds_left--;
+		idle_round_start(b);
+		return;
+	}
+	if (idle.phase == PH_FLAGS && idle.lmtp != NULL && idle.lmtp_ready &&
+	    b->opt.lmtp_port != 0) {
+		idle.phase = PH_NEW;
+		idle.rounds_left = IMAP_PUSH_NEW_ROUNDS - 1;
+		idle_round_start(b);
+		return;
+	}
+	idle_finish(b);
+}
+
+static void
+idle_check_round(struct bench *b)
+{
+	if (idle.waiting == 0 && idle.sender_done)
+		idle_round_end(b);
+}
+
+static void
+idle_timer_cb(evutil_socket_t fd, short what, void *context)
+{
+	struct bench *b = context;
+
+	fprintf(stderr, "quire-bench: push round %u: %u sessions not "
+		"notified within %d s\n", idle.round, idle.waiting,
+		IMAP_PUSH_ROUND_SECS);
+	if (!idle.sender_done) {
+		idle_finish(b);
+		return;
+	}
+	idle_round_end(b);
+}
+
+static void
+idle_round_start(struct bench *b)
+{
+	struct timeval tv = { .tv_sec = IMAP_PUSH_ROUND_SECS };
+
+	idle.round++;
+	idle.waiting = idle.measured;
+	idle.sender_done = false;
+	if (idle.phase == PH_FLAGS) {
+		imap_cmd(idle.ctl, "UID STORE %u %cFLAGS (\\Flagged)",
+			 idle.uid, idle.round % 2 == 1 ? '+' : '-');
+		idle.ctl->state = C_STORE;
+	} else {
+		client_printf(idle.lmtp, "MAIL FROM:<bench@example.org>");
+		idle.lmtp->state = L_MAIL;
+	}
+	/* the flag change leaves with the STORE; for new mail t_send is
+	   reset when the final dot goes */
+	idle.t_send = bench_now();
+	evtimer_add(idle.timer, &tv);
+}
+
+static void
+idle_push_begin(struct bench *b)
+{
+	/* the hold sets stopping; here it only means no new logins */
+	if (idle.ctl == NULL) {
+		idle_finish(b);
+		return;
+	}
+	idle.phase = PH_FLAGS;
+	idle.rounds_left = b->opt.rounds > 0 ? b->opt.rounds - 1 : 0;
+	idle.timer = evtimer_new(b->base, idle_timer_cb, b);
+	idle_round_start(b);
+}
+
+static void
+idle_open_next(struct bench *b)
+{
+	if (b->next >= b->opt.count || idle.phase != PH_LOGIN)
+		return;
+	client_open(b, b->next, b->opt.user_first);
+	b->next++;
+}
+
+/* Opens the next login, and once every session is in IDLE (or no more
+   can be started) announces it and waits for the caller. */
+static void
+idle_next_or_ready(struct bench *b)
+{
+	if (b->next < b->opt.count && idle.phase == PH_LOGIN) {
+		idle_open_next(b);
+		return;
+	}
+	if (idle.phase != PH_LOGIN)
+		return;
+	for (struct client *c = b->clients; c != NULL; c = c->next) {
+		if (c->role == R_SESSION && c->state != I_IDLING)
+			return;
+	}
+	idle.phase = PH_HOLD;
+	b->t_end = bench_now();
+	printf("ready conns=%u\n", b->ready);
+	fflush(stdout);
+	bench_hold(b, idle_push_begin);
+}
+
+static void
+idle_notified(struct client *c, int k)
+{
+	struct bench *b = c->b;
+	int want = idle.phase == PH_NEW ? 1 : 0;
+
+	if (idle.phase != PH_FLAGS && idle.phase != PH_NEW)
+		return;
+	if (k != want || c->id >= idle.measured || c->i >= idle.round)
+		return;
+	c->i = idle.round;
+	if (idle.lat_n[k] % 1024 == 0) {
+		idle.lat[k] = realloc(idle.lat[k], (idle.lat_n[k] + 1024) *
+				      sizeof(double));
+		if (idle.lat[k] == NULL)
+			abort();
+	}
+	idle.lat[k][idle.lat_n[k]++] = bench_now() - idle.t_send;
+	if (idle.waiting > 0)
+		idle.waiting--;
+	idle_check_round(b);
+}
+
+static bool
+idle_session_line(struct client *c, const char *line, size_t len)
+{
+	struct bench *b = c->b;
+	int r;
+
+	if (c->state == I_GREETING) {
+		if (len < 4 || memcmp(line, "* OK", 4) != 0)
+			return imap_fail(c, "greeting", line);
+		imap_login(c);
+		return true;
+	}
+	if (c->state == I_IDLING) {
+		if (imap_untagged_is(line, len, "FETCH", NULL))
+			idle_notified(c, 0);
+		else if (imap_untagged_is(line, len, "EXISTS", NULL))
+			idle_notified(c, 1);
+		return true;
+	}
+	if (c->state == I_IDLE_START) {
+		if (len >= 1 && line[0] == '+') {
+			c->state = I_IDLING;
+			bench_latency(b, bench_now() - c->t0);
+			b->ops++;
+			b->ready++;
+			idle_next_or_ready(b);
+			return true;
+		}
+		if (imap_tagged(c, line, len) != 0)
+			return imap_fail(c, "IDLE", line);
+		return true;
+	}
+	r = imap_tagged(c, line, len);
+	if (r == 0)
+		return true;
+	if (r < 0)
+		return imap_fail(c, c->state == I_LOGIN ? "LOGIN" : "SELECT",
+				 line);
+	if (c->state == I_LOGIN) {
+		imap_cmd(c, "SELECT INBOX");
+		c->state = I_SELECT;
+	} else {
+		imap_cmd(c, "IDLE");
+		c->state = I_IDLE_START;
+	}
+	return true;
+}
+
+/* "* n FETCH (UID u ...)" */
+static bool
+idle_parse_uid(const char *line, size_t len, unsigned int *uid_r)
+{
+	const char *p = memmem(line, len, "UID ", 4), *end = line + len, *q;
+	uint64_t n;
+
+	if (p == NULL)
+		return false;
+	p += 4;
+	for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+		;
+	if (str_to_u64(p, (size_t)(q - p), UINT32_MAX, &n) < 0)
+		return false;
+	*uid_r = (unsigned int)n;
+	return true;
+}
+
+static bool
+idle_control_line(struct client *c, const char *line, size_t len)
+{
+	struct bench *b = c->b;
+	int r;
+
+	if (c->state == I_GREETING) {
+		if (len < 4 || memcmp(line, "* OK", 4) != 0)
+			return imap_fail(c, "greeting", line);
+		imap_login(c);
+		return true;
+	}
+	if (c->state == C_APPEND_CONT && len >= 1 && line[0] == '+') {
+		client_send_ref(c, idle_msg, sizeof(idle_msg) - 1);
+		client_printf(c, "%s", "");
+		c->state = C_APPEND;
+		return true;
+	}
+	if (c->state == C_FETCH_UID &&
+	    imap_untagged_is(line, len, "FETCH", NULL) &&
+	    idle_parse_uid(line, len, &idle.uid))
+		return true;
+	r = imap_tagged(c, line, len);
+	if (r == 0)
+		return true;
+	if (r < 0)
+		return imap_fail(c, "control command", line);
+	switch ((enum imap_state)c->state) {
+	case I_LOGIN:
+		/* a fresh message without flags, the last of INBOX */
+		imap_cmd(c, "APPEND INBOX {%zu}", sizeof(idle_msg) - 1);
+		c->state = C_APPEND_CONT;
+		break;
+	case C_APPEND:
+		imap_cmd(c, "SELECT INBOX");
+		c->state = I_SELECT;
+		break;
+	case I_SELECT:
+		imap_cmd(c, "FETCH * (UID)");
+		c->state = C_FETCH_UID;
+		break;
+	case C_FETCH_UID:
+		if (idle.uid == 0)
+			return imap_fail(c, "FETCH * (UID)", line);
+		c->state = C_READY;
+		for (unsigned int i = 0; i < b->opt.conns; i++)
+			idle_open_next(b);
+		if (b->opt.count == 0)
+			idle_next_or_ready(b);
+		break;
+	case C_STORE:
+		c->state = C_READY;
+		idle.sender_done = true;
+		idle_check_round(b);
+		return true;
+	default:
+		break;
+	}
+	return true;
+}
+
+static bool
+idle_lmtp_line(struct client *c, const char *line, size_t len)
+{
+	struct bench *b = c->b;
+	unsigned int code = smtp_reply_code(line, len);
+	char user[128];
+
+	if (!smtp_reply_final(line, len))
+		return true;
+	switch ((enum imap_state)c->state) {
+	case L_GREETING:
+		if (code != 220)
+			break;
+		client_printf(c, "LHLO bench.test");
+		c->state = L_LHLO;
+		return true;
+	case L_LHLO:
+		if (code != 250)
+			break;
+		c->state = L_READY;
+		idle.lmtp_ready = true;
+		return true;
+	case L_MAIL:
+		if (code != 250)
+			break;
+		bench_user_name(b, b->opt.user_first, user, sizeof(user));
+		client_printf(c, "RCPT TO:<%s@bench.test>", user);
+		c->state = L_RCPT;
+		return true;
+	case L_RCPT:
+		if (code != 250)
+			break;
+		client_printf(c, "DATA");
+		c->state = L_DATA;
+		return true;
+	case L_DATA:
+		if (code != 354)
+			break;
+		client_send_ref(c, idle_msg, sizeof(idle_msg) - 1);
+		client_printf(c, ".");
+		idle.t_send = bench_now();
+		c->state = L_DOT;
+		return true;
+	case L_DOT:
+		if (code != 250)
+			break;
+		c->state = L_READY;
+		idle.sender_done = true;
+		idle_check_round(b);
+		return true;
+	default:
+		return true;
+	}
+	return imap_fail(c, "LMTP", line);
+}
+
+static bool
+idle_line(struct client *c, const char *line, size_t len)
+{
+	switch ((enum imap_role)c->role) {
+	case R_CONTROL:
+		imap_literal(c, line, len);
+		return idle_control_line(c, line, len);
+	case R_LMTP:
+		return idle_lmtp_line(c, line, len);
+	case R_SESSION:
+		break;
+	}
+	imap_literal(c, line, len);
+	return idle_session_line(c, line, len);
+}
+
+static void
+idle_closed(struct client *c, bool error)
+{
+	struct bench *b = c->b;
+
+	if (error)
+		b->errors++;
+	switch ((enum imap_role)c->role) {
+	case R_CONTROL:
+		idle.ctl = NULL;
+		if (idle.phase != PH_DONE)
+			idle_finish(b);
+		return;
+	case R_LMTP:
+		idle.lmtp = NULL;
+		idle.lmtp_ready = false;
+		return;
+	case R_SESSION:
+		break;
+	}
+	if (c->state == I_IDLING) {
+		if (!c->quitting)
+			b->ready--;
+		return;
+	}
+	/* a failed login: go on with the next */
+	idle_next_or_ready(b);
+}
+
+static void
+idle_start(struct bench *b)
+{
+	idle.measured = b->opt.count < IMAP_PUSH_MEASURED ?
+		b->opt.count : IMAP_PUSH_MEASURED;
+	/* ids count..count+1 are the control and LMTP connections, outside
+	   the timed range */
+	idle.ctl = client_open(b, b->opt.count, b->opt.user_first);
+	idle.ctl->role = R_CONTROL;
+	if (b->opt.lmtp_port != 0) {
+		idle.lmtp = client_open_port(b, b->opt.count + 1,
+					     b->opt.user_first,
+					     b->opt.lmtp_port);
+		idle.lmtp->role = R_LMTP;
+		idle.lmtp->state = L_GREETING;
+	}
+}
+
+static void
+idle_report(struct bench *b)
+{
+	bench_report_kv("ready", "%u", b->ready);
+	bench_report_kv("measured", "%u", idle.measured);
+	bench_report_rate(b, "logins_per_s");
+	bench_report_lat("push_flag", idle.lat[0], idle.lat_n[0]);
+	bench_report_kv("push_flag_missed", "%u", idle.missed[0]);
+	bench_report_lat("push_new", idle.lat[1], idle.lat_n[1]);
+	bench_report_kv("push_new_missed", "%u", idle.missed[1]);
+	free(idle.lat[0]);
+	free(idle.lat[1]);
+}
+
 const struct workload workload_imap_idle = {
 	.name = "imap-idle",
-	.summary = "N sessions in IDLE, push delay of a delivery (not yet)",
+	.summary = "--count sessions of one user in IDLE; push delay of "
+		   "UID STORE and of an LMTP delivery",
+	.start = idle_start,
+	.line = idle_line,
+	.closed = idle_closed,
+	.report = idle_report,
 };
