@@ -263,12 +263,289 @@ const struct workload workload_imap_login = {
 	.report = login_report,
 };
 
-/* ---- imap-mixed, imap-large: not yet -------------------------------- */
+/* ---- imap-mixed ------------------------------------------------------ */
+
+/* One turn of the loop, in order. A step whose preconditions are not
+   met (no message yet, too few of our own messages) is skipped. */
+enum mixed_cmd {
+	MX_SELECT = 0,
+	MX_FETCH_FLAGS,	/* FETCH 1:* (FLAGS) */
+	MX_FETCH_BODY,	/* UID FETCH of up to three of our messages */
+	MX_STORE_SEEN,	/* UID STORE newest +FLAGS (\Seen) */
+	MX_APPEND,	/* a ~4 KiB message, LITERAL+ */
+	MX_STORE_DEL,	/* UID STORE oldest +FLAGS.SILENT (\Deleted) */
+	MX_EXPUNGE,
+	MX_LIST,	/* LIST "" * */
+	MX_STATUS,	/* STATUS INBOX (MESSAGES UNSEEN) */
+	MX_COUNT,
+};
+
+static const char *const mixed_names[MX_COUNT] = {
+	"select", "fetch_flags", "fetch_body", "store", "append",
+	"store_deleted", "expunge", "list", "status",
+};
+
+/* UIDs of the messages a session appended, oldest first; the oldest is
+   expunged once there are more than MIXED_KEEP. */
+#define MIXED_RING 8
+#define MIXED_KEEP 5
+
+struct mixed_session {
+	unsigned int uids[MIXED_RING];
+	unsigned int n_uids;
+	unsigned int exists;
+	enum mixed_cmd cmd;
+	double t_cmd;
+	unsigned int done;	/* commands finished */
+};
+
+static struct {
+	struct mixed_session *s;
+	char *msg;
+	size_t msg_len;
+	double *lat[MX_COUNT];
+	size_t lat_n[MX_COUNT];
+} mixed;
+
+static void
+mixed_lat(enum mixed_cmd k, double secs)
+{
+	if (mixed.lat_n[k] % 1024 == 0) {
+		mixed.lat[k] = realloc(mixed.lat[k], (mixed.lat_n[k] + 1024) *
+				       sizeof(double));
+		if (mixed.lat[k] == NULL)
+			abort();
+	}
+	mixed.lat[k][mixed.lat_n[k]++] = secs;
+}
+
+/* Sends the command of step k; false when the step is skipped. */
+static bool
+mixed_send(struct client *c, struct mixed_session *ms, enum mixed_cmd k)
+{
+	char set[64];
+	int off = 0;
+
+	switch (k) {
+	case MX_SELECT:
+		ms->exists = 0;
+		imap_cmd(c, "SELECT INBOX");
+		break;
+	case MX_FETCH_FLAGS:
+		if (ms->exists == 0)
+			return false;
+		imap_cmd(c, "FETCH 1:* (FLAGS)");
+		break;
+	case MX_FETCH_BODY:
+		if (ms->n_uids == 0)
+			return false;
+		for (unsigned int i = 0; i < ms->n_uids && i < 3; i++)
+			off += snprintf(set + off, sizeof(set) - (size_t)off,
+					"%s%u", i == 0 ? "" : ",",
+					ms->uids[ms->n_uids - 1 - i]);
+		imap_cmd(c, "UID FETCH %s (BODY.PEEK[])", set);
+		break;
+	case MX_STORE_SEEN:
+		if (ms->n_uids == 0)
+			return false;
+		imap_cmd(c, "UID STORE %u +FLAGS (\\Seen)",
+			 ms->uids[ms->n_uids - 1]);
+		break;
+	case MX_APPEND:
+		imap_cmd(c, "APPEND INBOX {%zu+}", mixed.msg_len);
+		client_send_ref(c, mixed.msg, mixed.msg_len);
+		client_printf(c, "%s", "");
+		break;
+	case MX_STORE_DEL:
+		if (ms->n_uids <= MIXED_KEEP)
+			return false;
+		imap_cmd(c, "UID STORE %u +FLAGS.SILENT (\\Deleted)",
+			 ms->uids[0]);
+		break;
+	case MX_EXPUNGE:
+		if (ms->n_uids <= MIXED_KEEP)
+			return false;
+		imap_cmd(c, "EXPUNGE");
+		break;
+	case MX_LIST:
+		imap_cmd(c, "LIST \"\" *");
+		break;
+	case MX_STATUS:
+		imap_cmd(c, "STATUS INBOX (MESSAGES UNSEEN)");
+		break;
+	case MX_COUNT:
+		abort();
+	}
+	ms->cmd = k;
+	ms->t_cmd = bench_now();
+	return true;
+}
+
+/* Sends the next command of the loop, or LOGOUT after --count. */
+static void
+mixed_next(struct client *c, struct mixed_session *ms)
+{
+	enum mixed_cmd k = ms->cmd;
+
+	if (ms->done >= c->b->opt.count || c->b->stopping) {
+		imap_logout(c);
+		return;
+	}
+	do {
+		k = (enum mixed_cmd)((k + 1) % MX_COUNT);
+	} while (!mixed_send(c, ms, k));
+}
+
+/* "[APPENDUID validity uid]" (RFC 4315) */
+static bool
+mixed_appenduid(const char *line, size_t len, unsigned int *uid_r)
+{
+	const char *p = memmem(line, len, "[APPENDUID ", 11), *end = line + len;
+	const char *q;
+	uint64_t n;
+
+	if (p == NULL)
+		return false;
+	p += 11;
+	p = memchr(p, ' ', (size_t)(end - p));
+	if (p == NULL)
+		return false;
+	p++;
+	for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+		;
+	if (str_to_u64(p, (size_t)(q - p), UINT32_MAX, &n) < 0)
+		return false;
+	*uid_r = (unsigned int)n;
+	return true;
+}
+
+static bool
+mixed_line(struct client *c, const char *line, size_t len)
+{
+	struct bench *b = c->b;
+	struct mixed_session *ms = &mixed.s[c->id];
+	unsigned int n, uid;
+	double dt;
+	int r;
+
+	imap_literal(c, line, len);
+	if (c->state == I_GREETING) {
+		if (len < 4 || memcmp(line, "* OK", 4) != 0)
+			return imap_fail(c, "greeting", line);
+		imap_login(c);
+		return true;
+	}
+	if (imap_untagged_is(line, len, "EXISTS", &n)) {
+		ms->exists = n;
+		return true;
+	}
+	r = imap_tagged(c, line, len);
+	if (r == 0)
+		return true;
+	switch ((enum imap_state)c->state) {
+	case I_LOGIN:
+		if (r < 0)
+			return imap_fail(c, "LOGIN", line);
+		c->state = M_CMD;
+		ms->cmd = MX_COUNT - 1;
+		mixed_next(c, ms);
+		return true;
+	case M_CMD:
+		if (r < 0)
+			return imap_fail(c, mixed_names[ms->cmd], line);
+		dt = bench_now() - ms->t_cmd;
+		mixed_lat(ms->cmd, dt);
+		bench_latency(b, dt);
+		b->ops++;
+		b->bytes += c->body_bytes;
+		c->body_bytes = 0;
+		ms->done++;
+		if (ms->cmd == MX_APPEND) {
+			if (!mixed_appenduid(line, len, &uid))
+				return imap_fail(c, "APPEND without "
+						 "APPENDUID", line);
+			if (ms->n_uids == MIXED_RING) {
+				memmove(ms->uids, ms->uids + 1,
+					(MIXED_RING - 1) * sizeof(unsigned int));
+				ms->n_uids--;
+			}
+			ms->uids[ms->n_uids++] = uid;
+		} else if (ms->cmd == MX_EXPUNGE) {
+			memmove(ms->uids, ms->uids + 1,
+				(ms->n_uids - 1) * sizeof(unsigned int));
+			ms->n_uids--;
+		}
+		mixed_next(c, ms);
+		return true;
+	case I_LOGOUT:
+		client_close(c, r < 0);
+		return false;
+	default:
+		break;
+	}
+	return true;
+}
+
+static void
+mixed_closed(struct client *c, bool error)
+{
+	if (error)
+		c->b->errors++;
+}
+
+static void
+mixed_start(struct bench *b)
+{
+	static const char head[] =
+		"From: Bench Sender <bench@example.org>\r\n"
+		"To: user@bench.test\r\n"
+		"Subject: imap-mixed\r\n"
+		"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
+		"Message-ID: <mixed@bench.test>\r\n"
+		"Content-Type: text/plain; charset=utf-8\r\n"
+		"\r\n";
+	static const char line[] =
+		"Lorem ipsum dolor sit amet, consectetur adipiscing elit, "
+		"sed do eiusmod.\r\n";
+	size_t size = sizeof(head) - 1 + 56 * (sizeof(line) - 1);
+	char *p;
+
+	p = mixed.msg = bench_xmalloc(size);
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	for (unsigned int i = 0; i < 56; i++) {
+		memcpy(p, line, sizeof(line) - 1);
+		p += sizeof(line) - 1;
+	}
+	mixed.msg_len = size;
+	mixed.s = bench_xcalloc(b->opt.conns, sizeof(*mixed.s));
+	for (unsigned int i = 0; i < b->opt.conns; i++)
+		client_open(b, i, b->opt.user_first + i % b->opt.users);
+}
+
+static void
+mixed_report(struct bench *b)
+{
+	char key[64];
+
+	bench_report_rate(b, "cmds_per_s");
+	for (unsigned int k = 0; k < MX_COUNT; k++) {
+		snprintf(key, sizeof(key), "%s", mixed_names[k]);
+		bench_report_lat(key, mixed.lat[k], mixed.lat_n[k]);
+		free(mixed.lat[k]);
+	}
+	free(mixed.s);
+	free(mixed.msg);
+}
 
 const struct workload workload_imap_mixed = {
 	.name = "imap-mixed",
-	.summary = "IMAP client mix: SELECT, FETCH, STORE, APPEND, EXPUNGE "
-		   "(not yet)",
+	.summary = "--conns sessions looping SELECT, FETCH, STORE, APPEND, "
+		   "EXPUNGE, LIST, STATUS; --count commands each",
+	.start = mixed_start,
+	.line = mixed_line,
+	.closed = mixed_closed,
+	.report = mixed_report,
 };
 
 const struct workload workload_imap_large = {
