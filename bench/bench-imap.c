@@ -548,9 +548,267 @@ const struct workload workload_imap_mixed = {
 	.report = mixed_report,
 };
 
+/* ---- imap-large ------------------------------------------------------ */
+
+/* Fill: --conns sessions APPEND (LITERAL+) what INBOX of user
+   --user-first lacks to hold --count messages, LARGE_WINDOW at a time
+   each; the mailbox keeps them, so later runs on the same data fill
+   nothing. Then one new session times, LARGE_REPS times: SELECT INBOX,
+   UID FETCH 1:* (FLAGS), UID SEARCH TEXT of a word that one message in
+   LARGE_NEEDLE_EVERY holds. */
+#define LARGE_WINDOW 16
+#define LARGE_REPS 3
+#define LARGE_NEEDLE_EVERY 100
+
+enum large_cmd {
+	LG_SELECT = 0,
+	LG_FETCH,
+	LG_SEARCH,
+	LG_COUNT,
+};
+
+static const char *const large_names[LG_COUNT] = {
+	"select", "fetch_flags", "search_text",
+};
+
+static struct {
+	unsigned int exists;	/* from the probe session's SELECT */
+	unsigned int to_send;	/* appends not yet sent, all sessions */
+	unsigned int filled;	/* appends acknowledged */
+	unsigned int fillers;	/* fill sessions still open */
+	double fill_secs;
+	double t_fill;
+	enum large_cmd cmd;
+	unsigned int rep;
+	double t_cmd;
+	unsigned int search_hits;
+	double lat[LG_COUNT][LARGE_REPS];
+	size_t lat_n[LG_COUNT];
+} large;
+
+enum large_role {
+	LR_PROBE = 0,	/* SELECT to learn the count, then the timings */
+	LR_FILL,
+};
+
+static void
+large_append(struct client *c)
+{
+	char body[512];
+	unsigned int k = c->b->opt.count - large.to_send;
+	int n;
+
+	large.to_send--;
+	n = snprintf(body, sizeof(body),
+		     "From: bench@example.org\r\n"
+		     "To: user@bench.test\r\n"
+		     "Subject: message %u of the large mailbox\r\n"
+		     "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
+		     "Message-ID: <large%u@bench.test>\r\n"
+		     "\r\n"
+		     "Body of message %u with some words: alpha beta gamma "
+		     "%s.\r\n", k, k, k,
+		     k % LARGE_NEEDLE_EVERY == 0 ? "pomegranate" : "delta");
+	imap_cmd(c, "APPEND INBOX {%d+}", n);
+	evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)n);
+	client_printf(c, "%s", "");
+	c->pending++;
+}
+
+/* Keeps LARGE_WINDOW appends in flight; LOGOUT when none is left. */
+static void
+large_fill_more(struct client *c)
+{
+	while (c->pending < LARGE_WINDOW && large.to_send > 0)
+		large_append(c);
+	if (c->pending == 0)
+		imap_logout(c);
+}
+
+static void
+large_probe_send(struct client *c)
+{
+	switch (large.cmd) {
+	case LG_SELECT:
+		imap_cmd(c, "SELECT INBOX");
+		break;
+	case LG_FETCH:
+		imap_cmd(c, "UID FETCH 1:* (FLAGS)");
+		break;
+	case LG_SEARCH:
+		large.search_hits = 0;
+		imap_cmd(c, "UID SEARCH TEXT pomegranate");
+		break;
+	case LG_COUNT:
+		abort();
+	}
+	large.t_cmd = bench_now();
+}
+
+static void large_measure(struct bench *b);
+
+static bool
+large_line(struct client *c, const char *line, size_t len)
+{
+	struct bench *b = c->b;
+	unsigned int n;
+	int r;
+
+	imap_literal(c, line, len);
+	if (c->state == I_GREETING) {
+		if (len < 4 || memcmp(line, "* OK", 4) != 0)
+			return imap_fail(c, "greeting", line);
+		imap_login(c);
+		return true;
+	}
+	if (c->role == LR_FILL && c->state == M_CMD) {
+		/* pipelined: any tagged reply ends one APPEND */
+		if (len < 2 || line[0] != 't' || line[1] < '0' ||
+		    line[1] > '9')
+			return true;
+		if (memmem(line, len, " OK", 3) == NULL)
+			return imap_fail(c, "APPEND", line);
+		c->pending--;
+		large.filled++;
+		large_fill_more(c);
+		return true;
+	}
+	if (imap_untagged_is(line, len, "EXISTS", &n)) {
+		large.exists = n;
+		return true;
+	}
+	if (len > 8 && memcmp(line, "* SEARCH", 8) == 0) {
+		for (size_t i = 8; i < len; i++)
+			large.search_hits += line[i] == ' ';
+		return true;
+	}
+	r = imap_tagged(c, line, len);
+	if (r == 0)
+		return true;
+	if (r < 0)
+		return imap_fail(c, c->state == I_LOGIN ? "LOGIN" :
+				 large_names[large.cmd], line);
+	switch ((enum imap_state)c->state) {
+	case I_LOGIN:
+		if (c->role == LR_FILL) {
+			c->state = M_CMD;
+			large_fill_more(c);
+			return true;
+		}
+		large.cmd = LG_SELECT;
+		large_probe_send(c);
+		c->state = I_SELECT;
+		return true;
+	case I_SELECT:
+		if (c->gen == 0) {
+			/* the probe: fill, then measure in a new session */
+			if (large.exists < b->opt.count)
+				large.to_send = b->opt.count - large.exists;
+			c->gen = 1;
+			imap_logout(c);
+			return true;
+		}
+		/* the measuring session's SELECT is a timed command */
+		__attribute__((fallthrough));
+	case M_CMD:
+		large.lat[large.cmd][large.lat_n[large.cmd]++] =
+			bench_now() - large.t_cmd;
+		b->ops++;
+		if (large.cmd == LG_SEARCH && ++large.rep == LARGE_REPS) {
+			imap_logout(c);
+			return true;
+		}
+		large.cmd = (enum large_cmd)((large.cmd + 1) % LG_COUNT);
+		c->state = M_CMD;
+		large_probe_send(c);
+		return true;
+	case I_LOGOUT:
+		client_close(c, false);
+		return false;
+	default:
+		break;
+	}
+	return true;
+}
+
+static void
+large_measure(struct bench *b)
+{
+	struct client *c;
+
+	if (b->stopping)
+		return;
+	large.exists = 0;
+	c = client_open(b, b->opt.conns + 1, b->opt.user_first);
+	c->role = LR_PROBE;
+	c->gen = 2;
+}
+
+static void
+large_closed(struct client *c, bool error)
+{
+	struct bench *b = c->b;
+
+	if (error) {
+		b->errors++;
+		b->stopping = true;
+		return;
+	}
+	if (c->role == LR_PROBE && c->gen == 1) {
+		/* probe done: fill if needed */
+		if (large.to_send == 0) {
+			large_measure(b);
+			return;
+		}
+		large.t_fill = bench_now();
+		large.fillers = b->opt.conns;
+		for (unsigned int i = 0; i < b->opt.conns; i++) {
+			struct client *f = client_open(b, i,
+						       b->opt.user_first);
+
+			f->role = LR_FILL;
+		}
+		return;
+	}
+	if (c->role == LR_FILL && --large.fillers == 0) {
+		large.fill_secs = bench_now() - large.t_fill;
+		large_measure(b);
+	}
+}
+
+static void
+large_start(struct bench *b)
+{
+	struct client *c = client_open(b, b->opt.conns, b->opt.user_first);
+
+	c->role = LR_PROBE;
+}
+
+static void
+large_report(struct bench *b)
+{
+	char key[64];
+
+	bench_report_kv("messages", "%u", large.exists);
+	bench_report_kv("filled", "%u", large.filled);
+	if (large.filled > 0)
+		bench_report_kv("fill_per_s", "%.1f",
+				(double)large.filled / large.fill_secs);
+	bench_report_kv("search_hits", "%u", large.search_hits);
+	for (unsigned int k = 0; k < LG_COUNT; k++) {
+		snprintf(key, sizeof(key), "%s", large_names[k]);
+		bench_report_lat(key, large.lat[k], large.lat_n[k]);
+	}
+}
+
 const struct workload workload_imap_large = {
 	.name = "imap-large",
-	.summary = "SELECT and FETCH on a 100k-message mailbox (not yet)",
+	.summary = "fill INBOX to --count messages, then time SELECT, "
+		   "UID FETCH 1:* (FLAGS), UID SEARCH TEXT",
+	.start = large_start,
+	.line = large_line,
+	.closed = large_closed,
+	.report = large_report,
 };
 
 /* ---- imap-idle ------------------------------------------------------- */
