@@ -115,44 +115,17 @@ imap_tagged(const struct client *c, const char *line, size_t len)
 static void
 imap_literal(struct client *c, const char *line, size_t len)
 {
-	const char *open;
-	size_t end;
 	uint64_t n;
 
-	if (len < 3 || line[len - 1] != '}')
-		return;
-	end = len - 1;
-	if (line[end - 1] == '+')
-		end--;
-	open = memrchr(line, '{', end);
-	if (open == NULL)
-		return;
-	if (str_to_u64(open + 1, (size_t)(line + end - (open + 1)),
-		       UINT32_MAX, &n) < 0)
-		return;
-	client_skip(c, n);
+	if (bench_imap_literal(line, len, &n))
+		client_skip(c, n);
 }
 
-/* "* N WORD" with WORD at its end (EXISTS) or after it (FETCH). */
 static bool
 imap_untagged_is(const char *line, size_t len, const char *word,
 		 unsigned int *n_r)
 {
-	const char *p = line + 2, *end = line + len, *sp;
-	size_t wlen = strlen(word);
-	uint64_t n;
-
-	if (len < 4 || line[0] != '*' || line[1] != ' ')
-		return false;
-	sp = memchr(p, ' ', (size_t)(end - p));
-	if (sp == NULL || str_to_u64(p, (size_t)(sp - p), UINT32_MAX, &n) < 0)
-		return false;
-	sp++;
-	if ((size_t)(end - sp) < wlen || memcmp(sp, word, wlen) != 0)
-		return false;
-	if (n_r != NULL)
-		*n_r = (unsigned int)n;
-	return true;
+	return bench_imap_untagged(line, len, word, n_r);
 }
 
 static void

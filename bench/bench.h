@@ -190,6 +190,14 @@ unsigned int smtp_reply_code(const char *line, size_t len);
 bool bench_body_scan(enum body_state *state, const uint8_t *p, size_t len,
 		     size_t *used_r);
 
+/* IMAP lines (RFC 9051 4.3, 7): true when the line ends in a literal
+   announcement "{n}" or "{n+}"; *n_r is n. */
+bool bench_imap_literal(const char *line, size_t len, uint64_t *n_r);
+/* True when the line is "* N WORD" or "* N WORD ..." (EXISTS, FETCH);
+   *n_r (may be NULL) is N. */
+bool bench_imap_untagged(const char *line, size_t len, const char *word,
+			 unsigned int *n_r);
+
 /* Out of memory aborts. */
 void *bench_xmalloc(size_t size);
 void *bench_xcalloc(size_t n, size_t size);
