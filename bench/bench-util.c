@@ -3,6 +3,8 @@
 
 #include "bench.h"
 
+#include "lib/strnum.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,4 +79,46 @@ bench_body_scan(enum body_state *state, const uint8_t *p, size_t len,
 	}
 	*used_r = len;
 	return false;
+}
+
+bool
+bench_imap_literal(const char *line, size_t len, uint64_t *n_r)
+{
+	const char *open;
+	size_t end;
+
+	if (len < 3 || line[len - 1] != '}')
+		return false;
+	end = len - 1;
+	if (line[end - 1] == '+')
+		end--;
+	open = memrchr(line, '{', end);
+	if (open == NULL)
+		return false;
+	return str_to_u64(open + 1, (size_t)(line + end - (open + 1)),
+			  UINT32_MAX, n_r) == 0;
+}
+
+bool
+bench_imap_untagged(const char *line, size_t len, const char *word,
+		    unsigned int *n_r)
+{
+	const char *p = line + 2, *end = line + len, *sp;
+	size_t wlen = strlen(word);
+	uint64_t n;
+
+	if (len < 4 || line[0] != '*' || line[1] != ' ')
+		return false;
+	sp = memchr(p, ' ', (size_t)(end - p));
+	if (sp == NULL || str_to_u64(p, (size_t)(sp - p), UINT32_MAX, &n) < 0)
+		return false;
+	sp++;
+	if ((size_t)(end - sp) < wlen || memcmp(sp, word, wlen) != 0)
+		return false;
+	/* the whole word: end of line or a space after it */
+	if ((size_t)(end - sp) > wlen && sp[wlen] != ' ')
+		return false;
+	if (n_r != NULL)
+		*n_r = (unsigned int)n;
+	return true;
 }

@@ -37,6 +37,8 @@ struct bench_options {
 	unsigned int conns;	/* connections open at once */
 	unsigned int count;	/* per-workload: messages per conn, logins... */
 	unsigned int rcpts;	/* LMTP recipients per message */
+	unsigned int lmtp_port;	/* imap-idle: where to deliver new mail */
+	unsigned int rounds;	/* imap-idle: push rounds */
 	size_t size;		/* LMTP mean message size in bytes */
 	uint64_t seed;
 	unsigned int timeout_secs; /* the whole run */
@@ -120,6 +122,13 @@ struct client {
 	unsigned int n, i, pending, accepted;
 	double t0, t1;
 	bool t1_set;
+
+	/* IMAP (bench-imap.c): literal bytes still to skip before the next
+	   line (the core drains them), the workload's role of this
+	   connection and the number of its last tag */
+	uint64_t skip;
+	int role;
+	unsigned int tag;
 };
 
 /* Monotonic time in seconds. */
@@ -129,6 +138,13 @@ double bench_now(void);
    client is owned by the core and freed after workload->closed. */
 struct client *client_open(struct bench *b, unsigned int id,
 			   unsigned int user);
+/* The same to another port of opt.host, without TLS (imap-idle's LMTP
+   delivery). */
+struct client *client_open_port(struct bench *b, unsigned int id,
+				unsigned int user, unsigned int port);
+/* The next n bytes from the server are skipped (an IMAP literal); lines
+   resume after them. They count in c->body_bytes. */
+void client_skip(struct client *c, uint64_t n);
 /* Closes the connection; calls workload->closed once. */
 void client_close(struct client *c, bool error);
 /* Queues a formatted line; CRLF is added. */
@@ -155,6 +171,8 @@ void bench_report_kv(const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Appends count, rate and p50/p99 of the latencies. */
 void bench_report_rate(struct bench *b, const char *rate_key);
+/* Sorts lat[0..n) and appends PREFIX_p50_ms and PREFIX_p99_ms. */
+void bench_report_lat(const char *prefix, double *lat, size_t n);
 
 /* True when a reply line of an SMTP-like protocol is the last one of its
    reply ("250 ..." rather than "250-..."). */
@@ -172,6 +190,14 @@ unsigned int smtp_reply_code(const char *line, size_t len);
 bool bench_body_scan(enum body_state *state, const uint8_t *p, size_t len,
 		     size_t *used_r);
 
+/* IMAP lines (RFC 9051 4.3, 7): true when the line ends in a literal
+   announcement "{n}" or "{n+}"; *n_r is n. */
+bool bench_imap_literal(const char *line, size_t len, uint64_t *n_r);
+/* True when the line is "* N WORD" or "* N WORD ..." (EXISTS, FETCH);
+   *n_r (may be NULL) is N. */
+bool bench_imap_untagged(const char *line, size_t len, const char *word,
+			 unsigned int *n_r);
+
 /* Out of memory aborts. */
 void *bench_xmalloc(size_t size);
 void *bench_xcalloc(size_t n, size_t size);
@@ -180,5 +206,9 @@ extern const struct workload workload_lmtp;
 extern const struct workload workload_pop3;
 extern const struct workload workload_pop3_login;
 extern const struct workload workload_idle_memory;
+extern const struct workload workload_imap_login;
+extern const struct workload workload_imap_idle;
+extern const struct workload workload_imap_mixed;
+extern const struct workload workload_imap_large;
 
 #endif

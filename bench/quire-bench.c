@@ -30,27 +30,6 @@
 
 #include "lib/strnum.h"
 
-/* The workloads. The IMAP rows are the issue's IMAP workloads; they get
-   their handlers (bench-imap.c) once quire serves IMAP. run-bench lists
-   the same names and skips a workload whose row has no start. */
-static const struct workload workload_imap_mixed = {
-	.name = "imap-mixed",
-	.summary = "IMAP client mix: SELECT, FETCH, STORE, SEARCH, APPEND "
-		   "(not yet)",
-};
-static const struct workload workload_imap_login = {
-	.name = "imap-login",
-	.summary = "IMAP LOGIN/LOGOUT churn (not yet)",
-};
-static const struct workload workload_imap_idle = {
-	.name = "imap-idle",
-	.summary = "N sessions in IDLE, push delay of a delivery (not yet)",
-};
-static const struct workload workload_imap_large = {
-	.name = "imap-large",
-	.summary = "SELECT and FETCH on a 100k-message mailbox (not yet)",
-};
-
 static const struct workload *const workloads[] = {
 	&workload_lmtp,
 	&workload_pop3,
@@ -209,6 +188,17 @@ client_read_cb(struct bufferevent *bev, void *context)
 		size_t len;
 		bool alive;
 
+		if (c->skip > 0) {
+			size_t avail = evbuffer_get_length(in);
+			size_t n = avail < c->skip ? avail : (size_t)c->skip;
+
+			evbuffer_drain(in, n);
+			c->skip -= n;
+			c->body_bytes += n;
+			if (c->skip > 0)
+				return;
+			continue;
+		}
 		if (c->body != BODY_NONE) {
 			if (!client_body_consume(c, in))
 				return;
@@ -271,8 +261,15 @@ client_fail_later_cb(evutil_socket_t fd, short what, void *context)
 	client_close(context, true);
 }
 
-struct client *
-client_open(struct bench *b, unsigned int id, unsigned int user)
+void
+client_skip(struct client *c, uint64_t n)
+{
+	c->skip += n;
+}
+
+static struct client *
+client_open_addr(struct bench *b, unsigned int id, unsigned int user,
+		 const struct sockaddr_in *addr, bool tls)
 {
 	struct client *c = bench_xcalloc(1, sizeof(*c));
 	struct bufferevent *bev;
@@ -280,7 +277,7 @@ client_open(struct bench *b, unsigned int id, unsigned int user)
 	c->b = b;
 	c->id = id;
 	c->user = user;
-	if (b->opt.tls) {
+	if (tls) {
 		SSL *ssl = SSL_new(b->ssl_ctx);
 
 		if (ssl == NULL)
@@ -306,8 +303,8 @@ client_open(struct bench *b, unsigned int id, unsigned int user)
 	b->active++;
 	b->started++;
 	c->t0 = bench_now();
-	if (bufferevent_socket_connect(bev, (struct sockaddr *)b->addr,
-				       sizeof(*b->addr)) < 0) {
+	if (bufferevent_socket_connect(bev, (const struct sockaddr *)addr,
+				       sizeof(*addr)) < 0) {
 		/* reported from the loop, so that a workload that opens the
 		   next connection from `closed` does not recurse */
 		fprintf(stderr, "quire-bench: connect: %s\n",
@@ -325,6 +322,22 @@ client_open(struct bench *b, unsigned int id, unsigned int user)
 				 TCP_NODELAY, &one, sizeof(one));
 	}
 	return c;
+}
+
+struct client *
+client_open(struct bench *b, unsigned int id, unsigned int user)
+{
+	return client_open_addr(b, id, user, b->addr, b->opt.tls);
+}
+
+struct client *
+client_open_port(struct bench *b, unsigned int id, unsigned int user,
+		 unsigned int port)
+{
+	struct sockaddr_in addr = *b->addr;
+
+	addr.sin_port = htons((uint16_t)port);
+	return client_open_addr(b, id, user, &addr, false);
 }
 
 void
@@ -448,6 +461,20 @@ bench_report_rate(struct bench *b, const char *rate_key)
 	}
 }
 
+void
+bench_report_lat(const char *prefix, double *lat, size_t n)
+{
+	char key[64];
+
+	if (n == 0)
+		return;
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	snprintf(key, sizeof(key), "%s_p50_ms", prefix);
+	bench_report_kv(key, "%.2f", percentile(lat, n, 0.50) * 1e3);
+	snprintf(key, sizeof(key), "%s_p99_ms", prefix);
+	bench_report_kv(key, "%.2f", percentile(lat, n, 0.99) * 1e3);
+}
+
 static void
 usage(FILE *f)
 {
@@ -464,6 +491,8 @@ usage(FILE *f)
 "  --count N          lmtp: messages per connection; pop3-login: logins;\n"
 "                     idle-memory: connections to hold (default 100)\n"
 "  --rcpts N          lmtp: recipients per message (default 1)\n"
+"  --lmtp-port N      imap-idle: LMTP port for the new-mail push test\n"
+"  --rounds N         imap-idle: flag-push rounds (default 10)\n"
 "  --size BYTES       lmtp: mean message size (default 16384)\n"
 "  --pool N           lmtp: distinct generated messages (default 64)\n"
 "  --seed N           corpus seed (default 1)\n"
@@ -535,6 +564,8 @@ main(int argc, char **argv)
 		{ "conns", required_argument, NULL, 'c' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "rcpts", required_argument, NULL, 'r' },
+		{ "lmtp-port", required_argument, NULL, 'L' },
+		{ "rounds", required_argument, NULL, 'R' },
 		{ "size", required_argument, NULL, 's' },
 		{ "pool", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
@@ -559,6 +590,7 @@ main(int argc, char **argv)
 	b->opt.conns = 4;
 	b->opt.count = 100;
 	b->opt.rcpts = 1;
+	b->opt.rounds = 10;
 	b->opt.size = 16384;
 	b->opt.seed = 1;
 	b->opt.timeout_secs = 300;
@@ -581,6 +613,10 @@ main(int argc, char **argv)
 		case 'n': b->opt.count = opt_uint("count", optarg, 10000000);
 			break;
 		case 'r': b->opt.rcpts = opt_uint("rcpts", optarg, 100);
+			break;
+		case 'L': b->opt.lmtp_port = opt_uint("lmtp-port", optarg,
+						      65535); break;
+		case 'R': b->opt.rounds = opt_uint("rounds", optarg, 10000);
 			break;
 		case 's': b->opt.size = opt_uint("size", optarg,
 						 64 * 1024 * 1024); break;

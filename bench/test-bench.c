@@ -184,11 +184,80 @@ test_pool_valid(void **state)
 	msg_pool_destroy(&pool);
 }
 
+struct imap_case {
+	const char *line;
+	bool literal;
+	uint64_t n;
+};
+
+static const struct imap_case literal_cases[] = {
+	{ "* 1 FETCH (BODY[] {342}", true, 342 },
+	{ "t5 APPEND INBOX {12+}", true, 12 },
+	{ "* 1 FETCH (BODY[] {0}", true, 0 },
+	{ "* OK {x}", false, 0 },
+	{ "* OK {}", false, 0 },
+	{ "* OK }", false, 0 },
+	{ "* 1 FETCH (FLAGS ())", false, 0 },
+	{ "{99999999999}", false, 0 },
+	{ "", false, 0 },
+};
+
+static void
+test_imap_literal(void **state)
+{
+	for (size_t i = 0; i < sizeof(literal_cases) /
+	     sizeof(literal_cases[0]); i++) {
+		const struct imap_case *t = &literal_cases[i];
+		uint64_t n = 7777;
+		bool r = bench_imap_literal(t->line, strlen(t->line), &n);
+
+		if (r != t->literal || (r && n != t->n))
+			fail_msg("%s: %d %llu", t->line, r,
+				 (unsigned long long)n);
+	}
+}
+
+struct untagged_case {
+	const char *line;
+	const char *word;
+	bool match;
+	unsigned int n;
+};
+
+static const struct untagged_case untagged_cases[] = {
+	{ "* 3 EXISTS", "EXISTS", true, 3 },
+	{ "* 12 FETCH (FLAGS (\\Flagged))", "FETCH", true, 12 },
+	{ "* 12 FETCH (FLAGS ())", "EXISTS", false, 0 },
+	{ "* 3 EXISTSX", "EXISTS", false, 0 },
+	{ "* OK still here", "EXISTS", false, 0 },
+	{ "* SEARCH 1 2", "FETCH", false, 0 },
+	{ "t1 OK done", "FETCH", false, 0 },
+	{ "* 3", "EXISTS", false, 0 },
+	{ "* x EXISTS", "EXISTS", false, 0 },
+};
+
+static void
+test_imap_untagged(void **state)
+{
+	for (size_t i = 0; i < sizeof(untagged_cases) /
+	     sizeof(untagged_cases[0]); i++) {
+		const struct untagged_case *t = &untagged_cases[i];
+		unsigned int n = 0;
+		bool r = bench_imap_untagged(t->line, strlen(t->line),
+					     t->word, &n);
+
+		if (r != t->match || (r && n != t->n))
+			fail_msg("%s: %d %u", t->line, r, n);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_body_scan_table),
+		cmocka_unit_test(test_imap_literal),
+		cmocka_unit_test(test_imap_untagged),
 		cmocka_unit_test(test_body_scan_split),
 		cmocka_unit_test(test_pool_deterministic),
 		cmocka_unit_test(test_pool_valid),
