@@ -1255,11 +1255,86 @@ test_mail_limits(void **state)
 	buf_free(&out);
 }
 
+/* mail_cache_range_has_nul: which byte ranges of a message may hold a
+   NUL, from the parse flags; mail_nul_mask: the FETCH fallback. */
+static void
+test_mail_nul_ranges(void **state)
+{
+	static const uint8_t msg[] =
+		"Content-Type: multipart/mixed; boundary=b\r\n"
+		"\r\n"
+		"--b\r\n"
+		"\r\n"
+		"clean text\r\n"
+		"--b\r\n"
+		"Content-Type: application/octet-stream\r\n"
+		"\r\n"
+		"a\0b\r\n"
+		"--b--\r\n";
+	const size_t len = sizeof(msg) - 1;
+	struct mail_parse_result *r = mail_parse(msg, len);
+	struct mail_cache_record *rec;
+	const char *error;
+	struct buf rb;
+	unsigned int idx;
+	uint32_t path[1];
+
+	(void)state;
+	buf_init(&rb, 0);
+	assert_int_equal(mail_cache_record_write(r, &rb), 0);
+	assert_int_equal(mail_cache_record_read(rb.data, rb.len, &rec,
+						&error), 0);
+	const struct {
+		uint32_t part; /* 0: whole message */
+		bool nul;
+	} cases[] = { { 0, true }, { 1, false }, { 2, true } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t off = 0, n = len;
+
+		if (cases[i].part != 0) {
+			path[0] = cases[i].part;
+			assert_int_equal(mail_cache_find_part(rec, path, 1,
+							      &idx), 1);
+			off = rec->parts[idx].body_offset;
+			n = rec->parts[idx].body_end - off;
+		}
+		assert_int_equal(mail_cache_range_has_nul(rec, off, n),
+				 cases[i].nul);
+	}
+	/* the header of the whole message holds no NUL, nor does an
+	   empty range; an unknown record may hold anything */
+	assert_false(mail_cache_range_has_nul(rec, 0, 10));
+	assert_false(mail_cache_range_has_nul(rec, 0, 0));
+	assert_true(mail_cache_range_has_nul(NULL, 0, 1));
+	mail_cache_record_free(&rec);
+	buf_free(&rb);
+	mail_parse_result_free(&r);
+
+	const struct {
+		const char *in, *out;
+		size_t len, count;
+	} masks[] = {
+		{ "", "", 0, 0 },
+		{ "abc", "abc", 3, 0 },
+		{ "\0", "\x80", 1, 1 },
+		{ "a\0\0b\0", "a\x80\x80" "b\x80", 5, 3 },
+	};
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		uint8_t data[8];
+
+		memcpy(data, masks[i].in, masks[i].len);
+		assert_int_equal(mail_nul_mask(data, masks[i].len),
+				 masks[i].count);
+		assert_memory_equal(data, masks[i].out, masks[i].len);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mail_cases),
+		cmocka_unit_test(test_mail_nul_ranges),
 		cmocka_unit_test(test_mail_split_anywhere),
 		cmocka_unit_test(test_mail_text_callbacks),
 		cmocka_unit_test(test_mail_rfc2047),
