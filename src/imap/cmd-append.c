@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
 #include "imap/imap-date.h"
 #include "lib/buf.h"
+#include "mail/mail-binary.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-parser.h"
 #include "net/conn.h"
@@ -219,6 +221,63 @@ imap_append_streaming(struct imap_session *session)
 	return session->append != NULL && session->append->streaming;
 }
 
+struct append_convert {
+	struct store_save *save;
+	struct mail_parser *parser;
+};
+
+static int
+append_convert_write(void *context, const void *data, size_t len,
+		     const char **error_r)
+{
+	struct append_convert *conv = context;
+
+	if (store_save_write(conv->save, data, len, error_r) < 0)
+		return -1;
+	mail_parser_feed(conv->parser, data, len);
+	return 0;
+}
+
+/* RFC 9051 4.3 lets no NUL into a plain literal, so BODY[...] could not
+   return a part that holds them, while a BINARY APPEND (RFC 3516) may
+   well send such parts. They are stored base64-encoded instead (BINARY
+   fetches decode them back to the client's bytes): the spooled message
+   is read back and written converted into a new save, which replaces
+   ap->save, and *result becomes the converted message's parse. Returns
+   0, or -1 (*error_r) with ap->save and *result unchanged. */
+static int
+append_convert(struct imap_session *session, struct imap_append *ap,
+	       struct mail_parse_result **result, const char **error_r)
+{
+	struct append_convert conv = { NULL, NULL };
+	struct mail_parse_result *converted;
+	int fd, ret;
+
+	if (store_save_open_read(ap->save, &fd, error_r) < 0)
+		return -1;
+	if (store_save_begin(session->user, ap->mailbox_id, &conv.save,
+			     error_r) < 0) {
+		close(fd);
+		return -1;
+	}
+	store_save_copy_options(conv.save, ap->save);
+	conv.parser = mail_parser_create(NULL, NULL);
+	ret = mail_binary_rewrite(*result, fd, append_convert_write, &conv,
+				  error_r);
+	close(fd);
+	converted = mail_parser_finish(&conv.parser);
+	if (ret < 0) {
+		mail_parse_result_free(&converted);
+		store_save_abort(&conv.save);
+		return -1;
+	}
+	mail_parse_result_free(result);
+	*result = converted;
+	store_save_abort(&ap->save);
+	ap->save = conv.save;
+	return 0;
+}
+
 /* The literal is complete: commit the message with its cache record. */
 static void
 append_commit(struct imap_session *session, struct imap_append *ap)
@@ -231,6 +290,15 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 	if (ap->failed) {
 		mail_parse_result_free(&result);
 		store_save_abort(&ap->save);
+		return;
+	}
+	if (mail_binary_needs_rewrite(result) &&
+	    append_convert(session, ap, &result, &error) < 0) {
+		log_error(&session->log, "APPEND: converting binary parts "
+			  "failed: %s", error);
+		mail_parse_result_free(&result);
+		store_save_abort(&ap->save);
+		ap->failed = true;
 		return;
 	}
 	buf_init(&rec, 0);

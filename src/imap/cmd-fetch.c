@@ -115,6 +115,9 @@ struct fetch_seg {
 	uint8_t *data;
 	size_t len;
 	bool file;
+	/* A plain-literal file range that may hold NULs: sent through
+	   memory with them masked (see write_file_literal). */
+	bool mask_nul;
 	uint64_t off, flen;
 };
 
@@ -233,19 +236,28 @@ partial_apply(const struct imap_fetch_item *item, uint64_t len,
 	*count_r = count;
 }
 
-/* Writes a file range as a literal (literal8 when it may hold NULs). */
+/* Writes a file range as a literal. binary (BINARY[...]): a literal8
+   when the range may hold NULs. Otherwise (BODY[...], RFC822*) a plain
+   literal, which RFC 9051 4.3 says MUST NOT contain NUL; APPEND stores
+   binary parts base64-encoded, but older or LMTP-delivered messages can
+   still hold NULs, so those bytes go out as 0x80 instead (what other
+   servers do too; the literal's length is unchanged). */
 static int
-write_file_literal(struct fetch_out *out, int fd, uint64_t off, uint64_t len,
-		   bool literal8, const char **error_r)
+write_file_literal(struct fetch_out *out, int fd,
+		   const struct mail_cache_record *rec, uint64_t off,
+		   uint64_t len, bool binary, const char **error_r)
 {
 	struct fetch_seg *seg;
+	bool nul = len > 0 && mail_cache_range_has_nul(rec, off, len);
 
-	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n", literal8 ? "~" : "", len);
+	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n",
+		    binary && nul ? "~" : "", len);
 	if (len == 0)
 		return 0;
 	out_flush(out);
 	seg = seg_add(out->ctx);
 	seg->file = true;
+	seg->mask_nul = nul && !binary;
 	seg->off = off;
 	seg->flen = len;
 	(void)fd;
@@ -265,6 +277,33 @@ segs_pump(struct imap_session *session, struct fetch_ctx *ctx,
 
 		if (!seg->file) {
 			imap_session_write(session, seg->data, seg->len);
+		} else if (seg->mask_nul) {
+			struct buf chunk;
+
+			buf_init(&chunk, 0);
+			while (seg->flen > 0) {
+				uint64_t n = seg->flen < FETCH_READ_CHUNK ?
+					seg->flen : FETCH_READ_CHUNK;
+
+				if (conn_output_pending(session->conn) >=
+				    CONN_OUTPUT_HIGH_WATER) {
+					buf_free(&chunk);
+					return 0;
+				}
+				buf_reset(&chunk);
+				if (read_range(ctx->fd, seg->off, n,
+					       &chunk) < 0) {
+					buf_free(&chunk);
+					*error_r = "reading the message failed";
+					return -1;
+				}
+				(void)mail_nul_mask(chunk.data, chunk.len);
+				imap_session_write(session, chunk.data,
+						   chunk.len);
+				seg->off += n;
+				seg->flen -= n;
+			}
+			buf_free(&chunk);
 		} else {
 			while (seg->flen > 0) {
 				uint64_t n = seg->flen;
@@ -295,9 +334,15 @@ write_mem_literal(struct fetch_out *out, const struct imap_fetch_item *item,
 	uint64_t start, count;
 
 	partial_apply(item, len, &start, &count);
-	bool nul = binary && memchr(data + start, '\0', (size_t)count) != NULL;
-	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n", nul ? "~" : "", count);
+	bool nul = memchr(data + start, '\0', (size_t)count) != NULL;
+	buf_appendf(&out->buf, "%s{%" PRIu64 "}\r\n",
+		    binary && nul ? "~" : "", count);
+	size_t at = out->buf.len;
 	buf_append(&out->buf, data + start, (size_t)count);
+	/* RFC 9051 4.3: no NUL in a plain literal (see
+	   write_file_literal). */
+	if (nul && !binary)
+		(void)mail_nul_mask(out->buf.data + at, (size_t)count);
 }
 
 /* HEADER.FIELDS / .NOT: the chosen fields of a header block, then the
@@ -399,10 +444,7 @@ fetch_section(struct fetch_ctx *ctx, struct fetch_out *out,
 			return 0;
 		}
 		partial_apply(item, e->size, &start, &count);
-		return write_file_literal(out, fd, start, count,
-					  binary && rec != NULL &&
-					  (rec->parts[0].flags &
-					   MAIL_PART_FLAG_HAS_NUL) != 0,
+		return write_file_literal(out, fd, rec, start, count, binary,
 					  error_r);
 	}
 	if (item->depth > 0 &&
@@ -489,9 +531,7 @@ fetch_section(struct fetch_ctx *ctx, struct fetch_out *out,
 		return 0;
 	}
 	partial_apply(item, len, &start, &count);
-	return write_file_literal(out, fd, off + start, count,
-				  binary && (part->flags &
-					     MAIL_PART_FLAG_HAS_NUL) != 0,
+	return write_file_literal(out, fd, rec, off + start, count, binary,
 				  error_r);
 }
 

@@ -340,10 +340,9 @@ items_add(struct imap_fetch_items *items, unsigned int *alloc,
 	case IMAP_FETCH_SECTION:
 	case IMAP_FETCH_BINARY:
 	case IMAP_FETCH_BINARY_SIZE:
+		/* The cache also says where NULs are (RFC 9051 4.3). */
 		items->needs_body = true;
-		if (item->depth > 0 || item->text != IMAP_SECTION_ALL ||
-		    item->kind != IMAP_FETCH_SECTION)
-			items->needs_cache = true;
+		items->needs_cache = true;
 		if (!item->peek)
 			items->sets_seen = true;
 		break;

@@ -318,3 +318,37 @@ mail_cache_part_message(const struct mail_cache_record *rec,
 	}
 	return 0;
 }
+
+bool
+mail_cache_range_has_nul(const struct mail_cache_record *record,
+			 uint64_t off, uint64_t len)
+{
+	if (record == NULL)
+		return true;
+	if (len == 0)
+		return false;
+	for (unsigned i = 0; i < record->part_count; i++) {
+		const struct mail_cache_part *part = &record->parts[i];
+
+		if ((part->flags & MAIL_PART_FLAG_HAS_NUL) == 0)
+			continue;
+		/* [header_offset, body_end) against [off, off + len);
+		   off + len cannot wrap: both lie within the message. */
+		if (part->header_offset < off + len && off < part->body_end)
+			return true;
+	}
+	return false;
+}
+
+size_t
+mail_nul_mask(uint8_t *data, size_t len)
+{
+	size_t count = 0;
+	uint8_t *p = data, *end = data + len;
+
+	while (p < end && (p = memchr(p, '\0', (size_t)(end - p))) != NULL) {
+		*p++ = 0x80;
+		count++;
+	}
+	return count;
+}

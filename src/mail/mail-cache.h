@@ -85,4 +85,16 @@ int mail_cache_find_part(const struct mail_cache_record *record,
 int mail_cache_part_message(const struct mail_cache_record *record,
 			    unsigned int index, unsigned int *index_r);
 
+/* True if the len bytes at off may hold a NUL: some part flagged
+   MAIL_PART_FLAG_HAS_NUL overlaps them (the flag sits on the part whose
+   header or body held the NUL, so an overlap test is conservative). A
+   NULL record gives true: nothing is known. */
+bool mail_cache_range_has_nul(const struct mail_cache_record *record,
+			      uint64_t off, uint64_t len);
+
+/* Replaces every NUL in data with 0x80, for text that must go out in a
+   plain IMAP literal (RFC 9051 4.3 forbids NUL there). Returns the number
+   of bytes replaced. */
+size_t mail_nul_mask(uint8_t *data, size_t len);
+
 #endif

@@ -190,6 +190,9 @@ struct store_backend {
 	int (*save_begin)(struct store_save *save, const char **error_r);
 	int (*save_write)(struct store_save *save, const void *data,
 			  size_t size, const char **error_r);
+	/* A new read-only fd of the file being written (unlocked). */
+	int (*save_open_read)(struct store_save *save, int *fd_r,
+			      const char **error_r);
 	/* Makes the file durable; called unlocked before save_commit. */
 	int (*save_finish)(struct store_save *save, const char **error_r);
 	/* Commits several saves of one user in one transaction (group

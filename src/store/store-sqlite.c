@@ -1781,6 +1781,24 @@ sq_save_write(struct store_save *save, const void *data, size_t size,
 }
 
 static int
+sq_save_open_read(struct store_save *save, int *fd_r, const char **error_r)
+{
+	struct sq_save *ss = save->backend_data;
+	int fd;
+
+	if (ss->tmp_name[0] == '\0')
+		return store_error(error_r, "Save file already gone");
+	fd = openat(SQ(save->user)->tmp_fd, ss->tmp_name,
+		    O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return store_error(error_r, "open() of temp file failed: %s",
+				   strerror(errno));
+	}
+	*fd_r = fd;
+	return 0;
+}
+
+static int
 sq_save_finish(struct store_save *save, const char **error_r)
 {
 	struct sq_save *ss = save->backend_data;
@@ -2777,6 +2795,7 @@ const struct store_backend store_backend_sqlite = {
 	.keywords_get = sq_keywords_get,
 	.save_begin = sq_save_begin,
 	.save_write = sq_save_write,
+	.save_open_read = sq_save_open_read,
 	.save_finish = sq_save_finish,
 	.save_commit_batch = sq_save_commit_batch,
 	.save_abort = sq_save_abort,

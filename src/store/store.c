@@ -1123,6 +1123,25 @@ store_save_get_size(const struct store_save *save)
 	return save->size;
 }
 
+int
+store_save_open_read(struct store_save *save, int *fd_r,
+		     const char **error_r)
+{
+	if (save->failed)
+		return store_error(error_r, "Save already failed");
+	return BACKEND(save->user)->save_open_read(save, fd_r, error_r);
+}
+
+void
+store_save_copy_options(struct store_save *dst, const struct store_save *src)
+{
+	store_save_set_flags(dst, src->flags,
+			     (const char *const *)src->keywords,
+			     src->keyword_count);
+	dst->have_internal_date = src->have_internal_date;
+	dst->internal_date = src->internal_date;
+}
+
 static void
 save_free(struct store_save *save)
 {

@@ -370,6 +370,15 @@ void store_save_set_cache(struct store_save *save,
 			  size_t size);
 /* Bytes written so far. */
 uint64_t store_save_get_size(const struct store_save *save);
+/* Opens the bytes written so far for reading (pread), e.g. to write a
+   converted form into another save before aborting this one. The caller
+   closes *fd_r; it reads the data even after the save is aborted.
+   Returns 0, or -1 (also after a failed write). */
+int store_save_open_read(struct store_save *save, int *fd_r,
+			 const char **error_r);
+/* Gives dst the flags, keywords and internal date set on src. */
+void store_save_copy_options(struct store_save *dst,
+			     const struct store_save *src);
 /* Makes the message durable, then returns its UID in *uid_r (may be NULL)
    and fires the mailbox's watchers. Only after 0 is returned may the
    message be acknowledged. On -1 nothing remains: no file, no row.

@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
 #include "mail/imap-bodystructure.h"
+#include "mail/mail-binary.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-decode.h"
 #include "mail/mail-header.h"
@@ -1255,11 +1257,220 @@ test_mail_limits(void **state)
 	buf_free(&out);
 }
 
+/* mail_cache_range_has_nul: which byte ranges of a message may hold a
+   NUL, from the parse flags; mail_nul_mask: the FETCH fallback. */
+static void
+test_mail_nul_ranges(void **state)
+{
+	static const uint8_t msg[] =
+		"Content-Type: multipart/mixed; boundary=b\r\n"
+		"\r\n"
+		"--b\r\n"
+		"\r\n"
+		"clean text\r\n"
+		"--b\r\n"
+		"Content-Type: application/octet-stream\r\n"
+		"\r\n"
+		"a\0b\r\n"
+		"--b--\r\n";
+	const size_t len = sizeof(msg) - 1;
+	struct mail_parse_result *r = mail_parse(msg, len);
+	struct mail_cache_record *rec;
+	const char *error;
+	struct buf rb;
+	unsigned int idx;
+	uint32_t path[1];
+
+	(void)state;
+	buf_init(&rb, 0);
+	assert_int_equal(mail_cache_record_write(r, &rb), 0);
+	assert_int_equal(mail_cache_record_read(rb.data, rb.len, &rec,
+						&error), 0);
+	const struct {
+		uint32_t part; /* 0: whole message */
+		bool nul;
+	} cases[] = { { 0, true }, { 1, false }, { 2, true } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t off = 0, n = len;
+
+		if (cases[i].part != 0) {
+			path[0] = cases[i].part;
+			assert_int_equal(mail_cache_find_part(rec, path, 1,
+							      &idx), 1);
+			off = rec->parts[idx].body_offset;
+			n = rec->parts[idx].body_end - off;
+		}
+		assert_int_equal(mail_cache_range_has_nul(rec, off, n),
+				 cases[i].nul);
+	}
+	/* the header of the whole message holds no NUL, nor does an
+	   empty range; an unknown record may hold anything */
+	assert_false(mail_cache_range_has_nul(rec, 0, 10));
+	assert_false(mail_cache_range_has_nul(rec, 0, 0));
+	assert_true(mail_cache_range_has_nul(NULL, 0, 1));
+	mail_cache_record_free(&rec);
+	buf_free(&rb);
+	mail_parse_result_free(&r);
+
+	const struct {
+		const char *in, *out;
+		size_t len, count;
+	} masks[] = {
+		{ "", "", 0, 0 },
+		{ "abc", "abc", 3, 0 },
+		{ "\0", "\x80", 1, 1 },
+		{ "a\0\0b\0", "a\x80\x80" "b\x80", 5, 3 },
+	};
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		uint8_t data[8];
+
+		memcpy(data, masks[i].in, masks[i].len);
+		assert_int_equal(mail_nul_mask(data, masks[i].len),
+				 masks[i].count);
+		assert_memory_equal(data, masks[i].out, masks[i].len);
+	}
+}
+
+static int
+binary_out(void *context, const void *data, size_t len, const char **error_r)
+{
+	struct buf *out = context;
+
+	if (out == NULL) {
+		*error_r = "refused";
+		return -1;
+	}
+	buf_append(out, data, len);
+	return 0;
+}
+
+/* Rewrites msg through a temp file; returns needs_rewrite's answer. */
+static bool
+binary_rewrite(const uint8_t *msg, size_t len, struct buf *out)
+{
+	struct mail_parse_result *r = mail_parse(msg, len);
+	FILE *f = tmpfile();
+	const char *error;
+	bool need;
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(msg, 1, len, f), len);
+	assert_int_equal(fflush(f), 0);
+	need = mail_binary_needs_rewrite(r);
+	assert_int_equal(mail_binary_rewrite(r, fileno(f), binary_out, out,
+					     &error), 0);
+	/* a failing writer stops it with its error */
+	if (len > 0) {
+		assert_int_equal(mail_binary_rewrite(r, fileno(f), binary_out,
+						     NULL, &error), -1);
+		assert_string_equal(error, "refused");
+	}
+	fclose(f);
+	mail_parse_result_free(&r);
+	return need;
+}
+
+#define BIN(s) (const uint8_t *)(s), sizeof(s) - 1
+
+static void
+test_mail_binary_rewrite(void **state)
+{
+	static const struct {
+		const uint8_t *in;
+		size_t in_len;
+		const uint8_t *out;
+		size_t out_len;
+		bool need;
+	} cases[] = {
+		/* a binary attachment: folded CTE dropped, base64 added */
+		{ BIN("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		      "--b\r\n\r\nclean\r\n"
+		      "--b\r\nContent-Type: application/octet-stream\r\n"
+		      "Content-Transfer-Encoding:\r\n binary\r\nX-A: 1\r\n"
+		      "\r\na\0b\r\n--b--\r\n"),
+		  BIN("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		      "--b\r\n\r\nclean\r\n"
+		      "--b\r\nContent-Type: application/octet-stream\r\n"
+		      "X-A: 1\r\nContent-Transfer-Encoding: base64\r\n"
+		      "\r\nYQBi\r\n--b--\r\n"), true },
+		/* a single-part message; its final line break is kept */
+		{ BIN("Subject: x\r\n\r\n\0\0\0\r\n"),
+		  BIN("Subject: x\r\nContent-Transfer-Encoding: base64\r\n"
+		      "\r\nAAAADQo=\r\n"), true },
+		/* nothing to do: no NUL, or an encoding that is not ours to
+		   touch, or a NUL only in a header */
+		{ BIN("Subject: x\r\n\r\nbody\r\n"),
+		  BIN("Subject: x\r\n\r\nbody\r\n"), false },
+		{ BIN("Content-Transfer-Encoding: base64\r\n\r\nA\0B\r\n"),
+		  BIN("Content-Transfer-Encoding: base64\r\n\r\nA\0B\r\n"),
+		  false },
+		{ BIN("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		      "--b\r\nX: \0\r\n\r\n--b--\r\n"),
+		  BIN("Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		      "--b\r\nX: \0\r\n\r\n--b--\r\n"), false },
+		{ BIN(""), BIN(""), false },
+	};
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_reset(&out);
+		assert_int_equal(binary_rewrite(cases[i].in, cases[i].in_len,
+						&out), cases[i].need);
+		assert_int_equal(out.len, cases[i].out_len);
+		assert_memory_equal(out.data, cases[i].out, out.len);
+	}
+
+	/* long bodies: 76-character lines, and a round trip through the
+	   parser shows no NUL and decodes to the original */
+	static const size_t sizes[] = { 56, 57, 58, 114, 100000 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct buf msg, body;
+		size_t n = sizes[i];
+
+		buf_init(&msg, 0);
+		buf_init(&body, 0);
+		buf_append_str(&msg, "Content-Type: application/x\r\n\r\n");
+		size_t hlen = msg.len;
+		for (size_t k = 0; k < n; k++)
+			buf_append_c(&msg, (uint8_t)(k * 7));
+		buf_reset(&out);
+		assert_true(binary_rewrite(msg.data, msg.len, &out));
+		assert_null(memchr(out.data, '\0', out.len));
+		struct mail_parse_result *r = mail_parse(out.data, out.len);
+		const struct mail_part *root = mail_parse_result_root(r);
+		assert_int_equal(root->encoding, MAIL_ENCODING_BASE64);
+		const uint8_t *b = out.data + root->body_offset;
+		size_t blen = root->body_end - root->body_offset, pos = 0;
+		while (pos < blen) {
+			const uint8_t *nl = memchr(b + pos, '\r', blen - pos);
+			size_t end = nl == NULL ? blen : (size_t)(nl - b);
+			assert_true(end - pos <= 76);
+			buf_append(&body, b + pos, end - pos);
+			pos = nl == NULL ? blen : end + 2;
+		}
+		uint8_t *dec = malloc(base64_decoded_max_len(body.len));
+		size_t dlen;
+		assert_int_equal(base64_decode(body.data, body.len, dec, &dlen),
+				 0);
+		assert_int_equal(dlen, n);
+		assert_memory_equal(dec, msg.data + hlen, n);
+		free(dec);
+		mail_parse_result_free(&r);
+		buf_free(&msg);
+		buf_free(&body);
+	}
+	buf_free(&out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mail_cases),
+		cmocka_unit_test(test_mail_nul_ranges),
+		cmocka_unit_test(test_mail_binary_rewrite),
 		cmocka_unit_test(test_mail_split_anywhere),
 		cmocka_unit_test(test_mail_text_callbacks),
 		cmocka_unit_test(test_mail_rfc2047),

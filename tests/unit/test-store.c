@@ -779,6 +779,50 @@ test_abort(void **state)
 	assert_int_equal(st.uidnext, 1);
 }
 
+/* Reading a save back and moving its options to a second save (APPEND's
+   conversion of binary parts). */
+static void
+test_save_open_read(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_save *save, *save2;
+	uint32_t uid;
+	int fd;
+	char got[8];
+
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error), 0);
+	assert_int_equal(store_save_write(save, "a\0c", 3, &error), 0);
+	store_save_set_internal_date(save, 1234567890);
+	store_save_set_flags(save, STORE_FLAG_SEEN,
+			     (const char *const[]){ "$Label1" }, 1);
+	assert_int_equal(store_save_open_read(save, &fd, &error), 0);
+	assert_int_equal(pread(fd, got, sizeof(got), 0), 3);
+	assert_memory_equal(got, "a\0c", 3);
+
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save2, &error),
+			 0);
+	store_save_copy_options(save2, save);
+	assert_int_equal(store_save_write(save2, "YQBj", 4, &error), 0);
+	store_save_abort(&save);
+	/* the fd still reads after the abort */
+	assert_int_equal(pread(fd, got, sizeof(got), 0), 3);
+	close(fd);
+	assert_int_equal(store_save_commit(&save2, &uid, &error), 0);
+	assert_int_equal(count_files(f, "tmp"), 0);
+
+	struct store_message *msgs;
+	unsigned count;
+	assert_int_equal(store_message_list(f->user, f->inbox, &msgs, &count,
+					    &error), 1);
+	assert_int_equal(count, 1);
+	assert_int_equal(msgs[0].size, 4);
+	assert_int_equal(msgs[0].flags, STORE_FLAG_SEEN);
+	assert_int_equal(msgs[0].keywords, 1);
+	assert_int_equal(msgs[0].internal_date, 1234567890);
+	free(msgs);
+}
+
 /* Fault injection: the write or fsync that fails. */
 static int fail_write_after = -1; /* writes allowed before ENOSPC */
 static int fail_fsync_after = -1;
@@ -2175,6 +2219,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_open_read, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_write_failures, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
