@@ -209,7 +209,8 @@ imap_append_stream_begin(struct imap_session *session,
 	ap->next_arg = pc->args_count;
 	ap->remaining = pc->stream_size;
 	ap->streaming = true;
-	ap->failed = false;
+	/* ap->failed is not reset: once one message of a MULTIAPPEND failed,
+	   the rest are dropped and the whole command fails (RFC 3502 6). */
 	ap->parser = mail_parser_create(NULL, NULL);
 	if (pc->stream_sync)
 		imap_session_write(session, "+ Ready for literal data\r\n", 26);
