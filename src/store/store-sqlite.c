@@ -2060,18 +2060,13 @@ sq_save_abort(struct store_save *save)
 
 /* ---- changing ----------------------------------------------------------- */
 
+/* Starts a write transaction on an existing mailbox. Returns 1 inside
+   the transaction, or 0 (no such mailbox) / -1 with it rolled back. */
 static int
-sq_flags_update(struct store_user *user, uint64_t mailbox_id,
-		const struct store_uidset *uids, enum store_flags_op op,
-		uint8_t flags, const char *const *keywords,
-		unsigned keyword_count, uint64_t unchangedsince,
-		uint64_t *modseq_r, const char **error_r)
+sq_begin_on_mailbox(struct sq_user *su, uint64_t mailbox_id,
+		    const char **error_r)
 {
-	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
-	struct store_message *msgs = NULL;
-	unsigned count = 0, changed = 0;
-	uint64_t kw = 0, modseq = 0;
 	int ret;
 
 	if (sq_begin(su, error_r) < 0)
@@ -2081,6 +2076,24 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 		return ret;
 	}
 	store_mailbox_info_free(&info);
+	return 1;
+}
+
+static int
+sq_flags_update(struct store_user *user, uint64_t mailbox_id,
+		const struct store_uidset *uids, enum store_flags_op op,
+		uint8_t flags, const char *const *keywords,
+		unsigned keyword_count, uint64_t unchangedsince,
+		uint64_t *modseq_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	struct store_message *msgs = NULL;
+	unsigned count = 0, changed = 0;
+	uint64_t kw = 0, modseq = 0;
+	int ret;
+
+	if ((ret = sq_begin_on_mailbox(su, mailbox_id, error_r)) <= 0)
+		return ret;
 	ret = -1;
 	if (sq_keywords_mask(su, keywords, keyword_count,
 			     op != STORE_FLAGS_REMOVE, &kw, error_r) < 0 ||
@@ -2150,19 +2163,13 @@ sq_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
 		       const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	struct store_mailbox_info info;
 	struct store_message *msgs = NULL;
 	unsigned count = 0, changed = 0;
 	uint64_t modseq;
 	int ret;
 
-	if (sq_begin(su, error_r) < 0)
-		return -1;
-	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0) {
-		sq_rollback(su);
+	if ((ret = sq_begin_on_mailbox(su, mailbox_id, error_r)) <= 0)
 		return ret;
-	}
-	store_mailbox_info_free(&info);
 	ret = -1;
 	if (sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
 	    sq_modseq_next(su, &modseq, error_r) < 0)
@@ -2282,18 +2289,12 @@ sq_expunge(struct store_user *user, uint64_t mailbox_id,
 	   const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	struct store_mailbox_info info;
 	struct sq_uid_blob *msgs = NULL;
 	unsigned count = 0, alloc = 0;
 	int ret;
 
-	if (sq_begin(su, error_r) < 0)
-		return -1;
-	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0) {
-		sq_rollback(su);
+	if ((ret = sq_begin_on_mailbox(su, mailbox_id, error_r)) <= 0)
 		return ret;
-	}
-	store_mailbox_info_free(&info);
 	for (unsigned i = 0; i < uids->count; i++) {
 		if (sq_uid_blobs(su, S_MSG_UIDS, mailbox_id,
 				 uids->ranges[i].first, uids->ranges[i].last,
