@@ -277,6 +277,17 @@ static const char sq_upgrade_2_3[] =
 	" SELECT name FROM mailboxes WHERE subscribed != 0;"
 	"PRAGMA user_version = 3;";
 
+/* The upgrade from version N to N + 1 is sq_upgrades[N]. A new database
+   is made at version 3 by sq_schema and then taken through every later
+   step, so a fresh store and an upgraded one always have the same tables.
+   Each step ends by setting user_version to N + 1. */
+static const char *const sq_upgrades[] = {
+	[1] = sq_upgrade_1_2,
+	[2] = sq_upgrade_2_3,
+};
+#define SQ_SCHEMA_BASE 3
+#define SQ_SCHEMA_VERSION ((int)(sizeof(sq_upgrades) / sizeof(sq_upgrades[0])))
+
 struct sq_user {
 	sqlite3 *db;
 	char *dir_path;
@@ -779,20 +790,21 @@ sq_open_db(struct store_user *user, const char **error_r)
 			sq_fail(su, error_r, "creating the schema failed");
 			goto rollback;
 		}
-	} else if (version == 1 || version == 2) {
-		/* Each step in order, all in this one transaction. */
-		if ((version == 1 &&
-		     sqlite3_exec(su->db, sq_upgrade_1_2, NULL, NULL, NULL) !=
-		     SQLITE_OK) ||
-		    sqlite3_exec(su->db, sq_upgrade_2_3, NULL, NULL, NULL) !=
-		    SQLITE_OK) {
-			sq_fail(su, error_r, "upgrading the schema failed");
-			goto rollback;
-		}
-	} else if (version != 3) {
+		version = SQ_SCHEMA_BASE;
+	}
+	if (version > SQ_SCHEMA_VERSION) {
 		store_error(error_r, "%s: unknown schema version %d", path,
 			    version);
 		goto rollback;
+	}
+	/* Each step in order, all in this one transaction. */
+	for (; version < SQ_SCHEMA_VERSION; version++) {
+		assert(sq_upgrades[version] != NULL);
+		if (sqlite3_exec(su->db, sq_upgrades[version], NULL, NULL,
+				 NULL) != SQLITE_OK) {
+			sq_fail(su, error_r, "upgrading the schema failed");
+			goto rollback;
+		}
 	}
 	struct store_mailbox_info info;
 	int found = sq_mailbox_get(su, 0, "INBOX", &info, error_r);
