@@ -172,6 +172,33 @@ def test_thread_long_chain(imap_server):  # noqa: F811
     m.logout()
 
 
+def test_sort_collation_and_groups(imap_server):  # noqa: F811
+    """i;unicode-casemap orders by titlecase (RFC 5051): letters before
+    "[" and "_"; a group's name is its first address (RFC 3501 7.4.2)."""
+    m = connect(imap_server)
+    m.create("coll")
+    cases = [  # (subject, to)
+        (b"_", b"z: aa@aa.org, bb@bb.org;"),
+        (b"[xyz]", b"empty:;"),
+        (b"b", b"=?iso-8859-1?q?foo_aar?= <e@f.g>"),
+        (b"A", b"b@c.d"),
+        (b"=?iso-8859-1?q?_?=", b"a: xx@xx.org;"),
+    ]
+    for i, (subj, to) in enumerate(cases):
+        data = msg(b"a@x.org", subj, b"Sun, 1 Feb 2026 10:00:00 +0000",
+                   b"<g%d@t>" % i, to=to)
+        typ, resp = m.append("coll", "()", None, data)
+        assert typ == "OK", resp
+    m.select("coll")
+    # "" (5), "A" (4), "B" (3), "[XYZ]" (2), "_" (1)
+    assert sort(m, "(SUBJECT)", "ALL") == "5 4 3 2 1"
+    # "a" (5), "b@c.d" (4), "empty" (2), "foo aar" (3), "z" (1)
+    assert sort(m, "(DISPLAYTO)", "ALL") == "5 4 2 3 1"
+    # mailboxes: "z", "empty", "e", "b", "a"
+    assert sort(m, "(TO)", "ALL") == "5 4 3 2 1"
+    m.logout()
+
+
 def test_errors_and_capability(mailbox):
     typ, data = mailbox.capability()
     caps = data[0].decode().split()

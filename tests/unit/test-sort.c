@@ -193,12 +193,14 @@ test_header_keys(void **state)
 				  strlen(header1));
 	assert_int_equal(msg.seq, 3);
 	assert_int_equal(msg.num, 30);
-	assert_string_equal(msg.subject, "gr\xc3\xbc\x73\x73\x65");
+	/* titlecased and decomposed (RFC 5051): U+00DC becomes U + U+0308;
+	   U+00DF has no simple titlecase mapping */
+	assert_string_equal(msg.subject, "GRU\xcc\x88\xc3\x9f" "E");
 	assert_true(msg.subject_reply);
-	assert_string_equal(msg.from, "juergen");
-	assert_string_equal(msg.display_from, "j\xc3\xbcrgen");
-	assert_string_equal(msg.to, "zed");
-	assert_string_equal(msg.display_to, "zed");
+	assert_string_equal(msg.from, "JUERGEN");
+	assert_string_equal(msg.display_from, "JU\xcc\x88RGEN");
+	assert_string_equal(msg.to, "GROUP"); /* the group comes first */
+	assert_string_equal(msg.display_to, "GROUP");
 	assert_string_equal(msg.cc, "");
 	assert_int_equal(msg.date, 0);
 	assert_int_equal(msg.arrival, 777);
@@ -218,9 +220,24 @@ test_header_keys(void **state)
 	assert_int_equal(msg.reference_count, 1);
 	assert_string_equal(msg.references[0], "irt@host");
 	assert_int_equal(msg.date, 555);
-	assert_string_equal(msg.display_to, "bob@example.org");
+	assert_string_equal(msg.display_to, "BOB@EXAMPLE.ORG");
 	assert_string_equal(msg.subject, "");
 	assert_false(msg.subject_reply);
+	sort_message_free(&msg);
+
+	/* a group: its name is the first address's mailbox and display
+	   (what ENVELOPE shows first); an empty group counts too. Titlecase
+	   puts letters before "[" and "_" */
+	static const char h3[] = "To: Team: xx@xx.org, yy@yy.org;\n"
+				 "Cc: empty:;\n"
+				 "Subject: [xyz]\n";
+	sort_message_init(&msg, 1, 1, 10, 555);
+	sort_message_parse_header(&msg, (const uint8_t *)h3, strlen(h3));
+	assert_string_equal(msg.to, "TEAM");
+	assert_string_equal(msg.display_to, "TEAM");
+	assert_string_equal(msg.cc, "EMPTY");
+	assert_string_equal(msg.subject, "[XYZ]");
+	assert_true(strcmp("A", msg.subject) < 0);
 	sort_message_free(&msg);
 }
 
