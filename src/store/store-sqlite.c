@@ -402,6 +402,22 @@ sq_rollback(struct sq_user *su)
 }
 
 /* Allocates the next per-user modseq (inside a transaction). */
+/* Writes that need not survive a power cut (the \Recent claim, parse
+   cache entries: losing one only means doing the work again) commit
+   with synchronous=NORMAL: in WAL mode that skips the sync but keeps the
+   commit atomic, and the next FULL commit syncs the log with them in it
+   (the log is written in order). Everything a client is told is durable
+   stays FULL. */
+static void
+sq_set_lazy(struct sq_user *su, bool lazy)
+{
+	/* inside a caller's transaction its commit decides */
+	if (sqlite3_get_autocommit(su->db) == 0)
+		return;
+	(void)sqlite3_exec(su->db, lazy ? "PRAGMA synchronous = NORMAL" :
+			   "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+}
+
 static int
 sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
 {
@@ -1454,9 +1470,13 @@ sq_mailbox_recent_claim(struct store_user *user, uint64_t mailbox_id,
 	int ret;
 
 	/* BEGIN IMMEDIATE: read and move in one write transaction, so two
-	   processes claiming at once cannot both get the same UIDs. */
-	if (sq_begin(su, error_r) < 0)
+	   processes claiming at once cannot both get the same UIDs. A claim
+	   lost to a power cut only shows the messages as \Recent again. */
+	sq_set_lazy(su, true);
+	if (sq_begin(su, error_r) < 0) {
+		sq_set_lazy(su, false);
 		return -1;
+	}
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_RECENT_GET);
 	if (stmt == NULL) {
 		ret = -1;
@@ -1491,11 +1511,13 @@ sq_mailbox_recent_claim(struct store_user *user, uint64_t mailbox_id,
 		ret = -1;
 		goto out;
 	}
+	sq_set_lazy(su, false);
 	*first_r = first;
 	*until_r = until_uid;
 	return 1;
 out:
 	sq_rollback(su);
+	sq_set_lazy(su, false);
 	return ret;
 }
 
@@ -1680,7 +1702,11 @@ sq_cache_set(struct store_user *user, uint64_t blob_id,
 	sqlite3_bind_blob64(stmt, 1, size > 0 ? data : "", size,
 			    SQLITE_STATIC);
 	bind_u64(stmt, 2, blob_id);
-	if (sq_done(su, stmt, error_r) < 0)
+	/* A cache entry lost to a power cut is parsed again. */
+	sq_set_lazy(su, true);
+	int ret = sq_done(su, stmt, error_r);
+	sq_set_lazy(su, false);
+	if (ret < 0)
 		return -1;
 	return sqlite3_changes(su->db) > 0 ? 1 : 0;
 }
