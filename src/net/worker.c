@@ -2,6 +2,7 @@
    from other threads, wakes, the graceful stop, and the blocking-job
    threads that take slow work off the event loops. */
 #include "net/net-private.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 
 #include <errno.h>
@@ -187,7 +188,7 @@ worker_pool_create(unsigned count, struct worker_pool **pool_r,
 	}
 	if (count == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		count = n > 0 ? (unsigned)n : 1;
+		count = (n > 0 ? (unsigned)n : 1) * WORKERS_PER_CORE;
 	}
 	pool = net_malloc0(sizeof(*pool));
 	pool->count = count;
