@@ -17,6 +17,8 @@ enum key_type {
 	KEY_PLAINTEXT,
 	KEY_EXPIRE,
 	KEY_SIZE,
+	KEY_SIZE0, /* a size where 0 means "no limit" */
+	KEY_COUNT, /* a plain number up to UINT64_MAX, 0 allowed */
 };
 
 struct config_key {
@@ -49,6 +51,8 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("imaps", "listen", KEY_LISTEN, imaps_listen),
 	K("lmtp", "listen", KEY_LISTEN, lmtp_listen),
 	K("lmtp", "max_message_size", KEY_SIZE, lmtp_max_message_size),
+	K("quota", "storage", KEY_SIZE0, quota_storage),
+	K("quota", "messages", KEY_COUNT, quota_messages),
 };
 
 
@@ -165,6 +169,20 @@ set_value(struct quire_config *cfg, const struct config_key *key,
 	case KEY_SIZE:
 		if (parse_size(value, &n) < 0 || n == 0) {
 			*why_r = "expected a size such as 10485760, 512K, 64M";
+			return -1;
+		}
+		*(uint64_t *)field = n;
+		return 0;
+	case KEY_SIZE0:
+		if (str_to_size(value, strlen(value), UINT64_MAX, &n) < 0) {
+			*why_r = "expected a size such as 0, 500M, 1G";
+			return -1;
+		}
+		*(uint64_t *)field = n;
+		return 0;
+	case KEY_COUNT:
+		if (str_to_u64z(value, UINT64_MAX, &n) < 0) {
+			*why_r = "expected a number (0 = no limit)";
 			return -1;
 		}
 		*(uint64_t *)field = n;
