@@ -55,6 +55,11 @@ quota_write(struct imap_session *session, const char **error_r)
 	const char *sep = "";
 
 	store_user_get_quota(session->user, &quota);
+	if (quota.storage == 0 && quota.messages == 0) {
+		/* Nothing limited: an empty list, and no usage to read. */
+		imap_session_untagged(session, "QUOTA \"\" ()");
+		return 0;
+	}
 	if (store_quota_usage(session->user, &usage, error_r) < 0)
 		return -1;
 	buf_init(&b, 0);
