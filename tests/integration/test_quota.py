@@ -319,3 +319,15 @@ def test_passwd_file_override(server):
                            "MESSAGE": (0, 100000)}
     m.logout()
     assert "userdb_quota_rule" in server.log()
+
+
+def test_list_status_appendlimit(server):
+    """RFC 7889 3.2: LIST ... RETURN (STATUS (APPENDLIMIT))."""
+    start(server, "[quota]\nmessages = 5\n")
+    m = connect(server)
+    typ, data = m._simple_command("LIST", '""', "INBOX", "RETURN",
+                                  "(STATUS (APPENDLIMIT DELETED))")
+    assert typ == "OK", data
+    status = m.untagged_responses.pop("STATUS")
+    assert status == [b'"INBOX" (DELETED 0 APPENDLIMIT %d)' % APPENDLIMIT]
+    m.logout()
