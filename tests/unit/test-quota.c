@@ -22,6 +22,7 @@
 #include "auth/quota.h"
 #include "lib/config.h"
 #include "lib/strnum.h"
+#include "lmtp/deliver.h"
 #include "store/store-private.h"
 #include "store/store.h"
 
@@ -747,6 +748,74 @@ test_store_upgrade_v3(void **state)
 	sqlite3_close(db);
 }
 
+/* deliver_message_quota(): the [quota] defaults and the passwd-file
+   fields reach the store at delivery; over quota is its own answer and
+   stores nothing. */
+static void
+test_deliver(void **state)
+{
+	struct fixture *f = *state;
+	char passwd[128], spool_dir[128];
+	const struct store_quota defaults = { .storage = 0, .messages = 2 };
+	struct store_mailbox_status st;
+	struct passdb *db;
+	struct spool *spool;
+	const char *error;
+	uint32_t uid;
+	FILE *fp;
+
+	snprintf(passwd, sizeof(passwd), "%s/passwd", f->dir);
+	snprintf(spool_dir, sizeof(spool_dir), "%s/tmp", f->dir);
+	fp = fopen(passwd, "w");
+	assert_non_null(fp);
+	fputs("alice:{PLAIN}x\n"
+	      "bob:{PLAIN}x::::::userdb_quota_storage=10\n", fp);
+	fclose(fp);
+	db = passdb_create(passwd);
+	assert_int_equal(spool_create(spool_dir, &spool, &error), 0);
+	assert_int_equal(spool_append(spool, "body\r\n", 6, &error), 0);
+	assert_int_equal(spool_finish(spool, &error), 0);
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(deliver_message_quota(f->store, db, &defaults,
+						       "alice", NULL, NULL, 0,
+						       spool_get_fd(spool), 6,
+						       &uid, &error), 1);
+	assert_int_equal(deliver_message_quota(f->store, db, &defaults,
+					       "alice", NULL, NULL, 0,
+					       spool_get_fd(spool), 6, &uid,
+					       &error), DELIVER_OVERQUOTA);
+	assert_non_null(error);
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 2);
+	/* Without defaults, alice has no limit. */
+	assert_int_equal(deliver_message(f->store, db, "alice", NULL, NULL, 0,
+					 spool_get_fd(spool), 6, &uid, &error),
+			 1);
+
+	/* bob's line allows 10 bytes: one 6-byte message, not a prefix
+	   that makes it 12, and not a second one. */
+	assert_int_equal(deliver_message_quota(f->store, db, &defaults, "bob",
+					       NULL, "X: y\r\n", 6,
+					       spool_get_fd(spool), 6, &uid,
+					       &error), DELIVER_OVERQUOTA);
+	assert_int_equal(deliver_message_quota(f->store, db, &defaults, "bob",
+					       NULL, NULL, 0,
+					       spool_get_fd(spool), 6, &uid,
+					       &error), 1);
+	assert_int_equal(deliver_message_quota(f->store, db, &defaults, "bob",
+					       NULL, NULL, 0,
+					       spool_get_fd(spool), 6, &uid,
+					       &error), DELIVER_OVERQUOTA);
+	assert_int_equal(deliver_message_quota(f->store, db, &defaults,
+					       "nobody", NULL, NULL, 0,
+					       spool_get_fd(spool), 6, &uid,
+					       &error), 0);
+	spool_destroy(&spool);
+	passdb_destroy(&db);
+}
+
 int
 main(void)
 {
@@ -766,6 +835,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_store_upgrade_v3, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_deliver, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
