@@ -125,24 +125,11 @@ parse_listen_addr(const char *a)
 	return 0;
 }
 
-/* Parses a size with an optional K/M/G suffix (powers of 1024). */
+/* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
 static int
 parse_size(const char *v, uint64_t *size_r)
 {
-	size_t len = strlen(v);
-	uint64_t mult = 1, n;
-
-	if (len > 0) {
-		switch (v[len - 1]) {
-		case 'k': case 'K': mult = 1024ULL; len--; break;
-		case 'm': case 'M': mult = 1024ULL * 1024; len--; break;
-		case 'g': case 'G': mult = 1024ULL * 1024 * 1024; len--; break;
-		}
-	}
-	if (str_to_u64(v, len, UINT64_MAX / mult, &n) < 0)
-		return -1;
-	*size_r = n * mult;
-	return 0;
+	return str_to_size(v, strlen(v), UINT64_MAX, size_r);
 }
 
 static int
@@ -174,7 +161,7 @@ set_value(struct quire_config *cfg, const struct config_key *key,
 		*(uint64_t *)field = n;
 		return 0;
 	case KEY_SIZE0:
-		if (str_to_size(value, strlen(value), UINT64_MAX, &n) < 0) {
+		if (parse_size(value, &n) < 0) {
 			*why_r = "expected a size such as 0, 500M, 1G";
 			return -1;
 		}
