@@ -513,6 +513,10 @@ deliver_via_daemon(const char *user, const char *mailbox, int spool_fd,
 		fprintf(stderr, "quire deliver: %s: user unknown\n", user);
 		return EX_NOUSER;
 	}
+	if (strcmp(reply, "OVERQUOTA") == 0) {
+		fprintf(stderr, "quire deliver: %s: mailbox full\n", user);
+		return EX_CANTCREAT;
+	}
 	if (strncmp(reply, "ERROR", 5) == 0) {
 		fprintf(stderr, "quire deliver: %s\n", reply + 6);
 		return EX_DATAERR;
@@ -586,8 +590,13 @@ cmd_deliver(int argc, char **argv)
 		close(spool_fd);
 		return EX_TEMPFAIL;
 	}
-	ret = deliver_message(store, passdb, user, mailbox, NULL, 0, spool_fd,
-			      size, &uid, &error);
+	struct store_quota quota_defaults = {
+		.storage = cfg.quota_storage,
+		.messages = cfg.quota_messages,
+	};
+	ret = deliver_message_quota(store, passdb, &quota_defaults, user,
+				    mailbox, NULL, 0, spool_fd, size, &uid,
+				    &error);
 	store_close(&store);
 	passdb_destroy(&passdb);
 	close(spool_fd);
@@ -596,6 +605,11 @@ cmd_deliver(int argc, char **argv)
 	if (ret == 0) {
 		fprintf(stderr, "quire deliver: %s: user unknown\n", user);
 		return EX_NOUSER;
+	}
+	if (ret == DELIVER_OVERQUOTA) {
+		/* Postfix maps EX_CANTCREAT to a permanent 5.2.0 bounce. */
+		fprintf(stderr, "quire deliver: %s: mailbox full\n", user);
+		return EX_CANTCREAT;
 	}
 	fprintf(stderr, "quire deliver: %s\n", error);
 	return EX_TEMPFAIL;

@@ -119,12 +119,17 @@ control_deliver_finish(struct control_session *session)
 			 "over the size limit", session->user,
 			 (unsigned long long)session->size);
 	} else {
-		ret = deliver_message(service->set.store, service->set.passdb,
-				      session->user,
-				      session->mailbox[0] != '\0' ?
-					      session->mailbox : NULL,
-				      NULL, 0, session->spool_fd,
-				      session->size, &uid, &error);
+		struct store_quota defaults = {
+			.storage = service->set.quota_storage,
+			.messages = service->set.quota_messages,
+		};
+		ret = deliver_message_quota(service->set.store,
+					    service->set.passdb, &defaults,
+					    session->user,
+					    session->mailbox[0] != '\0' ?
+						    session->mailbox : NULL,
+					    NULL, 0, session->spool_fd,
+					    session->size, &uid, &error);
 		if (ret > 0) {
 			control_reply(session, "OK %u", uid);
 			log_info(&session->log, "deliver: to=%s mailbox=%s "
@@ -134,6 +139,10 @@ control_deliver_finish(struct control_session *session)
 				 (unsigned long long)session->size, uid);
 		} else if (ret == 0) {
 			control_reply(session, "NOUSER");
+		} else if (ret == DELIVER_OVERQUOTA) {
+			control_reply(session, "OVERQUOTA");
+			log_info(&session->log, "deliver to %s refused: over "
+				 "quota", session->user);
 		} else {
 			control_reply(session, "TEMPFAIL %s", error);
 			log_error(&session->log, "deliver to %s failed: %s",

@@ -10,7 +10,8 @@
 
      DELIVER <user> <mailbox or -> <size>\r\n  then exactly size bytes of
                                           the message (CRLF form)
-         -> OK <uid> | NOUSER | TEMPFAIL <reason> | ERROR <reason>
+         -> OK <uid> | NOUSER | OVERQUOTA | TEMPFAIL <reason> |
+            ERROR <reason>
      RELOAD\r\n   re-read the TLS certificate (users reload by themselves)
          -> OK | TEMPFAIL <reason>
      STATS\r\n    -> OK connections=<n>
@@ -36,6 +37,9 @@ struct control_settings {
 	struct worker_pool *pool;
 	const char *spool_dir;
 	uint64_t max_message_size;
+	/* [quota] defaults for DELIVER (0 = no limit). */
+	uint64_t quota_storage;
+	uint64_t quota_messages;
 	/* Called (on a worker thread) for RELOAD; returns 0 or -1 with
 	   *error_r. */
 	int (*reload)(void *context, const char **error_r);

@@ -532,6 +532,8 @@ daemon_run(struct daemon *d, bool demo)
 		.passdb = d->passdb,
 		.tls = d->tls,
 		.allow_plaintext = d->cfg.allow_plaintext,
+		.quota_storage = d->cfg.quota_storage,
+		.quota_messages = d->cfg.quota_messages,
 		.implementation = "quire " QUIRE_VERSION,
 	};
 	d->imap = imap_service_create(&iset);
@@ -541,6 +543,8 @@ daemon_run(struct daemon *d, bool demo)
 		.spool_dir = d->spool_dir,
 		.hostname = d->hostname,
 		.max_message_size = d->cfg.lmtp_max_message_size,
+		.quota_storage = d->cfg.quota_storage,
+		.quota_messages = d->cfg.quota_messages,
 	};
 	d->lmtp = lmtp_service_create(&lset);
 	struct control_settings cset = {
@@ -549,6 +553,8 @@ daemon_run(struct daemon *d, bool demo)
 		.pool = d->pool,
 		.spool_dir = d->spool_dir,
 		.max_message_size = d->cfg.lmtp_max_message_size,
+		.quota_storage = d->cfg.quota_storage,
+		.quota_messages = d->cfg.quota_messages,
 		.reload = daemon_reload,
 		.reload_context = d,
 	};

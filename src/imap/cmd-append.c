@@ -33,6 +33,8 @@ struct imap_append {
 	bool streaming;
 	/* A write failed: the rest of the literal is drained and dropped. */
 	bool failed;
+	/* The failure was the user's quota (RFC 9208 4.3.1 OVERQUOTA). */
+	bool overquota;
 	/* First argument of the next message in the command. */
 	unsigned int next_arg;
 	/* Saved so far. */
@@ -98,6 +100,29 @@ append_refuse(struct imap_session *session, const char *tag,
 	imap_parser_stream_skip(session->parser);
 	if (strcmp(status, "BAD") == 0)
 		session->bad_count++;
+}
+
+#define APPEND_OVERQUOTA_TEXT "[OVERQUOTA] Quota exceeded."
+
+/* An early answer for a message that cannot fit: true if the user has a
+   limit and one more message of size bytes would pass it now. A failed
+   usage read says false and leaves the decision to the commit. */
+static bool
+append_over_quota(struct imap_session *session, uint64_t size)
+{
+	struct store_quota quota;
+	struct store_quota_usage usage;
+	const char *error;
+
+	store_user_get_quota(session->user, &quota);
+	if (quota.storage == 0 && quota.messages == 0)
+		return false;
+	if (store_quota_usage(session->user, &usage, &error) < 0) {
+		log_error(&session->log, "APPEND: reading quota usage failed: "
+			  "%s", error);
+		return false;
+	}
+	return !store_quota_allows(&quota, &usage, 1, size);
 }
 
 /* Optional flag list and date-time before a message literal. */
@@ -190,6 +215,12 @@ imap_append_stream_begin(struct imap_session *session,
 	if (ap->next_arg > pc->args_count - 1) {
 		append_refuse(session, pc->tag, "BAD",
 			      "Invalid APPEND arguments.");
+		return;
+	}
+	if (!ap->failed && append_over_quota(session, pc->stream_size)) {
+		/* Refused before the client sends the message; the store
+		   checks again, exactly, at commit. */
+		append_refuse(session, pc->tag, "NO", APPEND_OVERQUOTA_TEXT);
 		return;
 	}
 	if (store_save_begin(session->user, ap->mailbox_id, &ap->save,
@@ -309,7 +340,11 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 	buf_free(&rec);
 	mail_parse_result_free(&result);
 	if (store_save_commit(&ap->save, &uid, &error) < 0) {
-		log_error(&session->log, "APPEND: saving failed: %s", error);
+		if (store_error_is_overquota())
+			ap->overquota = true;
+		else
+			log_error(&session->log, "APPEND: saving failed: %s",
+				  error);
 		ap->failed = true;
 		return;
 	}
@@ -379,9 +414,17 @@ cmd_append(struct imap_cmd *cmd)
 		return true;
 	}
 	if (ap->failed) {
+		bool overquota = ap->overquota;
+
+		/* MULTIAPPEND is all or nothing (RFC 3502 6): the messages
+		   already saved go too, which also gives their quota back. */
 		append_rollback(session, ap);
 		imap_append_free(session);
-		imap_cmd_no(cmd, "[SERVERBUG] Saving the message failed.");
+		if (overquota)
+			imap_cmd_no(cmd, "%s", APPEND_OVERQUOTA_TEXT);
+		else
+			imap_cmd_no(cmd, "[SERVERBUG] Saving the message "
+				    "failed.");
 		return true;
 	}
 	buf_init(&b, 0);

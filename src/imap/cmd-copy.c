@@ -126,7 +126,9 @@ cmd_copy_full(struct imap_cmd *cmd, bool move)
 					  &error);
 	if (ret <= 0) {
 		store_mailbox_info_free(&info);
-		if (ret < 0)
+		if (ret < 0 && store_error_is_overquota())
+			imap_cmd_no(cmd, "[OVERQUOTA] Quota exceeded.");
+		else if (ret < 0)
 			imap_cmd_fail(cmd, "copying", error);
 		else
 			imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not "

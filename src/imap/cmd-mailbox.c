@@ -10,6 +10,7 @@
 
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
+#include "lib/limits.h"
 #include "lib/strnum.h"
 #include "mail/imap-bodystructure.h"
 #include "store/store.h"
@@ -458,6 +459,8 @@ static const struct {
 	{ "SIZE", IMAP_STATUS_SIZE },
 	{ "RECENT", IMAP_STATUS_RECENT },
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
+	{ "DELETED-STORAGE", IMAP_STATUS_DELETED_STORAGE },
+	{ "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
 };
 
 int
@@ -525,6 +528,13 @@ imap_status_write(struct imap_session *session, uint64_t mailbox_id,
 		case IMAP_STATUS_SIZE: v = st.size; break;
 		case IMAP_STATUS_RECENT: v = st.recent; break;
 		case IMAP_STATUS_HIGHESTMODSEQ: v = st.highestmodseq; break;
+		/* In octets: RFC 9208 4.1.4 allows the sum of RFC822.SIZE,
+		   which is exactly what an EXPUNGE frees from the quota. */
+		case IMAP_STATUS_DELETED_STORAGE: v = st.deleted_size; break;
+		/* The same for every mailbox: the CAPABILITY value. */
+		case IMAP_STATUS_APPENDLIMIT:
+			v = IMAP_DEFAULT_MAX_MESSAGE_SIZE;
+			break;
 		}
 		buf_appendf(&b, "%s%s %" PRIu64, first ? "" : " ",
 			    status_items[j].name, v);

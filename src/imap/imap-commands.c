@@ -32,6 +32,9 @@ static const struct imap_command_def imap_commands[] = {
 	{ "STATUS", cmd_status, AUTHED },
 	{ "APPEND", cmd_append, AUTHED },
 	{ "IDLE", cmd_idle, AUTHED },
+	{ "GETQUOTAROOT", cmd_getquotaroot, AUTHED },
+	{ "GETQUOTA", cmd_getquota, AUTHED },
+	{ "SETQUOTA", cmd_setquota, AUTHED },
 
 	{ "CHECK", cmd_check, IMAP_CMD_SELECTED },
 	{ "CLOSE", cmd_close, IMAP_CMD_SELECTED },

@@ -34,6 +34,8 @@ enum imap_status_item {
 	IMAP_STATUS_SIZE = 0x20,
 	IMAP_STATUS_RECENT = 0x40,
 	IMAP_STATUS_HIGHESTMODSEQ = 0x80,
+	IMAP_STATUS_DELETED_STORAGE = 0x100, /* RFC 9208 4.1.4 */
+	IMAP_STATUS_APPENDLIMIT = 0x200,     /* RFC 7889 3.1 */
 };
 /* Parses "(MESSAGES UNSEEN ...)". Returns 0, or -1 with *error_r. */
 int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r,
@@ -63,6 +65,15 @@ bool cmd_check(struct imap_cmd *cmd);
 /* cmd-list.c */
 bool cmd_list(struct imap_cmd *cmd);
 bool cmd_lsub(struct imap_cmd *cmd);
+
+/* cmd-quota.c (RFC 9208) */
+bool cmd_getquotaroot(struct imap_cmd *cmd);
+bool cmd_getquota(struct imap_cmd *cmd);
+bool cmd_setquota(struct imap_cmd *cmd);
+/* After login: sets the user's quota limits on session->user from the
+   configured defaults and the user's passwd-file fields. Never fails
+   (errors are logged and leave the defaults). */
+void imap_quota_login(struct imap_session *session);
 
 /* cmd-append.c */
 bool cmd_append(struct imap_cmd *cmd);

@@ -224,6 +224,9 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 		       "ESEARCH SEARCHRES WITHIN");
 	buf_append_str(out, " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT "
 		       "THREAD=REFERENCES");
+	/* RFC 9208 quota, RFC 7889 APPENDLIMIT (the parser's literal cap) */
+	buf_appendf(out, " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
+		    "APPENDLIMIT=%llu", IMAP_DEFAULT_MAX_MESSAGE_SIZE);
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 
@@ -568,6 +571,7 @@ imap_session_login(struct imap_cmd *cmd, const char *user_name,
 		session->user_name = NULL;
 		return false;
 	}
+	imap_quota_login(session);
 	auth_throttle_success(session->user_name);
 	session->state = IMAP_STATE_AUTH;
 	imap_parser_set_authenticated(session->parser, true);

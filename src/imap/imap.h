@@ -29,6 +29,10 @@ struct imap_settings {
 	/* Where LOGIN and the PLAIN/LOGIN mechanisms are allowed on a
 	   connection that is not TLS (LOGINDISABLED otherwise). */
 	enum config_plaintext allow_plaintext;
+	/* [quota] defaults (0 = no limit); a user's passwd-file fields
+	   override them at login (auth/quota.h). */
+	uint64_t quota_storage; /* bytes */
+	uint64_t quota_messages;
 	/* ID "version" text, e.g. "quire 0.1.0"; copied. NULL: "quire". */
 	const char *implementation;
 };

@@ -17,6 +17,8 @@ enum key_type {
 	KEY_PLAINTEXT,
 	KEY_EXPIRE,
 	KEY_SIZE,
+	KEY_SIZE0, /* a size where 0 means "no limit" */
+	KEY_COUNT, /* a plain number up to UINT64_MAX, 0 allowed */
 };
 
 struct config_key {
@@ -49,6 +51,8 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("imaps", "listen", KEY_LISTEN, imaps_listen),
 	K("lmtp", "listen", KEY_LISTEN, lmtp_listen),
 	K("lmtp", "max_message_size", KEY_SIZE, lmtp_max_message_size),
+	K("quota", "storage", KEY_SIZE0, quota_storage),
+	K("quota", "messages", KEY_COUNT, quota_messages),
 };
 
 
@@ -121,24 +125,11 @@ parse_listen_addr(const char *a)
 	return 0;
 }
 
-/* Parses a size with an optional K/M/G suffix (powers of 1024). */
+/* Parses a size with an optional K/M/G/T suffix (powers of 1024). */
 static int
 parse_size(const char *v, uint64_t *size_r)
 {
-	size_t len = strlen(v);
-	uint64_t mult = 1, n;
-
-	if (len > 0) {
-		switch (v[len - 1]) {
-		case 'k': case 'K': mult = 1024ULL; len--; break;
-		case 'm': case 'M': mult = 1024ULL * 1024; len--; break;
-		case 'g': case 'G': mult = 1024ULL * 1024 * 1024; len--; break;
-		}
-	}
-	if (str_to_u64(v, len, UINT64_MAX / mult, &n) < 0)
-		return -1;
-	*size_r = n * mult;
-	return 0;
+	return str_to_size(v, strlen(v), UINT64_MAX, size_r);
 }
 
 static int
@@ -165,6 +156,20 @@ set_value(struct quire_config *cfg, const struct config_key *key,
 	case KEY_SIZE:
 		if (parse_size(value, &n) < 0 || n == 0) {
 			*why_r = "expected a size such as 10485760, 512K, 64M";
+			return -1;
+		}
+		*(uint64_t *)field = n;
+		return 0;
+	case KEY_SIZE0:
+		if (parse_size(value, &n) < 0) {
+			*why_r = "expected a size such as 0, 500M, 1G";
+			return -1;
+		}
+		*(uint64_t *)field = n;
+		return 0;
+	case KEY_COUNT:
+		if (str_to_u64z(value, UINT64_MAX, &n) < 0) {
+			*why_r = "expected a number (0 = no limit)";
 			return -1;
 		}
 		*(uint64_t *)field = n;

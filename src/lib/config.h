@@ -61,6 +61,11 @@ struct quire_config {
 	struct config_listen lmtp_listen;
 	uint64_t lmtp_max_message_size;
 
+	/* [quota] (RFC 9208): defaults for every user; a passwd-file
+	   line may override them (src/auth/quota.h). 0 = no limit. */
+	uint64_t quota_storage;	 /* bytes */
+	uint64_t quota_messages;
+
 	/* The line each key was set on (0: default or -o), for errors found
 	   after loading; read with config_key_where(). */
 	unsigned key_lines[CONFIG_MAX_KEYS];

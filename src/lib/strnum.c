@@ -28,3 +28,24 @@ str_to_u64z(const char *str, uint64_t max, uint64_t *num_r)
 {
 	return str_to_u64(str, strlen(str), max, num_r);
 }
+
+int
+str_to_size(const void *data, size_t len, uint64_t max, uint64_t *size_r)
+{
+	const uint8_t *p = data;
+	uint64_t mult = 1, n;
+
+	if (len > 0) {
+		switch (p[len - 1]) {
+		case 'k': case 'K': mult = 1ULL << 10; len--; break;
+		case 'm': case 'M': mult = 1ULL << 20; len--; break;
+		case 'g': case 'G': mult = 1ULL << 30; len--; break;
+		case 't': case 'T': mult = 1ULL << 40; len--; break;
+		}
+	}
+	/* n <= max / mult, so n * mult cannot pass max or wrap */
+	if (str_to_u64(p, len, max / mult, &n) < 0)
+		return -1;
+	*size_r = n * mult;
+	return 0;
+}

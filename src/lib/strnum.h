@@ -12,4 +12,11 @@ int str_to_u64(const void *data, size_t len, uint64_t max, uint64_t *num_r);
 /* The same for a NUL-terminated string. */
 int str_to_u64z(const char *str, uint64_t max, uint64_t *num_r);
 
+/* Parses a size: a decimal number as above, optionally followed by one
+   unit letter K, M, G or T (either case; powers of 1024), from exactly len
+   bytes. The result must not exceed max (after the unit is applied).
+   Returns 0 with *size_r, or -1 (empty, junk, a bare unit, overflow). */
+int str_to_size(const void *data, size_t len, uint64_t max,
+		uint64_t *size_r);
+
 #endif

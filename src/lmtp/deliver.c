@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "auth/passdb.h"
+#include "auth/quota.h"
 #include "lib/limits.h"
+#include "lib/log.h"
 #include "lib/buf.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-parser.h"
@@ -142,11 +144,48 @@ deliver_copy_spool(struct store_save *save, struct mail_parser *parser,
 	return 0;
 }
 
+/* Sets the user's limits; returns false if the message cannot fit now
+   (an early answer: the commit checks again, exactly). */
+static bool
+deliver_quota_fits(struct store_user *suser, const struct passdb_user *pu,
+		   const struct store_quota *defaults, uint64_t size)
+{
+	static const struct store_quota none = { 0, 0 };
+	struct store_quota quota;
+	struct store_quota_usage usage;
+	const char *error;
+
+	if (quota_user_limits(pu, defaults != NULL ? defaults : &none,
+			      &quota, &error) < 0) {
+		struct log_ctx lctx = { .proto = "deliver", .user = pu->name };
+		log_error(&lctx, "quota: passwd-file %s; using the default "
+			  "limits", error);
+	}
+	store_user_set_quota(suser, &quota);
+	if (quota.storage == 0 && quota.messages == 0)
+		return true;
+	if (store_quota_usage(suser, &usage, &error) < 0)
+		return true;
+	return store_quota_allows(&quota, &usage, 1, size);
+}
+
 int
 deliver_message(struct store *store, struct passdb *passdb,
 		const char *user, const char *mailbox,
 		const void *prefix, size_t prefix_len, int spool_fd,
 		uint64_t size, uint32_t *uid_r, const char **error_r)
+{
+	return deliver_message_quota(store, passdb, NULL, user, mailbox,
+				     prefix, prefix_len, spool_fd, size,
+				     uid_r, error_r);
+}
+
+int
+deliver_message_quota(struct store *store, struct passdb *passdb,
+		      const struct store_quota *quota_defaults,
+		      const char *user, const char *mailbox,
+		      const void *prefix, size_t prefix_len, int spool_fd,
+		      uint64_t size, uint32_t *uid_r, const char **error_r)
 {
 	struct passdb_user *pu = NULL;
 	struct store_user *suser = NULL;
@@ -176,6 +215,14 @@ deliver_message(struct store *store, struct passdb *passdb,
 		*error_r = deliver_error("mailbox lookup failed: %s", error);
 		goto out;
 	}
+	/* size + prefix_len: both are bounded far below 2^63 by the
+	   message size limit and LMTP_MAX_ADDRESS */
+	if (!deliver_quota_fits(suser, pu, quota_defaults,
+				size + prefix_len)) {
+		*error_r = deliver_error("%s", STORE_ERROR_OVERQUOTA);
+		ret = DELIVER_OVERQUOTA;
+		goto out;
+	}
 	if (store_save_begin(suser, mailbox_id, &save, &error) < 0) {
 		*error_r = deliver_error("save failed: %s", error);
 		goto out;
@@ -201,6 +248,8 @@ deliver_message(struct store *store, struct passdb *passdb,
 	mail_parse_result_free(&result);
 	/* Durable once this returns 0: only then may the caller say 250. */
 	if (store_save_commit(&save, uid_r, &error) < 0) {
+		if (store_error_is_overquota())
+			ret = DELIVER_OVERQUOTA;
 		*error_r = deliver_error("save commit failed: %s", error);
 		goto out;
 	}

@@ -16,6 +16,7 @@
 
 struct passdb;
 struct store;
+struct store_quota;
 
 /* Delivers size bytes of spool_fd (from offset 0, CRLF form) to user's
    mailbox (NULL = INBOX; a missing mailbox falls back to INBOX), prefixed
@@ -29,10 +30,25 @@ struct store;
 
    Returns 1 delivered (durable: store_save_commit returned 0) with
    *uid_r, 0 no such user, -1 temporary failure (disk full, store or
-   passdb error) with *error_r. On 0 and -1 nothing was stored. *error_r
-   is text owned by the calling thread, valid until its next deliver_*
-   call; deliver_error_is_nospace() tells a full disk from other
-   failures. */
+   passdb error) with *error_r, DELIVER_OVERQUOTA (-2) if the message
+   would take the user over its quota (permanent: LMTP 552 5.2.2). On
+   0, -1 and -2 nothing was stored. *error_r is text owned by the calling
+   thread, valid until its next deliver_* call; deliver_error_is_nospace()
+   tells a full disk from other failures.
+
+   The user's quota limits are the [quota] defaults given here (NULL:
+   none) overridden by the user's passwd-file fields (auth/quota.h); they
+   are set on the store user before saving, and the store checks them in
+   the transaction that commits the message. */
+#define DELIVER_OVERQUOTA (-2)
+int deliver_message_quota(struct store *store, struct passdb *passdb,
+			  const struct store_quota *quota_defaults,
+			  const char *user, const char *mailbox,
+			  const void *prefix, size_t prefix_len, int spool_fd,
+			  uint64_t size, uint32_t *uid_r,
+			  const char **error_r);
+/* The same with no configured defaults (passwd-file limits still
+   apply). */
 int deliver_message(struct store *store, struct passdb *passdb,
 		    const char *user, const char *mailbox,
 		    const void *prefix, size_t prefix_len, int spool_fd,

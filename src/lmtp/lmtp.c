@@ -14,6 +14,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lmtp/deliver.h"
+#include "store/store.h"
 #include "lmtp/lmtp-parse.h"
 #include "net/conn.h"
 
@@ -29,6 +30,7 @@ struct lmtp_service {
 	char *spool_dir;
 	char *hostname;
 	uint64_t max_message_size;
+	struct store_quota quota_defaults;
 	unsigned sessions; /* atomic */
 };
 
@@ -111,6 +113,8 @@ lmtp_service_create(const struct lmtp_settings *set)
 				    "localhost");
 	service->max_message_size = set->max_message_size != 0 ?
 		set->max_message_size : LMTP_DEFAULT_MAX_MESSAGE_SIZE;
+	service->quota_defaults.storage = set->quota_storage;
+	service->quota_defaults.messages = set->quota_messages;
 	service->sessions = 0;
 	return service;
 }
@@ -628,9 +632,11 @@ session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 		abort();
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	ret = deliver_message(service->store, service->passdb, rcpt->user,
-			      NULL, prefix, prefix_len,
-			      spool_get_fd(s->spool), size, &uid, &error);
+	ret = deliver_message_quota(service->store, service->passdb,
+				    &service->quota_defaults, rcpt->user,
+				    NULL, prefix, prefix_len,
+				    spool_get_fd(s->spool), size, &uid,
+				    &error);
 	free(prefix);
 	if (ret > 0) {
 		/* durable: store_save_commit returned 0 */
@@ -647,6 +653,16 @@ session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 			 "vanished", qid, s->mail_from.addr,
 			 rcpt->address.addr, rcpt->user);
 		session_reply(s, "550 5.1.1 <%s> User unknown",
+			      rcpt->address.addr);
+	} else if (ret == DELIVER_OVERQUOTA) {
+		/* Permanent (RFC 3463 5.2.2): the MTA bounces rather than
+		   retrying into a full mailbox. Other recipients of the
+		   same message are unaffected. */
+		log_info(&s->log, "qid=%s from=<%s> to=<%s> user=%s "
+			 "size=%llu: refused, over quota", qid,
+			 s->mail_from.addr, rcpt->address.addr, rcpt->user,
+			 (unsigned long long)size);
+		session_reply(s, "552 5.2.2 <%s> Mailbox full",
 			      rcpt->address.addr);
 	} else {
 		log_error(&s->log, "qid=%s from=<%s> to=<%s> user=%s "

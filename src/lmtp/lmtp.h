@@ -29,6 +29,10 @@ struct lmtp_settings {
 	const char *spool_dir;	   /* <data_dir>/tmp */
 	const char *hostname;	   /* for the greeting and LHLO reply */
 	uint64_t max_message_size; /* [lmtp] max_message_size; 0 = default */
+	/* [quota] defaults (0 = no limit), overridden per user by the
+	   passwd-file; a recipient over quota gets 552 5.2.2. */
+	uint64_t quota_storage; /* bytes */
+	uint64_t quota_messages;
 };
 
 struct lmtp_service;

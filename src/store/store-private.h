@@ -72,6 +72,7 @@ struct store_user {
 	unsigned long commit_batches; /* for tests */
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
+	struct store_quota quota;	 /* under lock */
 	unsigned notify_depth;
 	bool watch_removed;
 
@@ -96,6 +97,7 @@ struct store_save {
 	struct store_save *commit_next;
 	bool commit_done;
 	int commit_ret;
+	bool commit_overquota; /* commit_ret -1 because of the quota */
 	uint32_t commit_uid;
 	char commit_error[256];
 
@@ -223,6 +225,11 @@ struct store_backend {
 			     uint32_t **src_uids_r, uint32_t **dst_uids_r,
 			     unsigned *count_r, const char **error_r);
 
+	/* store_quota_usage(). */
+	int (*quota_usage)(struct store_user *user,
+			   struct store_quota_usage *usage_r,
+			   const char **error_r);
+
 	/* store_check(): *result is zeroed by the caller. */
 	int (*check)(struct store *store, struct store_check_result *result,
 		     const char **error_r);
@@ -234,6 +241,10 @@ extern const struct store_backend store_backend_sqlite;
    -1, so backends can write `return store_error(error_r, ...);`. */
 int store_error(const char **error_r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The same with STORE_ERROR_OVERQUOTA as the text, and marks the
+   thread's error as over quota (store_error_is_overquota()). */
+int store_error_overquota(const char **error_r);
 
 /* Calls the watchers of mailbox_id. Called by backends after a commit,
    with the user locked. */

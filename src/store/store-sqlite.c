@@ -91,6 +91,12 @@ enum sq_stmt_id {
 	S_KW_GET,
 	S_KW_COUNT,
 	S_KW_INSERT,
+	S_USAGE_GET,
+	S_USAGE_COUNT,
+	S_USAGE_INIT,
+	S_USAGE_ADD,
+	S_USAGE_SUB_MSG,
+	S_USAGE_CLEAR,
 	S_CACHE_GET0,
 	S_CACHE_SET0 = S_CACHE_GET0 + STORE_CACHE_FIELD_COUNT,
 	S_COUNT = S_CACHE_SET0 + STORE_CACHE_FIELD_COUNT
@@ -132,7 +138,8 @@ static const char *const sq_sql[S_COUNT] = {
 		     "COALESCE(SUM((flags & 8) != 0), 0), "
 		     "COALESCE(SUM(size), 0), COALESCE(SUM(uid >= "
 		     "(SELECT first_recent_uid FROM mailboxes WHERE id = ?1)"
-		     "), 0) FROM messages WHERE mailbox_id = ?1",
+		     "), 0), COALESCE(SUM(CASE WHEN (flags & 8) != 0 THEN "
+		     "size END), 0) FROM messages WHERE mailbox_id = ?1",
 	[S_MSG_LIST] = "SELECT " SQ_MSG_COLS " FROM messages "
 		       "WHERE mailbox_id = ? ORDER BY uid",
 	[S_MSG_GET] = "SELECT " SQ_MSG_COLS " FROM messages "
@@ -190,6 +197,28 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_KW_GET] = "SELECT id FROM keywords WHERE name = ?",
 	[S_KW_COUNT] = "SELECT COUNT(*) FROM keywords",
 	[S_KW_INSERT] = "INSERT INTO keywords (id, name) VALUES (?, ?)",
+	/* Quota usage counters: two meta rows, absent until first needed
+	   (then counted from the messages table), kept in step by every
+	   insert and delete of a message row in the same transaction. */
+	[S_USAGE_GET] = "SELECT (SELECT value FROM meta WHERE key = "
+			"'quota_messages'), (SELECT value FROM meta WHERE "
+			"key = 'quota_storage')",
+	[S_USAGE_COUNT] = "SELECT COUNT(*), COALESCE(SUM(size), 0) "
+			  "FROM messages",
+	[S_USAGE_INIT] = "INSERT OR REPLACE INTO meta (key, value) VALUES "
+			 "('quota_messages', ?1), ('quota_storage', ?2)",
+	[S_USAGE_ADD] = "UPDATE meta SET value = value + CASE key WHEN "
+			"'quota_messages' THEN ?1 ELSE ?2 END "
+			"WHERE key IN ('quota_messages', 'quota_storage')",
+	/* Before the row is deleted: subtracts it if it exists. */
+	[S_USAGE_SUB_MSG] = "UPDATE meta SET value = value - CASE key WHEN "
+			    "'quota_messages' THEN 1 ELSE (SELECT size FROM "
+			    "messages WHERE mailbox_id = ?1 AND uid = ?2) END "
+			    "WHERE key IN ('quota_messages', 'quota_storage') "
+			    "AND EXISTS (SELECT 1 FROM messages WHERE "
+			    "mailbox_id = ?1 AND uid = ?2)",
+	[S_USAGE_CLEAR] = "DELETE FROM meta WHERE key IN "
+			  "('quota_messages', 'quota_storage')",
 	[S_CACHE_GET0 + STORE_CACHE_ENVELOPE] = SQ_CACHE_GET("c_envelope"),
 	[S_CACHE_GET0 + STORE_CACHE_BODY] = SQ_CACHE_GET("c_body"),
 	[S_CACHE_GET0 + STORE_CACHE_BODYSTRUCTURE] =
@@ -556,6 +585,66 @@ sq_unlinks_run(struct sq_user *su, struct sq_unlinks *u)
 	memset(u, 0, sizeof(*u));
 }
 
+/* ---- quota usage counters ------------------------------------------ */
+
+static bool
+sq_quota_limited(const struct store_quota *quota)
+{
+	return quota->storage != 0 || quota->messages != 0;
+}
+
+/* Reads the usage counters inside the caller's transaction. Missing ones
+   are counted from the messages table (a scan: about 8 ms for 100,000
+   messages) and, with init (in a write transaction), stored so later
+   reads are one row each. */
+static int
+sq_usage_read(struct sq_user *su, bool init, struct store_quota_usage *usage_r,
+	      const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_USAGE_GET);
+
+	if (stmt == NULL)
+		return -1;
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		return sq_fail(su, error_r, "quota usage query failed");
+	if (sqlite3_column_type(stmt, 0) != SQLITE_NULL &&
+	    sqlite3_column_type(stmt, 1) != SQLITE_NULL) {
+		usage_r->messages = col_u64(stmt, 0);
+		usage_r->storage = col_u64(stmt, 1);
+		sqlite3_reset(stmt);
+		return 0;
+	}
+	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_USAGE_COUNT)) == NULL)
+		return -1;
+	if (sqlite3_step(stmt) != SQLITE_ROW)
+		return sq_fail(su, error_r, "quota usage count failed");
+	usage_r->messages = col_u64(stmt, 0);
+	usage_r->storage = col_u64(stmt, 1);
+	sqlite3_reset(stmt);
+	if (!init)
+		return 0;
+	if ((stmt = sq_stmt(su, error_r, S_USAGE_INIT)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, usage_r->messages);
+	bind_u64(stmt, 2, usage_r->storage);
+	return sq_done(su, stmt, error_r);
+}
+
+/* Adds to the counters (if they exist) in the caller's transaction. */
+static int
+sq_usage_add(struct sq_user *su, uint64_t messages, uint64_t bytes,
+	     const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_USAGE_ADD);
+
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, messages);
+	bind_u64(stmt, 2, bytes);
+	return sq_done(su, stmt, error_r);
+}
+
 /* Removes one message row (inside a transaction): logs it in the expunge
    log when modseq != 0, drops the blob reference and queues the file when
    no row references it any more. */
@@ -575,6 +664,12 @@ sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
 		if (sq_done(su, stmt, error_r) < 0)
 			return -1;
 	}
+	if ((stmt = sq_stmt(su, error_r, S_USAGE_SUB_MSG)) == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	bind_u64(stmt, 1, mailbox_id);
+	bind_u64(stmt, 2, uid);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
 	if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, mailbox_id);
@@ -1429,6 +1524,7 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	status_r->deleted = (uint32_t)sqlite3_column_int64(stmt, 2);
 	status_r->size = col_u64(stmt, 3);
 	status_r->recent = (uint32_t)sqlite3_column_int64(stmt, 4);
+	status_r->deleted_size = col_u64(stmt, 5);
 	sqlite3_reset(stmt);
 	if ((stmt = sq_stmt(su, error_r, S_MB_FLOOR)) == NULL) {
 		ret = -1;
@@ -1443,6 +1539,21 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	sqlite3_reset(stmt);
 	ret = 1;
 out:
+	sq_rollback(su);
+	return ret;
+}
+
+static int
+sq_quota_usage(struct store_user *user, struct store_quota_usage *usage_r,
+	       const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	int ret;
+
+	/* A read snapshot: both counters (or the count) from one state. */
+	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "BEGIN failed");
+	ret = sq_usage_read(su, false, usage_r, error_r);
 	sq_rollback(su);
 	return ret;
 }
@@ -1973,7 +2084,8 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 	sqlite3_bind_int(stmt, 7, save->flags);
 	bind_u64(stmt, 8, keywords);
 	bind_u64(stmt, 9, modseq);
-	if (sq_done(su, stmt, error_r) < 0)
+	if (sq_done(su, stmt, error_r) < 0 ||
+	    sq_usage_add(su, 1, save->size, error_r) < 0)
 		goto fail;
 
 	if ((stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT)) == NULL)
@@ -2015,17 +2127,31 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 	uint64_t *blob_ids = store_malloc0(sizeof(uint64_t) * count);
 	uint64_t *modseqs = store_malloc0(sizeof(uint64_t) * count);
 	const char *error = NULL;
-	bool lost = false;
+	struct store_quota_usage usage = { 0, 0 };
+	bool lost = false, limited = sq_quota_limited(&user->quota);
 
-	for (unsigned i = 0; i < count; i++)
+	for (unsigned i = 0; i < count; i++) {
 		saves[i]->commit_ret = 0;
-	if (sq_begin(su, &error) < 0) {
+		saves[i]->commit_overquota = false;
+	}
+	/* The quota is checked inside the write transaction, against
+	   counters only writers change: exact across sessions and
+	   processes. */
+	if (sq_begin(su, &error) < 0 ||
+	    (limited && sq_usage_read(su, true, &usage, &error) < 0)) {
+		sq_rollback(su);
 		for (unsigned i = 0; i < count; i++)
 			save_failed(saves[i], error);
 		goto out;
 	}
 	for (unsigned i = 0; i < count && !lost; i++) {
 		struct store_save *save = saves[i];
+		if (limited &&
+		    !store_quota_allows(&user->quota, &usage, 1, save->size)) {
+			save_failed(save, STORE_ERROR_OVERQUOTA);
+			save->commit_overquota = true;
+			continue;
+		}
 		if (sqlite3_exec(su->db, "SAVEPOINT save", NULL, NULL, NULL) !=
 		    SQLITE_OK) {
 			sq_fail(su, &error, "SAVEPOINT failed");
@@ -2037,6 +2163,8 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 				&save->commit_uid, &error) == 0) {
 			(void)sqlite3_exec(su->db, "RELEASE save", NULL, NULL,
 					   NULL);
+			usage.messages++;
+			usage.storage += save->size;
 			continue;
 		}
 		save_failed(save, error);
@@ -2424,6 +2552,22 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 		store_error(error_r, "Target mailbox has run out of UIDs");
 		goto out;
 	}
+	/* Sizes come from rows, so no sum of them can overflow 64 bits. */
+	uint64_t total = 0;
+	for (unsigned i = 0; i < count; i++)
+		total += msgs[i].size;
+	/* RFC 9208 4.3.1: COPY over quota fails whole; a MOVE stays in the
+	   same quota root and changes no usage. */
+	if (!move && sq_quota_limited(&user->quota)) {
+		struct store_quota_usage usage;
+
+		if (sq_usage_read(su, true, &usage, error_r) < 0)
+			goto out;
+		if (!store_quota_allows(&user->quota, &usage, count, total)) {
+			store_error_overquota(error_r);
+			goto out;
+		}
+	}
 	if (sq_modseq_next(su, &modseq, error_r) < 0)
 		goto out;
 	uint32_t *src_uids = store_malloc0(sizeof(uint32_t) * count);
@@ -2459,6 +2603,9 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 					      &unlinks, error_r) < 0)
 			goto out;
 	}
+	/* A MOVE's removals above subtracted what this adds back. */
+	if (sq_usage_add(su, count, total, error_r) < 0)
+		goto out;
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT);
 	if (stmt == NULL)
 		goto out;
@@ -2713,8 +2860,11 @@ sq_check_user(struct store_user *user, struct store_check_result *result,
 	sq_check_tmp(user, &r);
 	if (sq_begin(su, error_r) < 0)
 		return -1;
+	/* The quota counters are recounted at their next use: whatever an
+	   older version or a lost row did to them is gone. */
 	if (sq_check_orphans(user, &r, error_r) < 0 ||
 	    sq_check_missing(user, &r, error_r) < 0 ||
+	    sq_simple(su, S_USAGE_CLEAR, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0) {
 		sq_rollback(su);
 		result->tmp_removed += r.tmp_removed;
@@ -2843,5 +2993,6 @@ const struct store_backend store_backend_sqlite = {
 	.expunge = sq_expunge,
 	.pop3_expire = sq_pop3_expire,
 	.messages_copy = sq_messages_copy,
+	.quota_usage = sq_quota_usage,
 	.check = sq_check,
 };

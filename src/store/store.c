@@ -65,18 +65,34 @@ store_array_grow(void **arr, size_t elsize, unsigned *alloc, unsigned need)
 /* Error text is per thread, so callers on different workers never see
    each other's messages and need not free anything. */
 static __thread char store_error_buf[512];
+static __thread bool store_error_quota;
 
 int
 store_error(const char **error_r, const char *fmt, ...)
 {
 	va_list args;
 
+	store_error_quota = false;
 	va_start(args, fmt);
 	vsnprintf(store_error_buf, sizeof(store_error_buf), fmt, args);
 	va_end(args);
 	if (error_r != NULL)
 		*error_r = store_error_buf;
 	return -1;
+}
+
+int
+store_error_overquota(const char **error_r)
+{
+	store_error(error_r, "%s", STORE_ERROR_OVERQUOTA);
+	store_error_quota = true;
+	return -1;
+}
+
+bool
+store_error_is_overquota(void)
+{
+	return store_error_quota;
 }
 
 uint32_t
@@ -1246,8 +1262,12 @@ store_save_commit(struct store_save **_save, uint32_t *uid_r,
 	save_commit_grouped(save);
 	ret = save->commit_ret;
 	uid = save->commit_uid;
-	if (ret < 0)
-		store_error(error_r, "%s", save->commit_error);
+	if (ret < 0) {
+		if (save->commit_overquota)
+			store_error_overquota(error_r);
+		else
+			store_error(error_r, "%s", save->commit_error);
+	}
 	/* After a commit the file is in blobs/: this only frees. */
 	BACKEND(user)->save_abort(save);
 	save_free(save);
@@ -1462,6 +1482,55 @@ store_notify(struct store_user *user, uint64_t mailbox_id,
 	if (--user->notify_depth == 0 && user->watch_removed)
 		watch_sweep(user);
 	pthread_mutex_unlock(&user->lock);
+}
+
+/* ---- quota ---------------------------------------------------------- */
+
+void
+store_user_set_quota(struct store_user *user, const struct store_quota *quota)
+{
+	pthread_mutex_lock(&user->lock);
+	user->quota = *quota;
+	pthread_mutex_unlock(&user->lock);
+}
+
+void
+store_user_get_quota(struct store_user *user, struct store_quota *quota_r)
+{
+	pthread_mutex_lock(&user->lock);
+	*quota_r = user->quota;
+	pthread_mutex_unlock(&user->lock);
+}
+
+int
+store_quota_usage(struct store_user *user, struct store_quota_usage *usage_r,
+		  const char **error_r)
+{
+	int ret;
+
+	memset(usage_r, 0, sizeof(*usage_r));
+	user_begin(user);
+	ret = BACKEND(user)->quota_usage(user, usage_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+bool
+store_quota_allows(const struct store_quota *quota,
+		   const struct store_quota_usage *usage,
+		   uint64_t add_messages, uint64_t add_bytes)
+{
+	/* Checked without adding first: usage may already be above a
+	   lowered limit, and add_bytes may be anything. */
+	if (quota->messages != 0 &&
+	    (add_messages > quota->messages ||
+	     usage->messages > quota->messages - add_messages))
+		return false;
+	if (quota->storage != 0 &&
+	    (add_bytes > quota->storage ||
+	     usage->storage > quota->storage - add_bytes))
+		return false;
+	return true;
 }
 
 /* ---- startup check ------------------------------------------------- */

@@ -169,6 +169,9 @@ struct store_mailbox_status {
 	uint32_t uidvalidity;
 	uint64_t highestmodseq;
 	uint64_t size; /* sum of message sizes (RFC 8438 STATUS SIZE) */
+	/* Sum of the sizes of messages with \Deleted: what an EXPUNGE
+	   would free (RFC 9208 STATUS DELETED-STORAGE). */
+	uint64_t deleted_size;
 	/* Messages not yet claimed as \Recent by any session (UID at or
 	   above the mailbox's first-recent UID); see
 	   store_mailbox_recent_claim(). Reading it claims nothing. */
@@ -565,6 +568,53 @@ int store_view_sync(struct store_view *view, bool allow_expunge,
 		    struct store_view_changes *changes_r,
 		    const char **error_r);
 void store_view_changes_free(struct store_view_changes *changes);
+
+/* ---- quota (RFC 9208) ------------------------------------------------- */
+
+/* One quota root per user covering all its mailboxes. Usage counts every
+   message row: STORAGE is the sum of RFC822.SIZE (a COPY counts again
+   though it shares the file, as the client sees two messages), MESSAGE
+   the number of messages. The backend keeps both as counters updated in
+   the same transactions as saves, copies and expunges, so a check made
+   inside the write transaction is exact under concurrent sessions and
+   processes; store_check() recounts them.
+
+   Limits are not stored: the caller (IMAP login, delivery) sets them on
+   the user object from the configuration and the user database, and they
+   apply to every later save and copy through this struct store until set
+   again. A save or copy that would take usage above a limit fails with
+   nothing changed, and store_error_is_overquota() is then true. MOVE
+   never changes usage, so it is never refused. */
+struct store_quota {
+	uint64_t storage;  /* bytes; 0 = no limit */
+	uint64_t messages; /* 0 = no limit */
+};
+
+struct store_quota_usage {
+	uint64_t storage;  /* bytes */
+	uint64_t messages;
+};
+
+/* Sets / reads the user's limits (copied; locks the user). A new user
+   object has none. */
+void store_user_set_quota(struct store_user *user,
+			  const struct store_quota *quota);
+void store_user_get_quota(struct store_user *user,
+			  struct store_quota *quota_r);
+/* Current usage, read in one snapshot. Returns 0, or -1. */
+int store_quota_usage(struct store_user *user,
+		      struct store_quota_usage *usage_r, const char **error_r);
+/* Pure check: true if adding add_messages messages of add_bytes bytes in
+   all to usage stays within quota (a limit may be reached, not passed).
+   No overflow: huge additions are simply refused. */
+bool store_quota_allows(const struct store_quota *quota,
+			const struct store_quota_usage *usage,
+			uint64_t add_messages, uint64_t add_bytes);
+/* After a store call on this thread returned -1: true if it failed only
+   because it would exceed the user's quota (nothing was changed). The
+   error text is then STORE_ERROR_OVERQUOTA. */
+#define STORE_ERROR_OVERQUOTA "Quota exceeded"
+bool store_error_is_overquota(void);
 
 /* ---- startup check ---------------------------------------------------- */
 
