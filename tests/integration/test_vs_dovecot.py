@@ -793,6 +793,7 @@ def test_sort(inbox, cid, criteria):
         assert a["dovecot"][0] == "OK", (cid, a)
         assert a["quire"][0] == "OK", (cid, a)
         d, q = sort_result(a["dovecot"][1]), sort_result(a["quire"][1])
+        assert d is not None and q is not None, (cid, a)
         assert q == d, "%s%s: quire %s, Dovecot %s" % (prefix, cid, q, d)
 
 
@@ -800,7 +801,7 @@ def test_sort(inbox, cid, criteria):
 
 def thread_forest(items):
     """A THREAD response as a canonical forest: a tuple of trees, each
-    (number, children). "(1 2 3)" and "(1 (2 3))" are different trees;
+    (number, children). "(1 2 3)" and "(1 (2)(3))" are different trees;
     "(1 (2)(3))" and "(1 (2) (3))" are the same. A dummy parent (a list
     that starts with a list) becomes number None."""
     def build(lst):
@@ -851,5 +852,355 @@ def test_thread(inbox, cid, criteria):
         assert a["dovecot"][0] == "OK", (cid, a)
         assert a["quire"][0] == "OK", (cid, a)
         d, q = thread_result(a["dovecot"][1]), thread_result(a["quire"][1])
+        assert d is not None and q is not None, (cid, a)
+        assert len(d) > 1, (cid, a)
         assert q == d, "%s%s:\n quire   %s\n Dovecot %s" % (
             prefix, cid, q, d)
+
+
+# ---- CONDSTORE / QRESYNC ----------------------------------------------------
+
+def sync_message(n):
+    return mail(std(b"Sync <sync@example.org>", b"sync message %d" % n,
+                    b"Mon, 2 Feb 2026 09:%02d:00 +0000" % n,
+                    b"<sync%d@example.org>" % n),
+                b"sync body %d\r\n" % n)
+
+
+# flags of sync messages 1..12 as APPENDed
+SYNC_FLAGS = [r"\Seen", "", r"\Flagged", r"\Flagged \Seen", "", "",
+              r"\Seen", "", "", r"\Seen", "$Old", ""]
+
+# What another session does, step by step, after the client last saw the
+# mailbox. Each step is a list of commands for a session that has the
+# mailbox selected; "APPEND n" appends sync message n.
+SYNC_STEPS = [
+    ["UID STORE 2 +FLAGS (\\Seen)"],
+    ["UID STORE 3:4 -FLAGS (\\Flagged)", "UID STORE 5 +FLAGS ($Foo)"],
+    ["UID STORE 6:7 +FLAGS (\\Deleted)", "UID EXPUNGE 6:7"],
+    ["APPEND 13", "UID STORE 8 +FLAGS (\\Answered)",
+     "UID STORE 9 +FLAGS (\\Deleted)", "UID EXPUNGE 9"],
+    # RFC 7162 3.1.11: adding a flag that is there, or removing one that
+    # is not, SHOULD NOT change the mod-sequence
+    ["UID STORE 10 +FLAGS (\\Seen)", "UID STORE 11 -FLAGS (\\Flagged)"],
+    # back to the flags it had at the start: still a change
+    ["UID STORE 2 -FLAGS (\\Seen)"],
+    # a message that comes and goes while the client is away
+    ["APPEND 14", "UID STORE 14 +FLAGS (\\Deleted)", "UID EXPUNGE 14"],
+]
+
+
+def flag_set(flags):
+    # \Recent depends on which session saw a message first; not compared
+    return frozenset(f for f in flags if f.lower() != "\\recent")
+
+
+def sync_view(untagged, count=None):
+    """The part of a resync answer that must be equal on both servers:
+    vanished UIDs (EARLIER and live separately), per-UID flags of the
+    FETCH responses and whether each carried MODSEQ, and the message
+    count a client ends up with: starting from count, EXISTS sets it and
+    each UID of a VANISHED without EARLIER takes one off (RFC 7162
+    3.2.10.2), so a redundant EXISTS after a VANISHED does not count as
+    a difference. Checks on the way that VANISHED (EARLIER) comes before
+    any FETCH (RFC 7162 3.2.6)."""
+    earlier, live, fetched, exists = set(), set(), {}, count
+    seen_fetch = False
+    for r in untagged:
+        if len(r) >= 2 and r[0] == "VANISHED":
+            if isinstance(r[1], list) and r[1][0].upper() == "EARLIER":
+                assert not seen_fetch, "VANISHED (EARLIER) after FETCH"
+                earlier |= uid_set(r[2])
+            else:
+                gone = uid_set(r[1])
+                live |= gone
+                if exists is not None:
+                    exists -= len(gone)
+        elif len(r) >= 2 and r[1] == "EXPUNGE":
+            if exists is not None:
+                exists -= 1
+        elif len(r) >= 2 and r[1] == "EXISTS":
+            exists = int(r[0])
+        elif len(r) >= 3 and r[1] == "FETCH":
+            seen_fetch = True
+            items = r[2]
+            d = dict(zip(items[::2], items[1::2]))
+            key = int(d["UID"]) if "UID" in d else ("seq", int(r[0]))
+            entry = fetched.setdefault(key, {})
+            if "FLAGS" in d:
+                entry["FLAGS"] = flag_set(d["FLAGS"])
+            entry["MODSEQ"] = entry.get("MODSEQ", False) or "MODSEQ" in d
+    return {"vanished-earlier": earlier, "vanished": live,
+            "fetch": fetched, "exists": exists}
+
+
+def highestmodseq(untagged):
+    for r in untagged:
+        if r and r[0] == "OK" and r[1].startswith("[HIGHESTMODSEQ "):
+            return int(r[1][len("[HIGHESTMODSEQ "):-1])
+        if r and r[0] == "STATUS":
+            d = dict(zip(r[2][::2], r[2][1::2]))
+            if "HIGHESTMODSEQ" in d:
+                return int(d["HIGHESTMODSEQ"])
+    raise AssertionError("no HIGHESTMODSEQ in %r" % untagged)
+
+
+def uidvalidity(untagged):
+    for r in untagged:
+        if r and r[0] == "OK" and r[1].startswith("[UIDVALIDITY "):
+            return int(r[1][len("[UIDVALIDITY "):-1])
+    raise AssertionError("no UIDVALIDITY in %r" % untagged)
+
+
+class SyncRun:
+    """One server's side of the resync scenario: the mailbox filled, a
+    client session A that saw it at the start (kept selected with
+    QRESYNC to watch the changes live), another session B that makes
+    the changes, and the HIGHESTMODSEQ recorded before the first and
+    after every step (checkpoints[k] = the state after step k)."""
+
+    def __init__(self, pair, which, mbox):
+        self.pair, self.which, self.mbox = pair, which, mbox
+        setup = pair.login(which)
+        setup.ok("CREATE " + mbox)
+        for n in range(1, 13):
+            append(setup, mbox, SYNC_FLAGS[n - 1],
+                   "02-Feb-2026 10:%02d:00 +0000" % n, sync_message(n))
+        self.status = setup
+        self.a = pair.login(which)
+        self.a.ok("ENABLE QRESYNC")
+        sel = self.a.ok("SELECT " + mbox)
+        self.uidvalidity = uidvalidity(sel)
+        self.count = sync_view(sel)["exists"]
+        self.checkpoints = [highestmodseq(sel)]
+        self.live = []
+        self.b = pair.login(which)
+        self.b.ok("SELECT " + mbox)
+
+    def run_step(self, step):
+        for c in step:
+            if c.startswith("APPEND "):
+                n = int(c.split()[1])
+                append(self.b, self.mbox, "",
+                       "02-Feb-2026 11:%02d:00 +0000" % n, sync_message(n))
+            else:
+                self.b.ok(c)
+        view = sync_view(self.a.ok("NOOP"), self.count)
+        self.count = view["exists"]
+        self.live.append(view)
+        self.checkpoints.append(highestmodseq(
+            self.status.ok("STATUS %s (HIGHESTMODSEQ)" % self.mbox)))
+
+    def fresh_select(self, params):
+        w = self.pair.login(self.which)
+        w.ok("ENABLE QRESYNC")
+        status, untagged, raw = w.cmd("SELECT %s %s" % (self.mbox, params))
+        w.close()
+        self.pair.sessions.remove(w)
+        assert status == "OK", (self.which, params, raw)
+        return sync_view(untagged)
+
+
+@pytest.fixture(scope="module")
+def sync_runs(pair):
+    runs = {w: SyncRun(pair, w, "Sync") for w in ("dovecot", "quire")}
+    for step in SYNC_STEPS:
+        for r in runs.values():
+            r.run_step(step)
+    return runs
+
+
+def compare(runs, fn, what):
+    d, q = fn(runs["dovecot"]), fn(runs["quire"])
+    assert q == d, "%s:\n quire   %s\n Dovecot %s" % (what, q, d)
+    return q
+
+
+def test_sync_live_notifications(sync_runs):
+    """A session with the mailbox selected and QRESYNC enabled learns of
+    each step at its next NOOP: FETCH with UID and MODSEQ for flag
+    changes (RFC 7162 3.2.4 / 3.1.4.1), VANISHED instead of EXPUNGE
+    (RFC 7162 3.2.10), EXISTS for new mail."""
+    for i in range(len(SYNC_STEPS)):
+        compare(sync_runs, lambda r: r.live[i], "after step %d %s" %
+                (i + 1, SYNC_STEPS[i]))
+
+
+def test_sync_modseq_order(sync_runs):
+    """Each step that changed something raised HIGHESTMODSEQ, and the
+    no-op step did not (RFC 7162 3.1.11 SHOULD): the relative order of
+    the checkpoints is the same on both servers."""
+    def shape(r):
+        c = r.checkpoints
+        return ["=" if b == a else "<" if b > a else ">"
+                for a, b in zip(c, c[1:])]
+    assert compare(sync_runs, shape, "checkpoint order") == \
+        ["<", "<", "<", "<", "=", "<", "<"]
+
+
+# the state after all steps, from the client's point of view at the
+# start: what changed (UID -> flags) and what vanished
+SYNC_EXPECT_CHANGED = {
+    3: frozenset(), 4: frozenset([r"\Seen"]), 5: frozenset(["$Foo"]),
+    8: frozenset([r"\Answered"]), 13: frozenset(), 2: frozenset(),
+}
+SYNC_EXPECT_VANISHED = {6, 7, 9, 14}
+# the UID of the last message once all steps ran
+SYNC_LAST_UID = 13
+
+
+def dovecot_star_fix(vanished):
+    """Dovecot reads "*" in UID FETCH 1:* (...) (CHANGEDSINCE m VANISHED)
+    as UIDNEXT-1 and so reports UID 14, appended and expunged after m,
+    which is above the last message's UID 13. RFC 9051 9 (seq-number)
+    and RFC 3501 9: for UIDs "*" is the UID of the last message in the
+    mailbox, so the set is 1:13; RFC 7162 3.2.6 and 3.2.10.1 report
+    only expunged UIDs that are in the set. (SELECT (QRESYNC) without
+    known UIDs is different: RFC 7162 3.2.5.1 uses 1:UIDNEXT-1 there,
+    and both servers report 14.)"""
+    return {u for u in vanished if u <= SYNC_LAST_UID}
+
+
+@pytest.mark.parametrize("k", range(len(SYNC_STEPS) + 1))
+def test_sync_uid_fetch_changedsince_vanished(sync_runs, k):
+    """UID FETCH 1:* (FLAGS) (CHANGEDSINCE M_k VANISHED) from a client
+    that knew the mailbox at checkpoint k (RFC 7162 3.2.6)."""
+    def answer(r):
+        v = sync_view(r.a.ok(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" %
+            r.checkpoints[k]))
+        if r.which == "dovecot":
+            v["vanished-earlier"] = dovecot_star_fix(v["vanished-earlier"])
+        return v
+    v = compare(sync_runs, answer, "UID FETCH since checkpoint %d" % k)
+    if k == 0:
+        # "exactly the changes and VANISHED set since M, nothing else"
+        assert {u: e["FLAGS"] for u, e in v["fetch"].items()} == \
+            SYNC_EXPECT_CHANGED
+        assert v["vanished-earlier"] == dovecot_star_fix(
+            SYNC_EXPECT_VANISHED)
+    if k == len(SYNC_STEPS):
+        assert v["fetch"] == {} and v["vanished-earlier"] == set()
+
+
+@pytest.mark.parametrize("k", range(len(SYNC_STEPS) + 1))
+def test_sync_fetch_changedsince(sync_runs, k):
+    """FETCH 1:* (UID FLAGS) (CHANGEDSINCE M_k) (RFC 7162 3.1.4.1)."""
+    compare(sync_runs, lambda r: sync_view(r.a.ok(
+        "FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)" % r.checkpoints[k])),
+        "FETCH since checkpoint %d" % k)
+
+
+@pytest.mark.parametrize("k", range(len(SYNC_STEPS) + 1))
+def test_sync_search_modseq(sync_runs, k):
+    """UID SEARCH MODSEQ M_k+1: the messages changed after checkpoint k
+    (RFC 7162 3.1.5)."""
+    compare(sync_runs, lambda r: search_result(r.a.ok(
+        "UID SEARCH MODSEQ %d" % (r.checkpoints[k] + 1))),
+        "SEARCH MODSEQ after checkpoint %d" % k)
+
+
+@pytest.mark.parametrize("k", range(len(SYNC_STEPS) + 1))
+def test_sync_select_qresync(sync_runs, k):
+    """SELECT (QRESYNC (uidvalidity M_k)) in a new session: the same as
+    UID FETCH 1:<maxuid> (FLAGS) (CHANGEDSINCE M_k VANISHED) (RFC 7162
+    3.2.5.1)."""
+    v = compare(sync_runs, lambda r: r.fresh_select(
+        "(QRESYNC (%d %d))" % (r.uidvalidity, r.checkpoints[k])),
+        "SELECT QRESYNC since checkpoint %d" % k)
+    if k == 0:
+        assert set(v["fetch"]) == set(SYNC_EXPECT_CHANGED)
+        assert v["vanished-earlier"] == SYNC_EXPECT_VANISHED
+
+
+SELECT_VARIANTS = [
+    # known UIDs: only those are reported (RFC 7162 3.2.5.1)
+    ("known-uids", "(QRESYNC (%(uv)d %(m0)d 1:12))"),
+    ("known-uids-sparse", "(QRESYNC (%(uv)d %(m0)d 2:4,6,9,13:20))"),
+    # sequence match data agreeing with the client's view at M0
+    ("seq-match", "(QRESYNC (%(uv)d %(m0)d 1:12 (1:12 1:12)))"),
+    ("seq-match-part", "(QRESYNC (%(uv)d %(m0)d 1:12 (2,5,8 2,5,8)))"),
+    # a UIDVALIDITY the mailbox does not have: a plain SELECT
+    ("uidvalidity-mismatch", "(QRESYNC (%(bad)d %(m0)d))"),
+    # a middle checkpoint with known UIDs
+    ("known-uids-m3", "(QRESYNC (%(uv)d %(m3)d 1:14))"),
+]
+
+
+@pytest.mark.parametrize("cid,params", [pytest.param(c, p, id=c)
+                                        for c, p in SELECT_VARIANTS])
+def test_sync_select_qresync_variants(sync_runs, cid, params):
+    def answer(r):
+        return r.fresh_select(params % {
+            "uv": r.uidvalidity, "bad": r.uidvalidity + 1,
+            "m0": r.checkpoints[0], "m3": r.checkpoints[3]})
+    v = compare(sync_runs, answer, cid)
+    if cid == "uidvalidity-mismatch":
+        assert v["fetch"] == {} and v["vanished-earlier"] == set()
+
+
+FETCH_VARIANTS = [
+    # an explicit range above the last UID: 14 is in it this time
+    ("uid-explicit-range",
+     "UID FETCH 1:20 (FLAGS) (CHANGEDSINCE %(m0)d VANISHED)"),
+    ("uid-subset", "UID FETCH 1:7 (FLAGS) (CHANGEDSINCE %(m0)d VANISHED)"),
+    ("uid-single-vanished", "UID FETCH 9 (FLAGS) (CHANGEDSINCE %(m0)d "
+     "VANISHED)"),
+    ("seq-range", "FETCH 2:5 (FLAGS) (CHANGEDSINCE %(m0)d)"),
+    ("uid-changedsince-m2", "UID FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE "
+     "%(m2)d)"),
+]
+
+
+@pytest.mark.parametrize("cid,command", [pytest.param(c, p, id=c)
+                                         for c, p in FETCH_VARIANTS])
+def test_sync_fetch_variants(sync_runs, cid, command):
+    v = compare(sync_runs, lambda r: sync_view(r.a.ok(command % {
+        "m0": r.checkpoints[0], "m2": r.checkpoints[2]})), cid)
+    if cid == "uid-explicit-range":
+        assert v["vanished-earlier"] == SYNC_EXPECT_VANISHED
+
+
+def test_condstore_fetch_without_qresync(pair, sync_runs):
+    """A CONDSTORE-only client (SELECT (CONDSTORE), no ENABLE QRESYNC):
+    FETCH CHANGEDSINCE reports the changed messages with MODSEQ, and
+    VANISHED is refused (RFC 7162 3.2.6: it needs QRESYNC enabled)."""
+    def answer(r):
+        w = pair.login(r.which)
+        try:
+            w.ok("SELECT Sync (CONDSTORE)")
+            v = sync_view(w.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)"
+                               % r.checkpoints[0]))
+            status, _, _ = w.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d "
+                                 "VANISHED)" % r.checkpoints[0])
+            return v, status
+        finally:
+            w.close()
+            pair.sessions.remove(w)
+    v, status = compare(sync_runs, answer, "CONDSTORE only")
+    assert set(v["fetch"]) == set(SYNC_EXPECT_CHANGED)
+    assert status == "BAD"
+
+
+def test_condstore_store_unchangedsince(pair):
+    """UID STORE (UNCHANGEDSINCE M) after another session changed some
+    of the messages: those fail and come back in [MODIFIED ...], the
+    others change (RFC 7162 3.1.3)."""
+    def run(which):
+        r = SyncRun(pair, which, "Cond")
+        for step in SYNC_STEPS[:3]:
+            r.run_step(step)
+        # 2..5 changed after M0, 6 and 7 are gone
+        status, untagged, _ = r.b.cmd(
+            "UID STORE 1:8 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Draft)"
+            % r.checkpoints[0])
+        tagged = r.b.last_tagged.decode()
+        m = re.search(r"\[MODIFIED ([0-9:,]+)\]", tagged)
+        flags = sync_view(r.b.ok("UID FETCH 1:8 (FLAGS)"))["fetch"]
+        return {"status": status,
+                "modified": uid_set(m.group(1)) if m else set(),
+                "flags": {u: e["FLAGS"] for u, e in flags.items()}}
+    d, q = run("dovecot"), run("quire")
+    assert q == d, "quire %s\nDovecot %s" % (q, d)
+    assert q["modified"] == {2, 3, 4, 5}
+    assert "\\Draft" in q["flags"][1] and "\\Draft" in q["flags"][8]
