@@ -16,6 +16,7 @@ then any child that outlived it (same PID and same start time) with
 SIGKILL.
 """
 
+import grp
 import os
 import pwd
 import shutil
@@ -112,9 +113,16 @@ class Dovecot:
         if os.geteuid() == 0:
             mail_user = pwd.getpwnam("nobody")
             internal, login = "dovecot", "dovenull"
+            group = chroot = ""
         else:
             mail_user = pwd.getpwuid(os.geteuid())
             internal = login = mail_user.pw_name
+            # the sockets of the internal services are chowned to this
+            # group, which a user who is not root must belong to
+            group = "default_internal_group = %s\n" % \
+                grp.getgrgid(mail_user.pw_gid).gr_name
+            # and it cannot chroot
+            chroot = "  chroot =\n"
         os.chown(mail, mail_user.pw_uid, mail_user.pw_gid)
         uid, gid = mail_user.pw_uid, mail_user.pw_gid
         with open(self.conf, "w") as f:
@@ -132,7 +140,7 @@ first_valid_uid = {min(uid, 500)}
 first_valid_gid = {min(gid, 500)}
 default_internal_user = {internal}
 default_login_user = {login}
-auth_mechanisms = plain login
+{group}auth_mechanisms = plain login
 disable_plaintext_auth = no
 ssl = no
 passdb {{
@@ -146,8 +154,10 @@ userdb {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
+service anvil {{
+{chroot}}}
 service imap-login {{
-  inet_listener imap {{
+{chroot}  inet_listener imap {{
     address = {HOST}
     port = {self.port}
   }}
