@@ -209,6 +209,12 @@ HTML_B64 = base64.encodebytes(b"<html><body><b>bold statement</b> "
                               ).replace(b"\n", b"\r\n")
 ATTACH_B64 = base64.encodebytes(b"\x00\x01binary secretword inside\x02\n"
                                 ).replace(b"\n", b"\r\n")
+# 57 bytes make one 76-character base64 line: the needle starts at
+# byte 50 and so crosses the first line break
+LONG_B64 = base64.encodebytes(
+    ("x" * 50 + "needleacrossline and greetings from Łódź, "
+     "pozdrowienia z Łodzi. " * 3 + "\n").encode("iso-8859-2")
+).replace(b"\n", b"\r\n")
 BIG_BODY = b"".join(b"line %04d of a larger message, padding padding\r\n" % i
                     for i in range(120))
 
@@ -387,6 +393,18 @@ CORPUS = [
             b"Mon, 9 Feb 2026 08:00:00 +0000", b"<m23@example.test>",
             cc=b"Zed <zed@example.org>, Amy <amy@example.org>"),
         b"brackets\r\n")),
+    # 24 raw UTF-8 header (RFC 6532), QP soft break inside a UTF-8
+    # sequence
+    ("", "10-Feb-2026 08:00:00 +0000", mail(
+        std(b"Uwe <uwe@example.de>", "Grüß Gott aus Köln".encode(),
+            b"Tue, 10 Feb 2026 08:00:00 +0100", b"<m24@example.de>"),
+        b"K=C3=\r\n=B6ln ist sch=C3=B6n.\r\n",
+        b"text/plain; charset=utf-8", b"quoted-printable")),
+    # 25 ISO-8859-2 base64 body, a word across a base64 line break
+    ("", "10-Feb-2026 09:00:00 +0000", mail(
+        std(b"Ola <ola@example.pl>", b"Pozdrowienia",
+            b"Tue, 10 Feb 2026 09:00:00 +0100", b"<m25@example.pl>"),
+        LONG_B64, b"text/plain; charset=iso-8859-2", b"base64")),
 ]
 
 CORPUS_SIZE = len(CORPUS)
@@ -542,6 +560,11 @@ SEARCH_CASES = [
     ("from-latin9", ["CHARSET UTF-8 FROM ", U("émile")]),
     ("to-encoded", ["CHARSET UTF-8 TO ", U("Zoë")]),
     ("header-non-ascii", ["CHARSET UTF-8 HEADER Subject ", U("Привет")]),
+    ("subject-raw-utf8", ["CHARSET UTF-8 SUBJECT ", U("grüß gott")]),
+    ("body-qp-split-utf8", ["CHARSET UTF-8 BODY ", U("Köln ist")]),
+    ("body-b64-line-cross", ["BODY needleacrossline"]),
+    ("body-latin2-b64", ["CHARSET UTF-8 BODY ", U("łodzi")]),
+    ("text-latin2-b64", ["CHARSET UTF-8 TEXT ", U("ŁÓDŹ")]),
     # flags
     ("all", ["ALL"]),
     ("answered", ["ANSWERED"]),
