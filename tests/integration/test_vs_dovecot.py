@@ -8,7 +8,7 @@ over raw sockets and the answers are compared after normalising what may
 legitimately differ:
 
 - response text, untagged OK codes and CAPABILITY: not compared;
-- SEARCH results: compared as sets (RFC 9051 7.3.4 gives no order);
+- SEARCH results: compared as sets (RFC 3501 7.2.5 fixes no order);
 - VANISHED and ESEARCH ALL: compared as expanded UID sets (a set may be
   written in any order and with any ranges);
 - MODSEQ values: never compared as numbers; a test compares which
@@ -406,8 +406,6 @@ CORPUS = [
             b"Tue, 10 Feb 2026 09:00:00 +0100", b"<m25@example.pl>"),
         LONG_B64, b"text/plain; charset=iso-8859-2", b"base64")),
 ]
-
-CORPUS_SIZE = len(CORPUS)
 
 
 def append(w, mbox, flags, date, msg):
