@@ -1,4 +1,5 @@
-/* Case folding for SEARCH (RFC 5051) and the Date: header's day. */
+/* The i;unicode-casemap comparator (RFC 5051) of SEARCH and SORT, and
+   the Date: header's day. */
 #include "search/search-text.h"
 
 #include <ctype.h>
@@ -7,29 +8,40 @@
 #include <strings.h>
 #include <unicase.h>
 #include <uninorm.h>
+#include <unistr.h>
 
 #include "lib/mutf7.h"
 #include "mail/mail-decode.h"
+
+/* Titlecase (the simple mapping of UnicodeData.txt) of every code point
+   in place. */
+static void
+title_all(uint32_t *u32, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		u32[i] = uc_totitle(u32[i]);
+}
 
 void
 search_text_fold(const uint8_t *data, size_t len, struct buf *out)
 {
 	struct buf clean;
-	uint8_t *folded;
-	size_t i, folded_len;
+	uint32_t *u32, *norm;
+	uint8_t *u8;
+	size_t i, u32_len, norm_len, u8_len;
 
 	for (i = 0; i < len; i++) {
 		if (data[i] >= 0x80)
 			break;
 	}
 	if (i == len) {
-		/* ASCII: folding is lower-casing, NFKC changes nothing. */
+		/* ASCII: titlecase is upper case, NFKD changes nothing. */
 		uint8_t *p = buf_reserve(out, len);
 
 		if (p == NULL)
 			return;
 		for (i = 0; i < len; i++)
-			p[i] = (uint8_t)tolower(data[i]);
+			p[i] = (uint8_t)toupper(data[i]);
 		buf_commit(out, len);
 		return;
 	}
@@ -39,14 +51,26 @@ search_text_fold(const uint8_t *data, size_t len, struct buf *out)
 		data = clean.data;
 		len = clean.len;
 	}
-	folded = u8_casefold(data, len, NULL, UNINORM_NFKC, NULL,
-			     &folded_len);
-	if (folded == NULL) {
-		/* Only on allocation failure: the input is valid UTF-8. */
+	/* Allocation failure is the only way these fail: the input is
+	   valid UTF-8. */
+	u32 = u8_to_u32(data, len, NULL, &u32_len);
+	if (u32 == NULL)
 		abort();
-	}
-	(void)buf_append(out, folded, folded_len);
-	free(folded);
+	title_all(u32, u32_len);
+	norm = u32_normalize(UNINORM_NFKD, u32, u32_len, NULL, &norm_len);
+	if (norm == NULL)
+		abort();
+	/* Again after decomposing: a compatibility character such as U+FB01
+	   (the "fi" ligature) has no titlecase of its own and decomposes to
+	   lower-case letters, which must still equal "FI". */
+	title_all(norm, norm_len);
+	u8 = u32_to_u8(norm, norm_len, NULL, &u8_len);
+	if (u8 == NULL)
+		abort();
+	(void)buf_append(out, u8, u8_len);
+	free(u32);
+	free(norm);
+	free(u8);
 	buf_free(&clean);
 }
 

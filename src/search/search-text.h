@@ -9,12 +9,15 @@
 
 /* Text helpers of SEARCH: the comparator and the Date: header.
 
-   Comparison is i;unicode-casemap (RFC 5051) in spirit: both the search
-   string and the text are case-folded (full Unicode case folding, so
-   "Straße" and "STRASSE" both become "strasse") and brought to NFKC,
-   then a substring is looked for bytewise. NFKC rather than RFC 5051's
-   NFKD keeps "cafe" from matching inside "café" (decomposition would
-   leave "cafe" followed by a combining accent). */
+   Comparison is i;unicode-casemap (RFC 5051 section 2), which RFC 5256
+   and 9051 name for SORT and SEARCH: every code point is mapped to its
+   titlecase (the simple mapping: U+00DF, sharp s, has none, so it does
+   not equal "SS") and the result is fully decomposed (NFKD), so "cafe"
+   is a substring of "cafe" + U+0301 (e with acute) as RFC 5051 gives it; the
+   titlecase is applied once more after decomposing, so compatibility
+   characters (ligatures) compare like the letters they stand for. The
+   folded forms are compared bytewise: for substrings (SEARCH) and for
+   order (SORT). */
 
 /* Appends the folded form of UTF-8 data to out. Invalid UTF-8 is first
    replaced by U+FFFD. */

@@ -7,15 +7,10 @@
 #include <strings.h>
 
 #include "imap/imap-parser.h"
-#include "lib/mutf7.h"
 #include "lib/xalloc.h"
-#include "mail/mail-decode.h"
 #include "mail/mail-header.h"
 #include "search/search-text.h"
 
-#include <unicase.h>
-#include <uninorm.h>
-#include <unistr.h>
 
 /* ---- criteria ---------------------------------------------------------- */
 
@@ -494,59 +489,23 @@ sort_message_free(struct sort_message *msg)
 	memset(msg, 0, sizeof(*msg));
 }
 
-/* The sort key of a string under i;unicode-casemap (RFC 5051 section 2,
-   which RFC 5256 section 2.1 names for SORT): each character mapped to
-   its titlecase form, then fully decomposed (NFKD); the keys compare as
-   octets. Titlecase, not lower case, decides the order of letters
-   against "[", "_" and the like: "a" sorts before "[xyz]". Input that is
-   not valid UTF-8 is cleaned first, as SEARCH does. */
+/* The sort key of a string: its i;unicode-casemap form (RFC 5051, which
+   RFC 5256 section 2.1 names for SORT; search_text_fold()), compared as
+   octets. A NUL inside would cut the key short, so it becomes a space. */
 static char *
 fold_string(const uint8_t *data, size_t len)
 {
-	struct buf clean;
-	uint32_t *u32, *norm;
-	uint8_t *u8;
-	size_t i, u32_len, norm_len, u8_len;
-	char *ret;
+	struct buf out;
+	size_t n;
 
-	for (i = 0; i < len; i++) {
-		if (data[i] >= 0x80 || data[i] == '\0')
-			break;
+	buf_init(&out, 0);
+	search_text_fold(data, len, &out);
+	for (n = 0; n < out.len; n++) {
+		if (out.data[n] == '\0')
+			out.data[n] = ' ';
 	}
-	if (i == len) {
-		ret = xmalloc(len + 1);
-		for (i = 0; i < len; i++)
-			ret[i] = (char)toupper(data[i]);
-		ret[len] = '\0';
-		return ret;
-	}
-	buf_init(&clean, 0);
-	if (!utf8_is_valid(data, len)) {
-		mail_utf8_sanitize(data, len, &clean);
-		data = clean.data;
-		len = clean.len;
-	}
-	u32 = u8_to_u32(data, len, NULL, &u32_len);
-	if (u32 == NULL && len > 0)
-		abort(); /* only on allocation failure: the input is valid */
-	for (i = 0; i < u32_len; i++)
-		u32[i] = uc_totitle(u32[i]);
-	norm = u32_normalize(UNINORM_NFKD, u32, u32_len, NULL, &norm_len);
-	if (norm == NULL && u32_len > 0)
-		abort();
-	u8 = u32_to_u8(norm, norm_len, NULL, &u8_len);
-	if (u8 == NULL && norm_len > 0)
-		abort();
-	ret = xmalloc(u8_len + 1);
-	/* a NUL inside would cut the key short; none survives cleaning */
-	for (i = 0; i < u8_len; i++)
-		ret[i] = u8[i] == '\0' ? ' ' : (char)u8[i];
-	ret[u8_len] = '\0';
-	free(u32);
-	free(norm);
-	free(u8);
-	buf_free(&clean);
-	return ret;
+	buf_append_c(&out, '\0');
+	return (char *)buf_steal(&out, &n);
 }
 
 struct first_address {

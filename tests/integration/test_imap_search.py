@@ -133,7 +133,10 @@ def search(m, *keys, charset=None):
     (("CC", "carol"), "4"),
     (("HEADER", "X-Custom", '"foo b"'), "4"),
     (("BODY", "quick"), "1"),
-    (("BODY", "HAUPTSTRASSE"), "2"),
+    # i;unicode-casemap (RFC 5051): sharp s has no simple titlecase, so
+    # it never equals "SS"
+    (("BODY", "HAUPTSTRASSE"), ""),
+    (("BODY", "HAUPTSTRA\u00dfE".encode()), "2"),
     (("BODY", "Hauptstra\u00dfe".encode()), "2"),
     (("BODY", "cr\u00e8me".encode()), "3"),
     (("BODY", '"html world"'), "4"),

@@ -626,23 +626,12 @@ def search_result(untagged):
 
 # Cases where quire's answer differs from Dovecot's and the RFC says
 # Dovecot's is right: id -> reason (the failing case and the section).
-NFKC = ("quire folds with NFKC (composed); RFC 5051 section 2 "
-        "(i;unicode-casemap, which quire says it implements) decomposes "
-        "(NFKD) after titlecasing, so %s is a substring of the "
-        "canonical text and Dovecot's match is right")
 SEARCH_XFAIL = {
     "body-html-markup":
         "quire searches text/html parts with the markup removed, so BODY "
         "\"<b>\" misses message 6; RFC 3501 6.4.4 says the string is "
         "a substring of the body (RFC 9051 6.4.4 allows flexible matching "
         "for BODY/TEXT, so only IMAP4rev1 sessions are strictly wrong)",
-    "body-accentless": NFKC % "BODY cafe in \"caf\u00e9\" (4, 10)",
-    "subject-decomposed": NFKC % "SUBJECT cre in \"cr\u00e8me\" (10)",
-    "body-sharp-s":
-        "quire uses full case folding (\u00df -> ss), so BODY STRASSE "
-        "matches message 3; RFC 5051 section 2 uses the simple titlecase "
-        "mapping of UnicodeData.txt, which leaves \u00df alone "
-        "(and RFC 3501 6.4.4 folds only ASCII): no match",
 }
 
 # Messages whose Date: is missing (6) or unparsable (7).
@@ -769,28 +758,7 @@ SORT_CASES = [
 ]
 
 # Cases where quire's order is wrong by the RFC: id -> reason.
-GROUP = ("message 17 has To: undisclosed-recipients:; and quire skips the "
-         "group marker, sorting it as empty (first); RFC 5256 3 sorts by "
-         "the addr-mailbox of the first To address, and in the IMAP "
-         "envelope (RFC 3501 7.4.2, quire's own ENVELOPE too) that is the "
-         "group start marker whose mailbox field is the group name, so "
-         "Dovecot's place for 17 (as \"undisclosed-recipients\", "
-         "between quire-dev and zoe) is right")
-COLLATION = ("message 10 is From \u00c9mile; quire sorts it after every "
-             "ASCII name (NFKC case folding, so \u00e9 stays one code "
-             "point above z); RFC 5256 7 requires i;unicode-casemap "
-             "(RFC 5051: titlecase, then NFKD), under which it is "
-             "E + U+0301 ... and sorts between Eve (9) and Frank (12), as "
-             "Dovecot has it")
-SORT_XFAIL = {
-    "to": GROUP,
-    "reverse-to": GROUP,
-    "displayto": GROUP,
-    "reverse-displayto": GROUP,
-    "to-cc-date": GROUP,
-    "displayfrom": COLLATION,
-    "reverse-displayfrom": COLLATION,
-}
+SORT_XFAIL = {}
 
 
 def sort_result(untagged):

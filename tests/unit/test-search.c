@@ -560,7 +560,11 @@ static const struct eval_case eval_cases[] = {
 	{ "SUBJECT hello", 0x1 },
 	{ "SUBJECT \"WORLD\"", 0x1 },
 	{ "SUBJECT \"gr\xc3\xbc\xc3\x9f" "e\"", 0x2 },
-	{ "SUBJECT \"GR\xc3\x9cSSE AUS\"", 0x2 },
+	{ "SUBJECT \"GR\xc3\x9c\xc3\x9f" "E AUS\"", 0x2 },
+	/* RFC 5051 maps sharp s to no "SS" (no simple titlecase) */
+	{ "SUBJECT \"GR\xc3\x9cSSE AUS\"", 0x0 },
+	/* and decomposes: "cafe" is a substring of "caf" + e + U+0301 */
+	{ "SUBJECT \"cafe\"", 0x4 },
 	{ "SUBJECT \"caf\xc3\xa9\"", 0x4 },
 	{ "SUBJECT \"re: CAF\xc3\x89\"", 0x4 },
 	{ "SUBJECT \"\"", 0xf },
@@ -585,12 +589,12 @@ static const struct eval_case eval_cases[] = {
 	{ "HEADER Content-Type html", 0x0 },
 	{ "BODY quick", 0x1 },
 	{ "BODY \"LAZY DOG\"", 0x1 },
-	{ "BODY \"hauptstrasse\"", 0x2 },
-	{ "BODY \"HAUPTSTRASSE 5\"", 0x2 },
+	{ "BODY \"hauptstrasse\"", 0x0 }, /* sharp s is not "ss" */
+	{ "BODY \"HAUPTSTRA\xc3\x9f" "E 5\"", 0x2 },
 	{ "BODY \"Hauptstra\xc3\x9f" "e\"", 0x2 },
 	{ "BODY \"caf\xc3\xa9 cr\xc3\xa8me\"", 0x4 },
 	{ "BODY \"tr\xc3\xa8s longue\"", 0x4 },
-	{ "BODY \"cafe\"", 0x0 },
+	{ "BODY \"cafe\"", 0x4 }, /* decomposed: e + U+0301 (RFC 5051) */
 	{ "BODY \"hello html world\"", 0x8 },
 	{ "BODY \"& more\"", 0x8 },
 	{ "BODY secret", 0x0 },
@@ -604,7 +608,7 @@ static const struct eval_case eval_cases[] = {
 	{ "OR SEEN FLAGGED", 0x3 },
 	{ "NOT (OR SEEN FLAGGED)", 0xc },
 	{ "OR (NOT SEEN) (BODY quick)", 0xf },
-	{ "OR BODY quick BODY hauptstrasse", 0x3 },
+	{ "OR BODY quick BODY \"hauptstra\xc3\x9f" "e\"", 0x3 },
 	{ "NOT BODY quick", 0xe },
 	{ "NOT NOT SEEN", 0x1 },
 	{ "(SEEN)", 0x1 },
@@ -612,7 +616,7 @@ static const struct eval_case eval_cases[] = {
 	{ "OR (SEEN SUBJECT hello) (DRAFT BODY creme)", 0x1 },
 	{ "OR (SEEN SUBJECT hello) (DRAFT NOT BODY creme)", 0x5 },
 	{ "UNSEEN NOT FROM carol SMALLER 10000", 0x2 },
-	{ "OR OR SUBJECT report SUBJECT hello TEXT hauptstrasse", 0xb },
+	{ "OR OR SUBJECT report SUBJECT hello TEXT \"hauptstra\xc3\x9f" "e\"", 0xb },
 	{ "CHARSET UTF-8 TEXT \"STRA\xc3\x9f" "E\"", 0x2 },
 };
 
@@ -868,13 +872,16 @@ test_fold(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "Hello World", "hello world" },
-		{ "Stra\xc3\x9f" "e", "strasse" },
-		{ "STRASSE", "strasse" },
-		{ "CAF\xc3\x89", "caf\xc3\xa9" },
-		{ "\xef\xac\x81" "le", "file" },      /* U+FB01 ligature */
-		{ "\xce\xa3\xce\x99\xce\xa3", "\xcf\x83\xce\xb9\xcf\x83" },
-		{ "a\xff" "b", "a\xef\xbf\xbd" "b" }, /* invalid: U+FFFD */
+		{ "Hello World", "HELLO WORLD" },
+		/* sharp s has no simple titlecase: it stays */
+		{ "Stra\xc3\x9f" "e", "STRA\xc3\x9f" "E" },
+		{ "STRASSE", "STRASSE" },
+		/* decomposed: "CAFE" + U+0301, so "cafe" is a substring */
+		{ "caf\xc3\xa9", "CAFE\xcc\x81" },
+		{ "\xef\xac\x81" "le", "FILE" },      /* U+FB01 ligature */
+		/* sigma, final sigma and capital sigma are one */
+		{ "\xcf\x83\xce\xb9\xcf\x82", "\xce\xa3\xce\x99\xce\xa3" },
+		{ "a\xff" "b", "A\xef\xbf\xbd" "B" }, /* invalid: U+FFFD */
 		{ "", "" },
 	};
 
@@ -1129,8 +1136,9 @@ static const struct session_case session_cases[] = {
 	{ "SEARCH KEYWORD $work", "* SEARCH 2|OK SEARCH completed." },
 	{ "SEARCH KEYWORD $nothing", "* SEARCH|OK SEARCH completed." },
 	{ "SEARCH SUBJECT hello", "* SEARCH 1|OK SEARCH completed." },
-	{ "SEARCH SUBJECT \"GR\xc3\x9cSSE\"", "* SEARCH 2|OK SEARCH completed." },
-	{ "SEARCH BODY strasse", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH SUBJECT \"GR\xc3\x9c\xc3\x9f" "E\"", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH BODY \"stra\xc3\x9f" "e\"", "* SEARCH 2|OK SEARCH completed." },
+	{ "SEARCH BODY strasse", "* SEARCH|OK SEARCH completed." },
 	{ "SEARCH CHARSET UTF-8 BODY {6+}\r\ncr\xc3\xa8me",
 	  "* SEARCH 3|OK SEARCH completed." },
 	{ "SEARCH TEXT example.org", "* SEARCH 1 2|OK SEARCH completed." },
