@@ -648,6 +648,12 @@ parser_skip_byte(struct imap_parser *p, uint8_t c)
 			if (p->skip_nonsync) {
 				p->skip_tail = T_NONE;
 				if (p->skip_num > p->max_skip) {
+					/* The bad command's error went out
+					   already; this one ends the
+					   connection and needs its own text. */
+					parser_error_set(p,
+						IMAP_PARSER_ERR_TOOBIG,
+						"Literal too large to skip");
 					p->error.fatal = true;
 					p->state = S_FATAL;
 					return false;

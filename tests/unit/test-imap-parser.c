@@ -402,6 +402,11 @@ test_parser_table(void **state)
 		  "ERR[a]: Unexpected ')'\nDONE b NOOP\n" },
 		{ "a X {2+}\r\nab) {2+}\r\nxy\r\nb NOOP\r\n", 0,
 		  "ERR[a]: Unexpected ')'\nDONE b NOOP\n" },
+		/* A skipped line whose literal is too large to skip ends
+		   the connection, with an error text of its own. */
+		{ "a X ) {99999999999+}\r\nb NOOP\r\n", 0,
+		  "ERR[a]: Unexpected ')'\n"
+		  "ERR[a] TOOBIG fatal: Literal too large to skip\n" },
 
 		/* Literal limits before login: refused, the line (and a
 		   non-synchronising literal) skipped. */
