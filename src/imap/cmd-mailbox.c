@@ -10,6 +10,7 @@
 
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
+#include "lib/objectid.h"
 #include "lib/strnum.h"
 #include "mail/imap-bodystructure.h"
 #include "store/store.h"
@@ -178,6 +179,7 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	const char *error;
 	char *name;
 	uint32_t count, first_unseen = 0;
+	char mailbox_oid[OBJECTID_SIZE];
 	struct qresync_params qr;
 	int ret;
 
@@ -246,6 +248,10 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 			      info.uidnext);
 	imap_session_untagged(session, "OK [HIGHESTMODSEQ %" PRIu64 "] "
 			      "Highest", info.highestmodseq);
+	/* RFC 8474 4.2 */
+	objectid_mailbox(info.id, mailbox_oid);
+	imap_session_untagged(session, "OK [MAILBOXID (%s)] Mailbox id.",
+			      mailbox_oid);
 	if (session->enabled_rev2) {
 		struct buf b;
 
@@ -286,6 +292,7 @@ cmd_create(struct imap_cmd *cmd)
 	const char *error;
 	char *name;
 	size_t len;
+	uint64_t id;
 	int ret;
 
 	if (cmd->args_count != 1) {
@@ -315,14 +322,19 @@ cmd_create(struct imap_cmd *cmd)
 		*p = '/';
 	}
 	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
-				   NULL, &error);
+				   &id, &error);
 	store_user_unlock(session->user);
 	if (ret < 0)
 		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");
 	else if (ret == 0)
 		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox exists.");
-	else
-		imap_cmd_ok(cmd, "CREATE completed.");
+	else {
+		/* RFC 8474 4.1: every successful CREATE names the id. */
+		char oid[OBJECTID_SIZE];
+
+		objectid_mailbox(id, oid);
+		imap_cmd_ok(cmd, "[MAILBOXID (%s)] CREATE completed.", oid);
+	}
 	free(name);
 	return true;
 }
@@ -458,6 +470,7 @@ static const struct {
 	{ "SIZE", IMAP_STATUS_SIZE },
 	{ "RECENT", IMAP_STATUS_RECENT },
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
+	{ "MAILBOXID", IMAP_STATUS_MAILBOXID },
 };
 
 int
@@ -516,6 +529,15 @@ imap_status_write(struct imap_session *session, uint64_t mailbox_id,
 
 		if ((items & status_items[j].bit) == 0)
 			continue;
+		if (status_items[j].bit == IMAP_STATUS_MAILBOXID) {
+			char id[OBJECTID_SIZE];
+
+			objectid_mailbox(mailbox_id, id);
+			buf_appendf(&b, "%sMAILBOXID (%s)", first ? "" : " ",
+				    id);
+			first = false;
+			continue;
+		}
 		switch (status_items[j].bit) {
 		case IMAP_STATUS_MESSAGES: v = st.messages; break;
 		case IMAP_STATUS_UIDNEXT: v = st.uidnext; break;

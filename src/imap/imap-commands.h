@@ -34,6 +34,7 @@ enum imap_status_item {
 	IMAP_STATUS_SIZE = 0x20,
 	IMAP_STATUS_RECENT = 0x40,
 	IMAP_STATUS_HIGHESTMODSEQ = 0x80,
+	IMAP_STATUS_MAILBOXID = 0x100, /* RFC 8474 4.3 */
 };
 /* Parses "(MESSAGES UNSEEN ...)". Returns 0, or -1 with *error_r. */
 int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r,

@@ -224,6 +224,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 		       "ESEARCH SEARCHRES WITHIN");
 	buf_append_str(out, " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT "
 		       "THREAD=REFERENCES");
+	/* RFC 8474 object ids, RFC 8970 previews, RFC 8514 save dates. */
+	buf_append_str(out, " OBJECTID PREVIEW SAVEDATE");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 
