@@ -693,6 +693,62 @@ test_session_append(void **state)
 	close(d.fd);
 }
 
+/* RFC 8970 4.1: a message saved without its parse record (by an older
+   version, or a path that does not parse) has PREVIEW (LAZY) NIL; a plain
+   PREVIEW parses it, caches the record, and LAZY then has it too. Its
+   8-bit text goes out as a literal. */
+static void
+test_session_preview_lazy(void **state)
+{
+	static const char msg[] =
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+		"caf\xc3\xa9  au\r\nlait\r\n";
+	struct store_user *user;
+	struct store_save *save;
+	const char *error;
+	uint64_t id;
+	struct client c;
+
+	assert_int_equal(store_user_get(store, "alice", &user, &error), 0);
+	assert_int_equal(store_mailbox_create(user, "Lazy", STORE_SPECIAL_NONE,
+					      &id, &error), 1);
+	assert_int_equal(store_save_begin(user, id, &save, &error), 0);
+	assert_int_equal(store_save_write(save, msg, sizeof(msg) - 1,
+					  &error), 0);
+	assert_int_equal(store_save_commit(&save, NULL, &error), 0);
+	store_user_unref(&user);
+
+	client_connect(&c);
+	expect(&c, "* OK");
+	client_send(&c, "a1 LOGIN alice secret\r\n");
+	expect(&c, "a1 OK");
+	client_send(&c, "a2 EXAMINE Lazy\r\n");
+	expect(&c, "* FLAGS");
+	for (;;) {
+		char line[4096];
+
+		client_line(&c, line, sizeof(line));
+		if (strncmp(line, "a2 ", 3) == 0)
+			break;
+		assert_true(line[0] == '*');
+	}
+	client_send(&c, "a3 FETCH 1 (PREVIEW (LAZY))\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW NIL)");
+	expect(&c, "a3 OK");
+	client_send(&c, "a4 FETCH 1 PREVIEW\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW {13}");
+	expect(&c, "caf\xc3\xa9 au lait)");
+	expect(&c, "a4 OK");
+	client_send(&c, "a5 FETCH 1 PREVIEW (LAZY)\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW {13}");
+	expect(&c, "caf\xc3\xa9 au lait)");
+	expect(&c, "a5 OK");
+	client_send(&c, "a6 LOGOUT\r\n");
+	expect(&c, "* BYE");
+	close(c.fd);
+	(void)state;
+}
+
 static void
 test_session_errors(void **state)
 {
@@ -750,6 +806,7 @@ main(void)
 		cmocka_unit_test(test_session_script),
 		cmocka_unit_test(test_session_append),
 		cmocka_unit_test(test_session_errors),
+		cmocka_unit_test(test_session_preview_lazy),
 	};
 
 	return cmocka_run_group_tests(tests, setup_service, teardown_service);
