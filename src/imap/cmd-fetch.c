@@ -66,9 +66,9 @@ imap_message_parse_fd(int fd, uint64_t size, struct buf *record,
 
 /* The record of a message, parsed now and stored if the cache has none
    (messages saved before the cache existed, or by a path that did not
-   parse: LMTP delivers without parsing). With parse false a missing or
-   unusable record is not made: 1 is returned with *record_r NULL (for
-   PREVIEW (LAZY)). Returns 1, 0 if the message is gone, -1. */
+   parse). With parse false a missing or unusable record is not made: 1
+   is returned with *record_r NULL (for PREVIEW (LAZY)). Returns 1, 0 if
+   the message is gone, -1. */
 static int
 load_record(struct imap_session *session, uint64_t blob_id, bool parse,
 	    struct mail_cache_record **record_r, const char **error_r)

@@ -324,11 +324,11 @@ cmd_create(struct imap_cmd *cmd)
 	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
 				   &id, &error);
 	store_user_unlock(session->user);
-	if (ret < 0)
+	if (ret < 0) {
 		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");
-	else if (ret == 0)
+	} else if (ret == 0) {
 		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox exists.");
-	else {
+	} else {
 		/* RFC 8474 4.1: every successful CREATE names the id. */
 		char oid[OBJECTID_SIZE];
 
