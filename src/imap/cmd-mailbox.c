@@ -249,7 +249,7 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	imap_session_untagged(session, "OK [HIGHESTMODSEQ %" PRIu64 "] "
 			      "Highest", info.highestmodseq);
 	/* RFC 8474 4.2 */
-	objectid_mailbox(info.id, mailbox_oid);
+	objectid_mailbox(info.id, info.uidvalidity, mailbox_oid);
 	imap_session_untagged(session, "OK [MAILBOXID (%s)] Mailbox id.",
 			      mailbox_oid);
 	if (session->enabled_rev2) {
@@ -291,6 +291,7 @@ cmd_create(struct imap_cmd *cmd)
 	struct imap_session *session = cmd->session;
 	const char *error;
 	char *name;
+	struct store_mailbox_status st;
 	size_t len;
 	uint64_t id;
 	int ret;
@@ -323,16 +324,25 @@ cmd_create(struct imap_cmd *cmd)
 	}
 	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
 				   &id, &error);
+	/* The MAILBOXID needs the new UIDVALIDITY; read under the same lock
+	   so that no DELETE comes between. */
+	if (ret > 0 && store_mailbox_status(session->user, id, &st,
+					    &error) <= 0)
+		st.uidvalidity = 0;
 	store_user_unlock(session->user);
 	if (ret < 0) {
 		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");
 	} else if (ret == 0) {
 		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox exists.");
+	} else if (st.uidvalidity == 0) {
+		/* The status read failed (logged by the store); the
+		   mailbox exists all the same. */
+		imap_cmd_ok(cmd, "CREATE completed.");
 	} else {
 		/* RFC 8474 4.1: every successful CREATE names the id. */
 		char oid[OBJECTID_SIZE];
 
-		objectid_mailbox(id, oid);
+		objectid_mailbox(id, st.uidvalidity, oid);
 		imap_cmd_ok(cmd, "[MAILBOXID (%s)] CREATE completed.", oid);
 	}
 	free(name);
@@ -532,7 +542,7 @@ imap_status_write(struct imap_session *session, uint64_t mailbox_id,
 		if (status_items[j].bit == IMAP_STATUS_MAILBOXID) {
 			char id[OBJECTID_SIZE];
 
-			objectid_mailbox(mailbox_id, id);
+			objectid_mailbox(mailbox_id, st.uidvalidity, id);
 			buf_appendf(&b, "%sMAILBOXID (%s)", first ? "" : " ",
 				    id);
 			first = false;

@@ -247,10 +247,10 @@ eval_leaf(const struct search_eval *e, unsigned int i)
 	case SEARCH_OP_EMAILID: {
 		char id[OBJECTID_SIZE];
 
-		if (node->str_len != OBJECTID_SIZE - 1)
+		if (node->str_len != OBJECTID_EMAIL_LEN)
 			return TRI_FALSE;
 		objectid_email(m->blob_id, id);
-		return memcmp(id, node->str, OBJECTID_SIZE - 1) == 0;
+		return memcmp(id, node->str, OBJECTID_EMAIL_LEN) == 0;
 	}
 	case SEARCH_OP_THREADID:
 		return TRI_FALSE;

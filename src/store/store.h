@@ -325,7 +325,7 @@ void store_uidl(uint32_t uidvalidity, uint32_t uid,
 /* RFC 8474 object ids of messages and mailboxes: see lib/objectid.h.
    EMAILID is made from struct store_message's blob_id (shared by COPY
    and MOVE), MAILBOXID from struct store_mailbox_info's id (kept by
-   RENAME, never reused). */
+   RENAME, never reused) and uidvalidity. */
 
 /* ---- saving ------------------------------------------------------------ */
 

@@ -1,14 +1,16 @@
 """OBJECTID (RFC 8474) over imaplib: MAILBOXID on CREATE, SELECT/EXAMINE
-and STATUS, kept by RENAME and new after DELETE + CREATE; EMAILID kept by
+and STATUS, kept by RENAME and new after DELETE + CREATE (and after the
+user is removed and added again); EMAILID kept by
 COPY and MOVE and searchable; THREADID NIL (threads are not tracked)."""
 
 import imaplib
 import re
+import time
 
 import pytest
 
 from helpers import make_message
-from test_imap import connect, deliver, imap_server  # noqa: F401
+from test_imap import PW, connect, deliver, imap_server  # noqa: F401
 
 OBJECTID = re.compile(rb"^[A-Za-z0-9_-]{1,255}$")
 
@@ -204,3 +206,20 @@ def test_emailid_other_user_differs(imap_server):
     assert fetch_ids(a)[1][0] != fetch_ids(b)[1][0]
     a.logout()
     b.logout()
+
+
+def test_mailboxid_user_recreated_differs(imap_server):
+    """A user removed and added again starts a new store whose row ids
+    start over; the UIDVALIDITY part keeps the MAILBOXIDs new."""
+    imap_server.add_user("dave", PW)
+    m = connect(imap_server, "dave")
+    old = (status_id(m, "INBOX"), created_id(m, "x"))
+    m.logout()
+    imap_server.cli("user", "del", "dave", "--purge")
+    # UIDVALIDITY counts seconds.
+    time.sleep(1.1)
+    imap_server.add_user("dave", PW)
+    m = connect(imap_server, "dave")
+    new = (status_id(m, "INBOX"), created_id(m, "x"))
+    m.logout()
+    assert not set(old) & set(new), (old, new)
