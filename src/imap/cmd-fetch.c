@@ -16,6 +16,7 @@
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
+#include "lib/objectid.h"
 #include "lib/strnum.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-decode.h"
@@ -65,9 +66,11 @@ imap_message_parse_fd(int fd, uint64_t size, struct buf *record,
 
 /* The record of a message, parsed now and stored if the cache has none
    (messages saved before the cache existed, or by a path that did not
-   parse). Returns 1, 0 if the message is gone, -1. */
+   parse). With parse false a missing or unusable record is not made: 1
+   is returned with *record_r NULL (for PREVIEW (LAZY)). Returns 1, 0 if
+   the message is gone, -1. */
 static int
-load_record(struct imap_session *session, uint64_t blob_id,
+load_record(struct imap_session *session, uint64_t blob_id, bool parse,
 	    struct mail_cache_record **record_r, const char **error_r)
 {
 	void *data;
@@ -76,6 +79,7 @@ load_record(struct imap_session *session, uint64_t blob_id,
 	uint64_t blob_size;
 	int fd, ret;
 
+	*record_r = NULL;
 	ret = store_cache_get(session->user, blob_id, STORE_CACHE_PARTS,
 			      &data, &size, error_r);
 	if (ret < 0)
@@ -85,9 +89,12 @@ load_record(struct imap_session *session, uint64_t blob_id,
 		free(data);
 		if (ret == 0)
 			return 1;
+		*record_r = NULL;
 		log_warn(&session->log, "cache record of blob %" PRIu64
 			 " unusable (%s): parsing again", blob_id, *error_r);
 	}
+	if (!parse)
+		return 1;
 	ret = store_blob_open(session->user, blob_id, &fd, &blob_size,
 			      error_r);
 	if (ret <= 0)
@@ -135,6 +142,8 @@ struct fetch_ctx {
 	bool has_uid_item, has_flags_item;
 	/* CHANGEDSINCE without a MODSEQ item: it is implied. */
 	bool add_modseq;
+	/* A PREVIEW (LAZY) item: read cached records. */
+	bool lazy_preview;
 	bool vanished, unknown_cte, failed;
 };
 
@@ -546,6 +555,47 @@ uid_seen_added(const struct fetch_ctx *ctx, uint32_t uid)
 	return false;
 }
 
+/* RFC 8970 3.2: PREVIEW nstring. The preview is UTF-8 without control
+   characters (mail-text.c); plain ASCII goes out quoted, anything else
+   as a literal, which every IMAP version accepts for 8-bit text. */
+static void
+write_preview(struct buf *out, const char *text, size_t len)
+{
+	bool quoted = true;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x20 || c > 0x7e)
+			quoted = false;
+	}
+	if (!quoted) {
+		buf_appendf(out, "{%zu}\r\n", len);
+		buf_append(out, text, len);
+		return;
+	}
+	buf_append_c(out, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '"' || text[i] == '\\')
+			buf_append_c(out, '\\');
+		buf_append_c(out, text[i]);
+	}
+	buf_append_c(out, '"');
+}
+
+/* Whether the items hold a PREVIEW (LAZY), which reads the cached record
+   without parsing when no other item needed it. */
+static bool
+items_have_lazy_preview(const struct imap_fetch_items *items)
+{
+	for (unsigned i = 0; i < items->count; i++) {
+		if (items->items[i].kind == IMAP_FETCH_PREVIEW &&
+		    items->items[i].lazy)
+			return true;
+	}
+	return false;
+}
+
 /* Writes one message's FETCH response. Returns 0, or -1 (*error_r) on a
    server error. */
 static int
@@ -563,8 +613,9 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 
 	if (!store_view_get(session->view, seq, &e))
 		return 0;
-	if (ctx->items->needs_cache) {
-		ret = load_record(session, e.blob_id, &rec, &error);
+	if (ctx->items->needs_cache || ctx->lazy_preview) {
+		ret = load_record(session, e.blob_id, ctx->items->needs_cache,
+				  &rec, &error);
 		if (ret < 0)
 			goto fail;
 		if (ret == 0) {
@@ -648,6 +699,31 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 		case IMAP_FETCH_MODSEQ:
 			buf_appendf(&out.buf, "MODSEQ (%" PRIu64 ")",
 				    e.modseq);
+			break;
+		case IMAP_FETCH_EMAILID: {
+			char id[OBJECTID_SIZE];
+
+			objectid_email(e.blob_id, id);
+			buf_appendf(&out.buf, "EMAILID (%s)", id);
+			break;
+		}
+		case IMAP_FETCH_THREADID:
+			/* RFC 8474 5.2: threads are not tracked. */
+			buf_append_str(&out.buf, "THREADID NIL");
+			break;
+		case IMAP_FETCH_SAVEDATE:
+			imap_datetime_format(e.save_date, 0, date);
+			buf_appendf(&out.buf, "SAVEDATE \"%s\"", date);
+			break;
+		case IMAP_FETCH_PREVIEW:
+			buf_append_str(&out.buf, "PREVIEW ");
+			/* NIL only for LAZY (RFC 8970 3.2); no text is
+			   the empty string. */
+			if (rec == NULL)
+				buf_append_str(&out.buf, "NIL");
+			else
+				write_preview(&out.buf, rec->preview,
+					      rec->preview_len);
 			break;
 		}
 	}
@@ -781,20 +857,34 @@ cmd_fetch(struct imap_cmd *cmd)
 
 	uint64_t changedsince = 0;
 	bool vanished = false;
+	unsigned int items_used;
+	struct imap_fetch_items *items;
 
-	if (cmd->args_count < 2 || cmd->args_count > 3 ||
+	if (cmd->args_count < 2 || cmd->args_count > 4 ||
 	    !imap_arg_get_atom(&cmd->args[0], &setstr)) {
 		imap_cmd_bad(cmd, "FETCH takes a set and items.");
 		return true;
 	}
-	if (cmd->args_count == 3) {
+	/* "PREVIEW (LAZY)" alone takes two arguments (RFC 8970 6). */
+	if (imap_fetch_items_parse_args(&cmd->args[1], cmd->args_count - 1,
+					&items_used, &items, &error) < 0) {
+		imap_cmd_bad(cmd, "%s", error);
+		return true;
+	}
+	if (cmd->args_count > 2 + items_used) {
+		imap_fetch_items_free(&items);
+		imap_cmd_bad(cmd, "FETCH takes a set and items.");
+		return true;
+	}
+	if (cmd->args_count == 2 + items_used) {
 		/* RFC 7162 3.1.4: (CHANGEDSINCE modseq), and 3.2.6:
 		   VANISHED with it in UID FETCH. */
 		const struct imap_arg *mods;
 		unsigned int mod_count;
 		const char *num;
 
-		if (!imap_arg_get_list(&cmd->args[2], &mods, &mod_count))
+		if (!imap_arg_get_list(&cmd->args[1 + items_used], &mods,
+				       &mod_count))
 			mod_count = 0;
 		for (unsigned i = 0; i < mod_count; i++) {
 			if (imap_arg_atom_equals(&mods[i], "VANISHED")) {
@@ -813,6 +903,7 @@ cmd_fetch(struct imap_cmd *cmd)
 		if (mod_count == 0 || (vanished && (changedsince == 0 ||
 						    !cmd->uid ||
 						    !session->enabled_qresync))) {
+			imap_fetch_items_free(&items);
 			imap_cmd_bad(cmd, "Invalid FETCH modifier.");
 			return true;
 		}
@@ -820,6 +911,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	}
 	if (imap_seqset_parse((const uint8_t *)setstr, strlen(setstr), &set,
 			      &error) < 0) {
+		imap_fetch_items_free(&items);
 		imap_cmd_bad(cmd, "Invalid message set.");
 		return true;
 	}
@@ -827,11 +919,8 @@ cmd_fetch(struct imap_cmd *cmd)
 	ctx->fd = -1;
 	cmd->context = ctx;
 	cmd->free_context = fetch_ctx_free;
-	if (imap_fetch_items_parse(&cmd->args[1], &ctx->items, &error) < 0) {
-		imap_seqset_destroy(&set);
-		imap_cmd_bad(cmd, "%s", error);
-		return true;
-	}
+	ctx->items = items;
+	ctx->lazy_preview = items_have_lazy_preview(items);
 	bool has_modseq = false;
 
 	for (unsigned i = 0; i < ctx->items->count; i++) {

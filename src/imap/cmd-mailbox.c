@@ -11,6 +11,7 @@
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
+#include "lib/objectid.h"
 #include "lib/strnum.h"
 #include "mail/imap-bodystructure.h"
 #include "store/store.h"
@@ -179,6 +180,7 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 	const char *error;
 	char *name;
 	uint32_t count, first_unseen = 0;
+	char mailbox_oid[OBJECTID_SIZE];
 	struct qresync_params qr;
 	int ret;
 
@@ -247,6 +249,10 @@ cmd_select_full(struct imap_cmd *cmd, bool read_only)
 			      info.uidnext);
 	imap_session_untagged(session, "OK [HIGHESTMODSEQ %" PRIu64 "] "
 			      "Highest", info.highestmodseq);
+	/* RFC 8474 4.2 */
+	objectid_mailbox(info.id, info.uidvalidity, mailbox_oid);
+	imap_session_untagged(session, "OK [MAILBOXID (%s)] Mailbox id.",
+			      mailbox_oid);
 	if (session->enabled_rev2) {
 		struct buf b;
 
@@ -286,7 +292,9 @@ cmd_create(struct imap_cmd *cmd)
 	struct imap_session *session = cmd->session;
 	const char *error;
 	char *name;
+	struct store_mailbox_status st;
 	size_t len;
+	uint64_t id;
 	int ret;
 
 	if (cmd->args_count != 1) {
@@ -316,14 +324,28 @@ cmd_create(struct imap_cmd *cmd)
 		*p = '/';
 	}
 	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
-				   NULL, &error);
+				   &id, &error);
+	/* The MAILBOXID needs the new UIDVALIDITY; read under the same lock
+	   so that no DELETE comes between. */
+	if (ret > 0 && store_mailbox_status(session->user, id, &st,
+					    &error) <= 0)
+		st.uidvalidity = 0;
 	store_user_unlock(session->user);
-	if (ret < 0)
+	if (ret < 0) {
 		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");
-	else if (ret == 0)
+	} else if (ret == 0) {
 		imap_cmd_no(cmd, "[ALREADYEXISTS] Mailbox exists.");
-	else
+	} else if (st.uidvalidity == 0) {
+		/* The status read failed (logged by the store); the
+		   mailbox exists all the same. */
 		imap_cmd_ok(cmd, "CREATE completed.");
+	} else {
+		/* RFC 8474 4.1: every successful CREATE names the id. */
+		char oid[OBJECTID_SIZE];
+
+		objectid_mailbox(id, st.uidvalidity, oid);
+		imap_cmd_ok(cmd, "[MAILBOXID (%s)] CREATE completed.", oid);
+	}
 	free(name);
 	return true;
 }
@@ -461,6 +483,7 @@ static const struct {
 	{ "HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ },
 	{ "DELETED-STORAGE", IMAP_STATUS_DELETED_STORAGE },
 	{ "APPENDLIMIT", IMAP_STATUS_APPENDLIMIT },
+	{ "MAILBOXID", IMAP_STATUS_MAILBOXID },
 };
 
 int
@@ -519,6 +542,15 @@ imap_status_write(struct imap_session *session, uint64_t mailbox_id,
 
 		if ((items & status_items[j].bit) == 0)
 			continue;
+		if (status_items[j].bit == IMAP_STATUS_MAILBOXID) {
+			char id[OBJECTID_SIZE];
+
+			objectid_mailbox(mailbox_id, st.uidvalidity, id);
+			buf_appendf(&b, "%sMAILBOXID (%s)", first ? "" : " ",
+				    id);
+			first = false;
+			continue;
+		}
 		switch (status_items[j].bit) {
 		case IMAP_STATUS_MESSAGES: v = st.messages; break;
 		case IMAP_STATUS_UIDNEXT: v = st.uidnext; break;

@@ -141,6 +141,8 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 		msg.modseq = entry.modseq;
 		msg.size = entry.size;
 		msg.internal_date = entry.internal_date;
+		msg.save_date = entry.save_date;
+		msg.blob_id = entry.blob_id;
 		r = search_eval_record(eval, &msg);
 		if (r < 0) {
 			r = store_blob_open(session->user, entry.blob_id, &fd,

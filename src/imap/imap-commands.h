@@ -36,6 +36,7 @@ enum imap_status_item {
 	IMAP_STATUS_HIGHESTMODSEQ = 0x80,
 	IMAP_STATUS_DELETED_STORAGE = 0x100, /* RFC 9208 4.1.4 */
 	IMAP_STATUS_APPENDLIMIT = 0x200,     /* RFC 7889 3.1 */
+	IMAP_STATUS_MAILBOXID = 0x400, /* RFC 8474 4.3 */
 };
 /* Parses "(MESSAGES UNSEEN ...)". Returns 0, or -1 with *error_r. */
 int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r,

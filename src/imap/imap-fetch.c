@@ -204,6 +204,10 @@ static const struct {
 	{ "BODY", IMAP_FETCH_BODY },
 	{ "BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE },
 	{ "MODSEQ", IMAP_FETCH_MODSEQ },
+	{ "EMAILID", IMAP_FETCH_EMAILID },
+	{ "THREADID", IMAP_FETCH_THREADID },
+	{ "SAVEDATE", IMAP_FETCH_SAVEDATE },
+	{ "PREVIEW", IMAP_FETCH_PREVIEW },
 };
 
 int
@@ -337,6 +341,12 @@ items_add(struct imap_fetch_items *items, unsigned int *alloc,
 	case IMAP_FETCH_BODYSTRUCTURE:
 		items->needs_cache = true;
 		break;
+	case IMAP_FETCH_PREVIEW:
+		/* The preview is part of the parse record. LAZY takes it
+		   only when the record is cached already. */
+		if (!item->lazy)
+			items->needs_cache = true;
+		break;
 	case IMAP_FETCH_SECTION:
 	case IMAP_FETCH_BINARY:
 	case IMAP_FETCH_BINARY_SIZE:
@@ -351,22 +361,89 @@ items_add(struct imap_fetch_items *items, unsigned int *alloc,
 	}
 }
 
+/* RFC 8970 6: "(" preview-mod *(SP preview-mod) ")", preview-mod =
+   "LAZY". */
+static int
+parse_preview_mods(const struct imap_arg *arg, struct imap_fetch_item *item,
+		   const char **error_r)
+{
+	const struct imap_arg *mods;
+	unsigned int count;
+
+	if (!imap_arg_get_list(arg, &mods, &count) || count == 0) {
+		*error_r = "Invalid PREVIEW modifiers.";
+		return -1;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		if (!imap_arg_atom_equals(&mods[i], "LAZY")) {
+			*error_r = "Unknown PREVIEW modifier.";
+			return -1;
+		}
+	}
+	item->lazy = true;
+	return 0;
+}
+
+/* Parses text as one item and adds it; mods (may be NULL) is the
+   modifier list that followed it. */
 static int
 add_text(struct imap_fetch_items *items, unsigned int *alloc,
-	 const char *text, const char **error_r)
+	 const char *text, const struct imap_arg *mods, const char **error_r)
 {
 	struct imap_fetch_item item;
 
 	if (imap_fetch_item_parse(text, &item, error_r) < 0)
 		return -1;
+	if (mods != NULL) {
+		if (item.kind != IMAP_FETCH_PREVIEW) {
+			*error_r = "Invalid FETCH item.";
+			imap_fetch_item_clear(&item);
+			return -1;
+		}
+		if (parse_preview_mods(mods, &item, error_r) < 0) {
+			imap_fetch_item_clear(&item);
+			return -1;
+		}
+	}
 	items_add(items, alloc, &item);
 	return 0;
 }
+
+static int
+fetch_items_parse(const struct imap_arg *arg, const struct imap_arg *mods,
+		  struct imap_fetch_items **items_r, const char **error_r);
 
 int
 imap_fetch_items_parse(const struct imap_arg *arg,
 		       struct imap_fetch_items **items_r,
 		       const char **error_r)
+{
+	return fetch_items_parse(arg, NULL, items_r, error_r);
+}
+
+int
+imap_fetch_items_parse_args(const struct imap_arg *args, unsigned int count,
+			    unsigned int *used_r,
+			    struct imap_fetch_items **items_r,
+			    const char **error_r)
+{
+	const struct imap_arg *list;
+	unsigned int n;
+
+	*used_r = 1;
+	if (count >= 2 && imap_arg_atom_equals(&args[0], "PREVIEW") &&
+	    imap_arg_get_list(&args[1], &list, &n) && n > 0 &&
+	    imap_arg_atom_equals(&list[0], "LAZY")) {
+		*used_r = 2;
+		return fetch_items_parse(&args[0], &args[1], items_r,
+					 error_r);
+	}
+	return fetch_items_parse(&args[0], NULL, items_r, error_r);
+}
+
+static int
+fetch_items_parse(const struct imap_arg *arg, const struct imap_arg *mods,
+		  struct imap_fetch_items **items_r, const char **error_r)
 {
 	static const char *const macro_all[] = {
 		"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", NULL };
@@ -391,17 +468,26 @@ imap_fetch_items_parse(const struct imap_arg *arg,
 			macro = macro_full;
 		if (macro != NULL) {
 			for (unsigned i = 0; macro[i] != NULL; i++)
-				(void)add_text(items, &alloc, macro[i], error_r);
-		} else if (add_text(items, &alloc, atom, error_r) < 0) {
+				(void)add_text(items, &alloc, macro[i], NULL,
+					       error_r);
+		} else if (add_text(items, &alloc, atom, mods, error_r) < 0) {
 			goto fail;
 		}
 	} else if (imap_arg_get_list(arg, &list, &count) && count > 0) {
 		for (unsigned i = 0; i < count; i++) {
+			const struct imap_arg *item_mods = NULL;
+
 			if (!imap_arg_get_atom(&list[i], &atom)) {
 				*error_r = "Invalid FETCH item.";
 				goto fail;
 			}
-			if (add_text(items, &alloc, atom, error_r) < 0)
+			/* Only PREVIEW takes a list after it; add_text()
+			   refuses it for any other item. */
+			if (i + 1 < count &&
+			    list[i + 1].type == IMAP_ARG_LIST)
+				item_mods = &list[++i];
+			if (add_text(items, &alloc, atom, item_mods,
+				     error_r) < 0)
 				goto fail;
 		}
 	} else {

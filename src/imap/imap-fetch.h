@@ -29,6 +29,10 @@ enum imap_fetch_kind {
 	IMAP_FETCH_BINARY,	  /* BINARY[...] / BINARY.PEEK[...] */
 	IMAP_FETCH_BINARY_SIZE,
 	IMAP_FETCH_MODSEQ,	  /* RFC 7162 CONDSTORE */
+	IMAP_FETCH_EMAILID,	  /* RFC 8474 OBJECTID */
+	IMAP_FETCH_THREADID,
+	IMAP_FETCH_SAVEDATE,	  /* RFC 8514 */
+	IMAP_FETCH_PREVIEW,	  /* RFC 8970; see lazy */
 };
 
 enum imap_section_text {
@@ -44,6 +48,9 @@ struct imap_fetch_item {
 	enum imap_fetch_kind kind;
 	/* The body is read without setting \Seen (.PEEK, RFC822.HEADER). */
 	bool peek;
+	/* PREVIEW (LAZY): answer NIL rather than parse a message whose
+	   preview is not cached yet (RFC 8970 4.1). */
+	bool lazy;
 	/* Section: part path (depth 0 = the whole message) and text. */
 	uint32_t path[IMAP_FETCH_MAX_PATH];
 	unsigned int depth;
@@ -71,11 +78,21 @@ struct imap_fetch_items {
 };
 
 /* Parses the FETCH item argument: one atom (a macro ALL/FAST/FULL or a
-   single item) or a parenthesised list of items. Returns 0 with *items_r,
-   or -1 with *error_r (static text for BAD). */
+   single item) or a parenthesised list of items. In a list, PREVIEW may
+   be followed by its modifier list "(LAZY)" (RFC 8970 6). Returns 0 with
+   *items_r, or -1 with *error_r (static text for BAD). */
 int imap_fetch_items_parse(const struct imap_arg *arg,
 			   struct imap_fetch_items **items_r,
 			   const char **error_r);
+/* The same for the FETCH command's arguments after the set: args[0] is
+   the item argument; when it is the lone atom PREVIEW and args[1] is a
+   list starting with the atom LAZY, that list is PREVIEW's modifiers
+   ("FETCH 1 PREVIEW (LAZY)"), not the command's (CHANGEDSINCE ...).
+   *used_r: how many of the count arguments were taken (1 or 2). */
+int imap_fetch_items_parse_args(const struct imap_arg *args,
+				unsigned int count, unsigned int *used_r,
+				struct imap_fetch_items **items_r,
+				const char **error_r);
 /* Parses one item given as text (for tests and for the list elements). */
 int imap_fetch_item_parse(const char *text, struct imap_fetch_item *item_r,
 			  const char **error_r);

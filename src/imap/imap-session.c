@@ -227,6 +227,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	/* RFC 9208 quota, RFC 7889 APPENDLIMIT (the parser's literal cap) */
 	buf_appendf(out, " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE "
 		    "APPENDLIMIT=%llu", IMAP_DEFAULT_MAX_MESSAGE_SIZE);
+	/* RFC 8474 object ids, RFC 8970 previews, RFC 8514 save dates. */
+	buf_append_str(out, " OBJECTID PREVIEW SAVEDATE");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 

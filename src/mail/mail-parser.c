@@ -239,7 +239,12 @@ static void
 pipe_start(struct mail_parser *p, const struct mail_part *part)
 {
 	bool callback = p->cb != NULL && p->cb->body != NULL;
+	/* RFC 8970 3.3: text meant for reading. Only plain and HTML
+	   qualify: a text/calendar or text/csv part is data, and its
+	   first line makes a poor preview. */
 	bool preview = !p->preview_done &&
+		(strcasecmp(part->subtype, "plain") == 0 ||
+		 strcasecmp(part->subtype, "html") == 0) &&
 		(part->disposition == NULL ||
 		 strcasecmp(part->disposition, "attachment") != 0);
 

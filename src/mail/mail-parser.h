@@ -173,8 +173,9 @@ struct mail_parse_result *mail_parser_finish(struct mail_parser **parser);
 const struct mail_part *
 mail_parse_result_root(const struct mail_parse_result *result);
 
-/* RFC 8970 preview: up to 200 characters of the first text part that is
-   not an attachment, whitespace collapsed, valid UTF-8; "" if none. */
+/* RFC 8970 preview: up to 200 characters of the first text/plain or
+   text/html part (HTML turned into text) that is not an attachment and
+   has some text, whitespace collapsed, valid UTF-8; "" if none. */
 const char *mail_parse_result_preview(const struct mail_parse_result *result);
 
 /* Total size of the message in bytes. */

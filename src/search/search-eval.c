@@ -8,6 +8,7 @@
 
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
+#include "lib/objectid.h"
 #include "mail/mail-header.h"
 #include "mail/mail-parser.h"
 #include "search/search-text.h"
@@ -237,6 +238,22 @@ eval_leaf(const struct search_eval *e, unsigned int i)
 			(int64_t)e->now - (int64_t)node->num;
 	case SEARCH_OP_MODSEQ:
 		return m->modseq >= node->num;
+	case SEARCH_OP_SAVEDBEFORE:
+		return day_of(m->save_date) < node->day;
+	case SEARCH_OP_SAVEDON:
+		return day_of(m->save_date) == node->day;
+	case SEARCH_OP_SAVEDSINCE:
+		return day_of(m->save_date) >= node->day;
+	case SEARCH_OP_EMAILID: {
+		char id[OBJECTID_SIZE];
+
+		if (node->str_len != OBJECTID_EMAIL_LEN)
+			return TRI_FALSE;
+		objectid_email(m->blob_id, id);
+		return memcmp(id, node->str, OBJECTID_EMAIL_LEN) == 0;
+	}
+	case SEARCH_OP_THREADID:
+		return TRI_FALSE;
 	case SEARCH_OP_HEADER:
 		if (e->matched[i])
 			return TRI_TRUE;

@@ -40,6 +40,10 @@
      BEFORE/ON/SINCE: the internal date's UTC day (the store keeps no
        zone for it).
      OLDER/YOUNGER: internal date <= now - n / >= now - n.
+     SAVEDBEFORE/SAVEDON/SAVEDSINCE: the save date's UTC day, like
+       BEFORE/ON/SINCE.
+     EMAILID: the id made from blob_id equals the string (case matters,
+       RFC 8474 7). THREADID: never (no threads are kept, RFC 8474 5.2).
      RECENT: the UID is in the settings' recent_uids (the session's own
        \Recent messages, RFC 3501 2.3.2); NEW is RECENT UNSEEN, OLD is
        NOT RECENT. */
@@ -55,6 +59,8 @@ struct search_message {
 	uint64_t modseq;
 	uint64_t size;
 	time_t internal_date;
+	time_t save_date; /* RFC 8514 */
+	uint64_t blob_id; /* its EMAILID, see lib/objectid.h */
 };
 
 struct search_eval_settings {

@@ -30,6 +30,7 @@ static const char err_interval[] = "Invalid interval in search key.";
 static const char err_modseq[] = "Invalid MODSEQ value.";
 static const char err_modseq_entry[] = "Invalid MODSEQ entry.";
 static const char err_keyword[] = "Invalid keyword in search key.";
+static const char err_objectid[] = "Invalid object id in search key.";
 static const char err_header[] = "Invalid header field name.";
 static const char err_seqset[] = "UID needs a sequence set.";
 static const char err_not[] = "NOT needs a search key.";
@@ -51,6 +52,7 @@ enum key_arg {
 	ARG_SEQSET,  /* sequence-set (UID key) */
 	ARG_HEADER,  /* header-fld-name SP astring */
 	ARG_MODSEQ,  /* [entry-name SP entry-type-req SP] mod-sequence-valzer */
+	ARG_OBJECTID, /* objectid (RFC 8474 7) */
 };
 
 /* What a key emits, in postfix order: the main node, then an optional
@@ -82,6 +84,7 @@ static const struct key_def key_defs[] = {
 	  STORE_FLAG_DELETED, NULL },
 	{ "DRAFT", SEARCH_OP_FLAG, ARG_NONE, SHAPE_PLAIN, STORE_FLAG_DRAFT,
 	  NULL },
+	{ "EMAILID", SEARCH_OP_EMAILID, ARG_OBJECTID, SHAPE_PLAIN, 0, NULL },
 	{ "FLAGGED", SEARCH_OP_FLAG, ARG_NONE, SHAPE_PLAIN,
 	  STORE_FLAG_FLAGGED, NULL },
 	{ "FROM", SEARCH_OP_HEADER, ARG_STRING, SHAPE_PLAIN, 0, "From" },
@@ -94,6 +97,13 @@ static const struct key_def key_defs[] = {
 	{ "OLDER", SEARCH_OP_OLDER, ARG_SECONDS, SHAPE_PLAIN, 0, NULL },
 	{ "ON", SEARCH_OP_ON, ARG_DATE, SHAPE_PLAIN, 0, NULL },
 	{ "RECENT", SEARCH_OP_RECENT, ARG_NONE, SHAPE_PLAIN, 0, NULL },
+	{ "SAVEDATESUPPORTED", SEARCH_OP_ALL, ARG_NONE, SHAPE_PLAIN, 0,
+	  NULL },
+	{ "SAVEDBEFORE", SEARCH_OP_SAVEDBEFORE, ARG_DATE, SHAPE_PLAIN, 0,
+	  NULL },
+	{ "SAVEDON", SEARCH_OP_SAVEDON, ARG_DATE, SHAPE_PLAIN, 0, NULL },
+	{ "SAVEDSINCE", SEARCH_OP_SAVEDSINCE, ARG_DATE, SHAPE_PLAIN, 0,
+	  NULL },
 	{ "SEEN", SEARCH_OP_FLAG, ARG_NONE, SHAPE_PLAIN, STORE_FLAG_SEEN,
 	  NULL },
 	{ "SENTBEFORE", SEARCH_OP_SENTBEFORE, ARG_DATE, SHAPE_PLAIN, 0,
@@ -105,6 +115,8 @@ static const struct key_def key_defs[] = {
 	{ "SUBJECT", SEARCH_OP_HEADER, ARG_STRING, SHAPE_PLAIN, 0,
 	  "Subject" },
 	{ "TEXT", SEARCH_OP_TEXT, ARG_STRING, SHAPE_PLAIN, 0, NULL },
+	{ "THREADID", SEARCH_OP_THREADID, ARG_OBJECTID, SHAPE_PLAIN, 0,
+	  NULL },
 	{ "TO", SEARCH_OP_HEADER, ARG_STRING, SHAPE_PLAIN, 0, "To" },
 	{ "UID", SEARCH_OP_UIDSET, ARG_SEQSET, SHAPE_PLAIN, 0, NULL },
 	{ "UNANSWERED", SEARCH_OP_FLAG, ARG_NONE, SHAPE_NOT,
@@ -205,6 +217,22 @@ keyword_valid(const char *kw)
 		unsigned char c = (unsigned char)kw[i];
 
 		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+/* objectid = 1*255 (ALPHA / DIGIT / "_" / "-") (RFC 8474 7). */
+static bool
+objectid_valid(const uint8_t *data, size_t len)
+{
+	if (len == 0 || len > 255)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = data[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
 			return false;
 	}
 	return true;
@@ -397,6 +425,16 @@ parse_key(struct builder *b, const struct key_def *def,
 		if (parse_modseq(cur, node, error_r) < 0)
 			return -1;
 		b->prog->uses_modseq = true;
+		break;
+	case ARG_OBJECTID:
+		/* The grammar says atom; a quoted form costs nothing. */
+		if (!imap_arg_get_astring(arg, &data, &len) ||
+		    !objectid_valid(data, len)) {
+			*error_r = err_objectid;
+			return -1;
+		}
+		node->str = xstrndup(data, len);
+		node->str_len = len;
 		break;
 	}
 	switch (def->op) {
@@ -771,6 +809,11 @@ dump_leaf(struct buf *out, const struct search_node *node)
 		[SEARCH_OP_OLDER] = "OLDER",
 		[SEARCH_OP_YOUNGER] = "YOUNGER",
 		[SEARCH_OP_MODSEQ] = "MODSEQ",
+		[SEARCH_OP_SAVEDBEFORE] = "SAVEDBEFORE",
+		[SEARCH_OP_SAVEDON] = "SAVEDON",
+		[SEARCH_OP_SAVEDSINCE] = "SAVEDSINCE",
+		[SEARCH_OP_EMAILID] = "EMAILID",
+		[SEARCH_OP_THREADID] = "THREADID",
 		[SEARCH_OP_HEADER] = "HEADER",
 		[SEARCH_OP_BODY] = "BODY",
 		[SEARCH_OP_TEXT] = "TEXT",
@@ -783,6 +826,8 @@ dump_leaf(struct buf *out, const struct search_node *node)
 		buf_appendf(out, " %s", flag_name(node->flag));
 		break;
 	case SEARCH_OP_KEYWORD:
+	case SEARCH_OP_EMAILID:
+	case SEARCH_OP_THREADID:
 		buf_appendf(out, " %s", node->str);
 		break;
 	case SEARCH_OP_SEQSET:
@@ -803,6 +848,9 @@ dump_leaf(struct buf *out, const struct search_node *node)
 	case SEARCH_OP_SENTBEFORE:
 	case SEARCH_OP_SENTON:
 	case SEARCH_OP_SENTSINCE:
+	case SEARCH_OP_SAVEDBEFORE:
+	case SEARCH_OP_SAVEDON:
+	case SEARCH_OP_SAVEDSINCE:
 		buf_appendf(out, " %lld", (long long)node->day);
 		break;
 	case SEARCH_OP_HEADER:

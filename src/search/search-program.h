@@ -33,6 +33,10 @@
      OLDER n / YOUNGER n    internal date against "now" (n seconds)
      MODSEQ [name type] n   message modseq >= n (the entry is checked and
                             ignored: modseqs are kept per message)
+     SAVEDBEFORE SAVEDON SAVEDSINCE d   save date (RFC 8514), by UTC day
+     SAVEDATESUPPORTED      ALL: every mailbox keeps save dates
+     EMAILID id             EMAILID (RFC 8474; id checked as an objectid)
+     THREADID id            THREADID (matches nothing: no threads kept)
      UID set / set          UIDSET / SEQSET (either may be "$")
      FROM TO CC BCC SUBJECT s   HEADER with that field name
      HEADER name s          HEADER
@@ -59,6 +63,11 @@ enum search_op {
 	SEARCH_OP_OLDER, /* node->num seconds */
 	SEARCH_OP_YOUNGER,
 	SEARCH_OP_MODSEQ, /* node->num */
+	SEARCH_OP_SAVEDBEFORE, /* node->day */
+	SEARCH_OP_SAVEDON,
+	SEARCH_OP_SAVEDSINCE,
+	SEARCH_OP_EMAILID,  /* node->str */
+	SEARCH_OP_THREADID, /* node->str */
 	SEARCH_OP_HEADER, /* node->header (field name), node->str */
 	SEARCH_OP_BODY,	  /* node->str */
 	SEARCH_OP_TEXT,	  /* node->str */

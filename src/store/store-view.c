@@ -57,6 +57,7 @@ entry_from_message(struct store_view_entry *e, const struct store_message *m)
 	e->size = m->size;
 	e->blob_id = m->blob_id;
 	e->internal_date = m->internal_date;
+	e->save_date = m->save_date;
 }
 
 /* Index of uid, or -1; *pos_r is where it would go. */

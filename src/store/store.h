@@ -325,6 +325,11 @@ void store_keywords_free(char ***names, unsigned count);
 void store_uidl(uint32_t uidvalidity, uint32_t uid,
 		char out[STORE_UIDL_SIZE]);
 
+/* RFC 8474 object ids of messages and mailboxes: see lib/objectid.h.
+   EMAILID is made from struct store_message's blob_id (shared by COPY
+   and MOVE), MAILBOXID from struct store_mailbox_info's id (kept by
+   RENAME, never reused) and uidvalidity. */
+
 /* ---- saving ------------------------------------------------------------ */
 
 /* Saving a message (LMTP, `quire deliver`, IMAP APPEND):
@@ -526,6 +531,7 @@ struct store_view_entry {
 	uint64_t size;
 	uint64_t blob_id;
 	time_t internal_date;
+	time_t save_date; /* RFC 8514 SAVEDATE: when this row was made */
 };
 
 /* What store_view_sync() found for this session, to report in this

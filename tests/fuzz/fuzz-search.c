@@ -33,8 +33,10 @@ static const char *const messages[] = {
 };
 
 static const struct search_message records[] = {
-	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, 1769947200 },
-	{ 2, 20, STORE_FLAG_FLAGGED, 0x2, 9, 300, 1770000000 },
+	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, 1769947200, 1770000000,
+	  0x1234 },
+	{ 2, 20, STORE_FLAG_FLAGGED, 0x2, 9, 300, 1770000000, 1769947200,
+	  0x5678 },
 };
 
 static const char *const keywords[] = { "$Label1", "work" };

@@ -96,7 +96,10 @@ def test_authenticate_plain_sasl_ir_and_literal(imap_server):
     s.sendall(b"a2 CREATE {4}\r\n")
     assert f.readline().startswith(b"+ ")
     s.sendall(b"lit1\r\n")
-    assert f.readline() == b"a2 OK CREATE completed.\r\n"
+    line = f.readline()
+    # RFC 8474 4.1: the OK carries the new mailbox's [MAILBOXID (...)].
+    assert line.startswith(b"a2 OK [MAILBOXID (F"), line
+    assert line.endswith(b"] CREATE completed.\r\n"), line
     s.close()
 
 

@@ -207,6 +207,18 @@ static const struct {
 	{ "XYZZY", "Unknown FETCH item.", 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
 	{ "BODY[99999999999]", "Invalid section number.", 0, 0, 0, 0, 0, 0,
 	  0, 0, 0, NULL },
+	{ "EMAILID", NULL, IMAP_FETCH_EMAILID, false, 0, 0, 0, 0, false, 0,
+	  0, "EMAILID" },
+	{ "threadid", NULL, IMAP_FETCH_THREADID, false, 0, 0, 0, 0, false,
+	  0, 0, "THREADID" },
+	{ "SaveDate", NULL, IMAP_FETCH_SAVEDATE, false, 0, 0, 0, 0, false, 0,
+	  0, "SAVEDATE" },
+	{ "preview", NULL, IMAP_FETCH_PREVIEW, false, 0, 0, 0, 0, false, 0,
+	  0, "PREVIEW" },
+	{ "PREVIEW[]", "Unknown FETCH item.", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	  NULL },
+	{ "EMAILIDS", "Unknown FETCH item.", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	  NULL },
 };
 
 static void
@@ -243,6 +255,135 @@ test_fetch_item_parse(void **state)
 		assert_string_equal(item.reply_name, fetch_cases[i].reply);
 		imap_fetch_item_clear(&item);
 	}
+}
+
+/* FETCH's arguments after the set, through the command parser (whole
+   and a byte at a time), then imap_fetch_items_parse_args(). */
+static const struct {
+	const char *args;
+	const char *error; /* NULL: parses */
+	unsigned used;
+	/* "KIND[L]" per item: E EMAILID, T THREADID, S SAVEDATE, P PREVIEW,
+	   F FLAGS, U UID, M MODSEQ; L marks LAZY. */
+	const char *kinds;
+	bool needs_cache;
+} fetch_args_cases[] = {
+	{ "(EMAILID THREADID SAVEDATE)", NULL, 1, "ETS", false },
+	{ "PREVIEW", NULL, 1, "P", true },
+	{ "(PREVIEW)", NULL, 1, "P", true },
+	{ "PREVIEW (LAZY)", NULL, 2, "PL", false },
+	{ "PREVIEW (lazy LAZY)", NULL, 2, "PL", false },
+	{ "(UID PREVIEW (LAZY) FLAGS)", NULL, 1, "UPLF", false },
+	{ "(PREVIEW (LAZY) PREVIEW)", NULL, 1, "PLP", true },
+	/* Not LAZY first: the command's own modifiers. */
+	{ "PREVIEW (CHANGEDSINCE 1)", NULL, 1, "P", true },
+	{ "(FLAGS) (CHANGEDSINCE 1)", NULL, 1, "F", false },
+	/* Only PREVIEW takes "(LAZY)"; after any other item it is the
+	   command's modifier list, which FETCH then refuses. */
+	{ "EMAILID (LAZY)", NULL, 1, "E", false },
+	{ "(FLAGS (LAZY))", "Invalid FETCH item.", 0, NULL, false },
+	{ "(PREVIEW (FAST))", "Unknown PREVIEW modifier.", 0, NULL, false },
+	{ "(PREVIEW ())", "Invalid PREVIEW modifiers.", 0, NULL, false },
+	{ "(PREVIEW (LAZY (LAZY)))", "Unknown PREVIEW modifier.", 0, NULL,
+	  false },
+	{ "((LAZY))", "Invalid FETCH item.", 0, NULL, false },
+};
+
+static const struct imap_command *
+fetch_command(const char *args, bool bytewise, struct imap_parser **parser_r)
+{
+	struct imap_parser *parser = imap_parser_create(NULL);
+	const struct imap_command *cmd = NULL;
+	struct buf line;
+	size_t pos = 0, used;
+	const char *error;
+
+	imap_parser_set_authenticated(parser, true);
+	buf_init(&line, 0);
+	buf_appendf(&line, "T FETCH 1 %s\r\n", args);
+	for (;;) {
+		size_t n = bytewise ? 1 : line.len - pos;
+		enum imap_parse_result r =
+			imap_parser_feed(parser, line.data + pos, n, &used,
+					 &cmd, &error);
+
+		pos += used;
+		if (r == IMAP_PARSE_DONE)
+			break;
+		if (r == IMAP_PARSE_ERROR)
+			fail_msg("parser: %s for %s", error, args);
+		assert_true(r == IMAP_PARSE_MORE && pos < line.len);
+	}
+	buf_free(&line);
+	*parser_r = parser;
+	return cmd;
+}
+
+static void
+test_fetch_items_args(void **state)
+{
+	for (size_t i = 0;
+	     i < sizeof(fetch_args_cases) / sizeof(fetch_args_cases[0]); i++) {
+		for (int bytewise = 0; bytewise <= 1; bytewise++) {
+			struct imap_parser *parser;
+			const struct imap_command *cmd =
+				fetch_command(fetch_args_cases[i].args,
+					      bytewise != 0, &parser);
+			struct imap_fetch_items *items = NULL;
+			const char *error = NULL;
+			unsigned used = 0;
+			struct buf kinds;
+			int ret;
+
+			ret = imap_fetch_items_parse_args(&cmd->args[1],
+				cmd->args_count - 1, &used, &items, &error);
+			if (fetch_args_cases[i].error != NULL) {
+				if (ret != -1 ||
+				    strcmp(error, fetch_args_cases[i].error) != 0)
+					fail_msg("%s: want error '%s', got %d "
+						 "'%s'", fetch_args_cases[i].args,
+						 fetch_args_cases[i].error, ret,
+						 error == NULL ? "" : error);
+				assert_null(items);
+				imap_parser_destroy(&parser);
+				continue;
+			}
+			if (ret != 0)
+				fail_msg("%s: %s", fetch_args_cases[i].args,
+					 error);
+			assert_int_equal(used, fetch_args_cases[i].used);
+			buf_init(&kinds, 0);
+			for (unsigned j = 0; j < items->count; j++) {
+				const struct imap_fetch_item *it =
+					&items->items[j];
+				char k = '?';
+
+				switch (it->kind) {
+				case IMAP_FETCH_EMAILID: k = 'E'; break;
+				case IMAP_FETCH_THREADID: k = 'T'; break;
+				case IMAP_FETCH_SAVEDATE: k = 'S'; break;
+				case IMAP_FETCH_PREVIEW: k = 'P'; break;
+				case IMAP_FETCH_FLAGS: k = 'F'; break;
+				case IMAP_FETCH_UID: k = 'U'; break;
+				case IMAP_FETCH_MODSEQ: k = 'M'; break;
+				default: break;
+				}
+				buf_append_c(&kinds, k);
+				if (it->lazy)
+					buf_append_c(&kinds, 'L');
+			}
+			assert_string_equal(buf_cstr(&kinds),
+					    fetch_args_cases[i].kinds);
+			assert_int_equal(items->needs_cache,
+					 fetch_args_cases[i].needs_cache);
+			assert_false(items->needs_body);
+			assert_false(items->sets_seen);
+			buf_free(&kinds);
+			imap_fetch_items_free(&items);
+			imap_parser_destroy(&parser);
+		}
+	}
+	(void)state;
 }
 
 static void
@@ -438,6 +579,7 @@ test_session_script(void **state)
 	expect(&c, "* OK [UIDVALIDITY ");
 	expect(&c, "* OK [UIDNEXT 3]");
 	expect(&c, "* OK [HIGHESTMODSEQ ");
+	expect(&c, "* OK [MAILBOXID (F");
 	expect(&c, "a4 OK [READ-WRITE] SELECT completed.");
 	client_send(&c, "a5 FETCH 1 (FLAGS BODY.PEEK[TEXT])\r\n");
 	expect(&c, "* 1 FETCH (FLAGS (\\Recent \\Seen) BODY[TEXT] {13}");
@@ -453,6 +595,26 @@ test_session_script(void **state)
 	client_send(&c, "a7 SEARCH ALL\r\n");
 	expect(&c, "* SEARCH 1 2");
 	expect(&c, "a7 OK");
+	/* RFC 8970: the APPENDed message's record is cached, so LAZY has
+	   its preview; one with no text gets "" (not NIL). */
+	client_send(&c, "a7a FETCH 1:2 (PREVIEW (LAZY) THREADID)\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW \"hello world\" THREADID NIL)");
+	expect(&c, "* 2 FETCH (PREVIEW \"\" THREADID NIL)");
+	expect(&c, "a7a OK FETCH completed.");
+	client_send(&c, "a7b FETCH 1 PREVIEW (LAZY)\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW \"hello world\")");
+	expect(&c, "a7b OK FETCH completed.");
+	client_send(&c, "a7c FETCH 1 (EMAILID SAVEDATE)\r\n");
+	expect(&c, "* 1 FETCH (EMAILID (M");
+	expect(&c, "a7c OK FETCH completed.");
+	client_send(&c, "a7d SEARCH SAVEDATESUPPORTED THREADID T1\r\n");
+	expect(&c, "* SEARCH\r\n");
+	expect(&c, "a7d OK");
+	client_send(&c, "a7e CREATE Box\r\n");
+	expect(&c, "a7e OK [MAILBOXID (F");
+	client_send(&c, "a7f STATUS Box (MESSAGES MAILBOXID)\r\n");
+	expect(&c, "* STATUS \"Box\" (MESSAGES 0 MAILBOXID (F");
+	expect(&c, "a7f OK");
 	client_send(&c, "a8 LOGOUT\r\n");
 	expect(&c, "* BYE");
 	expect(&c, "a8 OK");
@@ -531,6 +693,62 @@ test_session_append(void **state)
 	close(d.fd);
 }
 
+/* RFC 8970 4.1: a message saved without its parse record (by an older
+   version, or a path that does not parse) has PREVIEW (LAZY) NIL; a plain
+   PREVIEW parses it, caches the record, and LAZY then has it too. Its
+   8-bit text goes out as a literal. */
+static void
+test_session_preview_lazy(void **state)
+{
+	static const char msg[] =
+		"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+		"caf\xc3\xa9  au\r\nlait\r\n";
+	struct store_user *user;
+	struct store_save *save;
+	const char *error;
+	uint64_t id;
+	struct client c;
+
+	assert_int_equal(store_user_get(store, "alice", &user, &error), 0);
+	assert_int_equal(store_mailbox_create(user, "Lazy", STORE_SPECIAL_NONE,
+					      &id, &error), 1);
+	assert_int_equal(store_save_begin(user, id, &save, &error), 0);
+	assert_int_equal(store_save_write(save, msg, sizeof(msg) - 1,
+					  &error), 0);
+	assert_int_equal(store_save_commit(&save, NULL, &error), 0);
+	store_user_unref(&user);
+
+	client_connect(&c);
+	expect(&c, "* OK");
+	client_send(&c, "a1 LOGIN alice secret\r\n");
+	expect(&c, "a1 OK");
+	client_send(&c, "a2 EXAMINE Lazy\r\n");
+	expect(&c, "* FLAGS");
+	for (;;) {
+		char line[4096];
+
+		client_line(&c, line, sizeof(line));
+		if (strncmp(line, "a2 ", 3) == 0)
+			break;
+		assert_true(line[0] == '*');
+	}
+	client_send(&c, "a3 FETCH 1 (PREVIEW (LAZY))\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW NIL)");
+	expect(&c, "a3 OK");
+	client_send(&c, "a4 FETCH 1 PREVIEW\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW {13}");
+	expect(&c, "caf\xc3\xa9 au lait)");
+	expect(&c, "a4 OK");
+	client_send(&c, "a5 FETCH 1 PREVIEW (LAZY)\r\n");
+	expect(&c, "* 1 FETCH (PREVIEW {13}");
+	expect(&c, "caf\xc3\xa9 au lait)");
+	expect(&c, "a5 OK");
+	client_send(&c, "a6 LOGOUT\r\n");
+	expect(&c, "* BYE");
+	close(c.fd);
+	(void)state;
+}
+
 static void
 test_session_errors(void **state)
 {
@@ -582,11 +800,13 @@ main(void)
 		cmocka_unit_test(test_list_join),
 		cmocka_unit_test(test_uid_set_format),
 		cmocka_unit_test(test_fetch_item_parse),
+		cmocka_unit_test(test_fetch_items_args),
 		cmocka_unit_test(test_fetch_section_too_deep),
 		cmocka_unit_test(test_fetch_field_wanted),
 		cmocka_unit_test(test_session_script),
 		cmocka_unit_test(test_session_append),
 		cmocka_unit_test(test_session_errors),
+		cmocka_unit_test(test_session_preview_lazy),
 	};
 
 	return cmocka_run_group_tests(tests, setup_service, teardown_service);

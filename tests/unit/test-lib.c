@@ -12,6 +12,7 @@
 
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/objectid.h"
 #include "lib/strnum.h"
 
 static void
@@ -172,6 +173,62 @@ test_log_sanitize(void **state)
 	assert_string_equal(log_sanitize("\xff", 1, out, sizeof(out)), "?");
 }
 
+/* RFC 8474 object ids: clients store them, so the values are pinned;
+   distinct numbers give distinct ids of the objectid grammar. */
+static int
+cmp_ids(const void *a, const void *b)
+{
+	return memcmp(a, b, OBJECTID_SIZE);
+}
+
+static void
+test_objectid(void **state)
+{
+	static const struct {
+		uint64_t n;
+		uint32_t uidvalidity;
+		const char *email, *mailbox;
+	} golden[] = {
+		{ 0, 0, "M849f552d1812c1e3", "F3c7da132cac91caa65b04591" },
+		{ 1, 1764150000, "M5549cf96b0b362ec",
+		  "Fd1d362866345a522fc74ebf9" },
+		{ 2, 1764150001, "M05231c80343dd3df",
+		  "F53da2c0b243f21db1de897b9" },
+		{ UINT64_MAX, UINT32_MAX, "Maf4a9baab858f931",
+		  "F7a9ba275536e6b14f0592142" },
+	};
+	enum { N = 4096 };
+	char (*ids)[OBJECTID_SIZE] = calloc(3 * N, OBJECTID_SIZE);
+	char id[OBJECTID_SIZE];
+
+	for (size_t i = 0; i < sizeof(golden) / sizeof(golden[0]); i++) {
+		objectid_email(golden[i].n, id);
+		assert_string_equal(id, golden[i].email);
+		objectid_mailbox(golden[i].n, golden[i].uidvalidity, id);
+		assert_string_equal(id, golden[i].mailbox);
+	}
+	assert_non_null(ids);
+	/* Emails; mailboxes with the same UIDVALIDITY; and the same row id
+	   with UIDVALIDITYs one apart (a user created again). */
+	for (unsigned i = 0; i < N; i++) {
+		objectid_email(i, ids[i]);
+		objectid_mailbox(i, 1764150000, ids[N + i]);
+		objectid_mailbox(1, 1764150000 + i + 1, ids[2 * N + i]);
+	}
+	for (unsigned i = 0; i < 3 * N; i++) {
+		size_t want = i < N ? OBJECTID_EMAIL_LEN :
+			OBJECTID_MAILBOX_LEN;
+
+		assert_int_equal(strlen(ids[i]), want);
+		assert_int_equal(strspn(ids[i], "MF0123456789abcdef"), want);
+	}
+	qsort(ids, 3 * N, OBJECTID_SIZE, cmp_ids);
+	for (unsigned i = 1; i < 3 * N; i++)
+		assert_true(memcmp(ids[i - 1], ids[i], OBJECTID_SIZE) != 0);
+	free(ids);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -182,6 +239,7 @@ main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_override_errors),
 		cmocka_unit_test(test_log_sanitize),
+		cmocka_unit_test(test_objectid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -307,6 +307,23 @@ static const struct mail_case mail_cases[] = {
 	"\"quoted-printable\" 121 2) \"alternative\")",
 	NULL, "Hello \xe2\x82\xac world",
 },
+{
+	/* RFC 8970: a preview is readable text; a calendar part is data
+	   and is passed over for the plain part after it. */
+	"preview-skips-calendar",
+	"Content-Type: multipart/mixed; boundary=\"b\"\r\n"
+	"\r\n"
+	"--b\r\n"
+	"Content-Type: text/calendar\r\n"
+	"\r\n"
+	"BEGIN:VCALENDAR\r\n"
+	"--b\r\n"
+	"Content-Type: text/plain\r\n"
+	"\r\n"
+	"See you  there.\r\n"
+	"--b--\r\n", 0,
+	NULL, NULL, NULL, "See you there.",
+},
 };
 
 #define MAIL_CASE_COUNT (sizeof(mail_cases) / sizeof(mail_cases[0]))

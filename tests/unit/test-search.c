@@ -28,6 +28,7 @@
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
+#include "lib/objectid.h"
 #include "net/listener.h"
 #include "net/worker.h"
 #include "search/search-eval.h"
@@ -154,6 +155,13 @@ static const struct program_case program_cases[] = {
 	{ "SENTSINCE 1-Jan-2000", "(SENTSINCE 10957)" },
 	{ "OLDER 3600", "(OLDER 3600)" },
 	{ "YOUNGER 60", "(YOUNGER 60)" },
+	{ "SAVEDBEFORE 1-Feb-1994", "(SAVEDBEFORE 8797)" },
+	{ "savedon \"01-feb-1994\"", "(SAVEDON 8797)" },
+	{ "SAVEDSINCE 1-Jan-1970", "(SAVEDSINCE 0)" },
+	{ "SAVEDATESUPPORTED", "(ALL)" },
+	{ "EMAILID M6d99ac3275bb4e", "(EMAILID M6d99ac3275bb4e)" },
+	{ "emailid \"M_a-Z9\"", "(EMAILID M_a-Z9)" },
+	{ "THREADID T64b478a75b7ea9", "(THREADID T64b478a75b7ea9)" },
 	{ "MODSEQ 0", "(MODSEQ 0)" },
 	{ "MODSEQ 12345", "(MODSEQ 12345)" },
 	{ "MODSEQ \"/flags/\\\\Seen\" all 7", "(MODSEQ 7)" },
@@ -297,6 +305,13 @@ static const struct error_case error_cases[] = {
 	{ "OLDER 0", BAD, "Invalid interval in search key." },
 	{ "YOUNGER 4294967296", BAD, "Invalid interval in search key." },
 	{ "MODSEQ x", BAD, "Invalid MODSEQ value." },
+	{ "EMAILID", BAD, "Search key is missing its argument." },
+	{ "EMAILID M.1", BAD, "Invalid object id in search key." },
+	{ "EMAILID \"\"", BAD, "Invalid object id in search key." },
+	{ "THREADID (T1)", BAD, "Invalid object id in search key." },
+	{ "THREADID \"T 1\"", BAD, "Invalid object id in search key." },
+	{ "SAVEDON 1-Foo-2026", BAD, "Invalid search date." },
+	{ "SAVEDSINCE", BAD, "Search key is missing its argument." },
 	{ "MODSEQ -5", BAD, "Invalid MODSEQ value." },
 	{ "MODSEQ \"/flags/\\\\Seen\" all", BAD,
 	  "Search key is missing its argument." },
@@ -406,7 +421,7 @@ struct test_msg {
 
 static const struct test_msg test_msgs[] = {
 {
-	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, T_FEB1 },
+	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, T_FEB1, T_MAR1, 0x1001 },
 	"From: Alice <alice@example.org>\r\n"
 	"To: Bob <bob@example.org>\r\n"
 	"Subject: Hello world\r\n"
@@ -417,7 +432,7 @@ static const struct test_msg test_msgs[] = {
 	"jumps over the lazy dog.\r\n",
 }, {
 	{ 2, 20, STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED, 0, 7, 5000,
-	  T_FEB3 },
+	  T_FEB3, T_FEB3, 0x1002 },
 	"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.de>\r\n"
 	"To: alice@example.org\r\n"
 	/* "Grüße aus München" */
@@ -431,7 +446,7 @@ static const struct test_msg test_msgs[] = {
 	"V2lyIHdvaG5lbiBpbiBkZXIgSGF1cHRzdHJhw59lIDUuCg==\r\n",
 }, {
 	{ 3, 30, STORE_FLAG_DELETED | STORE_FLAG_DRAFT, 0x2, 9, 20000,
-	  T_MAR1 },
+	  T_MAR1, T_MAR1, 0x1003 },
 	/* Comments and spaces inside the addr-spec (RFC 5322 CFWS). */
 	"From: <pierre (Pierre)@ (France) example.fr>\r\n"
 	"Subject: =?ISO-8859-1?Q?Re=3A_caf=E9?=\r\n"
@@ -441,7 +456,8 @@ static const struct test_msg test_msgs[] = {
 	"Un caf=E9 cr=E8me, s'il vous pla=EEt, avec une tr=\r\n"
 	"=E8s longue ligne.\r\n",
 }, {
-	{ 4, 40, 0, 0, 3, 300, T_FEB2 },
+	/* a copy of message 2: the same blob, so the same EMAILID */
+	{ 4, 40, 0, 0, 3, 300, T_FEB2, T_FEB1, 0x1002 },
 	"From: carol@example.net\r\n"
 	"Cc: Carol <carol@example.net>\r\n"
 	"Subject: report\r\n"
@@ -618,6 +634,20 @@ static const struct eval_case eval_cases[] = {
 	{ "UNSEEN NOT FROM carol SMALLER 10000", 0x2 },
 	{ "OR OR SUBJECT report SUBJECT hello TEXT \"hauptstra\xc3\x9f" "e\"", 0xb },
 	{ "CHARSET UTF-8 TEXT \"STRA\xc3\x9f" "E\"", 0x2 },
+	/* RFC 8514: save dates are Mar 1, Feb 3, Mar 1, Feb 1. */
+	{ "SAVEDBEFORE 3-Feb-2026", 0x8 },
+	{ "SAVEDBEFORE 4-Feb-2026", 0xa },
+	{ "SAVEDON 3-Feb-2026", 0x2 },
+	{ "SAVEDON 1-Mar-2026", 0x5 },
+	{ "SAVEDSINCE 2-Feb-2026", 0x7 },
+	{ "NOT SAVEDSINCE 2-Feb-2026", 0x8 },
+	{ "SAVEDATESUPPORTED", 0xf },
+	{ "OR SAVEDON 1-Feb-2026 SEEN", 0x9 },
+	/* RFC 8474 5.2: threads are not kept, so no THREADID matches. */
+	{ "THREADID T0123456789abcdef", 0x0 },
+	{ "NOT THREADID T1", 0xf },
+	{ "EMAILID M0", 0x0 },
+	{ "EMAILID M-_x", 0x0 },
 };
 
 /* Evaluates c against every test message with text pieces of `piece`
@@ -697,6 +727,31 @@ test_eval_cases(void **state)
 	/* No saved result: "$" is the empty set. */
 	assert_int_equal(eval_mask("$", 65536, NULL), 0);
 	assert_int_equal(eval_mask("NOT UID $", 65536, NULL), 0xf);
+}
+
+/* SEARCH EMAILID matches the id FETCH EMAILID gives: every message of
+   the blob (a copy shares it) and no other; ids are case-sensitive
+   (RFC 8474 7). */
+static void
+test_eval_emailid(void **state)
+{
+	char id[OBJECTID_SIZE], args[64];
+
+	objectid_email(0x1002, id);
+	snprintf(args, sizeof(args), "EMAILID %s", id);
+	assert_int_equal(eval_mask(args, 65536, NULL), 0xa);
+	snprintf(args, sizeof(args), "NOT EMAILID %s", id);
+	assert_int_equal(eval_mask(args, 65536, NULL), 0x5);
+	objectid_email(0x1001, id);
+	snprintf(args, sizeof(args), "EMAILID %s", id);
+	assert_int_equal(eval_mask(args, 65536, NULL), 0x1);
+	for (char *c = id; *c != '\0'; c++) {
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
+	}
+	snprintf(args, sizeof(args), "EMAILID %s", id);
+	assert_int_equal(eval_mask(args, 65536, NULL), 0x0);
+	(void)state;
 }
 
 /* Keys on the record never open the text; header keys stop reading after
@@ -1297,6 +1352,7 @@ main(void)
 		cmocka_unit_test(test_program_errors),
 		cmocka_unit_test(test_program_deep),
 		cmocka_unit_test(test_eval_cases),
+		cmocka_unit_test(test_eval_emailid),
 		cmocka_unit_test(test_eval_short_circuit),
 		cmocka_unit_test(test_eval_shapes),
 		cmocka_unit_test(test_fold),

@@ -423,6 +423,63 @@ test_flags_modseq(void **state)
 					    NULL, &error), 0);
 }
 
+/* RFC 8514 save dates and RFC 8474 EMAILIDs as the store gives them: a
+   COPY or MOVE row has the time of the copy as its save date and the
+   source's blob id (and internal date); the shared view carries both. */
+static void
+test_copy_save_date(void **state)
+{
+	struct fixture *f = *state;
+	struct store_message src_msg, msg;
+	struct store_view_entry e;
+	struct store_view *view;
+	struct store_uid_range r = { 1, 1 };
+	uint32_t *src, *dst;
+	const char *error;
+	uint64_t work;
+	unsigned n;
+
+	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
+					      &error), 1);
+	f->now = 1000000;
+	save_msg(f->user, f->inbox, "one\r\n");
+	save_msg(f->user, f->inbox, "two\r\n");
+	assert_int_equal(store_message_get(f->user, f->inbox, 1, &src_msg,
+					   &error), 1);
+	assert_int_equal(src_msg.save_date, 1000000);
+	f->now = 2000000;
+	assert_int_equal(store_messages_copy(f->user, f->inbox, &r, 1, work,
+					     false, &src, &dst, &n, &error),
+			 1);
+	free(src);
+	free(dst);
+	f->now = 3000000;
+	r.first = r.last = 2;
+	assert_int_equal(store_messages_copy(f->user, f->inbox, &r, 1, work,
+					     true, &src, &dst, &n, &error),
+			 1);
+	free(src);
+	free(dst);
+	assert_int_equal(store_message_get(f->user, work, 1, &msg, &error), 1);
+	assert_int_equal(msg.save_date, 2000000);
+	assert_int_equal(msg.blob_id, src_msg.blob_id);
+	assert_int_equal(msg.internal_date, src_msg.internal_date);
+	/* The source row is untouched. */
+	assert_int_equal(store_message_get(f->user, f->inbox, 1, &msg,
+					   &error), 1);
+	assert_int_equal(msg.save_date, 1000000);
+
+	assert_int_equal(store_view_open(f->user, work, &view, &error), 1);
+	assert_int_equal(store_view_count(view), 2);
+	assert_true(store_view_get(view, 1, &e));
+	assert_int_equal(e.save_date, 2000000);
+	assert_int_equal(e.blob_id, src_msg.blob_id);
+	assert_true(store_view_get(view, 2, &e));
+	assert_int_equal(e.save_date, 3000000);
+	assert_int_not_equal(e.blob_id, src_msg.blob_id);
+	store_view_close(&view);
+}
+
 static void
 test_expunge_refcount(void **state)
 {
@@ -2209,6 +2266,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_copy_save_date, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_refcount, setup,
 						teardown),
