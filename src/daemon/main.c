@@ -533,6 +533,7 @@ daemon_run(struct daemon *d, bool demo)
 		.tls = d->tls,
 		.allow_plaintext = d->cfg.allow_plaintext,
 		.implementation = "quire " QUIRE_VERSION,
+		.admin_contact = d->cfg.admin_contact,
 	};
 	d->imap = imap_service_create(&iset);
 	struct lmtp_settings lset = {

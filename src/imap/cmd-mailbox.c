@@ -279,19 +279,94 @@ cmd_examine(struct imap_cmd *cmd)
 
 /* ---- CREATE / DELETE / RENAME ------------------------------------------ */
 
+/* CREATE-SPECIAL-USE (RFC 6154 3): the store keeps one special-use
+   attribute per mailbox, so USE names at most one (repeating it is
+   harmless). */
+static const struct {
+	const char *name;
+	enum store_special_use use;
+} create_uses[] = {
+	{ "\\All", STORE_SPECIAL_ALL },
+	{ "\\Archive", STORE_SPECIAL_ARCHIVE },
+	{ "\\Drafts", STORE_SPECIAL_DRAFTS },
+	{ "\\Flagged", STORE_SPECIAL_FLAGGED },
+	{ "\\Junk", STORE_SPECIAL_JUNK },
+	{ "\\Sent", STORE_SPECIAL_SENT },
+	{ "\\Trash", STORE_SPECIAL_TRASH },
+};
+
+/* Parses CREATE's parameter list (RFC 4466 create-params) into *use_r.
+   Returns 1, or 0 after replying (BAD for syntax, NO [USE] for a use we
+   cannot give the mailbox). */
+static int
+create_parse_params(struct imap_cmd *cmd, const struct imap_arg *arg,
+		    enum store_special_use *use_r)
+{
+	const struct imap_arg *params, *uses;
+	unsigned int count, use_count;
+	const char *atom;
+	bool have_use = false;
+
+	if (!imap_arg_get_list(arg, &params, &count) || count == 0) {
+		imap_cmd_bad(cmd, "Invalid CREATE parameters.");
+		return 0;
+	}
+	for (unsigned i = 0; i < count; i += 2) {
+		if (!imap_arg_atom_equals(&params[i], "USE") || have_use ||
+		    i + 1 >= count ||
+		    !imap_arg_get_list(&params[i + 1], &uses, &use_count)) {
+			imap_cmd_bad(cmd, "Unknown CREATE parameter.");
+			return 0;
+		}
+		have_use = true;
+		for (unsigned k = 0; k < use_count; k++) {
+			enum store_special_use use = STORE_SPECIAL_NONE;
+			/* use-attr is "\" atom (RFC 6154 6). */
+			if (!imap_arg_get_atom(&uses[k], &atom) ||
+			    atom[0] != '\\' || atom[1] == '\0') {
+				imap_cmd_bad(cmd, "Invalid special-use "
+					     "attribute.");
+				return 0;
+			}
+			for (size_t j = 0;
+			     j < sizeof(create_uses) / sizeof(create_uses[0]);
+			     j++) {
+				if (strcasecmp(atom, create_uses[j].name) == 0)
+					use = create_uses[j].use;
+			}
+			if (use == STORE_SPECIAL_NONE) {
+				imap_cmd_no(cmd, "[USE] Unsupported "
+					    "special-use attribute.");
+				return 0;
+			}
+			if (*use_r != STORE_SPECIAL_NONE && *use_r != use) {
+				imap_cmd_no(cmd, "[USE] A mailbox has at "
+					    "most one special use here.");
+				return 0;
+			}
+			*use_r = use;
+		}
+	}
+	return 1;
+}
+
 bool
 cmd_create(struct imap_cmd *cmd)
 {
 	struct imap_session *session = cmd->session;
+	enum store_special_use use = STORE_SPECIAL_NONE;
 	const char *error;
 	char *name;
 	size_t len;
 	int ret;
 
-	if (cmd->args_count != 1) {
+	if (cmd->args_count != 1 && cmd->args_count != 2) {
 		imap_cmd_bad(cmd, "CREATE takes one mailbox name.");
 		return true;
 	}
+	if (cmd->args_count == 2 &&
+	    create_parse_params(cmd, &cmd->args[1], &use) == 0)
+		return true;
 	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
 		return true;
 	/* RFC 9051 6.3.4: a trailing delimiter only says the client means
@@ -305,7 +380,7 @@ cmd_create(struct imap_cmd *cmd)
 		return true;
 	}
 	store_user_lock(session->user);
-	/* Missing parents are created too. */
+	/* Missing parents are created too (without the special use). */
 	for (char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
 		*p = '\0';
 		if (p != name && p[-1] != '/' && strcmp(name, "INBOX") != 0)
@@ -314,8 +389,7 @@ cmd_create(struct imap_cmd *cmd)
 						   &error);
 		*p = '/';
 	}
-	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
-				   NULL, &error);
+	ret = store_mailbox_create(session->user, name, use, NULL, &error);
 	store_user_unlock(session->user);
 	if (ret < 0)
 		imap_cmd_no(cmd, "[CANNOT] Invalid mailbox name.");

@@ -32,6 +32,8 @@ static const struct imap_command_def imap_commands[] = {
 	{ "STATUS", cmd_status, AUTHED },
 	{ "APPEND", cmd_append, AUTHED },
 	{ "IDLE", cmd_idle, AUTHED },
+	{ "GETMETADATA", cmd_getmetadata, AUTHED },
+	{ "SETMETADATA", cmd_setmetadata, AUTHED },
 
 	{ "CHECK", cmd_check, IMAP_CMD_SELECTED },
 	{ "CLOSE", cmd_close, IMAP_CMD_SELECTED },

@@ -114,6 +114,10 @@ bool cmd_expunge(struct imap_cmd *cmd);
 /* cmd-idle.c */
 bool cmd_idle(struct imap_cmd *cmd);
 
+/* cmd-metadata.c (RFC 5464) */
+bool cmd_getmetadata(struct imap_cmd *cmd);
+bool cmd_setmetadata(struct imap_cmd *cmd);
+
 /* cmd-search.c (the search module's) */
 bool cmd_search(struct imap_cmd *cmd);
 

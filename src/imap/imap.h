@@ -31,6 +31,10 @@ struct imap_settings {
 	enum config_plaintext allow_plaintext;
 	/* ID "version" text, e.g. "quire 0.1.0"; copied. NULL: "quire". */
 	const char *implementation;
+	/* The server's METADATA /shared/admin value (RFC 5464 3.2.1.1: a
+	   URI such as mailto:...), from [server] admin_contact; copied.
+	   NULL: none. */
+	const char *admin_contact;
 };
 
 struct imap_service;
