@@ -295,9 +295,33 @@ static const struct {
 	{ "\\Trash", STORE_SPECIAL_TRASH },
 };
 
+enum store_special_use
+imap_special_use_parse(const uint8_t *data, size_t len)
+{
+	for (size_t j = 0; j < sizeof(create_uses) / sizeof(create_uses[0]);
+	     j++) {
+		if (strlen(create_uses[j].name) == len &&
+		    strncasecmp((const char *)data, create_uses[j].name,
+				len) == 0)
+			return create_uses[j].use;
+	}
+	return STORE_SPECIAL_NONE;
+}
+
+const char *
+imap_special_use_name(enum store_special_use use)
+{
+	for (size_t j = 0; j < sizeof(create_uses) / sizeof(create_uses[0]);
+	     j++) {
+		if (create_uses[j].use == use)
+			return create_uses[j].name;
+	}
+	return NULL;
+}
+
 /* Parses CREATE's parameter list (RFC 4466 create-params) into *use_r.
-   Returns 1, or 0 after replying (BAD for syntax, NO [USE] for a use we
-   cannot give the mailbox). */
+   Returns 1, or 0 after replying (BAD for syntax, NO [USEATTR] for a use
+   we cannot give the mailbox). */
 static int
 create_parse_params(struct imap_cmd *cmd, const struct imap_arg *arg,
 		    enum store_special_use *use_r)
@@ -320,7 +344,7 @@ create_parse_params(struct imap_cmd *cmd, const struct imap_arg *arg,
 		}
 		have_use = true;
 		for (unsigned k = 0; k < use_count; k++) {
-			enum store_special_use use = STORE_SPECIAL_NONE;
+			enum store_special_use use;
 			/* use-attr is "\" atom (RFC 6154 6). */
 			if (!imap_arg_get_atom(&uses[k], &atom) ||
 			    atom[0] != '\\' || atom[1] == '\0') {
@@ -328,19 +352,16 @@ create_parse_params(struct imap_cmd *cmd, const struct imap_arg *arg,
 					     "attribute.");
 				return 0;
 			}
-			for (size_t j = 0;
-			     j < sizeof(create_uses) / sizeof(create_uses[0]);
-			     j++) {
-				if (strcasecmp(atom, create_uses[j].name) == 0)
-					use = create_uses[j].use;
-			}
+			use = imap_special_use_parse((const uint8_t *)atom,
+						     strlen(atom));
+			/* RFC 6154 3: the USEATTR response code. */
 			if (use == STORE_SPECIAL_NONE) {
-				imap_cmd_no(cmd, "[USE] Unsupported "
+				imap_cmd_no(cmd, "[USEATTR] Unsupported "
 					    "special-use attribute.");
 				return 0;
 			}
 			if (*use_r != STORE_SPECIAL_NONE && *use_r != use) {
-				imap_cmd_no(cmd, "[USE] A mailbox has at "
+				imap_cmd_no(cmd, "[USEATTR] A mailbox has at "
 					    "most one special use here.");
 				return 0;
 			}

@@ -6,7 +6,10 @@
    entries are seen by that user alone, but they stay distinct from its
    /private ones. The server's /shared entries would be common to every
    user, which per-user stores cannot hold: they are read-only here, and
-   /shared/admin (RFC 5464 3.2.1.1) comes from [server] admin_contact. */
+   /shared/admin (RFC 5464 3.2.1.1) comes from [server] admin_contact.
+   A mailbox's /private/specialuse is its special-use attribute (RFC 6154
+   4), read and set here as the store's special_use, never stored as an
+   entry. */
 #include "imap/imap-commands.h"
 
 #include <stdlib.h>
@@ -20,12 +23,17 @@
 /* Longest value sent as a quoted string; longer ones go as literals. */
 #define METADATA_QUOTED_MAX 1024
 
+/* The RFC 6154 4 entry that mirrors a mailbox's special use. */
+#define METADATA_SPECIALUSE "/private/specialuse"
+
 /* Reads the mailbox argument: "" is the server (*mailbox_id_r 0),
    anything else an existing mailbox. Returns 1 with *name_r (malloc'ed,
-   "" for the server), or 0 after replying. */
+   "" for the server) and the mailbox's special use, or 0 after
+   replying. */
 static int
 metadata_mailbox(struct imap_cmd *cmd, const struct imap_arg *arg,
-		 uint64_t *mailbox_id_r, char **name_r)
+		 uint64_t *mailbox_id_r, char **name_r,
+		 enum store_special_use *use_r)
 {
 	struct store_mailbox_info info;
 	const uint8_t *data;
@@ -38,6 +46,7 @@ metadata_mailbox(struct imap_cmd *cmd, const struct imap_arg *arg,
 		imap_cmd_bad(cmd, "Mailbox name expected.");
 		return 0;
 	}
+	*use_r = STORE_SPECIAL_NONE;
 	if (len == 0) {
 		*mailbox_id_r = 0;
 		*name_r = imap_xstrdup("");
@@ -52,6 +61,7 @@ metadata_mailbox(struct imap_cmd *cmd, const struct imap_arg *arg,
 		return 0;
 	}
 	*mailbox_id_r = info.id;
+	*use_r = info.special_use;
 	store_mailbox_info_free(&info);
 	*name_r = name;
 	return 1;
@@ -251,6 +261,20 @@ metadata_add_server_entries(struct imap_cmd *cmd, const char *entry,
 				    (const uint8_t *)admin, strlen(admin));
 }
 
+/* A mailbox's /private/specialuse (RFC 6154 4). */
+static void
+metadata_add_mailbox_entries(const char *entry, unsigned depth,
+			     enum store_special_use use,
+			     struct metadata_result *res)
+{
+	const char *name = imap_special_use_name(use);
+
+	if (name != NULL &&
+	    metadata_entry_matches(entry, depth, METADATA_SPECIALUSE))
+		metadata_result_add(res, METADATA_SPECIALUSE,
+				    (const uint8_t *)name, strlen(name));
+}
+
 bool
 cmd_getmetadata(struct imap_cmd *cmd)
 {
@@ -258,6 +282,7 @@ cmd_getmetadata(struct imap_cmd *cmd)
 	const struct imap_arg *opts = NULL, *mbox_arg, *entries_arg;
 	struct metadata_result res = { 0 };
 	uint64_t maxsize = 0, mailbox_id, longest = 0;
+	enum store_special_use use;
 	bool have_maxsize = false;
 	unsigned depth = 0, entry_count = 0;
 	char **entries = NULL, *mailbox = NULL;
@@ -288,7 +313,7 @@ cmd_getmetadata(struct imap_cmd *cmd)
 					 &entry_count);
 	if (entries == NULL)
 		return true;
-	if (!metadata_mailbox(cmd, mbox_arg, &mailbox_id, &mailbox))
+	if (!metadata_mailbox(cmd, mbox_arg, &mailbox_id, &mailbox, &use))
 		goto out;
 
 	for (unsigned i = 0; i < entry_count; i++) {
@@ -318,6 +343,9 @@ cmd_getmetadata(struct imap_cmd *cmd)
 		if (mailbox_id == 0)
 			metadata_add_server_entries(cmd, entries[i], depth,
 						    &res);
+		else
+			metadata_add_mailbox_entries(entries[i], depth, use,
+						     &res);
 		/* An entry asked for by name that has no value is reported
 		   as NIL; "/private" and "/shared" themselves never hold
 		   one. */
@@ -378,14 +406,49 @@ out:
 
 /* ---- SETMETADATA --------------------------------------------------------- */
 
+/* A /private/specialuse value: NIL or empty for none, else a
+   space-separated list of attributes, all the same one since the store
+   keeps one per mailbox (RFC 6154 4 asks for the checks CREATE makes).
+   Returns true with *use_r. */
+static bool
+metadata_parse_specialuse(const uint8_t *value, size_t size,
+			  enum store_special_use *use_r)
+{
+	size_t i = 0;
+
+	*use_r = STORE_SPECIAL_NONE;
+	if (value == NULL)
+		return true;
+	while (i < size) {
+		size_t start = i;
+		while (i < size && value[i] != ' ')
+			i++;
+		if (i == start)
+			return false;
+		enum store_special_use use =
+			imap_special_use_parse(value + start, i - start);
+		if (use == STORE_SPECIAL_NONE ||
+		    (*use_r != STORE_SPECIAL_NONE && *use_r != use))
+			return false;
+		*use_r = use;
+		if (i < size)
+			i++; /* the space */
+		if (i == size && value[size - 1] == ' ')
+			return false;
+	}
+	return true;
+}
+
 bool
 cmd_setmetadata(struct imap_cmd *cmd)
 {
 	struct imap_session *session = cmd->session;
 	const struct imap_arg *list;
-	struct store_metadata_change *changes = NULL;
+	struct store_metadata_change *changes = NULL, *stored = NULL;
 	enum store_metadata_refusal refusal;
-	unsigned int count, change_count = 0;
+	enum store_special_use use, new_use = STORE_SPECIAL_NONE;
+	unsigned int count, change_count = 0, stored_count = 0;
+	bool set_use = false;
 	uint64_t mailbox_id;
 	char *mailbox = NULL;
 	const char *error;
@@ -429,19 +492,43 @@ cmd_setmetadata(struct imap_cmd *cmd)
 		imap_cmd_no(cmd, "[METADATA TOOMANY] Too many entries.");
 		goto out;
 	}
-	if (!metadata_mailbox(cmd, &cmd->args[0], &mailbox_id, &mailbox))
+	if (!metadata_mailbox(cmd, &cmd->args[0], &mailbox_id, &mailbox,
+			      &use))
 		goto out;
-	if (mailbox_id == 0) {
-		for (unsigned i = 0; i < change_count; i++) {
-			if (strncmp(changes[i].name, "/shared/", 8) == 0) {
-				imap_cmd_no(cmd, "[NOPERM] Server /shared "
-					    "entries are read-only.");
-				goto out;
-			}
+	stored = imap_xcalloc(change_count, sizeof(*stored));
+	for (unsigned i = 0; i < change_count; i++) {
+		if (mailbox_id == 0 &&
+		    strncmp(changes[i].name, "/shared/", 8) == 0) {
+			imap_cmd_no(cmd, "[NOPERM] Server /shared entries are "
+				    "read-only.");
+			goto out;
 		}
+		if (mailbox_id == 0 ||
+		    strcmp(changes[i].name, METADATA_SPECIALUSE) != 0) {
+			stored[stored_count++] = changes[i];
+			continue;
+		}
+		/* The last one wins, as for stored entries. */
+		if (!metadata_parse_specialuse(changes[i].value,
+					       changes[i].size, &new_use)) {
+			imap_cmd_no(cmd, "[USEATTR] Unsupported special-use "
+				    "value.");
+			goto out;
+		}
+		set_use = true;
 	}
-	ret = store_metadata_set(session->user, mailbox_id, changes,
-				 change_count, &refusal, &error);
+	/* Under the user's lock so that the special use and the entries
+	   change together for other sessions. */
+	store_user_lock(session->user);
+	ret = store_metadata_set(session->user, mailbox_id, stored,
+				 stored_count, &refusal, &error);
+	if (ret > 0 && set_use && new_use != use) {
+		ret = store_mailbox_set_special_use(session->user, mailbox,
+						    new_use, &error);
+		if (ret == 0)
+			refusal = STORE_METADATA_NO_MAILBOX;
+	}
+	store_user_unlock(session->user);
 	if (ret < 0) {
 		imap_cmd_fail(cmd, "setting metadata", error);
 	} else if (ret > 0) {
@@ -458,6 +545,7 @@ out:
 	for (unsigned i = 0; i < change_count; i++)
 		free((char *)changes[i].name);
 	free(changes);
+	free(stored);
 	free(mailbox);
 	return true;
 }
