@@ -473,7 +473,7 @@ test_rename_delete(void **state)
 	expect_get(f, parent, "/private/comment", 0, p, 1);
 }
 
-/* ---- schema --------------------------------------------------------------- */
+/* ---- schema ---------------------------------------------------------- */
 
 static void
 test_fresh_schema(void **state)
