@@ -535,6 +535,7 @@ daemon_run(struct daemon *d, bool demo)
 		.quota_storage = d->cfg.quota_storage,
 		.quota_messages = d->cfg.quota_messages,
 		.implementation = "quire " QUIRE_VERSION,
+		.admin_contact = d->cfg.admin_contact,
 	};
 	d->imap = imap_service_create(&iset);
 	struct lmtp_settings lset = {

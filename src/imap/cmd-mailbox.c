@@ -286,10 +286,103 @@ cmd_examine(struct imap_cmd *cmd)
 
 /* ---- CREATE / DELETE / RENAME ------------------------------------------ */
 
+/* CREATE-SPECIAL-USE (RFC 6154 3): the store keeps one special-use
+   attribute per mailbox, so USE names at most one (repeating it is
+   harmless). */
+static const struct {
+	const char *name;
+	enum store_special_use use;
+} create_uses[] = {
+	{ "\\All", STORE_SPECIAL_ALL },
+	{ "\\Archive", STORE_SPECIAL_ARCHIVE },
+	{ "\\Drafts", STORE_SPECIAL_DRAFTS },
+	{ "\\Flagged", STORE_SPECIAL_FLAGGED },
+	{ "\\Junk", STORE_SPECIAL_JUNK },
+	{ "\\Sent", STORE_SPECIAL_SENT },
+	{ "\\Trash", STORE_SPECIAL_TRASH },
+};
+
+enum store_special_use
+imap_special_use_parse(const uint8_t *data, size_t len)
+{
+	for (size_t j = 0; j < sizeof(create_uses) / sizeof(create_uses[0]);
+	     j++) {
+		if (strlen(create_uses[j].name) == len &&
+		    strncasecmp((const char *)data, create_uses[j].name,
+				len) == 0)
+			return create_uses[j].use;
+	}
+	return STORE_SPECIAL_NONE;
+}
+
+const char *
+imap_special_use_name(enum store_special_use use)
+{
+	for (size_t j = 0; j < sizeof(create_uses) / sizeof(create_uses[0]);
+	     j++) {
+		if (create_uses[j].use == use)
+			return create_uses[j].name;
+	}
+	return NULL;
+}
+
+/* Parses CREATE's parameter list (RFC 4466 create-params) into *use_r.
+   Returns 1, or 0 after replying (BAD for syntax, NO [USEATTR] for a use
+   we cannot give the mailbox). */
+static int
+create_parse_params(struct imap_cmd *cmd, const struct imap_arg *arg,
+		    enum store_special_use *use_r)
+{
+	const struct imap_arg *params, *uses;
+	unsigned int count, use_count;
+	const char *atom;
+	bool have_use = false;
+
+	if (!imap_arg_get_list(arg, &params, &count) || count == 0) {
+		imap_cmd_bad(cmd, "Invalid CREATE parameters.");
+		return 0;
+	}
+	for (unsigned i = 0; i < count; i += 2) {
+		if (!imap_arg_atom_equals(&params[i], "USE") || have_use ||
+		    i + 1 >= count ||
+		    !imap_arg_get_list(&params[i + 1], &uses, &use_count)) {
+			imap_cmd_bad(cmd, "Unknown CREATE parameter.");
+			return 0;
+		}
+		have_use = true;
+		for (unsigned k = 0; k < use_count; k++) {
+			enum store_special_use use;
+			/* use-attr is "\" atom (RFC 6154 6). */
+			if (!imap_arg_get_atom(&uses[k], &atom) ||
+			    atom[0] != '\\' || atom[1] == '\0') {
+				imap_cmd_bad(cmd, "Invalid special-use "
+					     "attribute.");
+				return 0;
+			}
+			use = imap_special_use_parse((const uint8_t *)atom,
+						     strlen(atom));
+			/* RFC 6154 3: the USEATTR response code. */
+			if (use == STORE_SPECIAL_NONE) {
+				imap_cmd_no(cmd, "[USEATTR] Unsupported "
+					    "special-use attribute.");
+				return 0;
+			}
+			if (*use_r != STORE_SPECIAL_NONE && *use_r != use) {
+				imap_cmd_no(cmd, "[USEATTR] A mailbox has at "
+					    "most one special use here.");
+				return 0;
+			}
+			*use_r = use;
+		}
+	}
+	return 1;
+}
+
 bool
 cmd_create(struct imap_cmd *cmd)
 {
 	struct imap_session *session = cmd->session;
+	enum store_special_use use = STORE_SPECIAL_NONE;
 	const char *error;
 	char *name;
 	struct store_mailbox_status st;
@@ -297,10 +390,13 @@ cmd_create(struct imap_cmd *cmd)
 	uint64_t id;
 	int ret;
 
-	if (cmd->args_count != 1) {
+	if (cmd->args_count != 1 && cmd->args_count != 2) {
 		imap_cmd_bad(cmd, "CREATE takes one mailbox name.");
 		return true;
 	}
+	if (cmd->args_count == 2 &&
+	    create_parse_params(cmd, &cmd->args[1], &use) == 0)
+		return true;
 	if (imap_cmd_get_mailbox(cmd, &cmd->args[0], &name) < 0)
 		return true;
 	/* RFC 9051 6.3.4: a trailing delimiter only says the client means
@@ -314,7 +410,7 @@ cmd_create(struct imap_cmd *cmd)
 		return true;
 	}
 	store_user_lock(session->user);
-	/* Missing parents are created too. */
+	/* Missing parents are created too (without the special use). */
 	for (char *p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
 		*p = '\0';
 		if (p != name && p[-1] != '/' && strcmp(name, "INBOX") != 0)
@@ -323,7 +419,7 @@ cmd_create(struct imap_cmd *cmd)
 						   &error);
 		*p = '/';
 	}
-	ret = store_mailbox_create(session->user, name, STORE_SPECIAL_NONE,
+	ret = store_mailbox_create(session->user, name, use,
 				   &id, &error);
 	/* The MAILBOXID needs the new UIDVALIDITY; read under the same lock
 	   so that no DELETE comes between. */

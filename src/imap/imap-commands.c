@@ -35,6 +35,8 @@ static const struct imap_command_def imap_commands[] = {
 	{ "GETQUOTAROOT", cmd_getquotaroot, AUTHED },
 	{ "GETQUOTA", cmd_getquota, AUTHED },
 	{ "SETQUOTA", cmd_setquota, AUTHED },
+	{ "GETMETADATA", cmd_getmetadata, AUTHED },
+	{ "SETMETADATA", cmd_setmetadata, AUTHED },
 
 	{ "CHECK", cmd_check, IMAP_CMD_SELECTED },
 	{ "CLOSE", cmd_close, IMAP_CMD_SELECTED },

@@ -2,6 +2,7 @@
 #define QUIRE_IMAP_COMMANDS_H
 
 #include "imap/imap-session.h"
+#include "store/store.h"
 
 /* The command table (imap-commands.c) and the handlers, one file per
    command family. See imap-session.h for the handler contract. */
@@ -49,6 +50,13 @@ int imap_status_write(struct imap_session *session, uint64_t mailbox_id,
 int imap_view_deleted_uids(struct imap_session *session,
 			   struct store_uid_range **ranges_r,
 			   unsigned int *count_r);
+
+/* RFC 6154 special-use attributes: "\Drafts" (ASCII case ignored) to
+   the store's value, STORE_SPECIAL_NONE if unknown; and back (NULL for
+   STORE_SPECIAL_NONE). */
+enum store_special_use imap_special_use_parse(const uint8_t *data,
+					      size_t len);
+const char *imap_special_use_name(enum store_special_use use);
 
 bool cmd_select(struct imap_cmd *cmd);
 bool cmd_examine(struct imap_cmd *cmd);
@@ -125,6 +133,10 @@ bool cmd_expunge(struct imap_cmd *cmd);
 
 /* cmd-idle.c */
 bool cmd_idle(struct imap_cmd *cmd);
+
+/* cmd-metadata.c (RFC 5464) */
+bool cmd_getmetadata(struct imap_cmd *cmd);
+bool cmd_setmetadata(struct imap_cmd *cmd);
 
 /* cmd-search.c (the search module's) */
 bool cmd_search(struct imap_cmd *cmd);

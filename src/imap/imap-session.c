@@ -65,6 +65,9 @@ imap_service_create(const struct imap_settings *set)
 	service->implementation = imap_xstrdup(set->implementation != NULL ?
 					       set->implementation : "quire");
 	service->set.implementation = service->implementation;
+	service->admin_contact = set->admin_contact == NULL ? NULL :
+				 imap_xstrdup(set->admin_contact);
+	service->set.admin_contact = service->admin_contact;
 	return service;
 }
 
@@ -77,6 +80,7 @@ imap_service_destroy(struct imap_service **_service)
 		return;
 	*_service = NULL;
 	free(service->implementation);
+	free(service->admin_contact);
 	free(service);
 }
 
@@ -229,6 +233,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 		    "APPENDLIMIT=%llu", IMAP_DEFAULT_MAX_MESSAGE_SIZE);
 	/* RFC 8474 object ids, RFC 8970 previews, RFC 8514 save dates. */
 	buf_append_str(out, " OBJECTID PREVIEW SAVEDATE");
+	/* RFC 5464 (cmd-metadata.c), RFC 6154 3 (cmd_create). */
+	buf_append_str(out, " METADATA METADATA-SERVER CREATE-SPECIAL-USE");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 

@@ -117,6 +117,7 @@ struct imap_command_def {
 struct imap_service {
 	struct imap_settings set;
 	char *implementation;
+	char *admin_contact; /* NULL if not configured */
 };
 
 struct imap_append;

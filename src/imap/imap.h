@@ -35,6 +35,10 @@ struct imap_settings {
 	uint64_t quota_messages;
 	/* ID "version" text, e.g. "quire 0.1.0"; copied. NULL: "quire". */
 	const char *implementation;
+	/* The server's METADATA /shared/admin value (RFC 5464 3.2.1.1: a
+	   URI such as mailto:...), from [server] admin_contact; copied.
+	   NULL: none. */
+	const char *admin_contact;
 };
 
 struct imap_service;

@@ -37,6 +37,7 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("server", "user", KEY_STRING, user),
 	K("server", "control_socket", KEY_STRING, control_socket),
 	K("server", "log_level", KEY_STRING, log_level),
+	K("server", "admin_contact", KEY_STRING, admin_contact),
 	K("auth", "passwd_file", KEY_STRING, passwd_file),
 	K("auth", "allow_plaintext", KEY_PLAINTEXT, allow_plaintext),
 	K("auth", "default_scheme", KEY_STRING, default_scheme),
@@ -404,6 +405,7 @@ config_free(struct quire_config *cfg)
 	free(cfg->user);
 	free(cfg->control_socket);
 	free(cfg->log_level);
+	free(cfg->admin_contact);
 	free(cfg->passwd_file);
 	free(cfg->default_scheme);
 	free(cfg->auth_mechanisms);

@@ -36,6 +36,8 @@ struct quire_config {
 	char *user;	  /* drop privileges to this user; NULL = stay */
 	char *control_socket; /* default <data_dir>/control.sock */
 	char *log_level;
+	/* METADATA /shared/admin (a mailto: or other URI); NULL = none */
+	char *admin_contact;
 
 	/* [auth] */
 	char *passwd_file; /* default <data_dir>/passwd */

@@ -198,4 +198,22 @@
    halved p99 against 1 per core (see BENCHMARKS.md). */
 #define WORKERS_PER_CORE 4
 
+/* METADATA (RFC 5464, src/store/store-metadata.c, cmd-metadata.c). */
+/* Longest entry name: names are short paths; this keeps every key and
+   response line small. */
+#define METADATA_MAX_ENTRY_NAME 1024
+/* Largest value of one entry (NO [METADATA MAXSIZE n]): entries are
+   comments and small client settings, and a value arrives as an
+   in-memory literal, so it must stay well below IMAP_MAX_LITERAL_MEM. */
+#define METADATA_MAX_VALUE_SIZE (16 * 1024)
+/* Entries per mailbox, the server's own counting as one mailbox
+   (NO [METADATA TOOMANY] past it). */
+#define METADATA_MAX_ENTRIES 128
+/* Names and values of all of one user's entries together: bounds the
+   store and the largest GETMETADATA response. */
+#define METADATA_MAX_USER_SIZE (1024 * 1024)
+/* Entry names in one GETMETADATA, or entry/value pairs in one
+   SETMETADATA: each costs a store lookup. */
+#define METADATA_MAX_COMMAND_ENTRIES 256
+
 #endif

@@ -229,6 +229,20 @@ struct store_backend {
 	int (*quota_usage)(struct store_user *user,
 			   struct store_quota_usage *usage_r,
 			   const char **error_r);
+	/* store_metadata_get(): entry is canonical, *entries_r starts
+	   NULL and *count_r 0. */
+	int (*metadata_get)(struct store_user *user, uint64_t mailbox_id,
+			    const char *entry, unsigned depth,
+			    struct store_metadata_entry **entries_r,
+			    unsigned *count_r, const char **error_r);
+	/* store_metadata_set(): names canonical, values within
+	   METADATA_MAX_VALUE_SIZE; the backend checks the mailbox and the
+	   entry count and total size limits in its transaction. */
+	int (*metadata_set)(struct store_user *user, uint64_t mailbox_id,
+			    const struct store_metadata_change *changes,
+			    unsigned count,
+			    enum store_metadata_refusal *refusal_r,
+			    const char **error_r);
 
 	/* store_check(): *result is zeroed by the caller. */
 	int (*check)(struct store *store, struct store_check_result *result,

@@ -97,6 +97,12 @@ enum sq_stmt_id {
 	S_USAGE_ADD,
 	S_USAGE_SUB_MSG,
 	S_USAGE_CLEAR,
+	S_META_LIST,
+	S_META_PUT,
+	S_META_DEL,
+	S_META_COUNT,
+	S_META_TOTAL,
+	S_META_DELETE_MB,
 	S_CACHE_GET0,
 	S_CACHE_SET0 = S_CACHE_GET0 + STORE_CACHE_FIELD_COUNT,
 	S_COUNT = S_CACHE_SET0 + STORE_CACHE_FIELD_COUNT
@@ -219,6 +225,19 @@ static const char *const sq_sql[S_COUNT] = {
 			    "mailbox_id = ?1 AND uid = ?2)",
 	[S_USAGE_CLEAR] = "DELETE FROM meta WHERE key IN "
 			  "('quota_messages', 'quota_storage')",
+	/* An entry and every entry below it, as S_MB_FAMILY does for
+	   mailbox names. */
+	[S_META_LIST] = "SELECT name, value FROM metadata WHERE mailbox_id = ?1"
+			" AND (name = ?2 OR (name > ?2 || '/' AND"
+			" name < ?2 || '0')) ORDER BY name",
+	[S_META_PUT] = "INSERT OR REPLACE INTO metadata (mailbox_id, name, "
+		       "value) VALUES (?, ?, ?)",
+	[S_META_DEL] = "DELETE FROM metadata WHERE mailbox_id = ? AND "
+		       "name = ?",
+	[S_META_COUNT] = "SELECT COUNT(*) FROM metadata WHERE mailbox_id = ?",
+	[S_META_TOTAL] = "SELECT COALESCE(SUM(length(CAST(name AS BLOB)) + "
+			 "length(value)), 0) FROM metadata",
+	[S_META_DELETE_MB] = "DELETE FROM metadata WHERE mailbox_id = ?",
 	[S_CACHE_GET0 + STORE_CACHE_ENVELOPE] = SQ_CACHE_GET("c_envelope"),
 	[S_CACHE_GET0 + STORE_CACHE_BODY] = SQ_CACHE_GET("c_body"),
 	[S_CACHE_GET0 + STORE_CACHE_BODYSTRUCTURE] =
@@ -306,6 +325,21 @@ static const char sq_upgrade_2_3[] =
 	" SELECT name FROM mailboxes WHERE subscribed != 0;"
 	"PRAGMA user_version = 3;";
 
+/* Version 4 -> 5: METADATA (RFC 5464) entries. mailbox_id 0 holds the
+   server's entries; name is the canonical entry name with its
+   "/private" or "/shared" prefix, so the private and the shared entry of
+   one mailbox are distinct rows. Rows follow the mailbox id: RENAME keeps
+   them, DELETE removes them. IF NOT EXISTS: tests (and a downgrade that
+   only lowered user_version) may bring an older version number back to a
+   database that already has the table. */
+static const char sq_upgrade_4_5[] =
+	"CREATE TABLE IF NOT EXISTS metadata ("
+	" mailbox_id INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" value BLOB NOT NULL,"
+	" PRIMARY KEY (mailbox_id, name)) WITHOUT ROWID;"
+	"PRAGMA user_version = 5;";
+
 /* The upgrade from version N to N + 1 is sq_upgrades[N]. A new database
    is made at version 3 by sq_schema and then taken through every later
    step, so a fresh store and an upgraded one always have the same tables.
@@ -313,6 +347,9 @@ static const char sq_upgrade_2_3[] =
 static const char *const sq_upgrades[] = {
 	[1] = sq_upgrade_1_2,
 	[2] = sq_upgrade_2_3,
+	/* placeholder: replaced when the full-text index lands */
+	[3] = "PRAGMA user_version = 4;",
+	[4] = sq_upgrade_4_5,
 };
 #define SQ_SCHEMA_BASE 3
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_upgrades) / sizeof(sq_upgrades[0])))
@@ -1237,6 +1274,12 @@ sq_mailbox_delete(struct store_user *user, const char *name,
 	}
 	sqlite3_stmt *stmt;
 	if ((stmt = sq_stmt(su, error_r, S_EXP_DELETE_MB)) == NULL)
+		goto fail;
+	bind_u64(stmt, 1, info.id);
+	if (sq_done(su, stmt, error_r) < 0)
+		goto fail;
+	/* RFC 5464 3.2: a deleted mailbox's entries go with it. */
+	if ((stmt = sq_stmt(su, error_r, S_META_DELETE_MB)) == NULL)
 		goto fail;
 	bind_u64(stmt, 1, info.id);
 	if (sq_done(su, stmt, error_r) < 0)
@@ -2957,6 +3000,166 @@ sq_check(struct store *store, struct store_check_result *result,
 	return 0;
 }
 
+/* ---- metadata (RFC 5464) ---------------------------------------------- */
+
+/* Whether a mailbox id names something that can hold entries: 0 is the
+   server, anything else must be an existing mailbox. */
+static int
+sq_metadata_owner(struct sq_user *su, uint64_t mailbox_id,
+		  const char **error_r)
+{
+	struct store_mailbox_info info;
+	int ret;
+
+	if (mailbox_id == 0)
+		return 1;
+	ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r);
+	if (ret > 0)
+		store_mailbox_info_free(&info);
+	return ret;
+}
+
+/* Slashes in name after its first prefix_len bytes: the depth of an
+   entry below the one asked for. */
+static unsigned
+sq_metadata_depth(const char *name, size_t prefix_len)
+{
+	unsigned depth = 0;
+
+	for (const char *p = name + prefix_len; *p != '\0'; p++) {
+		if (*p == '/')
+			depth++;
+	}
+	return depth;
+}
+
+static int
+sq_metadata_get(struct store_user *user, uint64_t mailbox_id,
+		const char *entry, unsigned depth,
+		struct store_metadata_entry **entries_r, unsigned *count_r,
+		const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	size_t entry_len = strlen(entry);
+	unsigned alloc = 0;
+	int ret, rc;
+
+	if ((ret = sq_metadata_owner(su, mailbox_id, error_r)) <= 0)
+		return ret;
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_META_LIST);
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	sqlite3_bind_text(stmt, 2, entry, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(stmt, 0);
+		if (name == NULL ||
+		    sq_metadata_depth(name, entry_len) > depth)
+			continue;
+		const void *value = sqlite3_column_blob(stmt, 1);
+		size_t size = (size_t)sqlite3_column_bytes(stmt, 1);
+		store_array_grow((void **)entries_r, sizeof(**entries_r),
+				 &alloc, *count_r);
+		struct store_metadata_entry *e = &(*entries_r)[*count_r];
+		e->name = store_strdup(name);
+		/* One more byte: a NUL that is not counted. */
+		e->value = store_malloc0(size + 1);
+		if (size > 0)
+			memcpy(e->value, value, size);
+		e->size = size;
+		(*count_r)++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_metadata_entries_free(entries_r, *count_r);
+		*count_r = 0;
+		return sq_fail(su, error_r, "reading metadata failed");
+	}
+	return 1;
+}
+
+/* A single-number query: COUNT or SUM. */
+static int
+sq_metadata_number(struct sq_user *su, enum sq_stmt_id id,
+		   uint64_t mailbox_id, uint64_t *value_r,
+		   const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, id);
+
+	if (stmt == NULL)
+		return -1;
+	if (id == S_META_COUNT)
+		bind_u64(stmt, 1, mailbox_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return sq_fail(su, error_r, "counting metadata failed");
+	}
+	*value_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+static int
+sq_metadata_set(struct store_user *user, uint64_t mailbox_id,
+		const struct store_metadata_change *changes, unsigned count,
+		enum store_metadata_refusal *refusal_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	uint64_t count_before, count_after, total_before, total_after;
+	sqlite3_stmt *stmt;
+	int ret;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	if ((ret = sq_metadata_owner(su, mailbox_id, error_r)) <= 0) {
+		if (ret == 0)
+			*refusal_r = STORE_METADATA_NO_MAILBOX;
+		goto out;
+	}
+	ret = -1;
+	if (sq_metadata_number(su, S_META_COUNT, mailbox_id, &count_before,
+			       error_r) < 0 ||
+	    sq_metadata_number(su, S_META_TOTAL, 0, &total_before,
+			       error_r) < 0)
+		goto out;
+	for (unsigned i = 0; i < count; i++) {
+		const struct store_metadata_change *c = &changes[i];
+		stmt = sq_stmt(su, error_r, c->value != NULL ? S_META_PUT :
+							       S_META_DEL);
+		if (stmt == NULL)
+			goto out;
+		bind_u64(stmt, 1, mailbox_id);
+		sqlite3_bind_text(stmt, 2, c->name, -1, SQLITE_STATIC);
+		if (c->value != NULL) {
+			sqlite3_bind_blob64(stmt, 3, c->value, c->size,
+					    SQLITE_STATIC);
+		}
+		if (sq_done(su, stmt, error_r) < 0)
+			goto out;
+	}
+	if (sq_metadata_number(su, S_META_COUNT, mailbox_id, &count_after,
+			       error_r) < 0 ||
+	    sq_metadata_number(su, S_META_TOTAL, 0, &total_after,
+			       error_r) < 0)
+		goto out;
+	/* Only growth is refused: a user already over a limit (lowered
+	   since) can still remove or shrink entries. */
+	if ((count_after > METADATA_MAX_ENTRIES &&
+	     count_after > count_before) ||
+	    (total_after > METADATA_MAX_USER_SIZE &&
+	     total_after > total_before)) {
+		*refusal_r = STORE_METADATA_TOO_MANY;
+		ret = 0;
+		goto out;
+	}
+	if (sq_commit(su, error_r) < 0)
+		goto out;
+	return 1;
+out:
+	sq_rollback(su);
+	return ret;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.user_open = sq_user_open,
@@ -2994,5 +3197,7 @@ const struct store_backend store_backend_sqlite = {
 	.pop3_expire = sq_pop3_expire,
 	.messages_copy = sq_messages_copy,
 	.quota_usage = sq_quota_usage,
+	.metadata_get = sq_metadata_get,
+	.metadata_set = sq_metadata_set,
 	.check = sq_check,
 };

@@ -622,6 +622,82 @@ bool store_quota_allows(const struct store_quota *quota,
 #define STORE_ERROR_OVERQUOTA "Quota exceeded"
 bool store_error_is_overquota(void);
 
+/* ---- metadata (RFC 5464 METADATA / METADATA-SERVER) -------------------- */
+
+/* Entries ("annotations") belong to a mailbox (by id, so RENAME keeps
+   them and DELETE removes them) or, with mailbox_id 0, to the server as
+   this user sees it. An entry name is canonical: it starts with
+   "/private" or "/shared", is in lower case (ASCII letters folded: names
+   are case-insensitive) and passed store_metadata_entry_canon(). Private
+   and shared entries of one mailbox are distinct entries. A value is
+   0..METADATA_MAX_VALUE_SIZE bytes of anything, NUL included (an empty
+   value is a value, not a removal). Limits (lib/limits.h):
+   METADATA_MAX_ENTRIES per mailbox (the server counts as one) and
+   METADATA_MAX_USER_SIZE for the names and values of all the user's
+   entries together. */
+
+/* DEPTH infinity (RFC 5464 4.2.2). */
+#define STORE_METADATA_DEPTH_INFINITY UINT32_MAX
+
+struct store_metadata_entry {
+	char *name;	/* canonical entry name, malloc'ed */
+	uint8_t *value; /* size bytes plus an uncounted NUL, malloc'ed */
+	size_t size;
+};
+
+/* One change of store_metadata_set(). */
+struct store_metadata_change {
+	const char *name;     /* canonical */
+	const uint8_t *value; /* NULL removes the entry */
+	size_t size;
+};
+
+/* Why store_metadata_set() returned 0. */
+enum store_metadata_refusal {
+	STORE_METADATA_REFUSED_NONE = 0,
+	/* mailbox_id is not (any longer) a mailbox. */
+	STORE_METADATA_NO_MAILBOX,
+	/* A value is over METADATA_MAX_VALUE_SIZE ([METADATA MAXSIZE]). */
+	STORE_METADATA_TOO_LARGE,
+	/* The change would put the mailbox over METADATA_MAX_ENTRIES or the
+	   user over METADATA_MAX_USER_SIZE ([METADATA TOOMANY]). */
+	STORE_METADATA_TOO_MANY,
+};
+
+/* Checks an entry name as sent by a client (RFC 5464 3.2: "/"-separated,
+   no "*" or "%", no empty component, no trailing "/", valid UTF-8 without
+   NUL; control characters refused too) and writes its canonical form to
+   a malloc'ed *canon_r. It must begin with "/private" or "/shared". The
+   bare "/private" or "/shared" is accepted only when for_set is false (a
+   GETMETADATA of a whole tree); for_set also wants a vendor-token after
+   a "vendor" component ("/shared/vendor/<token>...", RFC 5464 3.2.1.3).
+   Returns true, or false with *error_r (static text fit for BAD). */
+bool store_metadata_entry_canon(const uint8_t *name, size_t len,
+				bool for_set, char **canon_r,
+				const char **error_r);
+
+/* The entry `entry` (canonical) and the entries below it down to `depth`
+   levels (0: the entry alone, 1: also its children,
+   STORE_METADATA_DEPTH_INFINITY: everything below), sorted bytewise by
+   name; an entry without a value is simply absent. Returns 1 with a
+   malloc'ed array (free with store_metadata_entries_free(); NULL when
+   *count_r is 0), 0 if no such mailbox, -1. */
+int store_metadata_get(struct store_user *user, uint64_t mailbox_id,
+		       const char *entry, unsigned depth,
+		       struct store_metadata_entry **entries_r,
+		       unsigned *count_r, const char **error_r);
+void store_metadata_entries_free(struct store_metadata_entry **entries,
+				 unsigned count);
+
+/* Applies all changes in one transaction, in order (a later change of
+   the same name wins), or none of them. Returns 1 done, 0 refused with
+   *refusal_r saying why (nothing changed), -1 error (also for a
+   non-canonical name). */
+int store_metadata_set(struct store_user *user, uint64_t mailbox_id,
+		       const struct store_metadata_change *changes,
+		       unsigned count, enum store_metadata_refusal *refusal_r,
+		       const char **error_r);
+
 /* ---- startup check ---------------------------------------------------- */
 
 struct store_check_result {

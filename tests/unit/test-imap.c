@@ -791,6 +791,61 @@ test_session_errors(void **state)
 	close(c.fd);
 }
 
+/* METADATA (RFC 5464) and CREATE-SPECIAL-USE (RFC 6154) over a
+   session: exact response bytes, a command fed one byte at a time, a
+   literal8 value. */
+static void
+test_session_metadata(void **state)
+{
+	static const char set_cmd[] =
+		"m3 SETMETADATA meta (/private/comment \"a \\\"b\\\"\" "
+		"/shared/comment {3+}\r\nx\0y)\r\n";
+	struct client c;
+
+	client_connect(&c);
+	expect(&c, "* OK");
+	client_send(&c, "m1 LOGIN alice secret\r\n");
+	expect(&c, "m1 OK");
+	client_send(&c, "m2 CREATE meta (USE (\\Drafts))\r\n");
+	expect(&c, "m2 OK [MAILBOXID (F");
+	/* A NUL in a plain literal is refused by the parser. */
+	for (size_t i = 0; i < sizeof(set_cmd) - 1; i++)
+		assert_int_equal(write(c.fd, set_cmd + i, 1), 1);
+	expect(&c, "m3 BAD");
+	client_send(&c, "m4 SETMETADATA meta (/private/comment \"a \\\"b\\\"\" "
+		    "/shared/comment ~{3+}\r\nx");
+	assert_int_equal(write(c.fd, "\0", 1), 1);
+	client_send(&c, "y)\r\n");
+	expect(&c, "m4 OK SETMETADATA completed.");
+	client_send(&c, "m5 GETMETADATA (DEPTH 1) meta (/private /shared)\r\n");
+	expect(&c, "* METADATA \"meta\" (\"/private/comment\" \"a \\\"b\\\"\" "
+	       "\"/private/specialuse\" \"\\\\Drafts\" \"/shared/comment\" "
+	       "~{3}");
+	char line[64];
+	client_line(&c, line, sizeof(line));
+	assert_memory_equal(line, "x\0y)\r\n", 6);
+	expect(&c, "m5 OK GETMETADATA completed.");
+	client_send(&c, "m6 GETMETADATA meta (MAXSIZE 2) /shared/comment\r\n");
+	expect(&c, "m6 OK [METADATA LONGENTRIES 3] GETMETADATA completed.");
+	client_send(&c, "m7 GETMETADATA \"\" /shared/admin\r\n");
+	expect(&c, "* METADATA \"\" (\"/shared/admin\" NIL)");
+	expect(&c, "m7 OK");
+	client_send(&c, "m8 SETMETADATA meta (/private/a* \"x\")\r\n");
+	expect(&c, "m8 BAD Entry name must not contain * or %.");
+	client_send(&c, "m9 CREATE other (USE (\\Imaginary))\r\n");
+	expect(&c, "m9 NO [USEATTR]");
+	client_send(&c, "m10 DELETE meta\r\n");
+	expect(&c, "m10 OK");
+	client_send(&c, "m11 CREATE meta\r\n");
+	expect(&c, "m11 OK");
+	client_send(&c, "m12 GETMETADATA meta /shared/comment\r\n");
+	expect(&c, "* METADATA \"meta\" (\"/shared/comment\" NIL)");
+	expect(&c, "m12 OK");
+	client_send(&c, "m13 LOGOUT\r\n");
+	expect(&c, "* BYE");
+	close(c.fd);
+}
+
 int
 main(void)
 {
@@ -807,6 +862,7 @@ main(void)
 		cmocka_unit_test(test_session_append),
 		cmocka_unit_test(test_session_errors),
 		cmocka_unit_test(test_session_preview_lazy),
+		cmocka_unit_test(test_session_metadata),
 	};
 
 	return cmocka_run_group_tests(tests, setup_service, teardown_service);
