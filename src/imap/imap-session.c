@@ -472,14 +472,20 @@ session_input(struct conn *conn, void *context)
 	while (!conn_is_closing(conn) && !session->input_paused) {
 		if (session->append != NULL &&
 		    imap_append_streaming(session)) {
-			if (!imap_append_stream_input(session))
+			imap_session_running = session;
+			bool more = imap_append_stream_input(session);
+			imap_session_running = NULL;
+			if (!more)
 				break;
 			continue;
 		}
 		if (session->cmd != NULL) {
 			struct imap_cmd *cmd = session->cmd;
 
-			if (cmd->resume == NULL || !cmd->resume(cmd))
+			imap_session_running = session;
+			bool done = cmd->resume != NULL && cmd->resume(cmd);
+			imap_session_running = NULL;
+			if (!done)
 				break;
 			imap_session_cmd_finished(session);
 			continue;

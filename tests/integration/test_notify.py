@@ -7,6 +7,7 @@ not use NOTIFY sees nothing new."""
 import re
 import select
 import socket
+import time
 
 from helpers import make_message
 from test_imap import PW, deliver, imap_server  # noqa: F401
@@ -304,4 +305,47 @@ def test_session_without_notify_is_unaffected(imap_server):
     assert out[0] == b"* 2 EXISTS\r\n"
     assert all(ln.endswith(b" RECENT\r\n") for ln in out[1:])
     c.close()
+    b.close()
+
+
+def test_overflow_turns_notify_off(imap_server):
+    """A session whose output is stuck behind a large FETCH queues name
+    changes up to the limit, then gets NOTIFICATIONOVERFLOW and no more
+    notifications (RFC 5465 5.8)."""
+    b = Raw(imap_server)
+    b.login()
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 8000
+    b.send("a1 APPEND INBOX {%d}" % len(big))
+    assert b.readline().startswith(b"+")
+    b.s.sendall(big + b"\r\n")
+    assert b.readline().startswith(b"a1 OK")
+
+    a = Raw.__new__(Raw)
+    a.s = socket.socket()
+    a.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    a.s.settimeout(10)
+    a.s.connect(("127.0.0.1", imap_server.ports["imap"]))
+    a.buf = b""
+    a.n = 0
+    a.readline()
+    a.login()
+    ok(a.cmd("SELECT INBOX"))
+    ok(a.cmd("NOTIFY SET (PERSONAL (MailboxName))"))
+    # The FETCH reply cannot all go out while a reads nothing.
+    a.send("f1 FETCH 1 BODY.PEEK[]")
+    time.sleep(0.3)
+    for i in range(270):
+        ok(b.cmd("CREATE Many%d" % i))
+    ln = a.readline()
+    m = re.match(rb"\* 1 FETCH \(BODY\[\] \{(\d+)\}\r\n", ln)
+    assert m, ln
+    a.read(int(m.group(1)))
+    assert a.readline() == b")\r\n"
+    assert a.readline().startswith(b"f1 OK")
+    assert a.readline().startswith(b"* OK [NOTIFICATIONOVERFLOW]")
+    ok(b.cmd("CREATE After"))
+    assert a.quiet()
+    out = ok(a.cmd("NOOP"))
+    assert out == []
+    a.close()
     b.close()
