@@ -337,6 +337,28 @@ write_status(struct imap_session *session, uint64_t id, const char *name,
 			  name, error);
 }
 
+/* RFC 5465 5.4: a create or delete affects the direct parent too (its
+   \HasChildren), whether or not it exists. */
+static void
+write_parent_list(struct imap_session *session, struct imap_notify *n,
+		  struct notify_snapshot *snap, const char *name)
+{
+	const struct store_mailbox_info *info;
+	const char *slash = strrchr(name, '/');
+	char *parent;
+	bool sub;
+
+	if (slash == NULL)
+		return;
+	parent = imap_xstrndup(name, (size_t)(slash - name));
+	info = snapshot_find(snap, parent, 0);
+	sub = info != NULL ? info->subscribed :
+		snapshot_subscribed(session, snap, parent);
+	if ((events_for(n, parent, sub) & IMAP_NOTIFY_MAILBOX_NAME) != 0)
+		write_list(session, snap, parent, NULL, sub);
+	free(parent);
+}
+
 static void
 write_entry(struct imap_session *session, struct imap_notify *n,
 	    struct notify_snapshot *snap, const struct notify_entry *e)
@@ -375,6 +397,7 @@ write_entry(struct imap_session *session, struct imap_notify *n,
 		if ((events_for(n, e->name, sub) &
 		     IMAP_NOTIFY_MAILBOX_NAME) != 0)
 			write_list(session, snap, e->name, NULL, sub);
+		write_parent_list(session, n, snap, e->name);
 		break;
 	case STORE_CHANGE_DELETE:
 		/* DELETE leaves the subscription. */
@@ -382,6 +405,7 @@ write_entry(struct imap_session *session, struct imap_notify *n,
 		if ((events_for(n, e->name, sub) &
 		     IMAP_NOTIFY_MAILBOX_NAME) != 0)
 			write_list(session, snap, e->name, NULL, sub);
+		write_parent_list(session, n, snap, e->name);
 		break;
 	case STORE_CHANGE_RENAME:
 		info = snapshot_find(snap, e->name, 0);

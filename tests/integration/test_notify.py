@@ -124,6 +124,13 @@ def test_status_for_other_mailboxes_and_list(imap_server):
     assert a.readline() == b'* LIST (\\HasNoChildren) "/" "Groups"\r\n'
     ok(b.cmd("DELETE Groups"))
     assert a.readline() == b'* LIST (\\NonExistent) "/" "Groups"\r\n'
+    # A child's create and delete also list its parent (5.4).
+    ok(b.cmd("CREATE Sent/2026"))
+    assert a.readline() == b'* LIST (\\HasNoChildren) "/" "Sent/2026"\r\n'
+    assert a.readline().startswith(b'* LIST (\\HasChildren')
+    ok(b.cmd("DELETE Sent/2026"))
+    assert a.readline() == b'* LIST (\\NonExistent) "/" "Sent/2026"\r\n'
+    assert a.readline().startswith(b'* LIST (\\HasNoChildren')
 
     # The session's own changes are not echoed to it (RFC 5465 5).
     out = ok(a.cmd("CREATE Mine"))
