@@ -356,3 +356,45 @@ def test_overflow_turns_notify_off(imap_server):
     assert out == []
     a.close()
     b.close()
+
+
+def test_pop3_and_quire_deliver_reach_notify(imap_server):
+    """Changes from POP3 and from `quire deliver` through the daemon reach
+    a NOTIFY session as well, and a burst of them may give one STATUS."""
+    import poplib
+    import subprocess
+    from conftest import QUIRE
+
+    a = Raw(imap_server)
+    a.login()
+    ok(a.cmd("NOTIFY SET (INBOXES (MessageNew MessageExpunge "
+             "FlagChange))"))
+    msg = make_message(0).replace(b"\r\n", b"\n")
+    r = subprocess.run([QUIRE, "-c", imap_server.conf, "deliver", "-u",
+                        "alice"], input=msg, capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert a.readline().startswith(b'* STATUS "INBOX" (MESSAGES 1 ')
+    # POP3 DELE + QUIT expunges.
+    p = poplib.POP3("127.0.0.1", imap_server.ports["pop3"], timeout=30)
+    p.user("alice")
+    p.pass_(PW)
+    p.retr(1)
+    p.dele(1)
+    p.quit()
+    lines = [a.readline()]
+    while b"MESSAGES 0 " not in lines[-1]:
+        lines.append(a.readline())
+    assert all(ln.startswith(b'* STATUS "INBOX" (') for ln in lines)
+    # A flag change alone, without CONDSTORE, shows as UNSEEN (5.1).
+    b = Raw(imap_server)
+    b.login()
+    deliver(imap_server, "alice", make_message(1))
+    assert a.readline().startswith(b'* STATUS "INBOX" (MESSAGES 1 ')
+    ok(b.cmd("SELECT INBOX"))
+    ok(b.cmd("STORE 1 +FLAGS (\\Seen)"))
+    ln = a.readline()
+    assert re.match(rb'\* STATUS "INBOX" \(MESSAGES 1 UIDNEXT 3 '
+                    rb'UIDVALIDITY \d+ UNSEEN 0\)\r\n', ln), ln
+    b.close()
+    a.close()
