@@ -755,13 +755,26 @@ imap_fetch_write_unsolicited(struct imap_session *session,
 	(void)fetch_one(session, true, &ctx, seq);
 	/* The whole response now, whatever the output holds: the items
 	   are the few the client chose for new messages, and a command
-	   may follow at once. */
+	   may follow at once. File ranges are queued as files, so a large
+	   body costs no memory; only a range with NULs to mask is read. */
 	for (; ctx.seg_pos < ctx.seg_count && ret == 0; ctx.seg_pos++) {
 		struct fetch_seg *seg = &ctx.segs[ctx.seg_pos];
 
 		if (!seg->file) {
 			imap_session_write(session, seg->data, seg->len);
 			continue;
+		}
+		while (!seg->mask_nul && seg->flen > 0 && ret == 0) {
+			/* A file range: no copy in memory. */
+			uint64_t n = seg->flen < CONN_OUTPUT_HIGH_WATER ?
+				seg->flen : CONN_OUTPUT_HIGH_WATER;
+
+			if (conn_write_file(session->conn, ctx.fd,
+					    (off_t)seg->off, (size_t)n,
+					    &error) < 0)
+				ret = -1;
+			seg->off += n;
+			seg->flen -= n;
 		}
 		while (seg->flen > 0 && ret == 0) {
 			uint64_t n = seg->flen < FETCH_READ_CHUNK ?
@@ -773,9 +786,7 @@ imap_fetch_write_unsolicited(struct imap_session *session,
 				error = "reading the message failed";
 				ret = -1;
 			} else {
-				if (seg->mask_nul)
-					(void)mail_nul_mask(chunk.data,
-							    chunk.len);
+				(void)mail_nul_mask(chunk.data, chunk.len);
 				imap_session_write(session, chunk.data,
 						   chunk.len);
 				seg->off += n;

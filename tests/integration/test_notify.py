@@ -398,3 +398,25 @@ def test_pop3_and_quire_deliver_reach_notify(imap_server):
                     rb'UIDVALIDITY \d+ UNSEEN 0\)\r\n', ln), ln
     b.close()
     a.close()
+
+
+def test_pushed_fetch_of_the_whole_message(imap_server):
+    a = Raw(imap_server)
+    a.login(rev2=True)
+    ok(a.cmd("SELECT INBOX"))
+    ok(a.cmd("NOTIFY SET (SELECTED (MessageNew (BODY.PEEK[] RFC822.SIZE) "
+             "MessageExpunge))"))
+    msg = make_message(0, body_lines=[b"line %d" % i for i in range(3000)])
+    deliver(imap_server, "alice", msg)
+    assert a.readline() == b"* 1 EXISTS\r\n"
+    ln = a.readline()
+    m = re.match(rb"\* 1 FETCH \(UID 1 BODY\[\] \{(\d+)\}\r\n", ln)
+    assert m, ln
+    body = a.read(int(m.group(1)))
+    assert body.endswith(msg)
+    tail = a.readline()
+    assert tail == b" RFC822.SIZE %d)\r\n" % len(body)
+    # The message is still unseen: the push used BODY.PEEK.
+    out = ok(a.cmd("FETCH 1 FLAGS"))
+    assert out == [b"* 1 FETCH (FLAGS ())\r\n"]
+    a.close()
