@@ -599,9 +599,9 @@ items_have_lazy_preview(const struct imap_fetch_items *items)
 /* Writes one message's FETCH response. Returns 0, or -1 (*error_r) on a
    server error. */
 static int
-fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
+fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
+	  uint32_t seq)
 {
-	struct imap_session *session = cmd->session;
 	struct mail_cache_record *rec = NULL;
 	struct store_view_entry e;
 	struct fetch_out out;
@@ -650,7 +650,7 @@ fetch_one(struct imap_cmd *cmd, struct fetch_ctx *ctx, uint32_t seq)
 	out.ctx = ctx;
 	buf_init(&out.buf, 0);
 	buf_appendf(&out.buf, "* %u FETCH (", seq);
-	if (cmd->uid && !ctx->has_uid_item) {
+	if (uid && !ctx->has_uid_item) {
 		buf_appendf(&out.buf, "UID %u", e.uid);
 		first = false;
 	}
@@ -792,7 +792,8 @@ fetch_resume(struct imap_cmd *cmd)
 		if (conn_output_pending(session->conn) >=
 		    CONN_OUTPUT_HIGH_WATER)
 			return false;
-		(void)fetch_one(cmd, ctx, ctx->seqs[ctx->pos++]);
+		(void)fetch_one(session, cmd->uid, ctx,
+				ctx->seqs[ctx->pos++]);
 	}
 	if (ctx->unknown_cte)
 		imap_cmd_no(cmd, "[UNKNOWN-CTE] Unknown content transfer "
@@ -806,6 +807,80 @@ fetch_resume(struct imap_cmd *cmd)
 	else
 		imap_cmd_ok(cmd, "FETCH completed.");
 	return true;
+}
+
+int
+imap_fetch_write_unsolicited(struct imap_session *session,
+			     struct imap_fetch_items *items, uint32_t seq)
+{
+	struct fetch_ctx ctx;
+	const char *error;
+	int ret = 0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.fd = -1;
+	ctx.items = items;
+	for (unsigned i = 0; i < items->count; i++) {
+		if (items->items[i].kind == IMAP_FETCH_UID)
+			ctx.has_uid_item = true;
+		if (items->items[i].kind == IMAP_FETCH_FLAGS)
+			ctx.has_flags_item = true;
+	}
+	/* UID always: the client may not use sequence numbers once it
+	   gets MessageNew pushed (RFC 5465 5.2 example). */
+	(void)fetch_one(session, true, &ctx, seq);
+	/* The whole response now, whatever the output holds: the items
+	   are the few the client chose for new messages, and a command
+	   may follow at once. File ranges are queued as files, so a large
+	   body costs no memory; only a range with NULs to mask is read. */
+	for (; ctx.seg_pos < ctx.seg_count && ret == 0; ctx.seg_pos++) {
+		struct fetch_seg *seg = &ctx.segs[ctx.seg_pos];
+
+		if (!seg->file) {
+			imap_session_write(session, seg->data, seg->len);
+			continue;
+		}
+		while (!seg->mask_nul && seg->flen > 0 && ret == 0) {
+			/* A file range: no copy in memory. */
+			uint64_t n = seg->flen < CONN_OUTPUT_HIGH_WATER ?
+				seg->flen : CONN_OUTPUT_HIGH_WATER;
+
+			if (conn_write_file(session->conn, ctx.fd,
+					    (off_t)seg->off, (size_t)n,
+					    &error) < 0)
+				ret = -1;
+			seg->off += n;
+			seg->flen -= n;
+		}
+		while (seg->flen > 0 && ret == 0) {
+			uint64_t n = seg->flen < FETCH_READ_CHUNK ?
+				seg->flen : FETCH_READ_CHUNK;
+			struct buf chunk;
+
+			buf_init(&chunk, 0);
+			if (read_range(ctx.fd, seg->off, n, &chunk) < 0) {
+				error = "reading the message failed";
+				ret = -1;
+			} else {
+				(void)mail_nul_mask(chunk.data, chunk.len);
+				imap_session_write(session, chunk.data,
+						   chunk.len);
+				seg->off += n;
+				seg->flen -= n;
+			}
+			buf_free(&chunk);
+		}
+	}
+	segs_clear(&ctx);
+	free(ctx.segs);
+	if (ret < 0) {
+		/* Part of a literal is out: the client cannot
+		   resynchronise. */
+		log_error(&session->log, "pushing FETCH failed: %s", error);
+		conn_close(session->conn, "FETCH failed");
+		return -1;
+	}
+	return ctx.failed ? -1 : 0;
 }
 
 /* Marks the unseen messages of the set \Seen before the replies are

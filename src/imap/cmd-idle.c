@@ -2,6 +2,7 @@
    selected mailbox goes out as it happens (the watcher's wake calls the
    sync), until the client sends DONE. */
 #include "imap/imap-commands.h"
+#include "imap/imap-notify.h"
 
 #include <string.h>
 #include <strings.h>
@@ -39,6 +40,8 @@ cmd_idle(struct imap_cmd *cmd)
 	imap_session_sync(session, true);
 	imap_session_write(session, "+ idling\r\n", 10);
 	session->idling = true;
+	/* NOTIFY's changes held back while commands ran. */
+	imap_notify_resume(session);
 	cmd->resume = idle_resume;
 	return idle_resume(cmd);
 }

@@ -4,6 +4,7 @@
 
 #include "imap/cmd-sort.h"
 #include "imap/imap-commands.h"
+#include "imap/imap-notify.h"
 
 #define ANY (IMAP_CMD_NOAUTH | IMAP_CMD_AUTH | IMAP_CMD_SELECTED)
 #define AUTHED (IMAP_CMD_AUTH | IMAP_CMD_SELECTED)
@@ -37,6 +38,7 @@ static const struct imap_command_def imap_commands[] = {
 	{ "SETQUOTA", cmd_setquota, AUTHED },
 	{ "GETMETADATA", cmd_getmetadata, AUTHED },
 	{ "SETMETADATA", cmd_setmetadata, AUTHED },
+	{ "NOTIFY", cmd_notify, AUTHED },
 
 	{ "CHECK", cmd_check, IMAP_CMD_SELECTED },
 	{ "CLOSE", cmd_close, IMAP_CMD_SELECTED },

@@ -105,6 +105,13 @@ void imap_append_free(struct imap_session *session);
 
 /* cmd-fetch.c */
 bool cmd_fetch(struct imap_cmd *cmd);
+struct imap_fetch_items;
+/* Writes "* seq FETCH (UID n items)" for message seq of the selected
+   view at once, literals included (NOTIFY's MessageNew push). Returns 0,
+   or -1 (logged; the session is closed if a reply was half written). */
+int imap_fetch_write_unsolicited(struct imap_session *session,
+				 struct imap_fetch_items *items,
+				 uint32_t seq);
 /* Parses size bytes of a message file and appends its mail cache record
    (mail-cache.h) to record. Returns 0, or -1 with *error_r. */
 int imap_message_parse_fd(int fd, uint64_t size, struct buf *record,

@@ -16,6 +16,7 @@
 #include "auth/sasl.h"
 #include "auth/throttle.h"
 #include "imap/imap-commands.h"
+#include "imap/imap-notify.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
 #include "net/conn.h"
@@ -23,6 +24,8 @@
 #include "store/store.h"
 
 /* ---- helpers ----------------------------------------------------------- */
+
+__thread struct imap_session *imap_session_running;
 
 void *
 imap_xcalloc(size_t n, size_t size)
@@ -235,6 +238,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	buf_append_str(out, " OBJECTID PREVIEW SAVEDATE");
 	/* RFC 5464 (cmd-metadata.c), RFC 6154 3 (cmd_create). */
 	buf_append_str(out, " METADATA METADATA-SERVER CREATE-SPECIAL-USE");
+	/* RFC 5465 (imap-notify.c). */
+	buf_append_str(out, " NOTIFY");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 
@@ -284,10 +289,13 @@ imap_session_cmd_finished(struct imap_session *session)
 		session_bye_shutdown(session);
 		return;
 	}
-	if (session->state == IMAP_STATE_LOGOUT)
+	if (session->state == IMAP_STATE_LOGOUT) {
 		conn_close_after_flush(session->conn, "logout");
-	else if (!conn_is_closing(session->conn))
+	} else if (!conn_is_closing(session->conn)) {
+		/* NOTIFY's changes held back while the command ran. */
+		imap_notify_resume(session);
 		conn_input_kick(session->conn);
+	}
 }
 
 static bool
@@ -364,7 +372,10 @@ session_dispatch(struct imap_session *session, const struct imap_command *pc)
 	cmd->def = def;
 	cmd->args = args;
 	cmd->args_count = args_count;
-	if (!def->func(cmd)) {
+	imap_session_running = session;
+	bool done = def->func(cmd);
+	imap_session_running = NULL;
+	if (!done) {
 		/* Goes on from resume / a timer; the args die with the next
 		   feed. */
 		cmd->args = NULL;
@@ -472,14 +483,20 @@ session_input(struct conn *conn, void *context)
 	while (!conn_is_closing(conn) && !session->input_paused) {
 		if (session->append != NULL &&
 		    imap_append_streaming(session)) {
-			if (!imap_append_stream_input(session))
+			imap_session_running = session;
+			bool more = imap_append_stream_input(session);
+			imap_session_running = NULL;
+			if (!more)
 				break;
 			continue;
 		}
 		if (session->cmd != NULL) {
 			struct imap_cmd *cmd = session->cmd;
 
-			if (cmd->resume == NULL || !cmd->resume(cmd))
+			imap_session_running = session;
+			bool done = cmd->resume != NULL && cmd->resume(cmd);
+			imap_session_running = NULL;
+			if (!done)
 				break;
 			imap_session_cmd_finished(session);
 			continue;
@@ -495,6 +512,8 @@ session_output_drained(struct conn *conn, void *context)
 	struct imap_session *session = context;
 	struct imap_cmd *cmd = session->cmd;
 
+	if (session->notify != NULL && !conn_is_closing(conn))
+		imap_notify_resume(session);
 	if (session->idling && !conn_is_closing(conn)) {
 		/* Updates held back while the output was full. */
 		imap_session_sync(session, true);
@@ -682,6 +701,7 @@ session_free(struct imap_session *session)
 	imap_auth_session_closed(session);
 	sasl_server_destroy(&session->sasl);
 	free(session->sasl_tag);
+	imap_notify_destroy(session);
 	imap_session_unselect(session);
 	store_keywords_free(&session->keywords, session->keyword_count);
 	store_user_unref(&session->user);

@@ -121,6 +121,7 @@ struct imap_service {
 };
 
 struct imap_append;
+struct imap_notify;
 
 struct imap_cmd {
 	struct imap_session *session;
@@ -217,6 +218,8 @@ struct imap_session {
 
 	/* APPEND streaming its literals (cmd-append.c). */
 	struct imap_append *append;
+	/* NOTIFY (imap-notify.c); NULL unless the client used it. */
+	struct imap_notify *notify;
 
 	/* Private to imap-session.c / cmd-auth.c. */
 	struct sasl_server *sasl;
@@ -236,6 +239,11 @@ struct imap_session {
 	bool streaming_literal;
 	bool destroyed;
 };
+
+/* The session whose command handler runs on this thread now (NULL
+   between commands): a store change made meanwhile is its own (NOTIFY
+   does not report a session's own changes to it, RFC 5465 5). */
+extern __thread struct imap_session *imap_session_running;
 
 /* ---- replies ----------------------------------------------------------- */
 

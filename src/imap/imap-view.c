@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "imap/imap-commands.h"
+#include "imap/imap-notify.h"
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "lib/mutf7.h"
@@ -279,6 +280,9 @@ wake_callback(void *context)
 	struct imap_session *session = context;
 
 	if (session->state != IMAP_STATE_SELECTED)
+		return;
+	/* NOTIFY decides what goes out, and when. */
+	if (imap_notify_selected_changed(session))
 		return;
 	/* RFC 2177: during IDLE changes go out at once, expunges included;
 	   otherwise they wait for the next command's reply. */

@@ -216,4 +216,17 @@
    SETMETADATA: each costs a store lookup. */
 #define METADATA_MAX_COMMAND_ENTRIES 256
 
+/* NOTIFY (RFC 5465, src/imap/imap-notify*.c). */
+/* Event groups in one NOTIFY SET: each is checked against every change
+   of the user's mailboxes. */
+#define IMAP_NOTIFY_MAX_GROUPS 32
+/* Mailbox names over all SUBTREE / MAILBOXES groups of one NOTIFY SET:
+   each is compared with the changed mailbox's name. */
+#define IMAP_NOTIFY_MAX_NAMES 256
+/* Changes queued for one session that has not written them yet (a
+   command runs, or the client does not read): past it the session gets
+   NOTIFICATIONOVERFLOW and NOTIFY NONE (RFC 5465 5.8). Changes of one
+   mailbox share one entry, so only many mailboxes or names fill it. */
+#define IMAP_NOTIFY_QUEUE_MAX 256
+
 #endif

@@ -46,6 +46,8 @@ struct store_watch {
 	struct store_user *user;
 	uint64_t mailbox_id;
 	store_watch_callback_t *callback;
+	/* Set instead of callback for a user watch (all mailboxes). */
+	store_user_watch_callback_t *user_callback;
 	void *context;
 	bool removed; /* removed during a notification; freed after it */
 };
@@ -264,6 +266,11 @@ int store_error_overquota(const char **error_r);
    with the user locked. */
 void store_notify(struct store_user *user, uint64_t mailbox_id,
 		  enum store_change_type type, uint64_t modseq);
+
+/* Calls the user watches with a change that has no mailbox watcher
+   form (create, delete, rename, subscription). With the user locked. */
+void store_notify_user(struct store_user *user,
+		       const struct store_user_change *change);
 
 /* The store's clock. */
 time_t store_now(const struct store *store);

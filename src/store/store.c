@@ -559,6 +559,22 @@ user_end(struct store_user *user)
 
 #define BACKEND(user) ((user)->store->backend)
 
+static void
+notify_named(struct store_user *user, enum store_change_type type,
+	     uint64_t mailbox_id, const char *name, const char *old_name,
+	     bool subscribed)
+{
+	struct store_user_change ch = {
+		.type = type,
+		.mailbox_id = mailbox_id,
+		.name = name,
+		.old_name = old_name,
+		.subscribed = subscribed,
+	};
+
+	store_notify_user(user, &ch);
+}
+
 /* Sorts and merges a caller's UID set; drops empty and reversed ranges
    (last < first is treated as first..last swapped, as IMAP's "5:3"). */
 static int
@@ -659,6 +675,9 @@ store_mailbox_create(struct store_user *user, const char *name,
 	user_begin(user);
 	ret = BACKEND(user)->mailbox_create(user, canon, special_use, &id,
 					    error_r);
+	if (ret > 0)
+		notify_named(user, STORE_CHANGE_CREATE, id, canon, NULL,
+			     false);
 	user_end(user);
 	free(canon);
 	if (id_r != NULL)
@@ -681,6 +700,8 @@ store_mailbox_delete(struct store_user *user, const char *name,
 	}
 	user_begin(user);
 	ret = BACKEND(user)->mailbox_delete(user, canon, error_r);
+	if (ret > 0)
+		notify_named(user, STORE_CHANGE_DELETE, 0, canon, NULL, false);
 	user_end(user);
 	free(canon);
 	return ret;
@@ -705,6 +726,9 @@ store_mailbox_rename(struct store_user *user, const char *old_name,
 		user_begin(user);
 		ret = BACKEND(user)->mailbox_rename(user, old_canon, new_canon,
 						    error_r);
+		if (ret > 0)
+			notify_named(user, STORE_CHANGE_RENAME, 0, new_canon,
+				     old_canon, false);
 		user_end(user);
 	}
 	free(old_canon);
@@ -740,6 +764,9 @@ store_subscription_set(struct store_user *user, const char *name,
 	user_begin(user);
 	ret = BACKEND(user)->subscription_set(user, canon, subscribed,
 					       error_r);
+	if (ret > 0)
+		notify_named(user, STORE_CHANGE_SUBSCRIPTION, 0, canon, NULL,
+			     subscribed);
 	user_end(user);
 	free(canon);
 	return ret;
@@ -1433,6 +1460,22 @@ store_watch_add(struct store_user *user, uint64_t mailbox_id,
 	return w;
 }
 
+struct store_watch *
+store_user_watch_add(struct store_user *user,
+		     store_user_watch_callback_t *callback, void *context)
+{
+	struct store_watch *w = store_malloc0(sizeof(*w));
+
+	w->user = user;
+	w->user_callback = callback;
+	w->context = context;
+	pthread_mutex_lock(&user->lock);
+	w->next = user->watches;
+	user->watches = w;
+	pthread_mutex_unlock(&user->lock);
+	return w;
+}
+
 static void
 watch_sweep(struct store_user *user)
 {
@@ -1476,8 +1519,36 @@ store_notify(struct store_user *user, uint64_t mailbox_id,
 	pthread_mutex_lock(&user->lock);
 	user->notify_depth++;
 	for (struct store_watch *w = user->watches; w != NULL; w = w->next) {
-		if (!w->removed && w->mailbox_id == mailbox_id)
+		if (w->removed)
+			continue;
+		if (w->user_callback != NULL) {
+			/* DELETE / RENAME follow from the front, by name. */
+			if (type != STORE_CHANGE_MAILBOX) {
+				struct store_user_change ch = {
+					.type = type,
+					.mailbox_id = mailbox_id,
+					.modseq = modseq,
+				};
+				w->user_callback(w->context, &ch);
+			}
+		} else if (w->mailbox_id == mailbox_id) {
 			w->callback(w->context, mailbox_id, type, modseq);
+		}
+	}
+	if (--user->notify_depth == 0 && user->watch_removed)
+		watch_sweep(user);
+	pthread_mutex_unlock(&user->lock);
+}
+
+void
+store_notify_user(struct store_user *user,
+		  const struct store_user_change *change)
+{
+	pthread_mutex_lock(&user->lock);
+	user->notify_depth++;
+	for (struct store_watch *w = user->watches; w != NULL; w = w->next) {
+		if (!w->removed && w->user_callback != NULL)
+			w->user_callback(w->context, change);
 	}
 	if (--user->notify_depth == 0 && user->watch_removed)
 		watch_sweep(user);

@@ -485,6 +485,11 @@ enum store_change_type {
 	STORE_CHANGE_FLAGS,   /* flags/keywords/POP3 retrieval */
 	STORE_CHANGE_EXPUNGE, /* expunge, move source, expiry */
 	STORE_CHANGE_MAILBOX, /* mailbox deleted or renamed */
+	/* Only for user watchers (store_user_watch_add()): */
+	STORE_CHANGE_CREATE,	   /* a mailbox was created */
+	STORE_CHANGE_DELETE,	   /* a mailbox was deleted */
+	STORE_CHANGE_RENAME,	   /* a mailbox (and its children) renamed */
+	STORE_CHANGE_SUBSCRIPTION, /* a name was (un)subscribed */
 };
 
 /* Called after a change to the watched mailbox has been committed, from
@@ -505,8 +510,41 @@ struct store_watch *store_watch_add(struct store_user *user,
 				    store_watch_callback_t *callback,
 				    void *context);
 /* Unregisters; after it returns the callback is not called again. Sets
-   *watch to NULL. Safe on NULL. */
+   *watch to NULL. Safe on NULL. Also removes user watches. */
 void store_watch_remove(struct store_watch **watch);
+
+/* User watches (IMAP NOTIFY, RFC 5465): one callback for every change of
+   any of the user's mailboxes made through this struct store, by any
+   session, POP3, LMTP or `quire deliver` through the daemon. A session
+   that does not ask for them costs nothing: store_notify() walks the
+   same list as for mailbox watchers.
+
+   The change, valid only during the callback:
+     SAVE, FLAGS, EXPUNGE  mailbox_id and modseq (HIGHESTMODSEQ after it);
+                           name is NULL (the callee looks it up if needed)
+     CREATE, DELETE        mailbox_id (0 for DELETE) and name
+     RENAME                old_name and name (the new one); one change
+                           for the mailbox, none for renamed children
+     SUBSCRIPTION          name and subscribed (the state after it; sent
+                           even when the list already had it so)
+   STORE_CHANGE_MAILBOX is never sent to user watches (DELETE/RENAME say
+   more). The callback runs as store_watch_callback_t does: on the
+   committing thread, with the user locked, and must be quick. */
+struct store_user_change {
+	enum store_change_type type;
+	uint64_t mailbox_id;
+	uint64_t modseq;
+	const char *name;
+	const char *old_name;
+	bool subscribed;
+};
+typedef void store_user_watch_callback_t(void *context,
+					 const struct store_user_change *ch);
+/* Registers a user watch; remove it with store_watch_remove(). Never
+   fails. */
+struct store_watch *store_user_watch_add(struct store_user *user,
+					 store_user_watch_callback_t *callback,
+					 void *context);
 
 /* ---- the selected mailbox: one shared view, a cursor per session ------ */
 

@@ -715,6 +715,87 @@ test_watchers(void **state)
 	assert_int_equal(a.calls[STORE_CHANGE_SAVE], 1);
 }
 
+/* User watches (NOTIFY): every mailbox's changes, and the named ones. */
+struct user_watch_log {
+	unsigned count;
+	enum store_change_type type[16];
+	uint64_t mailbox_id[16];
+	char name[16][64];
+	char old_name[16][64];
+	bool subscribed[16];
+};
+
+static void
+user_watch_cb(void *context, const struct store_user_change *ch)
+{
+	struct user_watch_log *log = context;
+	unsigned i = log->count;
+
+	assert_true(i < 16);
+	log->count++;
+	log->type[i] = ch->type;
+	log->mailbox_id[i] = ch->mailbox_id;
+	snprintf(log->name[i], sizeof(log->name[i]), "%s",
+		 ch->name != NULL ? ch->name : "");
+	snprintf(log->old_name[i], sizeof(log->old_name[i]), "%s",
+		 ch->old_name != NULL ? ch->old_name : "");
+	log->subscribed[i] = ch->subscribed;
+}
+
+static void
+test_user_watch(void **state)
+{
+	struct fixture *f = *state;
+	struct user_watch_log log = { 0 };
+	const char *error;
+	uint64_t work;
+	struct store_watch *w = store_user_watch_add(f->user, user_watch_cb,
+						     &log);
+
+	assert_int_equal(store_mailbox_create(f->user, "work", 0, &work,
+					      &error), 1);
+	/* A failed create tells nobody. */
+	assert_int_equal(store_mailbox_create(f->user, "work", 0, NULL,
+					      &error), 0);
+	save_msg(f->user, work, "x\r\n");
+	struct store_uid_range r = { 1, 1 };
+	assert_int_equal(store_flags_update(f->user, work, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(store_expunge(f->user, work, &r, 1, NULL, &error),
+			 1);
+	assert_int_equal(store_subscription_set(f->user, "work", true,
+						&error), 1);
+	assert_int_equal(store_mailbox_rename(f->user, "work", "play",
+					      &error), 1);
+	assert_int_equal(store_mailbox_delete(f->user, "play", &error), 1);
+	assert_int_equal(store_mailbox_delete(f->user, "play", &error), 0);
+
+	static const enum store_change_type want[] = {
+		STORE_CHANGE_CREATE, STORE_CHANGE_SAVE, STORE_CHANGE_FLAGS,
+		STORE_CHANGE_EXPUNGE, STORE_CHANGE_SUBSCRIPTION,
+		STORE_CHANGE_RENAME, STORE_CHANGE_DELETE,
+	};
+	assert_int_equal(log.count, sizeof(want) / sizeof(want[0]));
+	for (unsigned i = 0; i < log.count; i++)
+		assert_int_equal(log.type[i], want[i]);
+	assert_int_equal(log.mailbox_id[0], work);
+	assert_string_equal(log.name[0], "work");
+	assert_int_equal(log.mailbox_id[1], work);
+	assert_string_equal(log.name[4], "work");
+	assert_true(log.subscribed[4]);
+	assert_string_equal(log.name[5], "play");
+	assert_string_equal(log.old_name[5], "work");
+	assert_string_equal(log.name[6], "play");
+
+	/* Removed: silent; mailbox watchers still work beside it. */
+	store_watch_remove(&w);
+	assert_null(w);
+	assert_int_equal(store_mailbox_create(f->user, "again", 0, NULL,
+					      &error), 1);
+	assert_int_equal(log.count, sizeof(want) / sizeof(want[0]));
+}
+
 static void
 user_path(struct fixture *f, const char *rel, char *out, size_t size)
 {
@@ -2275,6 +2356,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pop3, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchers, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_user_watch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
