@@ -32,6 +32,10 @@ static const struct imap_command_def imap_commands[] = {
 	{ "STATUS", cmd_status, AUTHED },
 	{ "APPEND", cmd_append, AUTHED },
 	{ "IDLE", cmd_idle, AUTHED },
+	/* RFC 4978: after login only, so an anonymous peer cannot make us
+	   hold compression streams. */
+	{ "COMPRESS", cmd_compress, AUTHED },
+	{ "UNAUTHENTICATE", cmd_unauthenticate, AUTHED },
 
 	{ "CHECK", cmd_check, IMAP_CMD_SELECTED },
 	{ "CLOSE", cmd_close, IMAP_CMD_SELECTED },

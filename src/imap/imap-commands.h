@@ -114,6 +114,12 @@ bool cmd_expunge(struct imap_cmd *cmd);
 /* cmd-idle.c */
 bool cmd_idle(struct imap_cmd *cmd);
 
+/* cmd-compress.c */
+bool cmd_compress(struct imap_cmd *cmd);
+
+/* cmd-unauthenticate.c */
+bool cmd_unauthenticate(struct imap_cmd *cmd);
+
 /* cmd-search.c (the search module's) */
 bool cmd_search(struct imap_cmd *cmd);
 
