@@ -19,6 +19,9 @@ struct net_deflate {
 	z_stream in, out;
 	size_t memory;
 	bool in_failed, in_ended;
+	/* The inflater filled all the space it was given: it may hold more
+	   output (the rest of a long match) even with no input left. */
+	bool in_full;
 	bool out_pending;
 };
 
@@ -99,9 +102,14 @@ net_deflate_inflate(struct net_deflate *z, struct evbuffer *src,
 		*error_r = "compressed input already failed";
 		return -1;
 	}
-	while (evbuffer_peek(src, -1, NULL, &in_vec, 1) >= 1 &&
-	       in_vec.iov_len > 0) {
-		if (z->in_ended) {
+	for (;;) {
+		if (evbuffer_peek(src, -1, NULL, &in_vec, 1) < 1) {
+			in_vec.iov_base = NULL;
+			in_vec.iov_len = 0;
+		}
+		if (in_vec.iov_len == 0 && !z->in_full)
+			break;
+		if (z->in_ended && in_vec.iov_len > 0) {
 			/* The peer finished its stream (Z_FINISH) and then
 			   went on: nothing can decode that. */
 			z->in_failed = true;
@@ -129,6 +137,7 @@ net_deflate_inflate(struct net_deflate *z, struct evbuffer *src,
 		ret = inflate(&z->in, Z_SYNC_FLUSH);
 		used -= z->in.avail_in;
 		made = out_vec.iov_len - z->in.avail_out;
+		z->in_full = z->in.avail_out == 0;
 		out_vec.iov_len = made;
 		if (evbuffer_commit_space(dst, &out_vec, 1) < 0)
 			abort();

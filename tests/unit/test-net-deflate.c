@@ -305,6 +305,103 @@ test_inflate_limit(void **state)
 	net_deflate_destroy(&z);
 }
 
+/* Small reader buffers: zlib can stop with the output space full after
+   it took the last input bytes but before it wrote the whole of a long
+   match; the rest must still come out with no new input. */
+static void
+test_inflate_small_limits(void **state)
+{
+	static const size_t limits[] = { 1, 7, 100, 7425, 16384 };
+	size_t big = 300000;
+	uint8_t *text = sample_text(big), *wire = malloc(big + 1024);
+	uint8_t *zeros = calloc(1, big);
+
+	for (int kind = 0; kind < 2; kind++) {
+		const uint8_t *plain = kind == 0 ? zeros : text;
+		size_t wire_len = peer_deflate(plain, big, wire, big + 1024,
+					       Z_SYNC_FLUSH);
+
+		for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]);
+		     i++) {
+			struct net_deflate *z = net_deflate_create();
+			struct evbuffer *src = evbuffer_new(),
+				*out = evbuffer_new(), *all = evbuffer_new();
+			const char *error;
+			size_t off = 0;
+			int ret;
+
+			for (;;) {
+				if (off < wire_len) {
+					size_t n = wire_len - off < 512 ?
+						wire_len - off : 512;
+
+					evbuffer_add(src, wire + off, n);
+					off += n;
+				}
+				ret = net_deflate_inflate(z, src, out,
+							  limits[i], &error);
+				assert_true(ret >= 0);
+				assert_true(evbuffer_get_length(out) <=
+					    limits[i]);
+				if (ret == 0 && off == wire_len)
+					break;
+				evbuffer_add_buffer(all, out);
+			}
+			assert_int_equal(evbuffer_get_length(all), big);
+			assert_memory_equal(evbuffer_pullup(all, -1), plain,
+					    big);
+			evbuffer_free(src);
+			evbuffer_free(out);
+			evbuffer_free(all);
+			net_deflate_destroy(&z);
+		}
+	}
+	free(text);
+	free(wire);
+	free(zeros);
+}
+
+/* Found by the fuzzer: 81 bytes making 67599, where zlib took the last
+   input byte before it had written all of a match into a 7425-byte
+   buffer; the rest came out only once more input arrived. */
+static void
+test_inflate_pending_without_input(void **state)
+{
+	uint8_t wire[81], *expect;
+	size_t expect_len;
+	struct net_deflate *z;
+	struct evbuffer *src = evbuffer_new(), *out = evbuffer_new(),
+		*all = evbuffer_new();
+	const char *error;
+	int ret;
+
+	memset(wire, 0, sizeof(wire));
+	memcpy(wire, "\xed\xc1\x31\x01\x00\x00\x00\xc2\xa0\xf5\x4f\x6d"
+	       "\x0d\x0f\xa0", 15);
+	wire[80] = 0x03;
+	/* All at once with room for all of it. */
+	z = net_deflate_create();
+	evbuffer_add(src, wire, sizeof(wire));
+	assert_int_equal(net_deflate_inflate(z, src, out, SIZE_MAX, &error),
+			 1);
+	evbuffer_take(out, &expect, &expect_len);
+	assert_int_equal(expect_len, 67599);
+	net_deflate_destroy(&z);
+	/* Through a 7425-byte buffer, drained after each call. */
+	z = net_deflate_create();
+	evbuffer_add(src, wire, sizeof(wire));
+	while ((ret = net_deflate_inflate(z, src, out, 7425, &error)) > 0)
+		evbuffer_add_buffer(all, out);
+	assert_int_equal(ret, 0);
+	assert_int_equal(evbuffer_get_length(all), expect_len);
+	assert_memory_equal(evbuffer_pullup(all, -1), expect, expect_len);
+	free(expect);
+	evbuffer_free(src);
+	evbuffer_free(out);
+	evbuffer_free(all);
+	net_deflate_destroy(&z);
+}
+
 static const struct {
 	const char *name;
 	const uint8_t *data;
@@ -412,6 +509,8 @@ main(void)
 		cmocka_unit_test(test_inflate_split_anywhere),
 		cmocka_unit_test(test_round_trip_pair),
 		cmocka_unit_test(test_inflate_limit),
+		cmocka_unit_test(test_inflate_small_limits),
+		cmocka_unit_test(test_inflate_pending_without_input),
 		cmocka_unit_test(test_inflate_corrupt),
 		cmocka_unit_test(test_inflate_after_end),
 		cmocka_unit_test(test_memory),
