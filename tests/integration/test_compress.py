@@ -302,3 +302,31 @@ def test_pipelined_commands_in_one_packet(imap_server):
     for i in range(200):
         assert c.readline() == b"p%d OK NOOP completed.\r\n" % i
     assert isinstance(c.s, (socket.socket, ssl.SSLSocket))
+
+
+def test_small_input_inflating_large(imap_server):
+    """A few KiB on the wire that inflate to far more than the input
+    buffer holds: many pipelined commands, and a 1 MB literal of
+    repeated text; both must come through whole, with no stall."""
+    c = ZClient(imap_server)
+    c.login()
+    c.compress()
+    n = 5000
+    c.send(b"".join(b"p%d NOOP\r\n" % i for i in range(n)))
+    for i in range(n):
+        assert c.readline() == b"p%d OK NOOP completed.\r\n" % i
+    body = [b"the same line again and again, %d" % (i % 10)
+            for i in range(32000)]
+    msg = make_message(5, body_lines=body, subject="repetitive")
+    assert len(msg) > 1024 * 1024
+    c.n += 1
+    tag = b"t%d" % c.n
+    c.send(tag + b" APPEND INBOX {%d+}\r\n" % len(msg) + msg + b"\r\n"
+           + b"t99 NOOP\r\n")
+    tagged = c.readline()
+    assert tagged.startswith(tag + b" OK"), tagged
+    assert c.readline().startswith(b"t99 OK")
+    c.cmd("SELECT INBOX")
+    tagged, out = c.cmd("FETCH 1 BODY.PEEK[]")
+    assert out[0] == b"* 1 FETCH (BODY[] {%d}\r\n" % len(msg) + msg + \
+        b")\r\n"
