@@ -225,7 +225,8 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	buf_append_str(out, " SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT "
 		       "THREAD=REFERENCES");
 	/* RFC 4978, RFC 8437: both only once logged in. */
-	buf_append_str(out, session->state == IMAP_STATE_NOT_AUTH ? "" : " COMPRESS=DEFLATE UNAUTHENTICATE");
+	buf_append_str(out, session->state == IMAP_STATE_NOT_AUTH ? "" :
+		       " COMPRESS=DEFLATE UNAUTHENTICATE");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 

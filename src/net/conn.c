@@ -892,7 +892,8 @@ conn_starttls(struct conn *conn, const char **error_r)
 {
 	if (!conn_can_starttls(conn) || conn->bev == NULL) {
 		*error_r = conn->tls == NULL ? "TLS is not configured" :
-			"TLS is already active";
+			(conn->z != NULL ? "compression is active" :
+			 "TLS is already active");
 		return -1;
 	}
 	conn->starttls_pending = true;
