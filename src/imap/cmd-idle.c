@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/conn.h"
+
 static bool
 idle_resume(struct imap_cmd *cmd)
 {
@@ -18,6 +20,7 @@ idle_resume(struct imap_cmd *cmd)
 	if (ret == 0)
 		return false;
 	session->idling = false;
+	conn_compress_idle(session->conn, false);
 	if (ret < 0 || len != 4 || strncasecmp(line, "DONE", 4) != 0) {
 		imap_cmd_bad(cmd, "Expected DONE.");
 		return true;
@@ -39,6 +42,8 @@ cmd_idle(struct imap_cmd *cmd)
 	imap_session_sync(session, true);
 	imap_session_write(session, "+ idling\r\n", 10);
 	session->idling = true;
+	/* Pushes are rare and small: no deflater kept between them. */
+	conn_compress_idle(session->conn, true);
 	cmd->resume = idle_resume;
 	return idle_resume(cmd);
 }

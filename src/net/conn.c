@@ -51,6 +51,7 @@ struct conn {
 	   one flush). NULL until conn_compress_start(). */
 	struct net_deflate *z;
 	struct evbuffer *zin, *zout;
+	bool z_idle; /* conn_compress_idle() */
 
 	struct conn_callbacks cb;
 	void *context;
@@ -271,6 +272,8 @@ conn_defer_cb(evutil_socket_t fd, short what, void *context)
 		   update, the last chunk of a FETCH). */
 		net_deflate_deflate(conn->z, conn->zout,
 				    bufferevent_get_output(conn->bev), true);
+		if (conn->z_idle)
+			net_deflate_release_output(conn->z);
 		if (conn->flush_then_close &&
 		    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
 			conn_check_flush(conn);
@@ -930,6 +933,17 @@ conn_compress_start(struct conn *conn, const char **error_r)
 		abort();
 	conn->discarding_line = false;
 	return 0;
+}
+
+void
+conn_compress_idle(struct conn *conn, bool idle)
+{
+	if (conn->z == NULL)
+		return;
+	conn->z_idle = idle;
+	/* With output still to compress, the deferred flush frees it. */
+	if (idle && evbuffer_get_length(conn->zout) == 0)
+		net_deflate_release_output(conn->z);
 }
 
 bool

@@ -195,6 +195,11 @@ int conn_starttls(struct conn *conn, const char **error_r);
    Returns 0, or -1 with *error_r (already compressing, closing, or a
    STARTTLS pending); on -1 nothing changed. */
 int conn_compress_start(struct conn *conn, const char **error_r);
+/* The session expects to write rarely (IMAP IDLE): while idle is true
+   the deflater (about half the compression memory) is freed after each
+   burst and made anew for the next, at the cost of that burst's ratio.
+   No-op on a conn that is not compressed. */
+void conn_compress_idle(struct conn *conn, bool idle);
 bool conn_is_compressed(const struct conn *conn);
 /* Bytes zlib holds for this conn's streams (0 if not compressed). */
 size_t conn_compress_memory(const struct conn *conn);

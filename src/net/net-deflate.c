@@ -23,6 +23,8 @@ struct net_deflate {
 	   output (the rest of a long match) even with no input left. */
 	bool in_full;
 	bool out_pending;
+	/* The deflater exists (see net_deflate_release_output). */
+	bool out_ready;
 };
 
 /* zlib's allocations go through here: counted (net_deflate_memory) and
@@ -69,11 +71,31 @@ net_deflate_create(void)
 	   The peer may use any window up to 32 KiB. */
 	if (inflateInit2(&z->in, -15) != Z_OK)
 		abort();
+	return z;
+}
+
+static void
+deflate_out_init(struct net_deflate *z)
+{
+	if (z->out_ready)
+		return;
 	if (deflateInit2(&z->out, NET_DEFLATE_LEVEL, Z_DEFLATED,
 			 -NET_DEFLATE_WINDOW_BITS, NET_DEFLATE_MEM_LEVEL,
 			 Z_DEFAULT_STRATEGY) != Z_OK)
 		abort();
-	return z;
+	z->out_ready = true;
+}
+
+void
+net_deflate_release_output(struct net_deflate *z)
+{
+	/* After a flush the peer's inflater is at a block boundary; a new
+	   deflater's blocks continue the same raw stream (no header), and
+	   they never refer back to what the old one sent. */
+	if (!z->out_ready || z->out_pending)
+		return;
+	(void)deflateEnd(&z->out);
+	z->out_ready = false;
 }
 
 void
@@ -85,7 +107,8 @@ net_deflate_destroy(struct net_deflate **_z)
 		return;
 	*_z = NULL;
 	(void)inflateEnd(&z->in);
-	(void)deflateEnd(&z->out);
+	if (z->out_ready)
+		(void)deflateEnd(&z->out);
 	free(z);
 }
 
@@ -203,6 +226,7 @@ net_deflate_deflate(struct net_deflate *z, struct evbuffer *src,
 	while (evbuffer_peek(src, -1, NULL, &vec, 1) >= 1 &&
 	       vec.iov_len > 0) {
 		len = vec.iov_len > UINT32_MAX ? UINT32_MAX : vec.iov_len;
+		deflate_out_init(z);
 		z->out.next_in = vec.iov_base;
 		z->out.avail_in = (uInt)len;
 		while (z->out.avail_in > 0)

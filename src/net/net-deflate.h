@@ -44,6 +44,14 @@ int net_deflate_inflate(struct net_deflate *z, struct evbuffer *src,
 void net_deflate_deflate(struct net_deflate *z, struct evbuffer *src,
 			 struct evbuffer *dst, bool flush);
 
+/* Frees the deflater (most of its memory, see net_deflate_memory) when
+   nothing is held back; the next net_deflate_deflate() with input starts
+   a fresh one whose output the peer reads on as the same stream (raw
+   DEFLATE has no header, and after a flush the peer is at a block
+   boundary). Costs the ratio of the next burst, which starts with an
+   empty dictionary. For sessions that rarely write (IDLE). */
+void net_deflate_release_output(struct net_deflate *z);
+
 /* True if the deflater holds input not yet flushed out. */
 bool net_deflate_pending(const struct net_deflate *z);
 

@@ -264,6 +264,23 @@ def test_idle_push_while_compressed(imap_server):
     while not line.startswith(tag):
         line = c.readline()
     assert line.startswith(tag + b" OK")
+    # The deflater is freed while idling and made anew: the stream
+    # goes on, for replies and for a second IDLE with its push.
+    tagged, out = c.cmd("FETCH 2 BODY.PEEK[]")
+    assert make_message(2).rstrip(b"\r\n") in out[0]
+    other.cmd("NOOP")  # learns of message 2
+    for round in range(3):
+        c.n += 1
+        tag = b"t%d" % c.n
+        c.send(tag + b" IDLE\r\n")
+        assert c.readline().startswith(b"+ ")
+        tagged, _ = other.cmd("STORE 2 %sFLAGS (\\Seen)" %
+                              "+-"[round % 2])
+        assert status(tagged) == b"OK"
+        line = c.readline()
+        assert line.startswith(b"* 2 FETCH (")
+        c.send(b"DONE\r\n")
+        assert c.readline().startswith(tag + b" OK")
     tagged, _ = c.cmd("LOGOUT")
     assert b" OK " in tagged
 

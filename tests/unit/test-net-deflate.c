@@ -465,6 +465,50 @@ test_inflate_after_end(void **state)
 	net_deflate_destroy(&z);
 }
 
+/* Freeing the deflater between bursts: the peer reads on as one stream,
+   and the memory goes down to the inflater's. */
+static void
+test_release_output(void **state)
+{
+	struct net_deflate *z = net_deflate_create();
+	struct evbuffer *src = evbuffer_new(), *dst = evbuffer_new();
+	uint8_t *text = sample_text(20000), *wire, back[20000];
+	size_t wire_len, back_len, with, without;
+	z_stream peer;
+
+	memset(&peer, 0, sizeof(peer));
+	assert_int_equal(inflateInit2(&peer, -15), Z_OK);
+	without = net_deflate_memory(z);
+	for (int round = 0; round < 6; round++) {
+		size_t len = 1000 + (size_t)round * 3000;
+
+		evbuffer_add(src, text, len);
+		/* Held back (no flush): not freed. */
+		net_deflate_deflate(z, src, dst, false);
+		with = net_deflate_memory(z);
+		net_deflate_release_output(z);
+		assert_int_equal(net_deflate_memory(z), with);
+		net_deflate_deflate(z, src, dst, true);
+		net_deflate_release_output(z);
+		assert_true(net_deflate_memory(z) < with);
+		if (round == 0)
+			assert_int_equal(net_deflate_memory(z), without);
+		/* Twice is harmless. */
+		net_deflate_release_output(z);
+		evbuffer_take(dst, &wire, &wire_len);
+		back_len = peer_inflate(&peer, wire, wire_len, back,
+					sizeof(back));
+		assert_int_equal(back_len, len);
+		assert_memory_equal(back, text, len);
+		free(wire);
+	}
+	free(text);
+	inflateEnd(&peer);
+	evbuffer_free(src);
+	evbuffer_free(dst);
+	net_deflate_destroy(&z);
+}
+
 /* What a compressed session costs: printed for the docs, bounded here
    so a change of the settings is noticed. */
 static void
@@ -479,8 +523,8 @@ test_memory(void **state)
 
 	evbuffer_add(src, text, 100000);
 	net_deflate_deflate(z, src, wire, true);
-	/* Our own output read back through our inflater: its window is
-	   allocated on first use. */
+	/* The deflater is made on first output, the inflater's window on
+	   first input. */
 	assert_int_equal(net_deflate_inflate(z, wire, out, SIZE_MAX, &error),
 			 1);
 	assert_int_equal(evbuffer_get_length(out), 100000);
@@ -513,6 +557,7 @@ main(void)
 		cmocka_unit_test(test_inflate_pending_without_input),
 		cmocka_unit_test(test_inflate_corrupt),
 		cmocka_unit_test(test_inflate_after_end),
+		cmocka_unit_test(test_release_output),
 		cmocka_unit_test(test_memory),
 	};
 
