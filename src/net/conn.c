@@ -952,12 +952,6 @@ conn_is_compressed(const struct conn *conn)
 	return conn->z != NULL;
 }
 
-size_t
-conn_compress_memory(const struct conn *conn)
-{
-	return conn->z == NULL ? 0 : net_deflate_memory(conn->z);
-}
-
 const char *
 conn_get_peer(const struct conn *conn)
 {

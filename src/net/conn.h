@@ -201,8 +201,6 @@ int conn_compress_start(struct conn *conn, const char **error_r);
    No-op on a conn that is not compressed. */
 void conn_compress_idle(struct conn *conn, bool idle);
 bool conn_is_compressed(const struct conn *conn);
-/* Bytes zlib holds for this conn's streams (0 if not compressed). */
-size_t conn_compress_memory(const struct conn *conn);
 
 /* Facts for sessions and logs. */
 /* Peer address: "192.0.2.1", "2001:db8::1" or "unix". */

@@ -18,7 +18,8 @@
 struct evbuffer;
 struct net_deflate;
 
-/* Both streams, ready. Never NULL. */
+/* The streams: the inflater ready, the deflater made on first output.
+   Never NULL. */
 struct net_deflate *net_deflate_create(void);
 /* Frees both streams and sets *z to NULL; NULL is fine. */
 void net_deflate_destroy(struct net_deflate **z);
