@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "net/conn.h"
+
 static bool
 idle_resume(struct imap_cmd *cmd)
 {
@@ -19,6 +21,7 @@ idle_resume(struct imap_cmd *cmd)
 	if (ret == 0)
 		return false;
 	session->idling = false;
+	conn_compress_idle(session->conn, false);
 	if (ret < 0 || len != 4 || strncasecmp(line, "DONE", 4) != 0) {
 		imap_cmd_bad(cmd, "Expected DONE.");
 		return true;
@@ -42,6 +45,8 @@ cmd_idle(struct imap_cmd *cmd)
 	session->idling = true;
 	/* NOTIFY's changes held back while commands ran. */
 	imap_notify_resume(session);
+	/* Pushes are rare and small: no deflater kept between them. */
+	conn_compress_idle(session->conn, true);
 	cmd->resume = idle_resume;
 	return idle_resume(cmd);
 }

@@ -39,6 +39,10 @@ static const struct imap_command_def imap_commands[] = {
 	{ "GETMETADATA", cmd_getmetadata, AUTHED },
 	{ "SETMETADATA", cmd_setmetadata, AUTHED },
 	{ "NOTIFY", cmd_notify, AUTHED },
+	/* RFC 4978: after login only, so an anonymous peer cannot make us
+	   hold compression streams. */
+	{ "COMPRESS", cmd_compress, AUTHED },
+	{ "UNAUTHENTICATE", cmd_unauthenticate, AUTHED },
 
 	{ "CHECK", cmd_check, IMAP_CMD_SELECTED },
 	{ "CLOSE", cmd_close, IMAP_CMD_SELECTED },

@@ -145,6 +145,12 @@ bool cmd_idle(struct imap_cmd *cmd);
 bool cmd_getmetadata(struct imap_cmd *cmd);
 bool cmd_setmetadata(struct imap_cmd *cmd);
 
+/* cmd-compress.c */
+bool cmd_compress(struct imap_cmd *cmd);
+
+/* cmd-unauthenticate.c */
+bool cmd_unauthenticate(struct imap_cmd *cmd);
+
 /* cmd-search.c (the search module's) */
 bool cmd_search(struct imap_cmd *cmd);
 

@@ -240,6 +240,9 @@ imap_session_capabilities(struct imap_session *session, struct buf *out)
 	buf_append_str(out, " METADATA METADATA-SERVER CREATE-SPECIAL-USE");
 	/* RFC 5465 (imap-notify.c). */
 	buf_append_str(out, " NOTIFY");
+	/* RFC 4978, RFC 8437: both only once logged in. */
+	buf_append_str(out, session->state == IMAP_STATE_NOT_AUTH ? "" :
+		       " COMPRESS=DEFLATE UNAUTHENTICATE");
 	bool plain = imap_session_plaintext_ok(session);
 	const char *const *mechs;
 
@@ -686,6 +689,37 @@ imap_session_login_failed(struct imap_cmd *cmd, const char *user,
 	session->input_paused = true;
 	evtimer_add(session->fail_timer, &tv);
 	return false;
+}
+
+void
+imap_session_unauthenticate(struct imap_session *session)
+{
+	/* RFC 8437 3: the mailbox closes without expunging (the watch and
+	   the wake go with it), and all that belongs to the user goes:
+	   keywords, ENABLEd extensions, the store reference. What belongs
+	   to the connection stays: TLS, COMPRESS, the failure count. */
+	imap_session_unselect(session);
+	store_keywords_free(&session->keywords, session->keyword_count);
+	session->keyword_count = 0;
+	session->flags_announced = 0;
+	session->enabled_rev2 = false;
+	session->enabled_utf8 = false;
+	session->enabled_condstore = false;
+	session->enabled_qresync = false;
+	session->expunge_modseq = 0;
+	session->silent_modseq = 0;
+	sasl_server_destroy(&session->sasl);
+	free(session->sasl_tag);
+	session->sasl_tag = NULL;
+	log_info(&session->log, "unauthenticate: commands=%u",
+		 session->command_count);
+	store_user_unref(&session->user);
+	session->log.user = NULL;
+	free(session->user_name);
+	session->user_name = NULL;
+	session->state = IMAP_STATE_NOT_AUTH;
+	imap_parser_set_authenticated(session->parser, false);
+	conn_set_idle_timeout(session->conn, IMAP_PREAUTH_TIMEOUT_SECS);
 }
 
 /* ---- connection callbacks ---------------------------------------------- */

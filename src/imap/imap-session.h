@@ -395,6 +395,12 @@ bool imap_session_login(struct imap_cmd *cmd, const char *user_name,
 bool imap_session_login_failed(struct imap_cmd *cmd, const char *user,
 			       const char *method, const char *reason,
 			       bool temporary);
+/* UNAUTHENTICATE (RFC 8437): closes the selected mailbox without
+   expunging, drops the user (store reference, watch, keywords, ENABLEd
+   extensions) and returns to the not-authenticated state with its
+   limits and timeout. The connection's TLS and COMPRESS layers stay.
+   The caller writes the reply. */
+void imap_session_unauthenticate(struct imap_session *session);
 /* The session is closing: a password check still running for it must
    not come back to it (cmd-auth.c). */
 void imap_auth_session_closed(struct imap_session *session);

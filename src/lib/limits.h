@@ -229,4 +229,15 @@
    mailbox share one entry, so only many mailboxes or names fill it. */
 #define IMAP_NOTIFY_QUEUE_MAX 256
 
+/* COMPRESS=DEFLATE (src/net/net-deflate.c): the deflater lives as long
+   as the session, so it trades a little ratio for memory. */
+/* Window 2^12 (zlib default 2^15): with NET_DEFLATE_MEM_LEVEL about
+   32 KiB per session instead of 256 KiB; text compresses to ~31% instead
+   of ~26%, IMAP responses the same. */
+#define NET_DEFLATE_WINDOW_BITS 12
+/* Hash table size (zlib default 8): see NET_DEFLATE_WINDOW_BITS. */
+#define NET_DEFLATE_MEM_LEVEL 5
+/* zlib's default level: the sizes above matter more than CPU here. */
+#define NET_DEFLATE_LEVEL 6
+
 #endif

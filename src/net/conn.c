@@ -2,6 +2,7 @@
    session safe on top of it: bounded line reads, deferred close, idle
    timeout, STARTTLS without command injection. */
 #include "net/net-private.h"
+#include "net/net-deflate.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 
@@ -33,6 +34,7 @@
 #define DEFER_INPUT 0x02    /* call `input` (conn_input_kick) */
 #define DEFER_FLUSH 0x04 /* check whether the output is out (STARTTLS,
 			     close after flush) */
+#define DEFER_ZFLUSH 0x08 /* compress what this loop pass wrote */
 
 struct conn {
 	struct conn *prev, *next; /* the worker's list */
@@ -43,6 +45,13 @@ struct conn {
 	SSL *ssl; /* owned by bev once set */
 	struct tls_server *tls;
 	struct evbuffer_cb_entry *in_cb, *out_cb;
+	/* COMPRESS=DEFLATE: the streams, the inflated input the session
+	   reads, and the plaintext output of this loop pass (compressed
+	   and flushed from the deferred event, so a burst of replies costs
+	   one flush). NULL until conn_compress_start(). */
+	struct net_deflate *z;
+	struct evbuffer *zin, *zout;
+	bool z_idle; /* conn_compress_idle() */
 
 	struct conn_callbacks cb;
 	void *context;
@@ -84,12 +93,57 @@ conn_schedule(struct conn *conn, unsigned flags)
 	event_active(conn->defer_event, EV_READ, 0);
 }
 
+/* What the session reads: the socket's (or TLS layer's) input, or the
+   inflated input of a compressed conn. */
+static struct evbuffer *
+conn_inbuf(struct conn *conn)
+{
+	return conn->z != NULL ? conn->zin : bufferevent_get_input(conn->bev);
+}
+
+/* Where the session's output goes first (see conn_inbuf). */
+static struct evbuffer *
+conn_outbuf(struct conn *conn)
+{
+	return conn->z != NULL ? conn->zout :
+		bufferevent_get_output(conn->bev);
+}
+
+/* Inflates buffered compressed input into zin, up to the input limit
+   (what the peer sends can grow a thousandfold: it is inflated only as
+   the session takes it). Returns 1 if anything moved, 0 if not, -1 if
+   the stream was corrupt (the conn is then closing). */
+static int
+conn_inflate(struct conn *conn)
+{
+	const char *error;
+	int ret;
+
+	if (conn->z == NULL || conn->bev == NULL || conn->closing)
+		return 0;
+	ret = net_deflate_inflate(conn->z, bufferevent_get_input(conn->bev),
+				  conn->zin, conn->input_limit, &error);
+	if (ret < 0)
+		conn_do_close(conn, net_error("compressed input: %s", error));
+	return ret;
+}
+
+/* After the session's input callback: if it took inflated input and
+   more compressed input waits, inflate it and call the session again
+   (no new bytes from the socket may come to trigger it). */
+static void
+conn_inflate_more(struct conn *conn)
+{
+	if (conn->z != NULL && !conn->closing && !conn->starttls_pending &&
+	    conn_inflate(conn) > 0)
+		conn_schedule(conn, DEFER_INPUT);
+}
+
 static void
 conn_drain_pending(struct conn *conn)
 {
 	if (conn->pending_drain > 0 && conn->bev != NULL)
-		evbuffer_drain(bufferevent_get_input(conn->bev),
-			       conn->pending_drain);
+		evbuffer_drain(conn_inbuf(conn), conn->pending_drain);
 	conn->pending_drain = 0;
 }
 
@@ -160,8 +214,7 @@ conn_starttls_switch(struct conn *conn)
 static void
 conn_check_flush(struct conn *conn)
 {
-	if (conn->bev == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0)
+	if (conn->bev == NULL || conn_output_pending(conn) > 0)
 		return;
 	if (conn->flush_then_close) {
 		/* All output is with the kernel. Read what the peer still
@@ -212,12 +265,26 @@ conn_defer_cb(evutil_socket_t fd, short what, void *context)
 		free(conn);
 		return;
 	}
+	if ((flags & DEFER_ZFLUSH) != 0 && conn->z != NULL &&
+	    conn->bev != NULL) {
+		/* The end of a burst of output: everything goes out now,
+		   flushed, so no reply waits inside the compressor (an IDLE
+		   update, the last chunk of a FETCH). */
+		net_deflate_deflate(conn->z, conn->zout,
+				    bufferevent_get_output(conn->bev), true);
+		if (conn->z_idle)
+			net_deflate_release_output(conn->z);
+		if (conn->flush_then_close &&
+		    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
+			conn_check_flush(conn);
+	}
 	if ((flags & DEFER_FLUSH) != 0)
 		conn_check_flush(conn);
 	if ((flags & DEFER_INPUT) != 0 && !conn->closing &&
 	    !conn->starttls_pending && conn->cb.input != NULL) {
 		conn->cb.input(conn, conn->context);
 		conn_drain_pending(conn);
+		conn_inflate_more(conn);
 	}
 }
 
@@ -259,6 +326,12 @@ conn_do_close(struct conn *conn, const char *reason)
 			close(conn->fd);
 		conn->fd = -1;
 	}
+	net_deflate_destroy(&conn->z);
+	if (conn->zin != NULL) {
+		evbuffer_free(conn->zin);
+		evbuffer_free(conn->zout);
+		conn->zin = conn->zout = NULL;
+	}
 	conn->pending_drain = 0;
 	conn_schedule(conn, DEFER_CLOSE);
 }
@@ -274,9 +347,12 @@ conn_read_cb(struct bufferevent *bev, void *context)
 		return;
 	}
 	conn_timer_arm(conn);
+	if (conn_inflate(conn) < 0)
+		return;
 	if (conn->cb.input != NULL)
 		conn->cb.input(conn, conn->context);
 	conn_drain_pending(conn);
+	conn_inflate_more(conn);
 }
 
 static void
@@ -564,7 +640,9 @@ conn_read_line(struct conn *conn, size_t max_len, const uint8_t **line_r,
 	   or reading would pause before the line could ever end. */
 	if (conn->input_limit < max_len + 2)
 		conn_set_input_limit(conn, max_len + 2);
-	input = bufferevent_get_input(conn->bev);
+	if (conn_inflate(conn) < 0)
+		return CONN_LINE_NONE;
+	input = conn_inbuf(conn);
 
 	if (conn->discarding_line) {
 		/* The buffer holds at most input_limit bytes, so this search
@@ -619,18 +697,17 @@ struct evbuffer *
 conn_get_input(struct conn *conn)
 {
 	conn_drain_pending(conn);
-	if (!conn_readable(conn))
+	if (!conn_readable(conn) || conn_inflate(conn) < 0)
 		return NULL;
-	return bufferevent_get_input(conn->bev);
+	return conn_inbuf(conn);
 }
 
 size_t
 conn_input_length(struct conn *conn)
 {
-	conn_drain_pending(conn);
-	if (!conn_readable(conn))
-		return 0;
-	return evbuffer_get_length(bufferevent_get_input(conn->bev));
+	struct evbuffer *input = conn_get_input(conn);
+
+	return input == NULL ? 0 : evbuffer_get_length(input);
 }
 
 int
@@ -673,6 +750,12 @@ conn_write(struct conn *conn, const void *data, size_t len)
 {
 	if (!conn_writable(conn) || len == 0)
 		return;
+	if (conn->z != NULL) {
+		if (evbuffer_add(conn->zout, data, len) < 0)
+			abort();
+		conn_schedule(conn, DEFER_ZFLUSH);
+		return;
+	}
 	if (bufferevent_write(conn->bev, data, len) < 0)
 		abort();
 }
@@ -691,10 +774,11 @@ conn_printf(struct conn *conn, const char *fmt, ...)
 	if (!conn_writable(conn))
 		return;
 	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(bufferevent_get_output(conn->bev), fmt,
-				 ap) < 0)
+	if (evbuffer_add_vprintf(conn_outbuf(conn), fmt, ap) < 0)
 		abort();
 	va_end(ap);
+	if (conn->z != NULL)
+		conn_schedule(conn, DEFER_ZFLUSH);
 }
 
 int
@@ -725,22 +809,30 @@ conn_write_file(struct conn *conn, int fd, off_t offset, size_t len,
 		*error_r = net_error("cannot use file for output");
 		return -1;
 	}
-	if (evbuffer_add_file_segment(bufferevent_get_output(conn->bev), seg,
-				      0, (ev_off_t)len) < 0) {
+	/* Compressed, the range is mapped or read when it is deflated. */
+	if (evbuffer_add_file_segment(conn_outbuf(conn), seg, 0,
+				      (ev_off_t)len) < 0) {
 		evbuffer_file_segment_free(seg);
 		*error_r = net_error("cannot queue file for output");
 		return -1;
 	}
 	evbuffer_file_segment_free(seg);
+	if (conn->z != NULL)
+		conn_schedule(conn, DEFER_ZFLUSH);
 	return 0;
 }
 
 size_t
 conn_output_pending(struct conn *conn)
 {
+	size_t len;
+
 	if (conn->bev == NULL)
 		return 0;
-	return evbuffer_get_length(bufferevent_get_output(conn->bev));
+	len = evbuffer_get_length(bufferevent_get_output(conn->bev));
+	if (conn->z != NULL)
+		len += evbuffer_get_length(conn->zout);
+	return len;
 }
 
 void
@@ -763,6 +855,8 @@ conn_close_after_flush(struct conn *conn, const char *reason)
 	conn->pending_drain = 0;
 	evbuffer_drain(bufferevent_get_input(conn->bev),
 		       evbuffer_get_length(bufferevent_get_input(conn->bev)));
+	if (conn->z != NULL)
+		evbuffer_drain(conn->zin, evbuffer_get_length(conn->zin));
 	/* A peer that never reads must not keep us waiting forever. */
 	if (conn->idle_secs == 0) {
 		conn->idle_secs = CONN_DEFAULT_IDLE_TIMEOUT_SECS;
@@ -790,8 +884,10 @@ conn_set_idle_timeout(struct conn *conn, unsigned secs)
 bool
 conn_can_starttls(const struct conn *conn)
 {
+	/* After COMPRESS the TLS layer would have to go below the
+	   compression (RFC 4978 3): not supported, so never offered. */
 	return conn->tls != NULL && conn->ssl == NULL && !conn->closing &&
-		!conn->starttls_pending;
+		!conn->starttls_pending && conn->z == NULL;
 }
 
 int
@@ -799,7 +895,8 @@ conn_starttls(struct conn *conn, const char **error_r)
 {
 	if (!conn_can_starttls(conn) || conn->bev == NULL) {
 		*error_r = conn->tls == NULL ? "TLS is not configured" :
-			"TLS is already active";
+			(conn->z != NULL ? "compression is active" :
+			 "TLS is already active");
 		return -1;
 	}
 	conn->starttls_pending = true;
@@ -812,6 +909,47 @@ conn_starttls(struct conn *conn, const char **error_r)
 	   callback does it when the output empties. */
 	conn_schedule(conn, DEFER_FLUSH);
 	return 0;
+}
+
+int
+conn_compress_start(struct conn *conn, const char **error_r)
+{
+	if (conn->z != NULL) {
+		*error_r = "compression is already active";
+		return -1;
+	}
+	if (conn->bev == NULL || conn->closing || conn->starttls_pending) {
+		*error_r = "connection is changing state";
+		return -1;
+	}
+	/* The session took the command's line; the rest (if the client
+	   did not wait for the reply) is compressed already. Output queued
+	   so far (the OK) goes out as it is. */
+	conn_drain_pending(conn);
+	conn->z = net_deflate_create();
+	conn->zin = evbuffer_new();
+	conn->zout = evbuffer_new();
+	if (conn->zin == NULL || conn->zout == NULL)
+		abort();
+	conn->discarding_line = false;
+	return 0;
+}
+
+void
+conn_compress_idle(struct conn *conn, bool idle)
+{
+	if (conn->z == NULL)
+		return;
+	conn->z_idle = idle;
+	/* With output still to compress, the deferred flush frees it. */
+	if (idle && evbuffer_get_length(conn->zout) == 0)
+		net_deflate_release_output(conn->z);
+}
+
+bool
+conn_is_compressed(const struct conn *conn)
+{
+	return conn->z != NULL;
 }
 
 const char *

@@ -181,6 +181,27 @@ bool conn_can_starttls(const struct conn *conn);
    *error_r (no TLS configured, already TLS); on -1 nothing changed. */
 int conn_starttls(struct conn *conn, const char **error_r);
 
+/* COMPRESS=DEFLATE (RFC 4978): from now on the conn inflates what it
+   reads and deflates what it writes (raw DEFLATE, above TLS when TLS is
+   on). Call right after queueing the plain reply that announces it:
+   output queued before goes out as it is; every input byte the session
+   has not taken yet is compressed data. Output is flushed at the end of
+   each burst (when control returns to the loop), so a reply never waits
+   in the compressor; conn_output_pending() counts plaintext not yet
+   compressed plus compressed bytes not yet sent. Input is inflated only
+   as the session reads it, up to the input limit. A corrupt compressed
+   stream closes the conn with a reason beginning "compressed input:".
+   STARTTLS is refused from then on (conn_can_starttls() is false).
+   Returns 0, or -1 with *error_r (already compressing, closing, or a
+   STARTTLS pending); on -1 nothing changed. */
+int conn_compress_start(struct conn *conn, const char **error_r);
+/* The session expects to write rarely (IMAP IDLE): while idle is true
+   the deflater (about half the compression memory) is freed after each
+   burst and made anew for the next, at the cost of that burst's ratio.
+   No-op on a conn that is not compressed. */
+void conn_compress_idle(struct conn *conn, bool idle);
+bool conn_is_compressed(const struct conn *conn);
+
 /* Facts for sessions and logs. */
 /* Peer address: "192.0.2.1", "2001:db8::1" or "unix". */
 const char *conn_get_peer(const struct conn *conn);
@@ -200,7 +221,8 @@ bool conn_is_unix(const struct conn *conn);
    call on this thread. */
 const char *conn_tls_describe(struct conn *conn);
 /* Plaintext bytes received and sent (sent = handed to the kernel or the
-   TLS layer) over the conn's life. */
+   TLS layer) over the conn's life; after COMPRESS, the compressed bytes
+   are what is counted. */
 uint64_t conn_get_bytes_in(const struct conn *conn);
 uint64_t conn_get_bytes_out(const struct conn *conn);
 struct worker *conn_get_worker(const struct conn *conn);

@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <zlib.h>
 
 #include "lib/limits.h"
 #include "net/conn.h"
@@ -266,6 +267,10 @@ echo_command(struct echo_session *s, const uint8_t *line, size_t len)
 	} else if (IS("STORM")) {
 		echo_start_thread(s, wake_storm_thread);
 		conn_write_str(s->conn, "OK\r\n");
+	} else if (IS("COMPRESS")) {
+		conn_write_str(s->conn, "OK compress\r\n");
+		if (conn_compress_start(s->conn, &error) < 0)
+			conn_printf(s->conn, "ERR %s\r\n", error);
 	} else if (IS("CLOSE")) {
 		/* Close from inside the input callback, then keep using
 		   the conn: everything must be a harmless no-op. */
@@ -908,6 +913,178 @@ test_write_file(void **state)
 	server_stop();
 	server_start("127.0.0.1:0", true, true);
 	run_file_stream(true);
+	server_stop();
+}
+
+/* ---- COMPRESS=DEFLATE through the conn ---- */
+
+/* The client's side: zlib streams and the inflated bytes not yet read. */
+struct zclient {
+	z_stream def, inf;
+	uint8_t plain[65536];
+	size_t plain_len;
+	uint8_t raw[8192]; /* as received; inf.next_in points into it */
+};
+
+static void
+zclient_init(struct zclient *z)
+{
+	memset(z, 0, sizeof(*z));
+	assert_int_equal(deflateInit2(&z->def, 6, Z_DEFLATED, -15, 8,
+				      Z_DEFAULT_STRATEGY), Z_OK);
+	assert_int_equal(inflateInit2(&z->inf, -15), Z_OK);
+}
+
+static void
+zclient_free(struct zclient *z)
+{
+	deflateEnd(&z->def);
+	inflateEnd(&z->inf);
+}
+
+/* Compresses str with a sync flush and sends it `piece` bytes per
+   send() (0: all at once). */
+static void
+zclient_send(struct client *c, struct zclient *z, const char *str,
+	     size_t piece)
+{
+	uint8_t out[65536];
+	size_t len;
+
+	z->def.next_in = (Bytef *)str;
+	z->def.avail_in = (uInt)strlen(str);
+	z->def.next_out = out;
+	z->def.avail_out = sizeof(out);
+	assert_int_equal(deflate(&z->def, Z_SYNC_FLUSH), Z_OK);
+	assert_int_equal(z->def.avail_in, 0);
+	len = sizeof(out) - z->def.avail_out;
+	for (size_t off = 0; off < len;) {
+		size_t n = piece == 0 || piece > len - off ? len - off : piece;
+
+		client_send(c, (const char *)out + off, n);
+		off += n;
+	}
+}
+
+/* Inflates more of what arrived (reading from the socket when all of
+   it is used), as much as the plaintext buffer takes; false on EOF. */
+static bool
+zclient_fill(struct client *c, struct zclient *z)
+{
+	ssize_t n;
+	int ret;
+
+	if (z->inf.avail_in == 0) {
+		if (c->len > 0) {
+			/* Bytes that came with the plain OK: compressed. */
+			memcpy(z->raw, c->buf, c->len);
+			n = (ssize_t)c->len;
+			c->len = 0;
+		} else {
+			n = client_recv(c, z->raw, sizeof(z->raw));
+			if (n <= 0)
+				return false;
+		}
+		z->inf.next_in = z->raw;
+		z->inf.avail_in = (uInt)n;
+	}
+	assert_true(z->plain_len < sizeof(z->plain));
+	z->inf.next_out = z->plain + z->plain_len;
+	z->inf.avail_out = (uInt)(sizeof(z->plain) - z->plain_len);
+	ret = inflate(&z->inf, Z_SYNC_FLUSH);
+	assert_true(ret == Z_OK || ret == Z_BUF_ERROR);
+	z->plain_len = sizeof(z->plain) - z->inf.avail_out;
+	return true;
+}
+
+static void
+zclient_expect(struct client *c, struct zclient *z, const char *expected)
+{
+	size_t elen = strlen(expected);
+	uint8_t *lf;
+
+	while ((lf = memchr(z->plain, '\n', z->plain_len)) == NULL) {
+		if (!zclient_fill(c, z))
+			fail_msg("expected '%s', got EOF", expected);
+	}
+	if ((size_t)(lf - z->plain) != elen + 1 ||
+	    memcmp(z->plain, expected, elen) != 0 || lf[-1] != '\r')
+		fail_msg("expected '%s', got '%.*s'", expected,
+			 (int)(lf - z->plain), (const char *)z->plain);
+	z->plain_len -= elen + 2;
+	memmove(z->plain, lf + 1, z->plain_len);
+}
+
+static void
+test_compress(void **state)
+{
+	struct client c;
+	struct zclient z;
+	char many[2048], line[32];
+	size_t total, n;
+
+	server_start("127.0.0.1:0", true, false);
+	client_connect(&c);
+	zclient_init(&z);
+	client_expect(&c, "HELLO echo");
+	client_send_str(&c, "COMPRESS\r\n");
+	client_expect(&c, "OK compress");
+	/* A line in one-byte pieces: split input; the reply must come
+	   without more input (flushed at the end of the burst). */
+	zclient_send(&c, &z, "hello\r\n", 1);
+	zclient_expect(&c, &z, "ECHO hello");
+	/* Many lines in one piece, answered in one burst. */
+	n = 0;
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n,
+				      "line %d\r\n", i);
+	zclient_send(&c, &z, many, 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(line, sizeof(line), "ECHO line %d", i);
+		zclient_expect(&c, &z, line);
+	}
+	/* Neither STARTTLS nor a second COMPRESS once compressed. */
+	zclient_send(&c, &z, "STARTTLS\r\nCOMPRESS\r\nafter\r\n", 3);
+	zclient_expect(&c, &z, "OK begin TLS");
+	zclient_expect(&c, &z, "ERR compression is active");
+	zclient_expect(&c, &z, "OK compress");
+	zclient_expect(&c, &z, "ERR compression is already active");
+	zclient_expect(&c, &z, "ECHO after");
+	/* A file streamed from output_drained, then close after flush. */
+	zclient_send(&c, &z, "FILE\r\n", 0);
+	total = 0;
+	for (;;) {
+		if (z.plain_len > 0) {
+			if (!check_file_bytes((const char *)z.plain,
+					      z.plain_len, total))
+				fail_msg("content mismatch near %zu", total);
+			total += z.plain_len;
+			z.plain_len = 0;
+		}
+		if (!zclient_fill(&c, &z))
+			break;
+	}
+	assert_int_equal(total, TEST_FILE_SIZE);
+	client_close(&c);
+	assert_true(st_wait_closed(1));
+	assert_string_equal(st.reason, "file sent");
+	assert_true(st.drained_calls > 4);
+	/* Compressed: far fewer bytes on the wire than the file's. */
+	assert_true(st.bytes_out < TEST_FILE_SIZE / 2);
+	zclient_free(&z);
+
+	/* Corrupt compressed input closes the conn with a reason. */
+	st_reset();
+	client_connect(&c);
+	client_expect(&c, "HELLO echo");
+	client_send_str(&c, "COMPRESS\r\n");
+	client_expect(&c, "OK compress");
+	client_send_str(&c, "\xff\xff\xff garbage\r\n");
+	n = client_drain(&c, NULL);
+	assert_true(n < 64);
+	client_close(&c);
+	assert_true(st_wait_closed(1));
+	assert_true(strncmp(st.reason, "compressed input: ", 18) == 0);
 	server_stop();
 }
 
@@ -1758,6 +1935,7 @@ main(void)
 		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_tls_reload),
 		cmocka_unit_test(test_tls_errors),
+		cmocka_unit_test(test_compress),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
