@@ -697,7 +697,9 @@ imap_session_unauthenticate(struct imap_session *session)
 	/* RFC 8437 3: the mailbox closes without expunging (the watch and
 	   the wake go with it), and all that belongs to the user goes:
 	   keywords, ENABLEd extensions, the store reference. What belongs
-	   to the connection stays: TLS, COMPRESS, the failure count. */
+	   to the connection stays: TLS, COMPRESS, the failure count.
+	   NOTIFY watches the user's mailboxes: it goes first. */
+	imap_notify_destroy(session);
 	imap_session_unselect(session);
 	store_keywords_free(&session->keywords, session->keyword_count);
 	session->keyword_count = 0;

@@ -125,3 +125,23 @@ def test_repeated_cycles(imap_server):
     tagged, _ = c.cmd("LOGIN alice wrong")
     assert status(tagged) == b"NO"
     c.cmd("LOGOUT")
+
+
+def test_unauthenticate_ends_notify(imap_server):
+    """NOTIFY belongs to the user: after UNAUTHENTICATE and a login as
+    someone else, a delivery to the first user sends nothing."""
+    c = Raw(imap_server)
+    assert status(c.cmd("LOGIN alice %s" % PW)[0]) == b"OK"
+    tagged, _ = c.cmd("NOTIFY SET (PERSONAL (MessageNew MessageExpunge))")
+    assert status(tagged) == b"OK"
+    deliver(imap_server, "alice", make_message(1, subject="seen"))
+    _, out = c.cmd("NOOP")
+    assert any(b"* STATUS" in ln for ln in out), out
+    assert status(c.cmd("UNAUTHENTICATE")[0]) == b"OK"
+    assert status(c.cmd("LOGIN bob %s" % PW)[0]) == b"OK"
+    deliver(imap_server, "alice", make_message(2, subject="not seen"))
+    _, out = c.cmd("NOOP")
+    assert not any(b"STATUS" in ln for ln in out), out
+    tagged, out = c.cmd("LIST \"\" INBOX")
+    assert status(tagged) == b"OK"
+    assert not any(b"STATUS" in ln for ln in out), out
