@@ -227,6 +227,27 @@ lookup_key(struct store_user *user, uint64_t mailbox_id,
 	return ret;
 }
 
+/* Whether some key of prog is one the index answers. */
+static bool
+program_has_index_key(const struct search_program *prog,
+		      const struct search_eval *eval)
+{
+	for (unsigned int i = 0; i < prog->count; i++) {
+		enum search_op op = prog->nodes[i].op;
+		const uint8_t *needle;
+		size_t len;
+
+		if (op != SEARCH_OP_HEADER && op != SEARCH_OP_BODY &&
+		    op != SEARCH_OP_TEXT)
+			continue;
+		needle = search_eval_needle(eval, i, &len);
+		if (needle_indexable(needle, len) &&
+		    (len > 0 || op == SEARCH_OP_HEADER))
+			return true;
+	}
+	return false;
+}
+
 int
 search_fts_lookup(struct store_user *user, uint64_t mailbox_id,
 		  const struct search_program *prog,
@@ -244,6 +265,10 @@ search_fts_lookup(struct store_user *user, uint64_t mailbox_id,
 			    sizeof(*l->key_of));
 	l->keys = xcalloc(prog->count == 0 ? 1 : prog->count,
 			  sizeof(*l->keys));
+	if (!program_has_index_key(prog, eval)) {
+		search_fts_lookup_free(&l);
+		return 0;
+	}
 	/* What is not indexed first: a row seen complete now stays so
 	   (rows are only ever replaced by equal ones), while one written
 	   after the key queries ran would be missing from their results. */
