@@ -215,6 +215,9 @@ def test_no_message_file_read(mailbox, imap_server):
     try:
         for keys, want in KEYS:
             assert search(mailbox, *keys) == want.split(), keys
+        # SORT's search part uses the index too.
+        typ, data = mailbox.sort("(ARRIVAL)", "UTF-8", "TEXT", "fox")
+        assert typ == "OK" and data[0].split() == [b"1", b"5"], data
     finally:
         for p in files:
             os.rename(p + ".away", p)

@@ -355,6 +355,7 @@ static const char *const subjects[] = {
 	"=?ISO-8859-1?Q?Caf=E9_cr=E8me?=",
 	"Stra\xc3\x9f" "e und Weg",
 	"MiXeD CaSe quick",
+	"Curly {subject} and \"quotes\"",
 };
 
 static const char *const froms[] = {
@@ -366,7 +367,7 @@ static const char *const froms[] = {
 static const char *const bodies[] = {
 	/* 0: plain */
 	"Content-Type: text/plain\r\n\r\n"
-	"The quick brown fox jumps\r\nover the lazy dog\r\n",
+	"The quick brown fox jumps\r\nover the lazy dog \"quoted\" word\r\n",
 	/* 1: quoted-printable UTF-8 */
 	"Content-Type: text/plain; charset=utf-8\r\n"
 	"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
@@ -416,6 +417,7 @@ static const char *const queries[] = {
 	"HEADER Received x", "TEXT example.org",
 	"SENTSINCE 1-Jan-2020 BODY fox", "TEXT \"Stra\xc3\x9f" "e und\"",
 	"BODY \"lazy dog\"", "TEXT \"over the\"",
+	"BODY \"\\\"quoted\\\" word\"", "SUBJECT \"{subject\"",
 };
 
 static void
