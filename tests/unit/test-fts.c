@@ -520,20 +520,19 @@ static void
 test_truncated(void **state)
 {
 	struct fixture *f = *state;
-	const char *head = "Subject: big\r\n\r\nstartword ";
-	size_t fill = FTS_MAX_TEXT + 4096, len;
-	char *msg, *res;
+	size_t fill = FTS_MAX_TEXT + 4096;
+	struct buf msg;
+	char *res;
 	unsigned int reads, count;
 	uint64_t *ids;
 	const char *error;
 
-	len = strlen(head) + fill + 20;
-	msg = malloc(len + 1);
-	strcpy(msg, head);
-	memset(msg + strlen(head), 'x', fill);
-	strcpy(msg + strlen(head) + fill, " endword\r\n");
-	len = strlen(msg);
-	save(f, msg, len, true);
+	buf_init(&msg, 0);
+	buf_append_str(&msg, "Subject: big\r\n\r\nstartword ");
+	memset(buf_reserve(&msg, fill), 'x', fill);
+	buf_commit(&msg, fill);
+	buf_append_str(&msg, " endword\r\n");
+	save(f, (const char *)msg.data, msg.len, true);
 	save(f, "Subject: small\r\n\r\nendword\r\n", 27, true);
 	assert_int_equal(store_fts_unindexed(f->user, f->inbox, &ids, &count,
 					     &error), 0);
@@ -551,7 +550,7 @@ test_truncated(void **state)
 	res = run_search(f, "SUBJECT small", true, &reads);
 	assert_string_equal(res, "2");
 	free(res);
-	free(msg);
+	buf_free(&msg);
 }
 
 /* COPY shares the row; expunging the last message drops it. */
