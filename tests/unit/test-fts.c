@@ -353,7 +353,7 @@ static const char *const subjects[] = {
 	"Plain subject",
 	"=?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=", /* Grüße aus Köln */
 	"=?ISO-8859-1?Q?Caf=E9_cr=E8me?=",
-	"Stra\xc3\x9f" "e und Weg",
+	"Stra\u00dfe und Weg",
 	"MiXeD CaSe quick",
 	"Curly {subject} and \"quotes\"",
 };
@@ -399,11 +399,11 @@ static const char *const bodies[] = {
 static const char *const queries[] = {
 	"TEXT quick", "BODY quick", "SUBJECT quick", "TEXT \"brown fox\"",
 	"BODY fox", "NOT BODY fox", "TEXT fox", "SUBJECT fox",
-	"SUBJECT \"gr\xc3\xbc\xc3\x9f" "e\"", "SUBJECT GRUESSE",
+	"SUBJECT \"gr\u00fc\u00dfe\"", "SUBJECT GRUESSE",
 	"SUBJECT \"k\xc3\xb6ln\"", "SUBJECT \"CAF\xc3\x89\"",
 	"TEXT \"cr\xc3\xa8me\"", "SUBJECT strasse", "TEXT STRASSE",
-	"BODY \"\xc3\xbc" "ber\"", "BODY softbreak", "BODY \"soft break\"",
-	"BODY \"tr\xc3\xa8s\"", "BODY \"\xc3\xa7" "a\"", "BODY html",
+	"BODY \"\u00fcber\"", "BODY softbreak", "BODY \"soft break\"",
+	"BODY \"tr\xc3\xa8s\"", "BODY \"\u00e7a\"", "BODY html",
 	"BODY \"&amp;\"", "BODY secret", "TEXT secret.bin", "TEXT notes.txt",
 	"BODY notes", "BODY preamble", "TEXT content-disposition",
 	"TEXT multipart", "TEXT inner", "SUBJECT inner", "FROM inner",
@@ -415,7 +415,7 @@ static const char *const queries[] = {
 	"TEXT \"\"", "OR SUBJECT strasse BODY fox", "TEXT \"subject:\"",
 	"TEXT \"x-tag\"", "TEXT \"from\"", "TEXT 7", "SEEN TEXT fox",
 	"HEADER Received x", "TEXT example.org",
-	"SENTSINCE 1-Jan-2020 BODY fox", "TEXT \"Stra\xc3\x9f" "e und\"",
+	"SENTSINCE 1-Jan-2020 BODY fox", "TEXT \"Stra\u00dfe und\"",
 	"BODY \"lazy dog\"", "TEXT \"over the\"",
 	"BODY \"\\\"quoted\\\" word\"", "SUBJECT \"{subject\"",
 };
