@@ -3064,8 +3064,9 @@ sq_fts_query(struct store_user *user, uint64_t mailbox_id,
 
 	/* Ids first, text after: a result column is computed for every
 	   row, and most candidates may be in other mailboxes. */
-	if (sqlite3_prepare_v2(su->db, "SELECT rowid FROM fts WHERE fts MATCH ?",
-			       -1, &stmt, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(su->db,
+			       "SELECT rowid FROM fts WHERE fts MATCH ?", -1,
+			       &stmt, NULL) != SQLITE_OK) {
 		sq_fail(su, error_r, "preparing index query failed");
 		goto out;
 	}
