@@ -276,6 +276,11 @@ static const char row_msg[] =
 	"Content-Type: text/plain\r\n"
 	"\r\n"
 	"second\r\n"
+	"--b\r\n"
+	"Content-Type: text/plain; charset=utf-8\r\n"
+	"Content-Transfer-Encoding: 8bit\r\n"
+	"\r\n"
+	"GR\xc3\x9c\xc3\x9f" "E \xe2\x82\xac 5\r\n"
 	"--b--\r\n";
 
 static bool
@@ -309,6 +314,8 @@ test_row(void **state)
 	assert_true(col_has(&doc, STORE_FTS_BODY, "\x01" "caf\xc3\xa9 "
 			    "cr\xc3\xa8me"));
 	assert_true(col_has(&doc, STORE_FTS_BODY, "\x01second"));
+	assert_true(col_has(&doc, STORE_FTS_BODY,
+			    "\x01gr\xc3\xbcsse \xe2\x82\xac 5"));
 	for (unsigned int c = 0; c < STORE_FTS_COLUMN_COUNT; c++)
 		assert_null(memchr(doc.text[c], '\0', doc.len[c]));
 	search_fts_builder_destroy(&b);
