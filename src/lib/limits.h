@@ -203,5 +203,8 @@
 /* Messages whose index rows `quire reindex` writes in one transaction:
    few commits (each syncs the WAL), yet short write locks. */
 #define FTS_REINDEX_BATCH 64
+/* Messages a SEARCH has left to read below which it reads them rather
+   than ask the index: one index query costs about that much. */
+#define FTS_MIN_CANDIDATES 4
 
 #endif

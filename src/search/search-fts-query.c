@@ -321,7 +321,7 @@ int
 search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 		       struct store_view *view,
 		       const struct search_program *prog,
-		       const struct search_eval *eval,
+		       struct search_eval *eval,
 		       struct search_fts_lookup **lookup_r,
 		       const char **error_r)
 {
@@ -329,17 +329,33 @@ search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 	uint64_t *ids = xcalloc(count == 0 ? 1 : count, sizeof(*ids));
 	struct store_view_entry entry;
 	unsigned int n = 0;
-	int ret;
+	int ret = 0;
 
 	*lookup_r = NULL;
+	/* Only the messages the record leaves undecided: "UID 5 BODY x"
+	   asks the index about one message, or not at all. */
 	for (uint32_t seq = 1; seq <= count; seq++) {
-		if (store_view_get(view, seq, &entry))
+		struct search_message msg;
+
+		if (!store_view_get(view, seq, &entry))
+			continue;
+		memset(&msg, 0, sizeof(msg));
+		msg.seq = seq;
+		msg.uid = entry.uid;
+		msg.flags = entry.flags;
+		msg.keywords = entry.keywords;
+		msg.modseq = entry.modseq;
+		msg.size = entry.size;
+		msg.internal_date = entry.internal_date;
+		if (search_eval_record(eval, &msg) < 0)
 			ids[n++] = entry.blob_id;
 	}
-	if (n > 1)
-		qsort(ids, n, sizeof(*ids), cmp_u64);
-	ret = search_fts_lookup(user, mailbox_id, prog, eval, ids, n,
-				lookup_r, error_r);
+	if (n >= FTS_MIN_CANDIDATES) {
+		if (n > 1)
+			qsort(ids, n, sizeof(*ids), cmp_u64);
+		ret = search_fts_lookup(user, mailbox_id, prog, eval, ids, n,
+					lookup_r, error_r);
+	}
 	free(ids);
 	return ret;
 }

@@ -79,11 +79,14 @@ int search_fts_lookup(struct store_user *user, uint64_t mailbox_id,
 		      const uint64_t *blob_ids, unsigned int blob_count,
 		      struct search_fts_lookup **lookup_r,
 		      const char **error_r);
-/* The same for the messages of a session's view of mailbox_id. */
+/* The same for the messages of a session's view of mailbox_id that
+   their record alone does not decide (judged with eval, whose current
+   message this changes). Returns 0 without asking the index when fewer
+   than FTS_MIN_CANDIDATES are left: reading them is as cheap. */
 int search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 			   struct store_view *view,
 			   const struct search_program *program,
-			   const struct search_eval *eval,
+			   struct search_eval *eval,
 			   struct search_fts_lookup **lookup_r,
 			   const char **error_r);
 /* Fills verdicts[program->count] for one blob, for
