@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "lib/strnum.h"
 #include "lmtp/deliver.h"
+#include "search/search-fts.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@ usage(void)
 		"  user del NAME [--purge]\n"
 		"  user list\n"
 		"  deliver -u USER [-m MAILBOX] [-f SENDER] < message\n"
+		"  reindex USER  rebuild USER's full-text search index\n"
 		"  reload      re-read the TLS certificate of a running quired\n"
 		"  stats       connections of a running quired\n");
 }
@@ -615,6 +617,58 @@ cmd_deliver(int argc, char **argv)
 	return EX_TEMPFAIL;
 }
 
+/* Rebuilds a user's search index from the message files. It writes the
+   store directly whether quired runs or not: the index rows are read by
+   SEARCH only, each batch is one short transaction (SQLite's locks order
+   it with quired's writes), and quired keeps nothing of them in memory. */
+static int
+cmd_reindex(int argc, char **argv)
+{
+	struct store_settings sset = { .data_dir = cfg.data_dir };
+	struct passdb *passdb;
+	struct passdb_user *pu = NULL;
+	struct store *store = NULL;
+	struct store_user *suser = NULL;
+	const char *error;
+	unsigned int count;
+	int ret = EX_TEMPFAIL, r;
+
+	if (argc != 2) {
+		usage();
+		return EX_USAGE;
+	}
+	if (!auth_username_validz(argv[1])) {
+		fprintf(stderr, "quire reindex: %s: user unknown\n", argv[1]);
+		return EX_NOUSER;
+	}
+	passdb = passdb_create(cfg.passwd_file);
+	r = passdb_lookup(passdb, argv[1], &pu, &error);
+	if (r <= 0) {
+		if (r == 0)
+			fprintf(stderr, "quire reindex: %s: user unknown\n",
+				argv[1]);
+		else
+			fprintf(stderr, "quire reindex: %s\n", error);
+		passdb_destroy(&passdb);
+		return r == 0 ? EX_NOUSER : EX_TEMPFAIL;
+	}
+	if (store_open(&sset, &store, &error) < 0 ||
+	    store_user_get(store, pu->name, &suser, &error) < 0 ||
+	    search_fts_reindex(suser, &count, &error) < 0) {
+		fprintf(stderr, "quire reindex: %s\n", error);
+	} else {
+		printf("%s: %u messages indexed\n", pu->name, count);
+		ret = EX_OK;
+	}
+	if (suser != NULL)
+		store_user_unref(&suser);
+	if (store != NULL)
+		store_close(&store);
+	passdb_user_free(&pu);
+	passdb_destroy(&passdb);
+	return ret;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -656,6 +710,8 @@ main(int argc, char **argv)
 		ret = cmd_user(argc, argv);
 	else if (strcmp(argv[0], "deliver") == 0)
 		ret = cmd_deliver(argc, argv);
+	else if (strcmp(argv[0], "reindex") == 0)
+		ret = cmd_reindex(argc, argv);
 	else if (strcmp(argv[0], "reload") == 0 ||
 		 strcmp(argv[0], "stats") == 0) {
 		char reply[512];

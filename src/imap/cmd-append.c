@@ -21,6 +21,7 @@
 #include "mail/mail-cache.h"
 #include "mail/mail-parser.h"
 #include "net/conn.h"
+#include "search/search-fts.h"
 #include "store/store.h"
 
 struct imap_append {
@@ -29,6 +30,8 @@ struct imap_append {
 	/* The message being streamed. */
 	struct store_save *save;
 	struct mail_parser *parser;
+	/* The message's search index row, filled by the same parse. */
+	struct search_fts_builder *fts;
 	uint64_t remaining;
 	bool streaming;
 	/* A write failed: the rest of the literal is drained and dropped. */
@@ -75,6 +78,7 @@ imap_append_free(struct imap_session *session)
 		result = mail_parser_finish(&ap->parser);
 		mail_parse_result_free(&result);
 	}
+	search_fts_builder_destroy(&ap->fts);
 	free(ap->uids);
 	free(ap);
 }
@@ -242,7 +246,11 @@ imap_append_stream_begin(struct imap_session *session,
 	ap->streaming = true;
 	/* ap->failed is not reset: once one message of a MULTIAPPEND failed,
 	   the rest are dropped and the whole command fails (RFC 3502 6). */
-	ap->parser = mail_parser_create(NULL, NULL);
+	if (ap->fts == NULL)
+		ap->fts = search_fts_builder_create();
+	search_fts_builder_reset(ap->fts);
+	ap->parser = mail_parser_create(&search_fts_parser_callbacks,
+					ap->fts);
 	if (pc->stream_sync)
 		imap_session_write(session, "+ Ready for literal data\r\n", 26);
 }
@@ -293,7 +301,10 @@ append_convert(struct imap_session *session, struct imap_append *ap,
 		return -1;
 	}
 	store_save_copy_options(conv.save, ap->save);
-	conv.parser = mail_parser_create(NULL, NULL);
+	/* The index row describes the file stored: the converted one. */
+	search_fts_builder_reset(ap->fts);
+	conv.parser = mail_parser_create(&search_fts_parser_callbacks,
+					 ap->fts);
 	ret = mail_binary_rewrite(*result, fd, append_convert_write, &conv,
 				  error_r);
 	close(fd);
@@ -316,6 +327,7 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 {
 	struct mail_parse_result *result = mail_parser_finish(&ap->parser);
 	const char *error;
+	struct store_fts_doc doc;
 	struct buf rec;
 	uint32_t uid;
 
@@ -339,6 +351,8 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 				     rec.len);
 	buf_free(&rec);
 	mail_parse_result_free(&result);
+	search_fts_builder_doc(ap->fts, &doc);
+	store_save_set_fts(ap->save, &doc);
 	if (store_save_commit(&ap->save, &uid, &error) < 0) {
 		if (store_error_is_overquota())
 			ap->overquota = true;

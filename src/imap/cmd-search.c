@@ -13,6 +13,7 @@
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
 #include "search/search-eval.h"
+#include "search/search-fts.h"
 #include "search/search-program.h"
 #include "store/store.h"
 
@@ -59,8 +60,10 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 	struct imap_session *session = cmd->session;
 	struct search_eval_settings set;
 	struct search_eval *eval;
+	struct search_fts_lookup *fts = NULL;
 	struct store_view_entry entry;
 	uint32_t seq, count = store_view_count(session->view);
+	int8_t *verdicts = NULL;
 	int ret = 0;
 
 	memset(&set, 0, sizeof(set));
@@ -79,6 +82,17 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 	if (!session->enabled_rev2)
 		set.recent_uids = session->recent_uids;
 	eval = search_eval_create(prog, &set);
+	/* Text keys from the full-text index: messages it covers are not
+	   read (search-fts.h). */
+	if ((prog->need_header || prog->need_body) &&
+	    search_fts_lookup_view(session->user, session->mailbox_id,
+				   session->view, prog, eval, &fts,
+				   error_r) < 0) {
+		search_eval_destroy(&eval);
+		return -1;
+	}
+	if (fts != NULL)
+		verdicts = imap_xcalloc(prog->count, sizeof(*verdicts));
 
 	res->nums = imap_xcalloc(count == 0 ? 1 : count, sizeof(uint32_t));
 	res->uids = imap_xcalloc(count == 0 ? 1 : count, sizeof(uint32_t));
@@ -98,7 +112,10 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 		msg.internal_date = entry.internal_date;
 		msg.save_date = entry.save_date;
 		msg.blob_id = entry.blob_id;
-		r = search_eval_record(eval, &msg);
+		if (fts != NULL)
+			search_fts_lookup_verdicts(fts, entry.blob_id,
+						   verdicts);
+		r = search_eval_record_known(eval, &msg, verdicts);
 		if (r < 0) {
 			r = store_blob_open(session->user, entry.blob_id, &fd,
 					    &size, error_r);
@@ -130,6 +147,8 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 		}
 	}
 	search_eval_destroy(&eval);
+	search_fts_lookup_free(&fts);
+	free(verdicts);
 	return ret;
 }
 

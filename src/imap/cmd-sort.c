@@ -14,6 +14,7 @@
 #include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "search/search-eval.h"
+#include "search/search-fts.h"
 #include "search/search-program.h"
 #include "store/store.h"
 
@@ -100,6 +101,8 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 	struct imap_session *session = cmd->session;
 	struct search_eval_settings set;
 	struct search_eval *eval;
+	struct search_fts_lookup *fts = NULL;
+	int8_t *verdicts = NULL;
 	struct store_view_entry entry;
 	struct sort_message **msgs;
 	struct imap_seqset *saved = NULL;
@@ -123,6 +126,18 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 		set.max_uid = entry.uid;
 	set.saved_uids = saved;
 	eval = search_eval_create(prog, &set);
+	/* Text keys from the full-text index, as SEARCH does. */
+	if ((prog->need_header || prog->need_body) &&
+	    search_fts_lookup_view(session->user, session->mailbox_id,
+				   session->view, prog, eval, &fts,
+				   error_r) < 0) {
+		search_eval_destroy(&eval);
+		if (saved != NULL)
+			imap_seqset_destroy(&saved);
+		return -1;
+	}
+	if (fts != NULL)
+		verdicts = xcalloc(prog->count, sizeof(*verdicts));
 	buf_init(&header, SORT_MAX_HEADER);
 
 	msgs = xcalloc(count == 0 ? 1 : count, sizeof(*msgs));
@@ -143,7 +158,10 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 		msg.internal_date = entry.internal_date;
 		msg.save_date = entry.save_date;
 		msg.blob_id = entry.blob_id;
-		r = search_eval_record(eval, &msg);
+		if (fts != NULL)
+			search_fts_lookup_verdicts(fts, entry.blob_id,
+						   verdicts);
+		r = search_eval_record_known(eval, &msg, verdicts);
 		if (r < 0) {
 			r = store_blob_open(session->user, entry.blob_id, &fd,
 					    &size, error_r);
@@ -189,6 +207,8 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 	}
 	buf_free(&header);
 	search_eval_destroy(&eval);
+	search_fts_lookup_free(&fts);
+	free(verdicts);
 	if (saved != NULL)
 		imap_seqset_destroy(&saved);
 	if (ret < 0) {

@@ -240,4 +240,20 @@
 /* zlib's default level: the sizes above matter more than CPU here. */
 #define NET_DEFLATE_LEVEL 6
 
+/* Full-text index (src/search/search-fts.h). */
+/* Folded text kept in one message's index row (all columns together):
+   past it the row is cut and marked incomplete, and SEARCH reads that
+   message's file whenever the index did not find the string in it. */
+#define FTS_MAX_TEXT (2 * 1024 * 1024)
+/* Trigrams of one search string put in an index query: any subset
+   finds every candidate (each is checked against the stored text), and
+   more only make the query slower. */
+#define FTS_MAX_QUERY_TRIGRAMS 32
+/* Messages whose index rows `quire reindex` writes in one transaction:
+   few commits (each syncs the WAL), yet short write locks. */
+#define FTS_REINDEX_BATCH 64
+/* Messages a SEARCH has left to read below which it reads them rather
+   than ask the index: one index query costs about that much. */
+#define FTS_MIN_CANDIDATES 4
+
 #endif

@@ -15,6 +15,7 @@
 #include "lib/buf.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-parser.h"
+#include "search/search-fts.h"
 #include "store/store.h"
 
 /* Error text for the calling thread: store and passdb texts are only valid
@@ -192,6 +193,8 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 	struct store_save *save = NULL;
 	struct mail_parser *parser = NULL;
 	struct mail_parse_result *result;
+	struct search_fts_builder *fts = NULL;
+	struct store_fts_doc doc;
 	struct buf rec;
 	uint64_t mailbox_id;
 	const char *error;
@@ -227,7 +230,9 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 		*error_r = deliver_error("save failed: %s", error);
 		goto out;
 	}
-	parser = mail_parser_create(NULL, NULL);
+	/* The same parse fills the search index row. */
+	fts = search_fts_builder_create();
+	parser = mail_parser_create(&search_fts_parser_callbacks, fts);
 	if (prefix_len > 0) {
 		mail_parser_feed(parser, prefix, prefix_len);
 		if (store_save_write(save, prefix, prefix_len, &error) < 0) {
@@ -246,6 +251,8 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 				     rec.len);
 	buf_free(&rec);
 	mail_parse_result_free(&result);
+	search_fts_builder_doc(fts, &doc);
+	store_save_set_fts(save, &doc);
 	/* Durable once this returns 0: only then may the caller say 250. */
 	if (store_save_commit(&save, uid_r, &error) < 0) {
 		if (store_error_is_overquota())
@@ -260,6 +267,7 @@ out:
 		mail_parse_result_free(&result);
 	}
 	store_save_abort(&save);
+	search_fts_builder_destroy(&fts);
 	if (suser != NULL)
 		store_user_unref(&suser);
 	passdb_user_free(&pu);

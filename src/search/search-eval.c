@@ -37,6 +37,8 @@ struct search_eval {
 	int *kw_bit;
 	struct needle *needles;
 	bool *matched;
+	/* Text keys an index decided false for the current message. */
+	bool *decided;
 	/* Indexes of HEADER / TEXT nodes, and of BODY / TEXT nodes. */
 	unsigned int *header_nodes, header_node_count;
 	unsigned int *body_nodes, body_node_count;
@@ -92,6 +94,7 @@ search_eval_create(struct search_program *prog,
 	e->kw_bit = xcalloc(n, sizeof(*e->kw_bit));
 	e->needles = xcalloc(n, sizeof(*e->needles));
 	e->matched = xcalloc(n, sizeof(*e->matched));
+	e->decided = xcalloc(n, sizeof(*e->decided));
 	e->header_nodes = xcalloc(n, sizeof(*e->header_nodes));
 	e->body_nodes = xcalloc(n, sizeof(*e->body_nodes));
 	e->stack = xcalloc(prog->max_stack + 1, 1);
@@ -163,6 +166,7 @@ search_eval_destroy(struct search_eval **_e)
 	free(e->needles);
 	free(e->kw_bit);
 	free(e->matched);
+	free(e->decided);
 	free(e->header_nodes);
 	free(e->body_nodes);
 	free(e->stack);
@@ -257,12 +261,14 @@ eval_leaf(const struct search_eval *e, unsigned int i)
 	case SEARCH_OP_HEADER:
 		if (e->matched[i])
 			return TRI_TRUE;
-		return e->header_done ? TRI_FALSE : TRI_UNKNOWN;
+		return e->header_done || e->decided[i] ?
+			TRI_FALSE : TRI_UNKNOWN;
 	case SEARCH_OP_BODY:
 	case SEARCH_OP_TEXT:
 		if (e->needles[i].len == 0 || e->matched[i])
 			return TRI_TRUE;
-		return e->body_done ? TRI_FALSE : TRI_UNKNOWN;
+		return e->body_done || e->decided[i] ?
+			TRI_FALSE : TRI_UNKNOWN;
 	case SEARCH_OP_NOT:
 	case SEARCH_OP_OR:
 	case SEARCH_OP_AND:
@@ -326,10 +332,31 @@ eval_program(struct search_eval *e)
 int
 search_eval_record(struct search_eval *e, const struct search_message *msg)
 {
+	return search_eval_record_known(e, msg, NULL);
+}
+
+int
+search_eval_record_known(struct search_eval *e,
+			 const struct search_message *msg,
+			 const int8_t *verdicts)
+{
 	enum tri r;
 
 	e->msg = *msg;
 	memset(e->matched, 0, e->prog->count * sizeof(*e->matched));
+	memset(e->decided, 0, e->prog->count * sizeof(*e->decided));
+	for (unsigned int i = 0; verdicts != NULL && i < e->prog->count;
+	     i++) {
+		enum search_op op = e->prog->nodes[i].op;
+
+		if (op != SEARCH_OP_HEADER && op != SEARCH_OP_BODY &&
+		    op != SEARCH_OP_TEXT)
+			continue;
+		if (verdicts[i] > 0)
+			e->matched[i] = true;
+		else if (verdicts[i] == 0)
+			e->decided[i] = true;
+	}
 	e->header_done = false;
 	e->body_done = false;
 	e->date_seen = false;
@@ -349,24 +376,6 @@ contains(const struct buf *hay, const struct needle *needle)
 		memmem(hay->data, hay->len, needle->data, needle->len) != NULL;
 }
 
-static void
-envelope_address(void *context, const char *name, const char *route,
-		 const char *mailbox, const char *host)
-{
-	struct buf *out = context;
-
-	(void)route;
-	if (mailbox == NULL || host == NULL)
-		return; /* a group marker */
-	if (name != NULL)
-		buf_append_str(out, name);
-	buf_append_str(out, " <");
-	buf_append_str(out, mailbox);
-	buf_append_c(out, '@');
-	buf_append_str(out, host);
-	buf_append_str(out, ">, ");
-}
-
 /* RFC 9051 6.4.4: FROM, TO, CC and BCC search "the envelope structure's"
    field, i.e. the parsed addresses, where comments and the spaces around
    "@" are gone: "<a (x)@ (y) b.org>" is found by "a@b.org". The raw field
@@ -375,20 +384,14 @@ static bool
 address_field_contains(struct search_eval *e, const char *name,
 		       const char *value, const struct needle *needle)
 {
-	static const char *const fields[] = { "From", "To", "Cc", "Bcc" };
 	struct buf addrs;
-	unsigned int k;
 	bool found;
 
-	for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
-		if (strcasecmp(name, fields[k]) == 0)
-			break;
-	}
-	if (k == sizeof(fields) / sizeof(fields[0]))
+	if (!search_text_is_address_field(name))
 		return false;
 	buf_init(&addrs, 0);
-	mail_header_parse_addresses((const uint8_t *)value, strlen(value),
-				    envelope_address, &addrs);
+	search_text_address_form((const uint8_t *)value, strlen(value),
+				 &addrs);
 	buf_reset(&e->scratch);
 	search_text_fold(addrs.data, addrs.len, &e->scratch);
 	found = contains(&e->scratch, needle);
@@ -414,7 +417,7 @@ on_header(void *context, const struct mail_part *part, const char *name,
 		unsigned int i = e->header_nodes[k];
 		const struct search_node *node = &e->prog->nodes[i];
 
-		if (e->matched[i])
+		if (e->matched[i] || e->decided[i])
 			continue;
 		if (node->op == SEARCH_OP_HEADER &&
 		    (!root || strcasecmp(name, node->header) != 0))
@@ -453,7 +456,8 @@ on_body(void *context, const struct mail_part *part, const uint8_t *data,
 	bool pending = false;
 
 	for (unsigned int k = 0; k < e->body_node_count; k++) {
-		if (!e->matched[e->body_nodes[k]])
+		if (!e->matched[e->body_nodes[k]] &&
+		    !e->decided[e->body_nodes[k]])
 			pending = true;
 	}
 	if (!pending)
@@ -481,7 +485,8 @@ on_body(void *context, const struct mail_part *part, const uint8_t *data,
 	for (unsigned int k = 0; k < e->body_node_count; k++) {
 		unsigned int i = e->body_nodes[k];
 
-		if (!e->matched[i] && contains(&e->window, &e->needles[i])) {
+		if (!e->matched[i] && !e->decided[i] &&
+		    contains(&e->window, &e->needles[i])) {
 			e->matched[i] = true;
 			e->dirty = true;
 		}
@@ -599,4 +604,12 @@ uint64_t
 search_eval_bytes_read(const struct search_eval *e)
 {
 	return e->bytes_read;
+}
+
+const uint8_t *
+search_eval_needle(const struct search_eval *e, unsigned int node,
+		   size_t *len_r)
+{
+	*len_r = e->needles[node].len;
+	return e->needles[node].data;
 }

@@ -102,6 +102,21 @@ void search_eval_destroy(struct search_eval **eval);
 int search_eval_record(struct search_eval *eval,
 		       const struct search_message *msg);
 
+/* The same, with what an index already knows of the text keys:
+   verdicts[i] (one per program node; NULL = nothing known) is 1 if node
+   i's string is known to be in the message's text, 0 if known not to be,
+   -1 if unknown (read the message). Only HEADER, BODY and TEXT nodes
+   look at it. search_eval_read() then reads only for what is left. */
+int search_eval_record_known(struct search_eval *eval,
+			     const struct search_message *msg,
+			     const int8_t *verdicts);
+
+/* The folded search string of a HEADER, BODY or TEXT node (what the
+   text is compared with; len 0 for the empty string). Valid as long as
+   the evaluator. */
+const uint8_t *search_eval_needle(const struct search_eval *eval,
+				  unsigned int node, size_t *len_r);
+
 /* Reads the message of the last search_eval_record() that returned -1
    through read_func and decides. Returns 1 (matches), 0 (does not), or -1
    if read_func failed (*error_r). */

@@ -12,6 +12,7 @@
 
 #include "lib/mutf7.h"
 #include "mail/mail-decode.h"
+#include "mail/mail-header.h"
 
 /* Titlecase (the simple mapping of UnicodeData.txt) of every code point
    in place. */
@@ -72,6 +73,37 @@ search_text_fold(const uint8_t *data, size_t len, struct buf *out)
 	free(norm);
 	free(u8);
 	buf_free(&clean);
+}
+
+static void
+address_form_one(void *context, const char *name, const char *route,
+		 const char *mailbox, const char *host)
+{
+	struct buf *out = context;
+
+	(void)route;
+	if (mailbox == NULL || host == NULL)
+		return; /* a group marker */
+	if (name != NULL)
+		buf_append_str(out, name);
+	buf_append_str(out, " <");
+	buf_append_str(out, mailbox);
+	buf_append_c(out, '@');
+	buf_append_str(out, host);
+	buf_append_str(out, ">, ");
+}
+
+void
+search_text_address_form(const uint8_t *value, size_t len, struct buf *out)
+{
+	mail_header_parse_addresses(value, len, address_form_one, out);
+}
+
+bool
+search_text_is_address_field(const char *name)
+{
+	return strcasecmp(name, "From") == 0 || strcasecmp(name, "To") == 0 ||
+		strcasecmp(name, "Cc") == 0 || strcasecmp(name, "Bcc") == 0;
 }
 
 size_t

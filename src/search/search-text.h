@@ -28,6 +28,18 @@ void search_text_fold(const uint8_t *data, size_t len, struct buf *out);
    text arrives in pieces. */
 size_t search_text_complete_prefix(const uint8_t *data, size_t len);
 
+/* Appends the address form SEARCH FROM/TO/CC/BCC also look in (RFC 9051
+   6.4.4 speaks of the envelope's field): each address of the header
+   value as "name <mailbox@host>, " (", " after each, name left out when
+   there is none, group markers dropped), comments and the spaces around
+   "@" gone. Not folded. */
+void search_text_address_form(const uint8_t *value, size_t len,
+			      struct buf *out);
+
+/* True if name is one of the fields with an address form (From, To, Cc,
+   Bcc; any case). */
+bool search_text_is_address_field(const char *name);
+
 /* Days since 1970-01-01 of the proleptic Gregorian date. */
 int64_t search_days_from_civil(int64_t year, unsigned int month,
 			       unsigned int day);

@@ -94,6 +94,9 @@ struct store_save {
 	unsigned keyword_count;
 	void *cache[STORE_CACHE_FIELD_COUNT];
 	size_t cache_size[STORE_CACHE_FIELD_COUNT];
+	/* store_save_set_fts(): owned copies; have_fts false = no row. */
+	bool have_fts;
+	struct store_fts_doc fts;
 
 	/* Group commit: the batch's leader fills these in for each save. */
 	struct store_save *commit_next;
@@ -245,6 +248,20 @@ struct store_backend {
 			    unsigned count,
 			    enum store_metadata_refusal *refusal_r,
 			    const char **error_r);
+	/* The full-text index (store.h); the front checks arguments. */
+	int (*fts_set)(struct store_user *user,
+		       const struct store_fts_entry *entries, unsigned count,
+		       const char **error_r);
+	int (*fts_blob_list)(struct store_user *user, uint64_t **ids_r,
+			     unsigned *count_r, const char **error_r);
+	int (*fts_unindexed)(struct store_user *user, uint64_t mailbox_id,
+			     uint64_t **ids_r, unsigned *count_r,
+			     const char **error_r);
+	int (*fts_query)(struct store_user *user, uint64_t mailbox_id,
+			 unsigned column_mask, const char *const *terms,
+			 unsigned term_count,
+			 const struct store_fts_callbacks *callbacks,
+			 void *context, const char **error_r);
 
 	/* store_check(): *result is zeroed by the caller. */
 	int (*check)(struct store *store, struct store_check_result *result,

@@ -87,6 +87,11 @@ enum sq_stmt_id {
 	S_BLOB_GET,
 	S_BLOB_ALL,
 	S_BLOB_DELETE,
+	S_FTS_DELETE,
+	S_FTS_INSERT,
+	S_FTS_STATE,
+	S_FTS_UNINDEXED,
+	S_FTS_ROW,
 	S_KW_ALL,
 	S_KW_GET,
 	S_KW_COUNT,
@@ -199,6 +204,16 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_BLOB_GET] = "SELECT size FROM blobs WHERE id = ?",
 	[S_BLOB_ALL] = "SELECT id FROM blobs",
 	[S_BLOB_DELETE] = "DELETE FROM blobs WHERE id = ?",
+	[S_FTS_DELETE] = "DELETE FROM fts WHERE rowid = ?",
+	[S_FTS_INSERT] = "INSERT INTO fts (rowid, root, addr, other, body) "
+			 "VALUES (?, ?, ?, ?, ?)",
+	[S_FTS_STATE] = "UPDATE blobs SET fts = ? WHERE id = ?",
+	[S_FTS_UNINDEXED] = "SELECT m.blob_id FROM messages m "
+			    "JOIN blobs b ON b.id = m.blob_id "
+			    "WHERE m.mailbox_id = ? AND "
+			    "(b.fts IS NULL OR b.fts = 0)",
+	[S_FTS_ROW] = "SELECT root, addr, other, body FROM fts "
+		      "WHERE rowid = ?",
 	[S_KW_ALL] = "SELECT id, name FROM keywords ORDER BY id",
 	[S_KW_GET] = "SELECT id FROM keywords WHERE name = ?",
 	[S_KW_COUNT] = "SELECT COUNT(*) FROM keywords",
@@ -325,6 +340,24 @@ static const char sq_upgrade_2_3[] =
 	" SELECT name FROM mailboxes WHERE subscribed != 0;"
 	"PRAGMA user_version = 3;";
 
+/* Version 3 -> 4: the full-text index. One FTS5 row per blob (rowid =
+   blob id) with the columns of enum store_fts_column, content kept so
+   a candidate can be checked against its text and short strings found
+   without the index. Trigrams serve IMAP's substring match; the text
+   arrives case-folded, hence case_sensitive. detail=column: no token
+   positions (the biggest part of a trigram index); a query ANDs the
+   string's trigrams and the caller checks the text. blobs.fts is the
+   row's state: NULL none (saved before this version, or not indexed),
+   0 incomplete, 1 complete. The trigger drops the row with its blob
+   on every path that deletes blobs. */
+static const char sq_upgrade_3_4[] =
+	"CREATE VIRTUAL TABLE fts USING fts5(root, addr, other, body,"
+	" tokenize = 'trigram case_sensitive 1', detail = column);"
+	"ALTER TABLE blobs ADD COLUMN fts INTEGER;"
+	"CREATE TRIGGER blobs_fts_delete AFTER DELETE ON blobs"
+	" BEGIN DELETE FROM fts WHERE rowid = old.id; END;"
+	"PRAGMA user_version = 4;";
+
 /* Version 4 -> 5: METADATA (RFC 5464) entries. mailbox_id 0 holds the
    server's entries; name is the canonical entry name with its
    "/private" or "/shared" prefix, so the private and the shared entry of
@@ -347,8 +380,7 @@ static const char sq_upgrade_4_5[] =
 static const char *const sq_upgrades[] = {
 	[1] = sq_upgrade_1_2,
 	[2] = sq_upgrade_2_3,
-	/* placeholder: replaced when the full-text index lands */
-	[3] = "PRAGMA user_version = 4;",
+	[3] = sq_upgrade_3_4,
 	[4] = sq_upgrade_4_5,
 };
 #define SQ_SCHEMA_BASE 3
@@ -2069,6 +2101,36 @@ sq_save_place(struct store_save *save, uint64_t *blob_id_r,
 	return 0;
 }
 
+/* Replaces blob_id's index row and records its state (inside a
+   transaction). */
+static int
+sq_fts_write(struct sq_user *su, uint64_t blob_id,
+	     const struct store_fts_doc *doc, const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if ((stmt = sq_stmt(su, error_r, S_FTS_DELETE)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, blob_id);
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_FTS_INSERT)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, blob_id);
+	for (unsigned i = 0; i < STORE_FTS_COLUMN_COUNT; i++) {
+		sqlite3_bind_text64(stmt, 2 + (int)i,
+				    doc->len[i] > 0 ? doc->text[i] : "",
+				    doc->len[i], SQLITE_STATIC, SQLITE_UTF8);
+	}
+	if (sq_done(su, stmt, error_r) < 0)
+		return -1;
+	if ((stmt = sq_stmt(su, error_r, S_FTS_STATE)) == NULL)
+		return -1;
+	sqlite3_bind_int(stmt, 1, doc->complete ? 1 : 0);
+	bind_u64(stmt, 2, blob_id);
+	return sq_done(su, stmt, error_r);
+}
+
 /* One save inside the batch transaction, under savepoint "save": places
    the file and adds the rows. On failure the blob is already unlinked. */
 static int
@@ -2112,6 +2174,9 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 		}
 	}
 	if (sq_done(su, stmt, error_r) < 0)
+		goto fail;
+	if (save->have_fts &&
+	    sq_fts_write(su, blob_id, &save->fts, error_r) < 0)
 		goto fail;
 
 	time_t now = store_now(user->store);
@@ -3160,6 +3225,264 @@ out:
 	return ret;
 }
 
+/* ---- full-text index ------------------------------------------------- */
+
+static int
+sq_fts_set(struct store_user *user, const struct store_fts_entry *entries,
+	   unsigned count, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt;
+
+	if (sq_begin(su, error_r) < 0)
+		return -1;
+	for (unsigned i = 0; i < count; i++) {
+		if ((stmt = sq_stmt(su, error_r, S_BLOB_GET)) == NULL)
+			goto fail;
+		bind_u64(stmt, 1, entries[i].blob_id);
+		int rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc == SQLITE_DONE)
+			continue; /* expunged meanwhile */
+		if (rc != SQLITE_ROW) {
+			sq_fail(su, error_r, "blob lookup failed");
+			goto fail;
+		}
+		if (sq_fts_write(su, entries[i].blob_id, &entries[i].doc,
+				 error_r) < 0)
+			goto fail;
+	}
+	if (sq_commit(su, error_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	sq_rollback(su);
+	return -1;
+}
+
+/* Collects column 0 of every row of stmt (already bound). */
+static int
+sq_collect_ids(struct sq_user *su, sqlite3_stmt *stmt, uint64_t **ids_r,
+	       unsigned *count_r, const char **error_r)
+{
+	unsigned alloc = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_array_grow((void **)ids_r, sizeof(**ids_r), &alloc,
+				 *count_r);
+		(*ids_r)[(*count_r)++] = col_u64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		free(*ids_r);
+		*ids_r = NULL;
+		*count_r = 0;
+		return sq_fail(su, error_r, "listing blobs failed");
+	}
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int
+sq_fts_blob_list(struct store_user *user, uint64_t **ids_r,
+		 unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_BLOB_ALL);
+
+	if (stmt == NULL)
+		return -1;
+	return sq_collect_ids(su, stmt, ids_r, count_r, error_r);
+}
+
+static int
+sq_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
+		 uint64_t **ids_r, unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_FTS_UNINDEXED);
+
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	if (sq_collect_ids(su, stmt, ids_r, count_r, error_r) < 0)
+		return -1;
+	if (*count_r > 1)
+		qsort(*ids_r, *count_r, sizeof(**ids_r), cmp_u64);
+	return 0;
+}
+
+static const char *const sq_fts_columns[STORE_FTS_COLUMN_COUNT] = {
+	[STORE_FTS_ROOT] = "root",
+	[STORE_FTS_ADDR] = "addr",
+	[STORE_FTS_OTHER] = "other",
+	[STORE_FTS_BODY] = "body",
+};
+
+/* Grows a NUL-terminated string. */
+static void
+sq_str_add(char **str, size_t *len, size_t *alloc, const char *add,
+	   size_t add_len)
+{
+	if (*len + add_len + 1 > *alloc) {
+		size_t n = *alloc == 0 ? 256 : *alloc;
+
+		while (n < *len + add_len + 1)
+			n *= 2;
+		*str = store_realloc(*str, n);
+		*alloc = n;
+	}
+	memcpy(*str + *len, add, add_len);
+	*len += add_len;
+	(*str)[*len] = '\0';
+}
+
+/* Hands one row's wanted columns (statement columns first..) to row(). */
+static void
+sq_fts_emit(sqlite3_stmt *stmt, int first, unsigned column_mask,
+	    uint64_t blob_id, const struct store_fts_callbacks *callbacks,
+	    void *context)
+{
+	struct store_fts_doc doc;
+
+	memset(&doc, 0, sizeof(doc));
+	for (unsigned c = 0; c < STORE_FTS_COLUMN_COUNT; c++) {
+		if ((column_mask & (1U << c)) == 0)
+			continue;
+		doc.text[c] = (const char *)sqlite3_column_text(stmt,
+							       first + (int)c);
+		doc.len[c] = (size_t)sqlite3_column_bytes(stmt,
+							  first + (int)c);
+	}
+	callbacks->row(context, blob_id, &doc);
+}
+
+/* Every row of the mailbox's messages, with their text. */
+static int
+sq_fts_scan(struct sq_user *su, uint64_t mailbox_id, unsigned column_mask,
+	    const struct store_fts_callbacks *callbacks, void *context,
+	    const char **error_r)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(su->db,
+			       "SELECT f.rowid, f.root, f.addr, f.other, "
+			       "f.body FROM messages m JOIN fts f "
+			       "ON f.rowid = m.blob_id WHERE m.mailbox_id = ?",
+			       -1, &stmt, NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "preparing index scan failed");
+	bind_u64(stmt, 1, mailbox_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		uint64_t blob_id = col_u64(stmt, 0);
+
+		if (callbacks->want(context, blob_id)) {
+			sq_fts_emit(stmt, 1, column_mask, blob_id, callbacks,
+				    context);
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "index scan failed");
+	return 0;
+}
+
+static int
+sq_fts_query(struct store_user *user, uint64_t mailbox_id,
+	     unsigned column_mask, const char *const *terms,
+	     unsigned term_count, const struct store_fts_callbacks *callbacks,
+	     void *context, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = NULL, *row;
+	uint64_t *ids = NULL;
+	unsigned count = 0, alloc = 0;
+	char *match = NULL;
+	size_t len = 0, match_alloc = 0;
+	int rc, ret = -1;
+
+	if (term_count == 0) {
+		return sq_fts_scan(su, mailbox_id, column_mask, callbacks,
+				   context, error_r);
+	}
+	/* "{root addr} : ("abc" "bcd")": every trigram in one of the
+	   columns; a string's quotes are doubled. */
+	sq_str_add(&match, &len, &match_alloc, "{", 1);
+	for (unsigned c = 0; c < STORE_FTS_COLUMN_COUNT; c++) {
+		if ((column_mask & (1U << c)) != 0) {
+			sq_str_add(&match, &len, &match_alloc, " ", 1);
+			sq_str_add(&match, &len, &match_alloc,
+				   sq_fts_columns[c],
+				   strlen(sq_fts_columns[c]));
+		}
+	}
+	sq_str_add(&match, &len, &match_alloc, "} : (", 5);
+	for (unsigned i = 0; i < term_count; i++) {
+		const char *t = terms[i];
+
+		sq_str_add(&match, &len, &match_alloc, i == 0 ? "\"" : " \"",
+			   i == 0 ? 1 : 2);
+		for (; *t != '\0'; t++) {
+			sq_str_add(&match, &len, &match_alloc, t, 1);
+			if (*t == '"')
+				sq_str_add(&match, &len, &match_alloc, t, 1);
+		}
+		sq_str_add(&match, &len, &match_alloc, "\"", 1);
+	}
+	sq_str_add(&match, &len, &match_alloc, ")", 1);
+
+	/* Ids first, text after: a result column is computed for every
+	   row, and most candidates may be in other mailboxes. */
+	if (sqlite3_prepare_v2(su->db,
+			       "SELECT rowid FROM fts WHERE fts MATCH ?", -1,
+			       &stmt, NULL) != SQLITE_OK) {
+		sq_fail(su, error_r, "preparing index query failed");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, match, (int)len, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		uint64_t blob_id = col_u64(stmt, 0);
+
+		if (!callbacks->want(context, blob_id))
+			continue;
+		store_array_grow((void **)&ids, sizeof(*ids), &alloc, count);
+		ids[count++] = blob_id;
+	}
+	if (rc != SQLITE_DONE) {
+		sq_fail(su, error_r, "index query failed");
+		goto out;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		if ((row = sq_stmt(su, error_r, S_FTS_ROW)) == NULL)
+			goto out;
+		bind_u64(row, 1, ids[i]);
+		rc = sqlite3_step(row);
+		if (rc == SQLITE_ROW) {
+			sq_fts_emit(row, 0, column_mask, ids[i], callbacks,
+				    context);
+		}
+		sqlite3_reset(row);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			sq_fail(su, error_r, "index row read failed");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	sqlite3_finalize(stmt);
+	free(ids);
+	free(match);
+	return ret;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.user_open = sq_user_open,
@@ -3200,4 +3523,8 @@ const struct store_backend store_backend_sqlite = {
 	.metadata_get = sq_metadata_get,
 	.metadata_set = sq_metadata_set,
 	.check = sq_check,
+	.fts_set = sq_fts_set,
+	.fts_blob_list = sq_fts_blob_list,
+	.fts_unindexed = sq_fts_unindexed,
+	.fts_query = sq_fts_query,
 };

@@ -1160,6 +1160,24 @@ store_save_set_cache(struct store_save *save, enum store_cache_field field,
 	save->cache_size[field] = size;
 }
 
+void
+store_save_set_fts(struct store_save *save, const struct store_fts_doc *doc)
+{
+	for (unsigned i = 0; i < STORE_FTS_COLUMN_COUNT; i++) {
+		char *copy = NULL;
+
+		if (doc->len[i] > 0) {
+			copy = store_malloc0(doc->len[i] + 1);
+			memcpy(copy, doc->text[i], doc->len[i]);
+		}
+		free((char *)save->fts.text[i]);
+		save->fts.text[i] = copy;
+		save->fts.len[i] = copy != NULL ? doc->len[i] : 0;
+	}
+	save->fts.complete = doc->complete;
+	save->have_fts = true;
+}
+
 uint64_t
 store_save_get_size(const struct store_save *save)
 {
@@ -1193,6 +1211,8 @@ save_free(struct store_save *save)
 	free(save->keywords);
 	for (unsigned i = 0; i < STORE_CACHE_FIELD_COUNT; i++)
 		free(save->cache[i]);
+	for (unsigned i = 0; i < STORE_FTS_COLUMN_COUNT; i++)
+		free((char *)save->fts.text[i]);
 	store_user_unref(&save->user);
 	free(save);
 }
@@ -1612,4 +1632,69 @@ store_check(struct store *store, struct store_check_result *result_r,
 {
 	memset(result_r, 0, sizeof(*result_r));
 	return store->backend->check(store, result_r, error_r);
+}
+
+/* ---- full-text index -------------------------------------------------- */
+
+int
+store_fts_set(struct store_user *user, const struct store_fts_entry *entries,
+	      unsigned count, const char **error_r)
+{
+	int ret;
+
+	if (count == 0)
+		return 0;
+	user_begin(user);
+	ret = BACKEND(user)->fts_set(user, entries, count, error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_fts_blob_list(struct store_user *user, uint64_t **ids_r,
+		    unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*ids_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->fts_blob_list(user, ids_r, count_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
+		    uint64_t **ids_r, unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*ids_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->fts_unindexed(user, mailbox_id, ids_r, count_r,
+					   error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_fts_query(struct store_user *user, uint64_t mailbox_id,
+		unsigned column_mask, const char *const *terms,
+		unsigned term_count,
+		const struct store_fts_callbacks *callbacks, void *context,
+		const char **error_r)
+{
+	int ret;
+
+	if ((column_mask & ((1U << STORE_FTS_COLUMN_COUNT) - 1)) == 0 ||
+	    (column_mask >> STORE_FTS_COLUMN_COUNT) != 0)
+		return store_error(error_r, "Invalid index columns");
+	user_begin(user);
+	ret = BACKEND(user)->fts_query(user, mailbox_id, column_mask, terms,
+				       term_count, callbacks, context,
+				       error_r);
+	user_end(user);
+	return ret;
 }

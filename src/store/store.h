@@ -758,4 +758,78 @@ struct store_check_result {
 int store_check(struct store *store, struct store_check_result *result_r,
 		const char **error_r);
 
+/* ---- full-text index ---------------------------------------------------- */
+
+/* Each blob may have one index row: text in a few columns, which the
+   store keeps and searches without knowing what it means (the search
+   module fills it: src/search/search-fts.h). A row is written with the
+   blob at save time or later (`quire reindex`) and goes when the blob
+   goes. Columns are searched with SQLite FTS5's trigram tokenizer, case
+   sensitive: the text is expected to be case-folded already. */
+enum store_fts_column {
+	STORE_FTS_ROOT = 0, /* top-level header fields */
+	STORE_FTS_ADDR,	    /* address forms of the address fields */
+	STORE_FTS_OTHER,    /* header fields of the MIME parts */
+	STORE_FTS_BODY,	    /* text of the text parts */
+	STORE_FTS_COLUMN_COUNT
+};
+
+/* One row's text: text[c] is len[c] bytes of valid UTF-8 without NUL
+   (NULL for an empty column). complete says the row holds everything
+   the message has (false: cut at a limit or partly unindexable). */
+struct store_fts_doc {
+	const char *text[STORE_FTS_COLUMN_COUNT];
+	size_t len[STORE_FTS_COLUMN_COUNT];
+	bool complete;
+};
+
+/* The row to write with the message (copied), in the same transaction
+   as its other rows. */
+void store_save_set_fts(struct store_save *save,
+			const struct store_fts_doc *doc);
+
+struct store_fts_entry {
+	uint64_t blob_id;
+	struct store_fts_doc doc;
+};
+
+/* Writes (replaces) the rows of existing blobs in one transaction;
+   entries whose blob is gone are skipped. Returns 0, or -1. */
+int store_fts_set(struct store_user *user,
+		  const struct store_fts_entry *entries, unsigned count,
+		  const char **error_r);
+
+/* Every blob id of the user (for reindexing). Returns 0 with a malloc'ed
+   array (free(); NULL when the count is 0), or -1. */
+int store_fts_blob_list(struct store_user *user, uint64_t **ids_r,
+			unsigned *count_r, const char **error_r);
+
+/* The blobs of mailbox_id's messages that have no complete row (none at
+   all, or one marked incomplete), sorted. Returns 0 with a malloc'ed
+   array (free(); NULL when the count is 0), or -1. */
+int store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
+			uint64_t **ids_r, unsigned *count_r,
+			const char **error_r);
+
+/* A query's rows go to these, called with the user locked: want() first
+   (cheap: say whether the row matters, e.g. whether the blob is in the
+   mailbox), then row() with the columns asked for (others NULL/0), valid
+   during the call. */
+struct store_fts_callbacks {
+	bool (*want)(void *context, uint64_t blob_id);
+	void (*row)(void *context, uint64_t blob_id,
+		    const struct store_fts_doc *doc);
+};
+
+/* Rows that may hold every one of the `term_count` terms (each a string
+   of 3 characters: a trigram) in one of the columns of column_mask
+   (bit 1 << enum store_fts_column). With term_count 0 it gives every
+   row of mailbox_id's messages instead. A row found may not contain the
+   whole search string: the caller checks the text. Returns 0, or -1. */
+int store_fts_query(struct store_user *user, uint64_t mailbox_id,
+		    unsigned column_mask, const char *const *terms,
+		    unsigned term_count,
+		    const struct store_fts_callbacks *callbacks,
+		    void *context, const char **error_r);
+
 #endif

@@ -506,6 +506,9 @@ test_upgrade_from_3(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
 				      "DROP TABLE metadata;"
+				      "DROP TRIGGER blobs_fts_delete;"
+				      "DROP TABLE fts;"
+				      "ALTER TABLE blobs DROP COLUMN fts;"
 				      "PRAGMA user_version = 3;",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);

@@ -2142,6 +2142,12 @@ test_recent(void **state)
 						    &until, &error), 0);
 }
 
+/* What takes a store from version 4 back to 3 (the full-text index),
+   for the tests that fake an older store. */
+#define FTS_SCHEMA_UNDO                                                     \
+	"DROP TRIGGER blobs_fts_delete; DROP TABLE fts;"                    \
+	"ALTER TABLE blobs DROP COLUMN fts;"
+
 /* A store.db written by a build before \Recent (schema version 1, no
    first_recent_uid) opens, keeps its messages not recent, and tracks new
    ones. */
@@ -2161,6 +2167,7 @@ test_recent_upgrade(void **state)
 		 store_name_hash("alice") & 0xff);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+				      FTS_SCHEMA_UNDO
 				      "ALTER TABLE mailboxes DROP COLUMN "
 				      "first_recent_uid;"
 				      "DROP TABLE subscriptions;"
@@ -2298,6 +2305,7 @@ test_subscriptions_upgrade(void **state)
 		 store_name_hash("alice") & 0xff);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
+				      FTS_SCHEMA_UNDO
 				      "DROP TABLE subscriptions;"
 				      "UPDATE mailboxes SET subscribed = 1 "
 				      "WHERE name IN ('Sub', 'INBOX');"
@@ -2335,6 +2343,159 @@ test_subscriptions_upgrade(void **state)
 	open_store(f, &f->store);
 	open_user(f);
 	expect_subs(f->user, want, 2);
+}
+
+/* ---- full-text index rows (schema version 4) ---------------------------- */
+
+struct fts_seen {
+	uint64_t ids[8];
+	char body[8][32];
+	unsigned count;
+};
+
+static bool
+fts_want(void *context, uint64_t blob_id)
+{
+	(void)context;
+	(void)blob_id;
+	return true;
+}
+
+static void
+fts_row(void *context, uint64_t blob_id, const struct store_fts_doc *doc)
+{
+	struct fts_seen *seen = context;
+
+	if (seen->count == 8)
+		return;
+	seen->ids[seen->count] = blob_id;
+	snprintf(seen->body[seen->count], sizeof(seen->body[0]), "%.*s",
+		 (int)doc->len[STORE_FTS_BODY],
+		 doc->text[STORE_FTS_BODY] != NULL ?
+		 doc->text[STORE_FTS_BODY] : "");
+	seen->count++;
+}
+
+static const struct store_fts_callbacks fts_cbs = {
+	.want = fts_want,
+	.row = fts_row,
+};
+
+static unsigned
+fts_query(struct fixture *f, const char *const *terms, unsigned n,
+	  struct fts_seen *seen)
+{
+	const char *error = NULL;
+
+	memset(seen, 0, sizeof(*seen));
+	assert_int_equal(store_fts_query(f->user, f->inbox,
+					 1U << STORE_FTS_BODY, terms, n,
+					 &fts_cbs, seen, &error), 0);
+	return seen->count;
+}
+
+static uint64_t
+blob_of(struct fixture *f, uint32_t uid)
+{
+	struct store_message msg;
+	const char *error = NULL;
+
+	assert_int_equal(store_message_get(f->user, f->inbox, uid, &msg,
+					   &error), 1);
+	return msg.blob_id;
+}
+
+/* Rows written with the save and by store_fts_set(), found by trigram
+   and by listing, gone with the last message; on a fresh store and on
+   one upgraded from version 3. */
+static void
+check_fts_rows(struct fixture *f, uint32_t old_uid)
+{
+	static const char *const fox[] = { "fox", "ox ", "x j" };
+	static const char *const bad[] = { "zzz" };
+	struct store_uid_range all = { 1, 100 };
+	struct store_fts_entry entry;
+	struct store_save *save;
+	struct fts_seen seen;
+	const char *error = NULL;
+	uint64_t *ids;
+	unsigned count;
+	uint32_t uid;
+
+	/* The message saved without a row is unindexed. */
+	assert_int_equal(store_fts_unindexed(f->user, f->inbox, &ids, &count,
+					     &error), 0);
+	assert_int_equal(count, 1);
+	assert_true(ids[0] == blob_of(f, old_uid));
+	free(ids);
+
+	memset(&entry, 0, sizeof(entry));
+	entry.doc.text[STORE_FTS_BODY] = "\x01the fox jumps";
+	entry.doc.len[STORE_FTS_BODY] = 15;
+	entry.doc.complete = true;
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error),
+			 0);
+	assert_int_equal(store_save_write(save, "x\r\n", 3, &error), 0);
+	store_save_set_fts(save, &entry.doc);
+	assert_int_equal(store_save_commit(&save, &uid, &error), 0);
+	assert_int_equal(fts_query(f, fox, 3, &seen), 1);
+	assert_true(seen.ids[0] == blob_of(f, uid));
+	assert_string_equal(seen.body[0], "\x01the fox jumps");
+	assert_int_equal(fts_query(f, bad, 1, &seen), 0);
+	/* No terms: every row of the mailbox. */
+	assert_int_equal(fts_query(f, NULL, 0, &seen), 1);
+
+	/* Rows for existing blobs; a gone blob is skipped. */
+	entry.blob_id = blob_of(f, old_uid);
+	entry.doc.text[STORE_FTS_BODY] = "\x01old fox jumps";
+	entry.doc.complete = false;
+	assert_int_equal(store_fts_set(f->user, &entry, 1, &error), 0);
+	entry.blob_id = 12345;
+	assert_int_equal(store_fts_set(f->user, &entry, 1, &error), 0);
+	assert_int_equal(fts_query(f, fox, 3, &seen), 2);
+	/* Incomplete still counts as unindexed. */
+	assert_int_equal(store_fts_unindexed(f->user, f->inbox, &ids, &count,
+					     &error), 0);
+	assert_int_equal(count, 1);
+	free(ids);
+
+	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, NULL,
+				       &error), 1);
+	assert_int_equal(fts_query(f, NULL, 0, &seen), 0);
+	assert_int_equal(fts_query(f, fox, 3, &seen), 0);
+	assert_int_equal(store_fts_blob_list(f->user, &ids, &count, &error),
+			 0);
+	assert_int_equal(count, 0);
+}
+
+static void
+test_fts_rows_fresh(void **state)
+{
+	struct fixture *f = *state;
+
+	check_fts_rows(f, save_msg(f->user, f->inbox, "old\r\n"));
+}
+
+static void
+test_fts_rows_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	char path[512];
+	sqlite3 *db;
+	uint32_t uid = save_msg(f->user, f->inbox, "old\r\n");
+
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
+		 store_name_hash("alice") & 0xff);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, FTS_SCHEMA_UNDO
+				      "PRAGMA user_version = 3;",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	open_store(f, &f->store);
+	open_user(f);
+	check_fts_rows(f, uid);
 }
 
 int
@@ -2385,6 +2546,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_upgrade, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fts_rows_fresh, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fts_rows_upgrade, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),

@@ -1,0 +1,333 @@
+/* The full-text index of SEARCH: rows built from the parser's text
+   callbacks, queries that check every candidate against the stored text
+   (search-fts.h). */
+#include "search/search-fts.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/limits.h"
+#include "lib/xalloc.h"
+#include "search/search-text.h"
+
+/* Bytes read from a blob per read call while reindexing. */
+#define FTS_READ_CHUNK (64 * 1024)
+/* Text queued for one reindex transaction beyond which it is written
+   early (a batch of big messages would otherwise sit in memory). */
+#define FTS_REINDEX_BATCH_BYTES (16 * 1024 * 1024)
+
+#define SEP_FIELD 0x01 /* starts a field or a part */
+#define SEP_VALUE 0x02 /* between a root field's name and value */
+#define SEP_MASK 0x03  /* what 0x00-0x02 in the text become */
+
+struct search_fts_builder {
+	struct buf col[STORE_FTS_COLUMN_COUNT];
+	struct buf fold, fold2, scratch, carry;
+	size_t total;
+	bool complete; /* nothing was left out */
+	bool full;     /* FTS_MAX_TEXT reached: nothing more goes in */
+	const struct mail_part *cur_part;
+};
+
+struct search_fts_builder *
+search_fts_builder_create(void)
+{
+	struct search_fts_builder *b = xcalloc(1, sizeof(*b));
+
+	for (unsigned int i = 0; i < STORE_FTS_COLUMN_COUNT; i++)
+		buf_init(&b->col[i], 0);
+	buf_init(&b->fold, 0);
+	buf_init(&b->fold2, 0);
+	buf_init(&b->scratch, 0);
+	buf_init(&b->carry, 0);
+	b->complete = true;
+	return b;
+}
+
+void
+search_fts_builder_reset(struct search_fts_builder *b)
+{
+	for (unsigned int i = 0; i < STORE_FTS_COLUMN_COUNT; i++)
+		buf_reset(&b->col[i]);
+	buf_reset(&b->carry);
+	b->total = 0;
+	b->complete = true;
+	b->full = false;
+	b->cur_part = NULL;
+}
+
+void
+search_fts_builder_destroy(struct search_fts_builder **_b)
+{
+	struct search_fts_builder *b = *_b;
+
+	if (b == NULL)
+		return;
+	*_b = NULL;
+	for (unsigned int i = 0; i < STORE_FTS_COLUMN_COUNT; i++)
+		buf_free(&b->col[i]);
+	buf_free(&b->fold);
+	buf_free(&b->fold2);
+	buf_free(&b->scratch);
+	buf_free(&b->carry);
+	free(b);
+}
+
+/* Takes n more bytes from the row's budget; false (and the row becomes
+   incomplete and closed) if they do not fit. */
+static bool
+budget_take(struct search_fts_builder *b, size_t n)
+{
+	if (b->full)
+		return false;
+	if (n > FTS_MAX_TEXT - b->total) {
+		b->full = true;
+		b->complete = false;
+		return false;
+	}
+	b->total += n;
+	return true;
+}
+
+static void
+append_masked(struct buf *out, const uint8_t *data, size_t len)
+{
+	uint8_t *p = buf_reserve(out, len);
+
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < len; i++)
+		p[i] = data[i] <= SEP_VALUE ? SEP_MASK : data[i];
+	buf_commit(out, len);
+}
+
+/* Appends "<sep1> name <sep2> value" as one unit, or nothing. */
+static void
+add_record(struct search_fts_builder *b, enum store_fts_column col,
+	   const uint8_t *name, size_t name_len, uint8_t sep2,
+	   const uint8_t *value, size_t value_len)
+{
+	if (name_len > SIZE_MAX / 2 || value_len > SIZE_MAX / 2 ||
+	    !budget_take(b, name_len + value_len + 2))
+		return;
+	buf_append_c(&b->col[col], SEP_FIELD);
+	append_masked(&b->col[col], name, name_len);
+	buf_append_c(&b->col[col], sep2);
+	append_masked(&b->col[col], value, value_len);
+}
+
+/* A name HEADER can be compared with bytewise after ASCII upper-casing
+   (what search_text_fold() does to ASCII, so TEXT finds names too),
+   as the evaluator's strcasecmp() compares. */
+static bool
+name_is_plain(const char *name)
+{
+	if (*name == '\0')
+		return false;
+	for (; *name != '\0'; name++) {
+		if ((unsigned char)*name <= 0x20 ||
+		    (unsigned char)*name >= 0x7f || *name == ':')
+			return false;
+	}
+	return true;
+}
+
+static void
+fts_header(void *context, const struct mail_part *part, const char *name,
+	   const char *value)
+{
+	struct search_fts_builder *b = context;
+	size_t name_len = strlen(name), value_len = strlen(value);
+
+	if (b->full)
+		return;
+	buf_reset(&b->fold);
+	search_text_fold((const uint8_t *)value, value_len, &b->fold);
+	if (part->parent == NULL && name_is_plain(name)) {
+		buf_reset(&b->fold2);
+		for (size_t i = 0; i < name_len; i++) {
+			char c = name[i];
+
+			if (c >= 'a' && c <= 'z')
+				c = (char)(c - 'a' + 'A');
+			buf_append_c(&b->fold2, (uint8_t)c);
+		}
+		add_record(b, STORE_FTS_ROOT, b->fold2.data, b->fold2.len,
+			   SEP_VALUE, b->fold.data, b->fold.len);
+		if (search_text_is_address_field(name)) {
+			buf_reset(&b->scratch);
+			search_text_address_form((const uint8_t *)value,
+						 value_len, &b->scratch);
+			buf_reset(&b->fold);
+			search_text_fold(b->scratch.data, b->scratch.len,
+					 &b->fold);
+			add_record(b, STORE_FTS_ADDR, b->fold2.data,
+				   b->fold2.len, SEP_VALUE, b->fold.data,
+				   b->fold.len);
+		}
+		return;
+	}
+	if (part->parent == NULL) {
+		/* TEXT still finds it (in other); HEADER with this name
+		   must read the message. */
+		b->complete = false;
+	}
+	buf_reset(&b->fold2);
+	search_text_fold((const uint8_t *)name, name_len, &b->fold2);
+	add_record(b, STORE_FTS_OTHER, b->fold2.data, b->fold2.len,
+		   SEP_FIELD, b->fold.data, b->fold.len);
+}
+
+static void
+fts_body(void *context, const struct mail_part *part, const uint8_t *data,
+	 size_t len)
+{
+	struct search_fts_builder *b = context;
+	struct buf *body = &b->col[STORE_FTS_BODY];
+	size_t complete, room;
+
+	if (b->full)
+		return;
+	if (part != b->cur_part) {
+		/* Each part on its own, as the evaluator reads it: the
+		   bytes of a character cut at the end of a part are never
+		   compared there either. */
+		b->cur_part = part;
+		buf_reset(&b->carry);
+		if (!budget_take(b, 1))
+			return;
+		buf_append_c(body, SEP_FIELD);
+	}
+	buf_reset(&b->scratch);
+	buf_append(&b->scratch, b->carry.data, b->carry.len);
+	buf_append(&b->scratch, data, len);
+	complete = search_text_complete_prefix(b->scratch.data,
+					       b->scratch.len);
+	buf_reset(&b->carry);
+	buf_append(&b->carry, b->scratch.data + complete,
+		   b->scratch.len - complete);
+	buf_reset(&b->fold);
+	search_text_fold(b->scratch.data, complete, &b->fold);
+	if (budget_take(b, b->fold.len)) {
+		append_masked(body, b->fold.data, b->fold.len);
+		return;
+	}
+	/* Cut on a character boundary; the row is now closed. */
+	room = FTS_MAX_TEXT - b->total;
+	if (room > b->fold.len)
+		room = b->fold.len;
+	room = search_text_complete_prefix(b->fold.data, room);
+	b->total += room;
+	append_masked(body, b->fold.data, room);
+}
+
+const struct mail_parser_text_callbacks search_fts_parser_callbacks = {
+	.header = fts_header,
+	.body = fts_body,
+};
+
+void
+search_fts_builder_doc(struct search_fts_builder *b,
+		       struct store_fts_doc *doc_r)
+{
+	for (unsigned int i = 0; i < STORE_FTS_COLUMN_COUNT; i++) {
+		doc_r->text[i] = b->col[i].len > 0 ?
+			(const char *)b->col[i].data : NULL;
+		doc_r->len[i] = b->col[i].len;
+	}
+	doc_r->complete = b->complete;
+}
+
+/* ---- reindexing --------------------------------------------------------- */
+
+/* Parses the blob into b. Returns 1, 0 if it is gone, -1. */
+static int
+index_blob(struct store_user *user, uint64_t blob_id,
+	   struct search_fts_builder *b, uint8_t *chunk,
+	   const char **error_r)
+{
+	struct mail_parser *parser;
+	struct mail_parse_result *result;
+	uint64_t size;
+	ssize_t n;
+	int fd, ret;
+
+	if ((ret = store_blob_open(user, blob_id, &fd, &size, error_r)) <= 0)
+		return ret;
+	search_fts_builder_reset(b);
+	parser = mail_parser_create(&search_fts_parser_callbacks, b);
+	for (;;) {
+		n = read(fd, chunk, FTS_READ_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		mail_parser_feed(parser, chunk, (size_t)n);
+	}
+	if (n < 0)
+		*error_r = strerror(errno);
+	close(fd);
+	result = mail_parser_finish(&parser);
+	mail_parse_result_free(&result);
+	return n < 0 ? -1 : 1;
+}
+
+int
+search_fts_reindex(struct store_user *user, unsigned int *count_r,
+		   const char **error_r)
+{
+	struct search_fts_builder *builders[FTS_REINDEX_BATCH];
+	struct store_fts_entry entries[FTS_REINDEX_BATCH];
+	uint8_t *chunk = xmalloc(FTS_READ_CHUNK);
+	uint64_t *ids;
+	unsigned int count, queued = 0, written = 0;
+	size_t queued_bytes = 0;
+	int ret = 0;
+
+	*count_r = 0;
+	if (store_fts_blob_list(user, &ids, &count, error_r) < 0) {
+		free(chunk);
+		return -1;
+	}
+	for (unsigned int i = 0; i < FTS_REINDEX_BATCH; i++)
+		builders[i] = search_fts_builder_create();
+	for (unsigned int i = 0; i < count && ret == 0; i++) {
+		int r = index_blob(user, ids[i], builders[queued], chunk,
+				   error_r);
+
+		if (r < 0) {
+			ret = -1;
+			break;
+		}
+		if (r == 0)
+			continue; /* expunged meanwhile */
+		entries[queued].blob_id = ids[i];
+		search_fts_builder_doc(builders[queued], &entries[queued].doc);
+		queued_bytes += builders[queued]->total;
+		queued++;
+		if (queued == FTS_REINDEX_BATCH ||
+		    queued_bytes >= FTS_REINDEX_BATCH_BYTES) {
+			if (store_fts_set(user, entries, queued,
+					  error_r) < 0)
+				ret = -1;
+			written += queued;
+			queued = 0;
+			queued_bytes = 0;
+		}
+	}
+	if (ret == 0 && queued > 0) {
+		if (store_fts_set(user, entries, queued, error_r) < 0)
+			ret = -1;
+		written += queued;
+	}
+	for (unsigned int i = 0; i < FTS_REINDEX_BATCH; i++)
+		search_fts_builder_destroy(&builders[i]);
+	free(ids);
+	free(chunk);
+	*count_r = written;
+	return ret;
+}
