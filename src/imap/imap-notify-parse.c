@@ -162,21 +162,11 @@ parse_events(struct imap_notify_spec *spec, struct imap_notify_group *g,
 			return IMAP_NOTIFY_PARSE_BAD;
 		}
 	}
-	/* RFC 5465 5: MessageNew and MessageExpunge together; FlagChange
-	   and AnnotationChange only with both. */
-	unsigned int ne = g->events & (IMAP_NOTIFY_MESSAGE_NEW |
-				       IMAP_NOTIFY_MESSAGE_EXPUNGE);
-	if (ne != 0 && ne != (IMAP_NOTIFY_MESSAGE_NEW |
-			      IMAP_NOTIFY_MESSAGE_EXPUNGE)) {
-		*error_r = "MessageNew and MessageExpunge go together.";
-		return IMAP_NOTIFY_PARSE_BAD;
-	}
-	if ((g->events & (IMAP_NOTIFY_FLAG_CHANGE |
-			  IMAP_NOTIFY_ANNOTATION_CHANGE)) != 0 && ne == 0) {
-		*error_r = "FlagChange and AnnotationChange need MessageNew "
-			   "and MessageExpunge.";
-		return IMAP_NOTIFY_PARSE_BAD;
-	}
+	/* RFC 5465 5 says MessageNew and MessageExpunge go together and
+	   FlagChange/AnnotationChange need both, yet its own example in
+	   section 3 asks for "(subtree Lists MessageNew)" alone, and clients
+	   written from the example exist; other servers accept any set of
+	   events, and so do we: each event is reported on its own. */
 	/* RFC 5465 6.1: only message events for the selected mailbox. */
 	if (selected && (g->events & ~IMAP_NOTIFY_MESSAGE_EVENTS) != 0) {
 		*error_r = "SELECTED takes only message events.";

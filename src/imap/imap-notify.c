@@ -326,11 +326,12 @@ write_status(struct imap_session *session, uint64_t id, const char *name,
 		IMAP_STATUS_UIDVALIDITY;
 	const char *error;
 
-	if (session->enabled_condstore)
+	/* RFC 5465 3: with FlagChange, a server that supports CONDSTORE
+	   sends HIGHESTMODSEQ (and UIDVALIDITY) whether or not the client
+	   enabled it; 5.1: UNSEEN too, for a client that did not. */
+	if (session->enabled_condstore || flags)
 		items |= IMAP_STATUS_HIGHESTMODSEQ;
-	else if (flags)
-		/* 5.1: without CONDSTORE a flag change shows only as
-		   UNSEEN. */
+	if (flags && !session->enabled_condstore)
 		items |= IMAP_STATUS_UNSEEN;
 	if (imap_status_write(session, id, name, items, &error) < 0)
 		log_error(&session->log, "NOTIFY: STATUS of %s failed: %s",
@@ -378,9 +379,10 @@ write_entry(struct imap_session *session, struct imap_notify *n,
 		if (info == NULL)
 			return; /* deleted since */
 		want = events_for(n, info->name, info->subscribed);
-		bool count = (e->msg_bits & (MSG_BIT(STORE_CHANGE_SAVE) |
-					     MSG_BIT(STORE_CHANGE_EXPUNGE))) !=
-			0 && (want & IMAP_NOTIFY_MESSAGE_NEW) != 0;
+		bool count = ((e->msg_bits & MSG_BIT(STORE_CHANGE_SAVE)) != 0 &&
+			      (want & IMAP_NOTIFY_MESSAGE_NEW) != 0) ||
+			((e->msg_bits & MSG_BIT(STORE_CHANGE_EXPUNGE)) != 0 &&
+			 (want & IMAP_NOTIFY_MESSAGE_EXPUNGE) != 0);
 		bool flags = (e->msg_bits & MSG_BIT(STORE_CHANGE_FLAGS)) != 0 &&
 			(want & IMAP_NOTIFY_FLAG_CHANGE) != 0;
 		if (count || flags)
@@ -581,7 +583,8 @@ write_initial_status(struct imap_session *session, struct imap_notify *n)
 		want = events_for(n, info->name, info->subscribed);
 		if ((want & IMAP_NOTIFY_MESSAGE_EVENTS) == 0)
 			continue;
-		write_status(session, info->id, info->name, false);
+		write_status(session, info->id, info->name,
+			     (want & IMAP_NOTIFY_FLAG_CHANGE) != 0);
 	}
 	snapshot_free(&snap);
 }

@@ -260,9 +260,10 @@ def test_bad_arguments(imap_server):
         ("NOTIFY FOO", b"BAD"),
         ("NOTIFY SET", b"BAD"),
         ("NOTIFY NONE extra", b"BAD"),
-        # MessageNew and MessageExpunge go together (RFC 5465 5).
-        ("NOTIFY SET (PERSONAL (MessageNew))", b"BAD"),
-        ("NOTIFY SET (PERSONAL (FlagChange))", b"BAD"),
+        # Lone events are accepted (RFC 5465 3's example), see
+        # test_lone_events.
+        ("NOTIFY SET (PERSONAL (MessageNew))", b"OK"),
+        ("NOTIFY SET (PERSONAL (FlagChange))", b"OK"),
         # Only message events for SELECTED (6.1), and only once.
         ("NOTIFY SET (SELECTED (MailboxName))", b"BAD"),
         ("NOTIFY SET (SELECTED (MessageNew MessageExpunge)) "
@@ -394,8 +395,10 @@ def test_pop3_and_quire_deliver_reach_notify(imap_server):
     ok(b.cmd("SELECT INBOX"))
     ok(b.cmd("STORE 1 +FLAGS (\\Seen)"))
     ln = a.readline()
+    # (and HIGHESTMODSEQ: the server supports CONDSTORE, RFC 5465 3)
     assert re.match(rb'\* STATUS "INBOX" \(MESSAGES 1 UIDNEXT 3 '
-                    rb'UIDVALIDITY \d+ UNSEEN 0\)\r\n', ln), ln
+                    rb'UIDVALIDITY \d+ UNSEEN 0 HIGHESTMODSEQ \d+\)\r\n',
+                    ln), ln
     b.close()
     a.close()
 
@@ -420,3 +423,35 @@ def test_pushed_fetch_of_the_whole_message(imap_server):
     out = ok(a.cmd("FETCH 1 FLAGS"))
     assert out == [b"* 1 FETCH (FLAGS ())\r\n"]
     a.close()
+
+
+def test_lone_events(imap_server):
+    """MessageExpunge alone reports expunges (STATUS with MESSAGES) but
+    not deliveries; FlagChange alone reports flag changes with
+    HIGHESTMODSEQ and UIDVALIDITY (RFC 5465 3: the server supports
+    CONDSTORE) even when the client did not enable CONDSTORE."""
+    a = Raw(imap_server)
+    b = Raw(imap_server)
+    a.login()
+    b.login()
+    ok(b.cmd("CREATE Other"))
+    ok(b.cmd("APPEND Other {3+}\r\nxyz"))
+    out = ok(a.cmd("NOTIFY SET STATUS (MAILBOXES Other (MessageExpunge))"))
+    assert any(ln.startswith(b'* STATUS "Other" (MESSAGES 1')
+               for ln in out), out
+    ok(b.cmd("APPEND Other {3+}\r\nabc"))
+    assert a.quiet()
+    ok(b.cmd("SELECT Other"))
+    ok(b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)"))
+    ok(b.cmd("EXPUNGE"))
+    assert a.readline().startswith(b'* STATUS "Other" (MESSAGES 1')
+
+    out = ok(a.cmd("NOTIFY SET STATUS (MAILBOXES Other (FlagChange))"))
+    st = [ln for ln in out if ln.startswith(b'* STATUS "Other"')]
+    assert len(st) == 1 and b"HIGHESTMODSEQ" in st[0] and \
+        b"UIDVALIDITY" in st[0], out
+    ok(b.cmd("STORE 1 +FLAGS.SILENT (\\Flagged)"))
+    ln = a.readline()
+    assert ln.startswith(b'* STATUS "Other"') and b"HIGHESTMODSEQ" in ln
+    a.close()
+    b.close()
