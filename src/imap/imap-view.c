@@ -272,6 +272,9 @@ watch_callback(void *context, uint64_t mailbox_id,
 	worker_wake_trigger(context);
 }
 
+static void session_sync(struct imap_session *session, bool allow_expunge,
+			 bool woken);
+
 /* The session's thread. */
 static void
 wake_callback(void *context)
@@ -288,7 +291,7 @@ wake_callback(void *context)
 		if (conn_output_pending(session->conn) >=
 		    CONN_OUTPUT_HIGH_WATER)
 			return;
-		imap_session_sync(session, true);
+		session_sync(session, true, true);
 		return;
 	}
 }
@@ -403,8 +406,10 @@ imap_session_expunged_since(struct imap_session *session, uint64_t since,
 	return 0;
 }
 
-void
-imap_session_sync(struct imap_session *session, bool allow_expunge)
+/* woken: called for the session's watcher, so the shared view may
+   answer from memory (store_view_sync_woken()). */
+static void
+session_sync(struct imap_session *session, bool allow_expunge, bool woken)
 {
 	struct store_view_changes ch;
 	struct store_view_entry e;
@@ -428,7 +433,10 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 						&vanished_count) < 0)
 			qresync = false;
 	}
-	ret = store_view_sync(session->view, allow_expunge, &ch, &error);
+	ret = woken ?
+		store_view_sync_woken(session->view, allow_expunge, &ch,
+				      &error) :
+		store_view_sync(session->view, allow_expunge, &ch, &error);
 	if (session->enabled_qresync && allow_expunge)
 		store_user_unlock(session->user);
 	if (ret <= 0)
@@ -522,6 +530,12 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	session->exists_reported = ch.exists;
 	session->silent_modseq = 0;
 	store_view_changes_free(&ch);
+}
+
+void
+imap_session_sync(struct imap_session *session, bool allow_expunge)
+{
+	session_sync(session, allow_expunge, false);
 }
 
 /* ---- sets --------------------------------------------------------------- */

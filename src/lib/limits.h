@@ -191,4 +191,15 @@
    up the tree, so a longer list costs quadratic time. */
 #define THREAD_MAX_REFERENCES 256
 
+/* Shared mailbox views (src/store/store-view.c). */
+/* Recent flag-change records kept per shared view, so a woken session
+   finds what changed without a scan; one behind by more falls back to
+   scanning the view (a STORE on more messages than this does that). */
+#define STORE_VIEW_RING_MAX 4096
+/* Views kept in memory after their last session closed them, so the
+   next SELECT need not reload the mailbox: per user, and entries (about
+   64 bytes each) over the whole process: 32 MiB at most. */
+#define STORE_VIEW_CACHE_PER_USER 4
+#define STORE_VIEW_CACHE_ENTRIES (512 * 1024)
+
 #endif
