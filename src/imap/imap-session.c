@@ -486,7 +486,7 @@ session_output_drained(struct conn *conn, void *context)
 
 	if (session->idling && !conn_is_closing(conn)) {
 		/* Updates held back while the output was full. */
-		imap_session_sync(session, true);
+		imap_session_sync_held(session);
 	}
 	if (cmd != NULL && cmd->resume != NULL && !session->input_paused &&
 	    !conn_is_closing(conn)) {

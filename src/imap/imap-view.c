@@ -289,8 +289,11 @@ wake_callback(void *context)
 		/* A client that does not read does not make us queue
 		   without end: the rest waits for the output to drain. */
 		if (conn_output_pending(session->conn) >=
-		    CONN_OUTPUT_HIGH_WATER)
+		    CONN_OUTPUT_HIGH_WATER) {
+			session->wake_held = true;
 			return;
+		}
+		session->wake_held = false;
 		session_sync(session, true, true);
 		return;
 	}
@@ -536,6 +539,18 @@ void
 imap_session_sync(struct imap_session *session, bool allow_expunge)
 {
 	session_sync(session, allow_expunge, false);
+}
+
+void
+imap_session_sync_held(struct imap_session *session)
+{
+	/* Every drain of every IDLE session's output comes here; only a
+	   held wake needs work (a full sync each time would read the store
+	   once per session per push). */
+	if (!session->wake_held)
+		return;
+	session->wake_held = false;
+	session_sync(session, true, true);
 }
 
 /* ---- sets --------------------------------------------------------------- */
