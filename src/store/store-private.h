@@ -258,6 +258,8 @@ void store_view_notify(struct store_user *user, uint64_t mailbox_id,
 /* store-view.c: frees the user's cached views (those without cursors);
    called when the user is closed. */
 void store_view_cache_drop(struct store_user *user);
+/* Test hook: the user's cached views. */
+unsigned store_view_cached_count(struct store_user *user);
 
 /* The store's clock. */
 time_t store_now(const struct store *store);

@@ -483,6 +483,19 @@ store_view_cache_drop(struct store_user *user)
 	store_user_unlock(user);
 }
 
+unsigned
+store_view_cached_count(struct store_user *user)
+{
+	unsigned n = 0;
+
+	store_user_lock(user);
+	for (struct store_view_shared *sh = user->views; sh != NULL;
+	     sh = sh->next)
+		n += sh->cursors == NULL ? 1 : 0;
+	store_user_unlock(user);
+	return n;
+}
+
 void
 store_view_notify(struct store_user *user, uint64_t mailbox_id,
 		  enum store_change_type type, uint64_t modseq)
