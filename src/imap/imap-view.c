@@ -418,32 +418,16 @@ session_sync(struct imap_session *session, bool allow_expunge, bool woken)
 	struct store_view_entry e;
 	const char *error;
 	struct buf b;
-	uint32_t *vanished = NULL;
-	unsigned int vanished_count = 0;
 	bool qresync, claimed = false;
 	int ret;
 
 	if (session->state != IMAP_STATE_SELECTED || session->view == NULL)
 		return;
 	qresync = allow_expunge && session->enabled_qresync;
-	if (qresync) {
-		/* The UIDs first, while they still have sequence numbers;
-		   the lock keeps both reads on one state of the mailbox. */
-		store_user_lock(session->user);
-		if (imap_session_expunged_since(session,
-						session->expunge_modseq, NULL,
-						true, &vanished,
-						&vanished_count) < 0)
-			qresync = false;
-	}
 	ret = woken ?
 		store_view_sync_woken(session->view, allow_expunge, &ch,
 				      &error) :
 		store_view_sync(session->view, allow_expunge, &ch, &error);
-	if (session->enabled_qresync && allow_expunge)
-		store_user_unlock(session->user);
-	if (ret <= 0)
-		free(vanished);
 	if (ret < 0) {
 		log_error(&session->log, "syncing %s failed: %s",
 			  session->mailbox_name, error);
@@ -455,23 +439,23 @@ session_sync(struct imap_session *session, bool allow_expunge, bool woken)
 		imap_session_untagged(session, "OK [CLOSED] Mailbox is gone");
 		return;
 	}
-	if (qresync && vanished_count == ch.expunged_count) {
-		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE. */
-		if (vanished_count > 0) {
+	if (qresync) {
+		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE, for the same
+		   messages (the view gives their UIDs: no second read that
+		   another writer could make disagree). */
+		if (ch.expunged_count > 0) {
 			buf_init(&b, 0);
-			imap_write_uid_set(&b, vanished, vanished_count);
+			imap_write_uid_set(&b, ch.expunged_uids,
+					   ch.expunged_count);
 			imap_session_untagged(session, "VANISHED %s",
 					      buf_cstr(&b));
 			buf_free(&b);
 		}
 	} else {
-		/* (A writer outside this process can make the two reads
-		   disagree: sequence numbers are always right.) */
 		for (unsigned i = 0; i < ch.expunged_count; i++)
 			imap_session_untagged(session, "%u EXPUNGE",
 					      ch.expunged_seqs[i]);
 	}
-	free(vanished);
 	if (allow_expunge)
 		session->expunge_modseq = ch.highestmodseq;
 	if (session->recent_uids != NULL) {

@@ -669,7 +669,7 @@ static void
 sync_expunges(struct store_view *view, struct store_view_changes *changes)
 {
 	struct store_view_shared *sh = view->shared;
-	unsigned alloc = 0, hidden = 0;
+	unsigned alloc = 0, ualloc = 0, hidden = 0;
 
 	for (unsigned k = 0; k < sh->retained; k++) {
 		unsigned idx = sh->ridx[k];
@@ -681,8 +681,10 @@ sync_expunges(struct store_view *view, struct store_view_changes *changes)
 		/* Entries after the cursor's prefix are not numbered. */
 		if (ve->added_at > view->seen)
 			break;
+		unsigned n = changes->expunged_count;
 		u32_push(&changes->expunged_seqs, &changes->expunged_count,
 			 &alloc, idx + 1 - hidden);
+		u32_push(&changes->expunged_uids, &n, &ualloc, ve->e.uid);
 	}
 	for (unsigned i = 0, j = changes->expunged_count; i < j / 2; i++) {
 		uint32_t t = changes->expunged_seqs[i];
@@ -820,6 +822,7 @@ void
 store_view_changes_free(struct store_view_changes *changes)
 {
 	free(changes->expunged_seqs);
+	free(changes->expunged_uids);
 	free(changes->changed_seqs);
 	memset(changes, 0, sizeof(*changes));
 }

@@ -533,6 +533,8 @@ struct store_view_entry {
    store_view_changes_free(). */
 struct store_view_changes {
 	uint32_t *expunged_seqs;
+	/* The UIDs of those messages, ascending (for QRESYNC VANISHED). */
+	uint32_t *expunged_uids;
 	unsigned expunged_count;
 	uint32_t *changed_seqs;
 	unsigned changed_count;

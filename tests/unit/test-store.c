@@ -1451,6 +1451,8 @@ test_view(void **state)
 	assert_int_equal(ch.expunged_count, 2);
 	assert_int_equal(ch.expunged_seqs[0], 4);
 	assert_int_equal(ch.expunged_seqs[1], 1);
+	assert_int_equal(ch.expunged_uids[0], 1);
+	assert_int_equal(ch.expunged_uids[1], 5);
 	assert_int_equal(ch.exists, 3);
 	store_view_changes_free(&ch);
 	/* A third session joining now sees only the live messages. */
