@@ -118,6 +118,13 @@ imap_session_untagged(struct imap_session *session, const char *fmt, ...)
 	va_list args;
 
 	va_start(args, fmt);
+	if (session->cork != NULL) {
+		buf_append_str(session->cork, "* ");
+		buf_vappendf(session->cork, fmt, args);
+		buf_append(session->cork, "\r\n", 2);
+		va_end(args);
+		return;
+	}
 	session_vprintf(session, "* ", fmt, args);
 	va_end(args);
 	conn_write(session->conn, "\r\n", 2);

@@ -235,6 +235,9 @@ struct imap_session {
 	/* A wake found the output over its high water mark: the sync waits
 	   for the output to drain (imap_session_sync_held()). */
 	bool wake_held;
+	/* While set, untagged replies collect here, to go out as one write
+	   (a woken sync: see imap-view.c). */
+	struct buf *cork;
 	bool streaming_literal;
 	bool destroyed;
 };

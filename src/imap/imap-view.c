@@ -272,8 +272,7 @@ watch_callback(void *context, uint64_t mailbox_id,
 	worker_wake_trigger(context);
 }
 
-static void session_sync(struct imap_session *session, bool allow_expunge,
-			 bool woken);
+static void session_sync_woken(struct imap_session *session);
 
 /* The session's thread. */
 static void
@@ -294,7 +293,7 @@ wake_callback(void *context)
 			return;
 		}
 		session->wake_held = false;
-		session_sync(session, true, true);
+		session_sync_woken(session);
 		return;
 	}
 }
@@ -525,6 +524,21 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	session_sync(session, allow_expunge, false);
 }
 
+/* A push: the untagged replies of the sync go out in one write, sent at
+   once when nothing else is queued (conn_write_now()). */
+static void
+session_sync_woken(struct imap_session *session)
+{
+	struct buf out;
+
+	buf_init(&out, 0);
+	session->cork = &out;
+	session_sync(session, true, true);
+	session->cork = NULL;
+	conn_write_now(session->conn, out.data, out.len);
+	buf_free(&out);
+}
+
 void
 imap_session_sync_held(struct imap_session *session)
 {
@@ -534,7 +548,7 @@ imap_session_sync_held(struct imap_session *session)
 	if (!session->wake_held)
 		return;
 	session->wake_held = false;
-	session_sync(session, true, true);
+	session_sync_woken(session);
 }
 
 /* ---- sets --------------------------------------------------------------- */
