@@ -532,9 +532,15 @@ session_sync_woken(struct imap_session *session)
 	struct buf out;
 
 	buf_init(&out, 0);
+	/* One hold of the user's lock for the whole sync instead of one per
+	   view call: the workers waking sessions of one mailbox at once
+	   would otherwise hand it back and forth several times a session.
+	   The send comes after. */
+	store_user_lock(session->user);
 	session->cork = &out;
 	session_sync(session, true, true);
 	session->cork = NULL;
+	store_user_unlock(session->user);
 	conn_write_now(session->conn, out.data, out.len);
 	buf_free(&out);
 }
