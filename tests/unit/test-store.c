@@ -1736,18 +1736,24 @@ test_view_random(void **state)
 	struct store_view *v[VIEW_SESSIONS];
 	/* What each session believes: UIDs by sequence number. */
 	uint32_t model[VIEW_SESSIONS][256];
+	/* And the flags it was told of, by the same index. */
+	uint8_t mflags[VIEW_SESSIONS][256];
 	unsigned model_n[VIEW_SESSIONS];
 	uint32_t next_uid = 1;
 	unsigned seed = 12345;
 
+	/* A small change ring: syncs use it and fall behind it. */
+	f->store->view_ring_max = 3;
 	for (int i = 0; i < 10; i++)
 		next_uid = save_msg(f->user, f->inbox, "r\r\n") + 1;
 	for (int s = 0; s < VIEW_SESSIONS; s++) {
 		assert_int_equal(store_view_open(f->user, f->inbox, &v[s],
 						 &error), 1);
 		model_n[s] = 0;
-		for (uint32_t u = 1; u < next_uid; u++)
+		for (uint32_t u = 1; u < next_uid; u++) {
+			mflags[s][model_n[s]] = 0;
 			model[s][model_n[s]++] = u;
+		}
 	}
 	for (int step = 0; step < 300; step++) {
 		seed = seed * 1103515245 + 12345;
@@ -1768,7 +1774,13 @@ test_view_random(void **state)
 			unsigned s = (seed >> 4) % VIEW_SESSIONS;
 			bool allow = (seed >> 12) & 1;
 			struct store_view_changes ch;
-			assert_int_equal(store_view_sync(v[s], allow, &ch,
+			/* Every change here is this process's: a woken sync
+			   must report the same as a full one. */
+			bool woken = (seed >> 13) & 1;
+			assert_int_equal(woken ?
+					 store_view_sync_woken(v[s], allow, &ch,
+							       &error) :
+					 store_view_sync(v[s], allow, &ch,
 							 &error), 1);
 			/* Apply the report to the model, in order. */
 			uint32_t prev = UINT32_MAX;
@@ -1779,6 +1791,8 @@ test_view_random(void **state)
 				prev = q;
 				memmove(&model[s][q - 1], &model[s][q],
 					(model_n[s] - q) * sizeof(uint32_t));
+				memmove(&mflags[s][q - 1], &mflags[s][q],
+					model_n[s] - q);
 				model_n[s]--;
 			}
 			assert_true(ch.exists >= model_n[s]);
@@ -1787,10 +1801,29 @@ test_view_random(void **state)
 				assert_true(store_view_get(v[s], q, &e));
 				assert_true(model_n[s] == 0 ||
 					    e.uid > model[s][model_n[s] - 1]);
+				mflags[s][model_n[s]] = e.flags;
 				model[s][model_n[s]++] = e.uid;
 			}
-			for (unsigned k = 0; k < ch.changed_count; k++)
-				assert_true(ch.changed_seqs[k] <= ch.exists);
+			for (unsigned k = 0; k < ch.changed_count; k++) {
+				uint32_t q = ch.changed_seqs[k];
+				struct store_view_entry e;
+				assert_true(q <= ch.exists);
+				assert_true(k == 0 || q > ch.changed_seqs[k - 1]);
+				assert_true(store_view_get(v[s], q, &e));
+				mflags[s][q - 1] = e.flags;
+			}
+			/* No change missed: what the session was told of a
+			   live message is its flags now. */
+			for (unsigned q = 1; q <= model_n[s]; q++) {
+				struct store_message m;
+				int ret = store_message_get(f->user, f->inbox,
+							    model[s][q - 1],
+							    &m, &error);
+				assert_true(ret >= 0);
+				if (ret > 0)
+					assert_int_equal(mflags[s][q - 1],
+							 m.flags);
+			}
 			store_view_changes_free(&ch);
 		}
 		/* Every session's numbering is exactly its model. */
