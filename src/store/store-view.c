@@ -429,12 +429,10 @@ cache_keep_or_free(struct store_view_shared *sh)
 {
 	struct store_user *user = sh->user;
 	struct store *store = user->store;
-	unsigned long count = sh->count;
-	unsigned cached = 0;
 
 	/* Nothing needs the retained entries any more. */
 	shared_gc(sh);
-	count = sh->count;
+	unsigned long count = sh->count;
 	unsigned long used = atomic_fetch_add(&store->view_cache_entries,
 					      count);
 	if (used > store->view_cache_max_entries ||
@@ -448,7 +446,7 @@ cache_keep_or_free(struct store_view_shared *sh)
 	/* At most STORE_VIEW_CACHE_PER_USER: the oldest goes. */
 	for (;;) {
 		struct store_view_shared *oldest = NULL;
-		cached = 0;
+		unsigned cached = 0;
 		for (struct store_view_shared *v = user->views; v != NULL;
 		     v = v->next) {
 			if (v->cursors != NULL)
