@@ -443,6 +443,12 @@ cache_keep_or_free(struct store_view_shared *sh)
 		return;
 	}
 	sh->closed_at = ++user->view_close_counter;
+	/* The next cursor starts at sh->modseq or later: no record it
+	   could need is older, so the ring's memory goes now. */
+	free(sh->ring);
+	sh->ring = NULL;
+	sh->ring_alloc = sh->ring_len = sh->ring_head = 0;
+	sh->ring_floor = sh->modseq;
 	/* At most STORE_VIEW_CACHE_PER_USER: the oldest goes. */
 	for (;;) {
 		struct store_view_shared *oldest = NULL;

@@ -1668,6 +1668,13 @@ test_view_cache(void **state)
 	assert_int_equal(e.flags, STORE_FLAG_FLAGGED);
 	assert_true(store_view_get(a, 6, &e));
 	assert_int_equal(e.uid, 7);
+	/* The reopened view's ring starts afresh and works. */
+	struct store_view_changes ch;
+	flag_uid(f->user, f->inbox, 7, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	assert_int_equal(store_view_sync_woken(a, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 6);
+	store_view_changes_free(&ch);
 	store_view_close(&a);
 
 	/* Expunges past the other process's trimmed log: the reopen
