@@ -125,6 +125,13 @@ imap_session_untagged(struct imap_session *session, const char *fmt, ...)
 	va_list args;
 
 	va_start(args, fmt);
+	if (session->cork != NULL) {
+		buf_append_str(session->cork, "* ");
+		buf_vappendf(session->cork, fmt, args);
+		buf_append(session->cork, "\r\n", 2);
+		va_end(args);
+		return;
+	}
 	session_vprintf(session, "* ", fmt, args);
 	va_end(args);
 	conn_write(session->conn, "\r\n", 2);
@@ -519,7 +526,7 @@ session_output_drained(struct conn *conn, void *context)
 		imap_notify_resume(session);
 	if (session->idling && !conn_is_closing(conn)) {
 		/* Updates held back while the output was full. */
-		imap_session_sync(session, true);
+		imap_session_sync_held(session);
 	}
 	if (cmd != NULL && cmd->resume != NULL && !session->input_paused &&
 	    !conn_is_closing(conn)) {

@@ -236,6 +236,12 @@ struct imap_session {
 	/* The server is stopping: BYE once mid_reply clears. */
 	bool bye_pending;
 	bool idling;
+	/* A wake found the output over its high water mark: the sync waits
+	   for the output to drain (imap_session_sync_held()). */
+	bool wake_held;
+	/* While set, untagged replies collect here, to go out as one write
+	   (a woken sync: see imap-view.c). */
+	struct buf *cork;
 	bool streaming_literal;
 	bool destroyed;
 };
@@ -280,6 +286,9 @@ void imap_cmd_fail(struct imap_cmd *cmd, const char *what, const char *error);
    EXISTS. Called by imap_cmd_ok/no/bad, NOOP, CHECK and IDLE; a handler
    does not usually need it. */
 void imap_session_sync(struct imap_session *session, bool allow_expunge);
+/* The output drained: runs the sync a wake held back (wake_held), if
+   any, as the wake would have. */
+void imap_session_sync_held(struct imap_session *session);
 
 /* QRESYNC: appends to *uids_r (malloc'ed, sorted) the UIDs expunged after
    modseq `since` that are in `filter` (NULL: any) and, if visible_only,

@@ -273,6 +273,8 @@ watch_callback(void *context, uint64_t mailbox_id,
 	worker_wake_trigger(context);
 }
 
+static void session_sync_woken(struct imap_session *session);
+
 /* The session's thread. */
 static void
 wake_callback(void *context)
@@ -290,9 +292,12 @@ wake_callback(void *context)
 		/* A client that does not read does not make us queue
 		   without end: the rest waits for the output to drain. */
 		if (conn_output_pending(session->conn) >=
-		    CONN_OUTPUT_HIGH_WATER)
+		    CONN_OUTPUT_HIGH_WATER) {
+			session->wake_held = true;
 			return;
-		imap_session_sync(session, true);
+		}
+		session->wake_held = false;
+		session_sync_woken(session);
 		return;
 	}
 }
@@ -407,36 +412,25 @@ imap_session_expunged_since(struct imap_session *session, uint64_t since,
 	return 0;
 }
 
-void
-imap_session_sync(struct imap_session *session, bool allow_expunge)
+/* woken: called for the session's watcher, so the shared view may
+   answer from memory (store_view_sync_woken()). */
+static void
+session_sync(struct imap_session *session, bool allow_expunge, bool woken)
 {
 	struct store_view_changes ch;
 	struct store_view_entry e;
 	const char *error;
 	struct buf b;
-	uint32_t *vanished = NULL;
-	unsigned int vanished_count = 0;
 	bool qresync, claimed = false;
 	int ret;
 
 	if (session->state != IMAP_STATE_SELECTED || session->view == NULL)
 		return;
 	qresync = allow_expunge && session->enabled_qresync;
-	if (qresync) {
-		/* The UIDs first, while they still have sequence numbers;
-		   the lock keeps both reads on one state of the mailbox. */
-		store_user_lock(session->user);
-		if (imap_session_expunged_since(session,
-						session->expunge_modseq, NULL,
-						true, &vanished,
-						&vanished_count) < 0)
-			qresync = false;
-	}
-	ret = store_view_sync(session->view, allow_expunge, &ch, &error);
-	if (session->enabled_qresync && allow_expunge)
-		store_user_unlock(session->user);
-	if (ret <= 0)
-		free(vanished);
+	ret = woken ?
+		store_view_sync_woken(session->view, allow_expunge, &ch,
+				      &error) :
+		store_view_sync(session->view, allow_expunge, &ch, &error);
 	if (ret < 0) {
 		log_error(&session->log, "syncing %s failed: %s",
 			  session->mailbox_name, error);
@@ -448,23 +442,23 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 		imap_session_untagged(session, "OK [CLOSED] Mailbox is gone");
 		return;
 	}
-	if (qresync && vanished_count == ch.expunged_count) {
-		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE. */
-		if (vanished_count > 0) {
+	if (qresync) {
+		/* RFC 7162 3.2.10: VANISHED instead of EXPUNGE, for the same
+		   messages (the view gives their UIDs: no second read that
+		   another writer could make disagree). */
+		if (ch.expunged_count > 0) {
 			buf_init(&b, 0);
-			imap_write_uid_set(&b, vanished, vanished_count);
+			imap_write_uid_set(&b, ch.expunged_uids,
+					   ch.expunged_count);
 			imap_session_untagged(session, "VANISHED %s",
 					      buf_cstr(&b));
 			buf_free(&b);
 		}
 	} else {
-		/* (A writer outside this process can make the two reads
-		   disagree: sequence numbers are always right.) */
 		for (unsigned i = 0; i < ch.expunged_count; i++)
 			imap_session_untagged(session, "%u EXPUNGE",
 					      ch.expunged_seqs[i]);
 	}
-	free(vanished);
 	if (allow_expunge)
 		session->expunge_modseq = ch.highestmodseq;
 	if (session->recent_uids != NULL) {
@@ -526,6 +520,45 @@ imap_session_sync(struct imap_session *session, bool allow_expunge)
 	session->exists_reported = ch.exists;
 	session->silent_modseq = 0;
 	store_view_changes_free(&ch);
+}
+
+void
+imap_session_sync(struct imap_session *session, bool allow_expunge)
+{
+	session_sync(session, allow_expunge, false);
+}
+
+/* A push: the untagged replies of the sync go out in one write, sent at
+   once when nothing else is queued (conn_write_now()). */
+static void
+session_sync_woken(struct imap_session *session)
+{
+	struct buf out;
+
+	buf_init(&out, 0);
+	/* One hold of the user's lock for the whole sync instead of one per
+	   view call: the workers waking sessions of one mailbox at once
+	   would otherwise hand it back and forth several times a session.
+	   The send comes after. */
+	store_user_lock(session->user);
+	session->cork = &out;
+	session_sync(session, true, true);
+	session->cork = NULL;
+	store_user_unlock(session->user);
+	conn_write_now(session->conn, out.data, out.len);
+	buf_free(&out);
+}
+
+void
+imap_session_sync_held(struct imap_session *session)
+{
+	/* Every drain of every IDLE session's output comes here; only a
+	   held wake needs work (a full sync each time would read the store
+	   once per session per push). */
+	if (!session->wake_held)
+		return;
+	session->wake_held = false;
+	session_sync_woken(session);
 }
 
 /* ---- sets --------------------------------------------------------------- */

@@ -255,5 +255,15 @@
 /* Messages a SEARCH has left to read below which it reads them rather
    than ask the index: one index query costs about that much. */
 #define FTS_MIN_CANDIDATES 4
+/* Shared mailbox views (src/store/store-view.c). */
+/* Recent flag-change records kept per shared view, so a woken session
+   finds what changed without a scan; one behind by more falls back to
+   scanning the view (a STORE on more messages than this does that). */
+#define STORE_VIEW_RING_MAX 4096
+/* Views kept in memory after their last session closed them, so the
+   next SELECT need not reload the mailbox: per user, and entries (about
+   64 bytes each) over the whole process: 32 MiB at most. */
+#define STORE_VIEW_CACHE_PER_USER 4
+#define STORE_VIEW_CACHE_ENTRIES (512 * 1024)
 
 #endif

@@ -761,6 +761,30 @@ conn_write(struct conn *conn, const void *data, size_t len)
 }
 
 void
+conn_write_now(struct conn *conn, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (!conn_writable(conn) || len == 0)
+		return;
+	/* Not with COMPRESS: every byte goes through the deflater. */
+	if (conn->ssl == NULL && conn->z == NULL && conn->fd >= 0 &&
+	    !conn->starttls_pending && !conn->flush_then_close &&
+	    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0) {
+		ssize_t n = send(conn->fd, p, len,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		/* An error or a full socket: all of it is queued, and the
+		   bufferevent reports any error the usual way. */
+		if (n > 0) {
+			conn->bytes_out += (uint64_t)n;
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	conn_write(conn, p, len);
+}
+
+void
 conn_write_str(struct conn *conn, const char *str)
 {
 	conn_write(conn, str, strlen(str));

@@ -141,6 +141,13 @@ void conn_input_kick(struct conn *conn);
    against CONN_OUTPUT_HIGH_WATER before producing large amounts. */
 void conn_write(struct conn *conn, const void *data, size_t len);
 void conn_write_str(struct conn *conn, const char *str);
+/* As conn_write(), but on a plain connection with nothing queued the
+   bytes go to the kernel at once with one send(), and only what it did
+   not take is queued. This saves the write event's round trip through
+   the loop (two epoll_ctl calls and a pass) when one change is pushed to
+   thousands of idle sessions. Bytes sent at once produce no
+   `output_drained` call: use it only where nothing waits for that. */
+void conn_write_now(struct conn *conn, const void *data, size_t len);
 void conn_printf(struct conn *conn, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Queues len bytes of the file fd from offset, copied as they are (any

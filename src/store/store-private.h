@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 struct store_backend;
@@ -30,6 +31,12 @@ struct store {
 	void *clock_context;
 	unsigned busy_timeout_msecs;
 	unsigned expunge_log_max; /* STORE_EXPUNGE_LOG_MAX; tests lower it */
+	/* Shared views kept after their last cursor closed (store-view.c):
+	   entries held by them over all users, and the limits (tests lower
+	   them). */
+	atomic_ulong view_cache_entries;
+	unsigned long view_cache_max_entries; /* STORE_VIEW_CACHE_ENTRIES */
+	unsigned view_ring_max;		      /* STORE_VIEW_RING_MAX */
 	struct store_io io;
 
 	pthread_mutex_t registry_lock;
@@ -75,6 +82,7 @@ struct store_user {
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
 	struct store_quota quota;	 /* under lock */
+	uint64_t view_close_counter;	 /* orders cached views by age */
 	unsigned notify_depth;
 	bool watch_removed;
 
@@ -159,13 +167,14 @@ struct store_backend {
 			      struct store_mailbox_status *status_r,
 			      const char **error_r);
 	/* As store_mailbox_changes(), plus the mailbox's HIGHESTMODSEQ
-	   read in the same snapshot. */
+	   and expunge floor read in the same snapshot. */
 	int (*mailbox_changes)(struct store_user *user, uint64_t mailbox_id,
 			       uint64_t since, struct store_message **changed_r,
 			       unsigned *changed_count_r,
 			       uint32_t **expunged_r,
 			       unsigned *expunged_count_r,
 			       uint64_t *highestmodseq_r,
+			       uint64_t *expunge_floor_r,
 			       const char **error_r);
 	/* HIGHESTMODSEQ alone: cheap, for "anything new?". */
 	int (*mailbox_modseq)(struct store_user *user, uint64_t mailbox_id,
@@ -288,6 +297,17 @@ void store_notify(struct store_user *user, uint64_t mailbox_id,
    form (create, delete, rename, subscription). With the user locked. */
 void store_notify_user(struct store_user *user,
 		       const struct store_user_change *change);
+/* store-view.c: called by store_notify() with the user locked, before
+   the watchers: marks the mailbox's shared view as behind the store, so
+   the next store_view_sync_woken() reads the change (once, for every
+   session). */
+void store_view_notify(struct store_user *user, uint64_t mailbox_id,
+		       enum store_change_type type, uint64_t modseq);
+/* store-view.c: frees the user's cached views (those without cursors);
+   called when the user is closed. */
+void store_view_cache_drop(struct store_user *user);
+/* Test hook: the user's cached views. */
+unsigned store_view_cached_count(struct store_user *user);
 
 /* The store's clock. */
 time_t store_now(const struct store *store);

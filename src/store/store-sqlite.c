@@ -1712,7 +1712,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		   uint64_t since, struct store_message **changed_r,
 		   unsigned *changed_count_r, uint32_t **expunged_r,
 		   unsigned *expunged_count_r, uint64_t *highestmodseq_r,
-		   const char **error_r)
+		   uint64_t *expunge_floor_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info info;
@@ -1726,8 +1726,19 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	*highestmodseq_r = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	ret = -1;
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MSG_CHANGED);
+	/* The floor in the same snapshot: a reader whose `since` is below
+	   it knows the expunged list may be incomplete. */
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_FLOOR);
 	if (stmt == NULL)
+		goto out;
+	bind_u64(stmt, 1, mailbox_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sq_fail(su, error_r, "expunge floor query failed");
+		goto out;
+	}
+	*expunge_floor_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_MSG_CHANGED)) == NULL)
 		goto out;
 	bind_u64(stmt, 1, mailbox_id);
 	bind_u64(stmt, 2, since);

@@ -10,12 +10,30 @@
                                      expunged_at > cursor->expunge_point)
    so the first condition selects a prefix (binary search) and the second
    only matters while the view retains expunged entries. Retained entries
-   are dropped once every cursor's expunge_point has passed them. */
+   are dropped once every cursor's expunge_point has passed them.
+
+   A sync must not cost a scan of the mailbox or a read of the store per
+   session, or waking a thousand sessions costs a thousand of each:
+   - the store is read once per change: store_notify() marks the view
+     stale, the first woken session refreshes it, the others
+     (store_view_sync_woken()) answer from memory;
+   - a ring of recent flag-change records (batch modseq, UID) tells a
+     cursor which entries changed since its `seen`; one that fell behind
+     the ring scans the view as before;
+   - expunges come from the retained entries' index (ridx), the count
+     from a binary search.
+   After the last cursor closes, the view stays cached (bounded per user
+   and per process) so the next SELECT only checks the mailbox's
+   HIGHESTMODSEQ (and the expunge floor) instead of reloading it; every
+   open re-validates against the store, so a writer in another process
+   is seen. */
 #include "store/store-private.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lib/limits.h"
 
 struct view_entry {
 	struct store_view_entry e;
@@ -23,11 +41,28 @@ struct view_entry {
 	uint64_t expunged_at;
 };
 
+/* One flag change seen by a refresh: `batch` is the view modseq the
+   refresh reached (a cursor's `seen` is always such a value). */
+struct view_change {
+	uint64_t batch;
+	uint32_t uid;
+};
+
 struct store_view_shared {
 	struct store_view_shared *next;
 	struct store_user *user;
 	uint64_t mailbox_id;
 	uint64_t modseq; /* refreshed up to (the mailbox's HIGHESTMODSEQ) */
+	/* This process committed a change the view has not read yet
+	   (store_view_notify()). */
+	bool stale;
+	/* Flag-change ring, oldest first from ring_head. Records of every
+	   batch above ring_floor are all there. */
+	struct view_change *ring;
+	unsigned ring_head, ring_len, ring_alloc;
+	uint64_t ring_floor;
+	/* No cursors: kept for the next open; closed_at orders them. */
+	uint64_t closed_at;
 	struct view_entry *entries;
 	unsigned count, alloc;
 	unsigned retained; /* entries with expunged_at != 0 */
@@ -78,6 +113,102 @@ shared_find(const struct store_view_shared *sh, uint32_t uid, unsigned *pos_r)
 	return lo < sh->count && sh->entries[lo].e.uid == uid ? (long)lo : -1;
 }
 
+static void
+ring_push(struct store_view_shared *sh, uint64_t batch, uint32_t uid)
+{
+	unsigned max = sh->user->store->view_ring_max;
+
+	if (max == 0) {
+		sh->ring_floor = batch;
+		return;
+	}
+	if (sh->ring_len == sh->ring_alloc && sh->ring_alloc < max) {
+		/* Grow (doubling up to max), unwrapping into the new array. */
+		unsigned n = sh->ring_alloc == 0 ? 16 : sh->ring_alloc * 2;
+		if (n > max)
+			n = max;
+		struct view_change *ring = store_malloc0(n * sizeof(*ring));
+		for (unsigned i = 0; i < sh->ring_len; i++) {
+			ring[i] = sh->ring[(sh->ring_head + i) %
+					   sh->ring_alloc];
+		}
+		free(sh->ring);
+		sh->ring = ring;
+		sh->ring_alloc = n;
+		sh->ring_head = 0;
+	}
+	if (sh->ring_len == sh->ring_alloc) {
+		/* Full: the oldest record goes, and with it the promise that
+		   its batch is complete. */
+		const struct view_change *old = &sh->ring[sh->ring_head];
+		if (old->batch > sh->ring_floor)
+			sh->ring_floor = old->batch;
+		sh->ring_head = (sh->ring_head + 1) % sh->ring_alloc;
+		sh->ring_len--;
+	}
+	struct view_change *rec =
+		&sh->ring[(sh->ring_head + sh->ring_len) % sh->ring_alloc];
+	rec->batch = batch;
+	rec->uid = uid;
+	sh->ring_len++;
+}
+
+/* Forgets every record: cursors behind `floor` scan. */
+static void
+ring_reset(struct store_view_shared *sh, uint64_t floor)
+{
+	sh->ring_head = 0;
+	sh->ring_len = 0;
+	if (floor > sh->ring_floor)
+		sh->ring_floor = floor;
+}
+
+static void
+shared_insert(struct store_view_shared *sh, const struct store_message *msg,
+	      uint64_t added_at)
+{
+	unsigned pos = sh->count;
+
+	/* UIDs grow, so a new message is the tail; the search is for the
+	   odd case. */
+	if (sh->count > 0 && sh->entries[sh->count - 1].e.uid >= msg->uid)
+		(void)shared_find(sh, msg->uid, &pos);
+	store_array_grow((void **)&sh->entries, sizeof(*sh->entries),
+			 &sh->alloc, sh->count);
+	memmove(&sh->entries[pos + 1], &sh->entries[pos],
+		(sh->count - pos) * sizeof(*sh->entries));
+	memset(&sh->entries[pos], 0, sizeof(sh->entries[pos]));
+	entry_from_message(&sh->entries[pos].e, msg);
+	sh->entries[pos].added_at = added_at;
+	sh->count++;
+	if (pos + 1 != sh->count)
+		sh->ridx_dirty = true;
+}
+
+/* Marks live entries missing from `all` (every message of the mailbox,
+   in UID order) as expunged at m: for a view whose expunge log reading
+   may be incomplete. */
+static void
+shared_expunge_missing(struct store_view_shared *sh,
+		       const struct store_message *all, unsigned count,
+		       uint64_t m)
+{
+	unsigned j = 0;
+
+	for (unsigned i = 0; i < sh->count; i++) {
+		struct view_entry *ve = &sh->entries[i];
+		while (j < count && all[j].uid < ve->e.uid)
+			j++;
+		if (j < count && all[j].uid == ve->e.uid)
+			continue;
+		if (ve->expunged_at == 0) {
+			ve->expunged_at = m;
+			sh->retained++;
+			sh->ridx_dirty = true;
+		}
+	}
+}
+
 /* Pulls changes after sh->modseq from the store. Locked. Returns 1, 0 if
    the mailbox is gone, -1. */
 static int
@@ -88,38 +219,60 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 	struct store_message *changed = NULL;
 	uint32_t *expunged = NULL;
 	unsigned nc = 0, ne = 0;
-	uint64_t m = 0;
+	uint64_t m = 0, floor = 0;
+	bool full = false;
 	int ret;
 
-	/* A primary-key lookup decides whether there is anything to read;
-	   every woken session does this, so it must not scan. */
+	/* A primary-key lookup decides whether there is anything to read.
+	   The mailbox's HIGHESTMODSEQ moves with every change to it, by any
+	   process, so an unchanged one proves the view current. */
 	ret = be->mailbox_modseq(user, sh->mailbox_id, &m, error_r);
-	if (ret <= 0 || m == sh->modseq)
+	if (ret <= 0)
 		return ret;
+	if (m == sh->modseq) {
+		sh->stale = false;
+		return 1;
+	}
 	ret = be->mailbox_changes(user, sh->mailbox_id, sh->modseq, &changed,
-				  &nc, &expunged, &ne, &m, error_r);
+				  &nc, &expunged, &ne, &m, &floor, error_r);
+	if (ret > 0 && sh->modseq != 0 && floor > sh->modseq) {
+		/* The expunge log was trimmed past our point (a long-lived
+		   or cached view, another process expunging much): compare
+		   against every message instead. */
+		free(changed);
+		free(expunged);
+		changed = NULL;
+		expunged = NULL;
+		nc = ne = 0;
+		full = true;
+		ret = be->mailbox_changes(user, sh->mailbox_id, 0, &changed,
+					  &nc, &expunged, &ne, &m, &floor,
+					  error_r);
+	}
 	if (ret <= 0)
 		return ret;
 
+	if (full) {
+		shared_expunge_missing(sh, changed, nc, m);
+		/* Every message came back as "changed": no ring records;
+		   cursors scan and compare modseqs. */
+		ring_reset(sh, m);
+	}
 	for (unsigned i = 0; i < nc; i++) {
-		unsigned pos;
-		long idx = shared_find(sh, changed[i].uid, &pos);
+		long idx = -1;
+
+		if (sh->count > 0 &&
+		    sh->entries[sh->count - 1].e.uid >= changed[i].uid)
+			idx = shared_find(sh, changed[i].uid, NULL);
 		if (idx >= 0) {
-			entry_from_message(&sh->entries[idx].e, &changed[i]);
+			struct view_entry *ve = &sh->entries[idx];
+			bool moved = ve->e.modseq != changed[i].modseq;
+			entry_from_message(&ve->e, &changed[i]);
+			if (moved && !full)
+				ring_push(sh, m, changed[i].uid);
 			continue;
 		}
-		store_array_grow((void **)&sh->entries, sizeof(*sh->entries),
-				 &sh->alloc, sh->count);
-		/* Always the tail in practice (UIDs grow); memmove keeps
-		   the order even if not. */
-		memmove(&sh->entries[pos + 1], &sh->entries[pos],
-			(sh->count - pos) * sizeof(*sh->entries));
-		memset(&sh->entries[pos], 0, sizeof(sh->entries[pos]));
-		entry_from_message(&sh->entries[pos].e, &changed[i]);
-		sh->entries[pos].added_at = m;
-		sh->count++;
-		if (pos + 1 != sh->count)
-			sh->ridx_dirty = true;
+		shared_insert(sh, &changed[i], m);
 	}
 	for (unsigned i = 0; i < ne; i++) {
 		long idx = shared_find(sh, expunged[i], NULL);
@@ -130,10 +283,13 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 		}
 	}
 	sh->modseq = m;
+	sh->stale = false;
 	free(changed);
 	free(expunged);
 	return 1;
 }
+
+static void shared_ridx_update(struct store_view_shared *sh);
 
 /* Drops expunged entries every cursor has reported. */
 static void
@@ -146,6 +302,14 @@ shared_gc(struct store_view_shared *sh)
 		if (c->expunge_point < min_point)
 			min_point = c->expunge_point;
 	}
+	/* Most syncs after an expunge are not the last cursor to pass it:
+	   look at the retained entries before compacting everything. */
+	shared_ridx_update(sh);
+	bool any = false;
+	for (unsigned k = 0; k < sh->retained && !any; k++)
+		any = sh->entries[sh->ridx[k]].expunged_at <= min_point;
+	if (!any)
+		return;
 	unsigned out = 0;
 	for (unsigned i = 0; i < sh->count; i++) {
 		const struct view_entry *ve = &sh->entries[i];
@@ -228,6 +392,130 @@ cursor_count(const struct store_view *c)
 	return prefix - cursor_hidden_before(c, prefix);
 }
 
+static void
+shared_free(struct store_view_shared *sh)
+{
+	free(sh->entries);
+	free(sh->ridx);
+	free(sh->ring);
+	free(sh);
+}
+
+static void
+shared_unlink(struct store_view_shared *sh)
+{
+	struct store_view_shared **sp = &sh->user->views;
+
+	while (*sp != sh)
+		sp = &(*sp)->next;
+	*sp = sh->next;
+}
+
+/* Takes a cached view out of the cache (it gets a cursor again, or
+   goes). */
+static void
+cache_release(struct store_view_shared *sh)
+{
+	struct store *store = sh->user->store;
+
+	assert(sh->cursors == NULL && sh->closed_at != 0);
+	atomic_fetch_sub(&store->view_cache_entries, sh->count);
+	sh->closed_at = 0;
+}
+
+/* The last cursor closed: keeps the view for the next open if the
+   budgets allow, else frees it. Locked. */
+static void
+cache_keep_or_free(struct store_view_shared *sh)
+{
+	struct store_user *user = sh->user;
+	struct store *store = user->store;
+
+	/* Nothing needs the retained entries any more. */
+	shared_gc(sh);
+	unsigned long count = sh->count;
+	unsigned long used = atomic_fetch_add(&store->view_cache_entries,
+					      count);
+	if (used > store->view_cache_max_entries ||
+	    count > store->view_cache_max_entries - used) {
+		atomic_fetch_sub(&store->view_cache_entries, count);
+		shared_unlink(sh);
+		shared_free(sh);
+		return;
+	}
+	sh->closed_at = ++user->view_close_counter;
+	/* The next cursor starts at sh->modseq or later: no record it
+	   could need is older, so the ring's memory goes now. */
+	free(sh->ring);
+	sh->ring = NULL;
+	sh->ring_alloc = sh->ring_len = sh->ring_head = 0;
+	sh->ring_floor = sh->modseq;
+	/* At most STORE_VIEW_CACHE_PER_USER: the oldest goes. */
+	for (;;) {
+		struct store_view_shared *oldest = NULL;
+		unsigned cached = 0;
+		for (struct store_view_shared *v = user->views; v != NULL;
+		     v = v->next) {
+			if (v->cursors != NULL)
+				continue;
+			cached++;
+			if (oldest == NULL || v->closed_at < oldest->closed_at)
+				oldest = v;
+		}
+		if (cached <= STORE_VIEW_CACHE_PER_USER)
+			break;
+		cache_release(oldest);
+		shared_unlink(oldest);
+		shared_free(oldest);
+	}
+}
+
+void
+store_view_cache_drop(struct store_user *user)
+{
+	store_user_lock(user);
+	struct store_view_shared **sp = &user->views;
+	while (*sp != NULL) {
+		struct store_view_shared *sh = *sp;
+		if (sh->cursors != NULL) {
+			sp = &sh->next;
+			continue;
+		}
+		*sp = sh->next;
+		cache_release(sh);
+		shared_free(sh);
+	}
+	store_user_unlock(user);
+}
+
+unsigned
+store_view_cached_count(struct store_user *user)
+{
+	unsigned n = 0;
+
+	store_user_lock(user);
+	for (struct store_view_shared *sh = user->views; sh != NULL;
+	     sh = sh->next)
+		n += sh->cursors == NULL ? 1 : 0;
+	store_user_unlock(user);
+	return n;
+}
+
+void
+store_view_notify(struct store_user *user, uint64_t mailbox_id,
+		  enum store_change_type type, uint64_t modseq)
+{
+	for (struct store_view_shared *sh = user->views; sh != NULL;
+	     sh = sh->next) {
+		if (sh->mailbox_id != mailbox_id)
+			continue;
+		/* (A deleted or renamed mailbox: the next sync must ask the
+		   store, whatever the modseq says.) */
+		if (type == STORE_CHANGE_MAILBOX || modseq != sh->modseq)
+			sh->stale = true;
+	}
+}
+
 int
 store_view_open(struct store_user *user, uint64_t mailbox_id,
 		struct store_view **view_r, const char **error_r)
@@ -242,18 +530,24 @@ store_view_open(struct store_user *user, uint64_t mailbox_id,
 			break;
 	}
 	bool created = sh == NULL;
+	bool was_cached = !created && sh->cursors == NULL;
 	if (created) {
 		sh = store_malloc0(sizeof(*sh));
 		sh->user = user;
 		sh->mailbox_id = mailbox_id;
+	} else if (was_cached) {
+		cache_release(sh);
 	}
+	/* A cached view is checked against the store like any other: only
+	   what changed since it was last current is read. */
 	ret = shared_refresh(sh, error_r);
 	user->store->backend->call_end(user);
 	if (ret <= 0) {
 		if (created) {
-			free(sh->entries);
-			free(sh->ridx);
-			free(sh);
+			shared_free(sh);
+		} else if (was_cached) {
+			shared_unlink(sh);
+			shared_free(sh);
 		}
 		store_user_unlock(user);
 		return ret;
@@ -262,6 +556,7 @@ store_view_open(struct store_user *user, uint64_t mailbox_id,
 		/* The initial load: visible to everyone from the start. */
 		for (unsigned i = 0; i < sh->count; i++)
 			sh->entries[i].added_at = 0;
+		sh->ring_floor = sh->modseq;
 		sh->next = user->views;
 		user->views = sh;
 	}
@@ -294,17 +589,10 @@ store_view_close(struct store_view **_view)
 	while (*p != c)
 		p = &(*p)->next;
 	*p = c->next;
-	if (sh->cursors == NULL) {
-		struct store_view_shared **sp = &user->views;
-		while (*sp != sh)
-			sp = &(*sp)->next;
-		*sp = sh->next;
-		free(sh->entries);
-		free(sh->ridx);
-		free(sh);
-	} else {
+	if (sh->cursors == NULL)
+		cache_keep_or_free(sh);
+	else
 		shared_gc(sh);
-	}
 	store_user_unlock(user);
 	free(c);
 	store_user_unref(&user);
@@ -371,66 +659,147 @@ u32_push(uint32_t **arr, unsigned *count, unsigned *alloc, uint32_t v)
 	(*arr)[(*count)++] = v;
 }
 
-int
-store_view_sync(struct store_view *view, bool allow_expunge,
-		struct store_view_changes *changes_r, const char **error_r)
+static int
+u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Expunges this cursor has not reported, as sequence numbers in its old
+   numbering, highest first. Only retained entries can be such, so one
+   pass over their index does it. */
+static void
+sync_expunges(struct store_view *view, struct store_view_changes *changes)
 {
 	struct store_view_shared *sh = view->shared;
-	struct store_user *user = view->user;
-	unsigned alloc = 0;
-	int ret;
+	unsigned alloc = 0, ualloc = 0, hidden = 0;
 
-	memset(changes_r, 0, sizeof(*changes_r));
-	store_user_lock(user);
-	ret = shared_refresh(sh, error_r);
-	user->store->backend->call_end(user);
-	if (ret <= 0)
-		goto out;
-
-	uint64_t old_seen = view->seen;
-	if (allow_expunge) {
-		/* Sequence numbers in the old numbering, collected in
-		   ascending order and then reversed: sent highest first,
-		   each stays valid. */
-		uint32_t seq = 0;
-		for (unsigned i = 0; i < sh->count; i++) {
-			const struct view_entry *ve = &sh->entries[i];
-			if (!cursor_visible(view, ve))
-				continue;
-			seq++;
-			if (ve->expunged_at != 0) {
-				u32_push(&changes_r->expunged_seqs,
-					 &changes_r->expunged_count, &alloc,
-					 seq);
-			}
+	for (unsigned k = 0; k < sh->retained; k++) {
+		unsigned idx = sh->ridx[k];
+		const struct view_entry *ve = &sh->entries[idx];
+		if (ve->expunged_at <= view->expunge_point) {
+			hidden++;
+			continue;
 		}
-		for (unsigned i = 0, j = changes_r->expunged_count;
-		     i < j / 2; i++) {
-			uint32_t t = changes_r->expunged_seqs[i];
-			changes_r->expunged_seqs[i] =
-				changes_r->expunged_seqs[j - 1 - i];
-			changes_r->expunged_seqs[j - 1 - i] = t;
-		}
-		view->expunge_point = sh->modseq;
+		/* Entries after the cursor's prefix are not numbered. */
+		if (ve->added_at > view->seen)
+			break;
+		unsigned n = changes->expunged_count;
+		u32_push(&changes->expunged_seqs, &changes->expunged_count,
+			 &alloc, idx + 1 - hidden);
+		u32_push(&changes->expunged_uids, &n, &ualloc, ve->e.uid);
 	}
-	view->seen = sh->modseq;
+	for (unsigned i = 0, j = changes->expunged_count; i < j / 2; i++) {
+		uint32_t t = changes->expunged_seqs[i];
+		changes->expunged_seqs[i] = changes->expunged_seqs[j - 1 - i];
+		changes->expunged_seqs[j - 1 - i] = t;
+	}
+}
 
-	/* Flag changes of messages the session already knew, numbered in
-	   the new numbering. */
-	alloc = 0;
+/* Whether the entry is a flag change to report to a cursor that had
+   seen up to old_seen. */
+static bool
+sync_is_changed(const struct view_entry *ve, uint64_t old_seen)
+{
+	return ve->added_at <= old_seen && ve->expunged_at == 0 &&
+		ve->e.modseq > old_seen;
+}
+
+/* Flag changes since old_seen in the cursor's (new) numbering, from the
+   ring. Returns false if the cursor is behind the ring. */
+static bool
+sync_changes_ring(struct store_view *view, uint64_t old_seen,
+		  struct store_view_changes *changes)
+{
+	struct store_view_shared *sh = view->shared;
+	unsigned alloc = 0, n = 0;
+
+	if (old_seen < sh->ring_floor)
+		return false;
+	/* The batches above old_seen are the ring's newest records. */
+	while (n < sh->ring_len) {
+		const struct view_change *rec =
+			&sh->ring[(sh->ring_head + sh->ring_len - 1 - n) %
+				  sh->ring_alloc];
+		if (rec->batch <= old_seen)
+			break;
+		n++;
+	}
+	if (n == 0)
+		return true;
+	uint32_t *uids = store_malloc0(n * sizeof(*uids));
+	for (unsigned i = 0; i < n; i++) {
+		uids[i] = sh->ring[(sh->ring_head + sh->ring_len - n + i) %
+				   sh->ring_alloc].uid;
+	}
+	qsort(uids, n, sizeof(*uids), u32_cmp);
+	for (unsigned i = 0; i < n; i++) {
+		if (i > 0 && uids[i] == uids[i - 1])
+			continue;
+		long idx = shared_find(sh, uids[i], NULL);
+		if (idx < 0 || !sync_is_changed(&sh->entries[idx], old_seen))
+			continue;
+		/* Ascending UIDs give ascending sequence numbers. */
+		u32_push(&changes->changed_seqs, &changes->changed_count,
+			 &alloc, (uint32_t)idx + 1 -
+			 cursor_hidden_before(view, (unsigned)idx));
+	}
+	free(uids);
+	return true;
+}
+
+/* The same by scanning the view: for a cursor behind the ring. */
+static void
+sync_changes_scan(struct store_view *view, uint64_t old_seen,
+		  struct store_view_changes *changes)
+{
+	struct store_view_shared *sh = view->shared;
+	unsigned alloc = 0;
 	uint32_t seq = 0;
+
 	for (unsigned i = 0; i < sh->count; i++) {
 		const struct view_entry *ve = &sh->entries[i];
 		if (!cursor_visible(view, ve))
 			continue;
 		seq++;
-		if (ve->added_at <= old_seen && ve->expunged_at == 0 &&
-		    ve->e.modseq > old_seen) {
-			u32_push(&changes_r->changed_seqs,
-				 &changes_r->changed_count, &alloc, seq);
+		if (sync_is_changed(ve, old_seen)) {
+			u32_push(&changes->changed_seqs,
+				 &changes->changed_count, &alloc, seq);
 		}
 	}
-	changes_r->exists = seq;
+}
+
+static int
+view_sync(struct store_view *view, bool allow_expunge, bool woken,
+	  struct store_view_changes *changes_r, const char **error_r)
+{
+	struct store_view_shared *sh = view->shared;
+	struct store_user *user = view->user;
+	int ret = 1;
+
+	memset(changes_r, 0, sizeof(*changes_r));
+	store_user_lock(user);
+	/* A woken session trusts a view that has read every change this
+	   process made; the first one woken reads the store for all. */
+	if (!woken || sh->stale) {
+		ret = shared_refresh(sh, error_r);
+		user->store->backend->call_end(user);
+		if (ret <= 0)
+			goto out;
+	}
+	shared_ridx_update(sh);
+
+	uint64_t old_seen = view->seen;
+	if (allow_expunge) {
+		sync_expunges(view, changes_r);
+		view->expunge_point = sh->modseq;
+	}
+	view->seen = sh->modseq;
+	if (!sync_changes_ring(view, old_seen, changes_r))
+		sync_changes_scan(view, old_seen, changes_r);
+	changes_r->exists = cursor_count(view);
 	changes_r->highestmodseq = sh->modseq;
 	shared_gc(sh);
 	ret = 1;
@@ -439,10 +808,26 @@ out:
 	return ret;
 }
 
+int
+store_view_sync(struct store_view *view, bool allow_expunge,
+		struct store_view_changes *changes_r, const char **error_r)
+{
+	return view_sync(view, allow_expunge, false, changes_r, error_r);
+}
+
+int
+store_view_sync_woken(struct store_view *view, bool allow_expunge,
+		      struct store_view_changes *changes_r,
+		      const char **error_r)
+{
+	return view_sync(view, allow_expunge, true, changes_r, error_r);
+}
+
 void
 store_view_changes_free(struct store_view_changes *changes)
 {
 	free(changes->expunged_seqs);
+	free(changes->expunged_uids);
 	free(changes->changed_seqs);
 	memset(changes, 0, sizeof(*changes));
 }

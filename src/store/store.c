@@ -290,6 +290,9 @@ store_open(const struct store_settings *settings, struct store **store_r,
 	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
 						       64;
 	store->expunge_log_max = STORE_EXPUNGE_LOG_MAX;
+	atomic_init(&store->view_cache_entries, 0);
+	store->view_cache_max_entries = STORE_VIEW_CACHE_ENTRIES;
+	store->view_ring_max = STORE_VIEW_RING_MAX;
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
 	*store_r = store;
@@ -299,6 +302,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 static void
 store_user_free(struct store_user *user)
 {
+	store_view_cache_drop(user);
 	if (user->backend_data != NULL)
 		user->store->backend->user_close(user);
 	pthread_mutex_destroy(&user->lock);
@@ -874,11 +878,11 @@ store_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	*expunged_r = NULL;
 	*expunged_count_r = 0;
 	user_begin(user);
-	uint64_t modseq;
+	uint64_t modseq, floor;
 	ret = BACKEND(user)->mailbox_changes(user, mailbox_id, since,
 					     changed_r, changed_count_r,
 					     expunged_r, expunged_count_r,
-					     &modseq, error_r);
+					     &modseq, &floor, error_r);
 	user_end(user);
 	return ret;
 }
@@ -1537,6 +1541,7 @@ store_notify(struct store_user *user, uint64_t mailbox_id,
 	     enum store_change_type type, uint64_t modseq)
 {
 	pthread_mutex_lock(&user->lock);
+	store_view_notify(user, mailbox_id, type, modseq);
 	user->notify_depth++;
 	for (struct store_watch *w = user->watches; w != NULL; w = w->next) {
 		if (w->removed)

@@ -580,6 +580,8 @@ struct store_view_entry {
    store_view_changes_free(). */
 struct store_view_changes {
 	uint32_t *expunged_seqs;
+	/* The UIDs of those messages, ascending (for QRESYNC VANISHED). */
+	uint32_t *expunged_uids;
 	unsigned expunged_count;
 	uint32_t *changed_seqs;
 	unsigned changed_count;
@@ -592,8 +594,12 @@ struct store_view_changes {
    1, 0 if no such mailbox, -1. */
 int store_view_open(struct store_user *user, uint64_t mailbox_id,
 		    struct store_view **view_r, const char **error_r);
-/* Closes the cursor; the shared view goes with the last one. Sets *view
-   to NULL. Safe on NULL. */
+/* Closes the cursor. After the last one the shared view may stay in
+   memory for a later store_view_open() (a few per user, a bounded number
+   of entries per process; freed when the user is closed); that open
+   checks it against the store (HIGHESTMODSEQ, expunge log floor) first,
+   so changes by any process are seen. Sets *view to NULL. Safe on
+   NULL. */
 void store_view_close(struct store_view **view);
 /* Messages in this session's numbering (what it last said EXISTS). */
 uint32_t store_view_count(struct store_view *view);
@@ -611,6 +617,15 @@ uint32_t store_view_seq(struct store_view *view, uint32_t uid);
 int store_view_sync(struct store_view *view, bool allow_expunge,
 		    struct store_view_changes *changes_r,
 		    const char **error_r);
+/* The same for a session woken by its watcher (store_watch_add()): when
+   the shared view has already read every change this process made to
+   the mailbox (another woken session refreshed it), it answers from
+   memory without asking the store, so waking N sessions reads the store
+   once, not N times. A change by another process is then reported by
+   the next store_view_sync(). Returns as store_view_sync(). */
+int store_view_sync_woken(struct store_view *view, bool allow_expunge,
+			  struct store_view_changes *changes_r,
+			  const char **error_r);
 void store_view_changes_free(struct store_view_changes *changes);
 
 /* ---- quota (RFC 9208) ------------------------------------------------- */

@@ -21,6 +21,7 @@
 
 #include <sqlite3.h>
 
+#include "lib/limits.h"
 #include "store/store-private.h"
 #include "store/store.h"
 
@@ -1588,6 +1589,8 @@ test_view(void **state)
 	assert_int_equal(ch.expunged_count, 2);
 	assert_int_equal(ch.expunged_seqs[0], 4);
 	assert_int_equal(ch.expunged_seqs[1], 1);
+	assert_int_equal(ch.expunged_uids[0], 1);
+	assert_int_equal(ch.expunged_uids[1], 5);
 	assert_int_equal(ch.exists, 3);
 	store_view_changes_free(&ch);
 	/* A third session joining now sees only the live messages. */
@@ -1619,6 +1622,254 @@ test_view(void **state)
 	assert_int_equal(store_view_open(f->user, 9999, &a, &error), 0);
 }
 
+static void
+flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
+	 enum store_flags_op op, uint8_t flags)
+{
+	struct store_uid_range r = { uid, uid };
+	const char *error;
+
+	assert_int_equal(store_flags_update(user, mailbox, &r, 1, op, flags,
+					    NULL, 0, 0, NULL, &error), 1);
+}
+
+/* Woken syncs: the ring of flag changes, its overflow (the cursor falls
+   back to a scan) and the store being read once per change. */
+static void
+test_view_ring(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *a, *b;
+	struct store_view_changes ch;
+
+	f->store->view_ring_max = 4;
+	for (int i = 0; i < 10; i++)
+		save_msg(f->user, f->inbox, "r\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	assert_int_equal(store_view_open(f->user, f->inbox, &b, &error), 1);
+
+	/* Within the ring: both get 3 and 7 (once each, 3 changed twice),
+	   numbered after B's expunge of 2. */
+	flag_uid(f->user, f->inbox, 3, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	flag_uid(f->user, f->inbox, 7, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	flag_uid(f->user, f->inbox, 3, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED);
+	struct store_uid_range r2 = { 2, 2 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r2, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_view_sync_woken(a, false, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 0);
+	assert_int_equal(ch.changed_count, 2);
+	assert_int_equal(ch.changed_seqs[0], 3);
+	assert_int_equal(ch.changed_seqs[1], 7);
+	assert_int_equal(ch.exists, 10);
+	store_view_changes_free(&ch);
+	assert_int_equal(store_view_sync_woken(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 2);
+	assert_int_equal(ch.changed_count, 2);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_int_equal(ch.changed_seqs[1], 6);
+	assert_int_equal(ch.exists, 9);
+	store_view_changes_free(&ch);
+
+	/* Six changes overflow a ring of four while B sleeps; A keeps up
+	   (ring), B falls behind it (scan): both get everything. */
+	for (uint32_t uid = 4; uid <= 9; uid++) {
+		flag_uid(f->user, f->inbox, uid, STORE_FLAGS_ADD,
+			 STORE_FLAG_ANSWERED);
+		assert_int_equal(store_view_sync_woken(a, false, &ch, &error),
+				 1);
+		assert_int_equal(ch.changed_count, 1);
+		assert_int_equal(ch.changed_seqs[0], uid);
+		store_view_changes_free(&ch);
+	}
+	assert_int_equal(store_view_sync_woken(b, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 0);
+	assert_int_equal(ch.changed_count, 6);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(ch.changed_seqs[i], 3 + i);
+	store_view_changes_free(&ch);
+	/* Nothing twice. */
+	assert_int_equal(store_view_sync_woken(b, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count + ch.expunged_count, 0);
+	store_view_changes_free(&ch);
+
+	/* One STORE on more messages than the ring holds. */
+	struct store_uid_range all = { 1, 10 };
+	assert_int_equal(store_flags_update(f->user, f->inbox, &all, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_DRAFT,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(store_view_sync_woken(b, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 9);
+	store_view_changes_free(&ch);
+	assert_int_equal(store_view_sync_woken(a, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.changed_count, 9);
+	assert_int_equal(ch.exists, 9);
+	store_view_changes_free(&ch);
+
+	/* Without a ring at all every sync scans. */
+	f->store->view_ring_max = 0;
+	flag_uid(f->user, f->inbox, 10, STORE_FLAGS_REMOVE, STORE_FLAG_DRAFT);
+	assert_int_equal(store_view_sync_woken(a, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 9);
+	store_view_changes_free(&ch);
+	store_view_close(&a);
+	store_view_close(&b);
+}
+
+/* A woken sync answers from memory once the view has read this
+   process's changes: a change by another process waits for a full sync
+   (or the next change of our own, whose refresh reads it too). */
+static void
+test_view_woken_external(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store *store2;
+	struct store_user *user2;
+	struct store_view *a;
+	struct store_view_changes ch;
+
+	for (int i = 0; i < 4; i++)
+		save_msg(f->user, f->inbox, "w\r\n");
+	open_store(f, &store2);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+
+	flag_uid(user2, f->inbox, 2, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	assert_int_equal(store_view_sync_woken(a, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 0);
+	store_view_changes_free(&ch);
+	flag_uid(f->user, f->inbox, 3, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	assert_int_equal(store_view_sync_woken(a, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 2);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	assert_int_equal(ch.changed_seqs[1], 3);
+	store_view_changes_free(&ch);
+
+	flag_uid(user2, f->inbox, 4, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	assert_int_equal(store_view_sync(a, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 4);
+	store_view_changes_free(&ch);
+
+	/* A deleted mailbox reaches a woken sync at once. */
+	uint64_t id;
+	struct store_view *t;
+	assert_int_equal(store_mailbox_create(f->user, "Tmp", 0, &id, &error),
+			 1);
+	assert_int_equal(store_view_open(f->user, id, &t, &error), 1);
+	assert_int_equal(store_mailbox_delete(f->user, "Tmp", &error), 1);
+	assert_int_equal(store_view_sync_woken(t, true, &ch, &error), 0);
+	store_view_close(&t);
+
+	store_view_close(&a);
+	store_user_unref(&user2);
+	store_close(&store2);
+}
+
+/* A view kept after its last cursor: reused, and never stale whatever
+   another process (`quire deliver` with the daemon stopped) wrote. */
+static void
+test_view_cache(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store *store2;
+	struct store_user *user2;
+	struct store_view *a;
+	struct store_view_entry e;
+
+	for (int i = 0; i < 6; i++)
+		save_msg(f->user, f->inbox, "c\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	store_view_close(&a);
+	assert_int_equal(store_view_cached_count(f->user), 1);
+	assert_int_equal(atomic_load(&f->store->view_cache_entries), 6);
+
+	/* Another process flags one, saves one and expunges one. */
+	open_store(f, &store2);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	flag_uid(user2, f->inbox, 2, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED);
+	assert_int_equal(save_msg(user2, f->inbox, "d\r\n"), 7);
+	struct store_uid_range r1 = { 1, 1 };
+	assert_int_equal(store_expunge(user2, f->inbox, &r1, 1, NULL, &error),
+			 1);
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	assert_int_equal(atomic_load(&f->store->view_cache_entries), 0);
+	assert_int_equal(store_view_count(a), 6);
+	assert_true(store_view_get(a, 1, &e));
+	assert_int_equal(e.uid, 2);
+	assert_int_equal(e.flags, STORE_FLAG_FLAGGED);
+	assert_true(store_view_get(a, 6, &e));
+	assert_int_equal(e.uid, 7);
+	/* The reopened view's ring starts afresh and works. */
+	struct store_view_changes ch;
+	flag_uid(f->user, f->inbox, 7, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	assert_int_equal(store_view_sync_woken(a, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 6);
+	store_view_changes_free(&ch);
+	store_view_close(&a);
+
+	/* Expunges past the other process's trimmed log: the reopen
+	   compares every message instead. */
+	store2->expunge_log_max = 1;
+	for (uint32_t uid = 3; uid <= 5; uid++) {
+		struct store_uid_range r = { uid, uid };
+		assert_int_equal(store_expunge(user2, f->inbox, &r, 1, NULL,
+					       &error), 1);
+	}
+	flag_uid(user2, f->inbox, 6, STORE_FLAGS_ADD, STORE_FLAG_SEEN);
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	assert_int_equal(store_view_count(a), 3);
+	uint32_t want[] = { 2, 6, 7 };
+	for (uint32_t seq = 1; seq <= 3; seq++) {
+		assert_true(store_view_get(a, seq, &e));
+		assert_int_equal(e.uid, want[seq - 1]);
+	}
+	assert_true(store_view_get(a, 2, &e));
+	assert_int_equal(e.flags, STORE_FLAG_SEEN);
+	store_view_close(&a);
+
+	/* A mailbox deleted meanwhile: the cached view goes. */
+	uint64_t id;
+	assert_int_equal(store_mailbox_create(f->user, "Gone", 0, &id, &error),
+			 1);
+	assert_int_equal(store_view_open(f->user, id, &a, &error), 1);
+	store_view_close(&a);
+	assert_int_equal(store_view_cached_count(f->user), 2);
+	assert_int_equal(store_mailbox_delete(user2, "Gone", &error), 1);
+	assert_int_equal(store_view_open(f->user, id, &a, &error), 0);
+	assert_int_equal(store_view_cached_count(f->user), 1);
+
+	/* At most STORE_VIEW_CACHE_PER_USER per user. */
+	for (int i = 0; i < STORE_VIEW_CACHE_PER_USER + 2; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "Box%d", i);
+		assert_int_equal(store_mailbox_create(f->user, name, 0, &id,
+						      &error), 1);
+		assert_int_equal(store_view_open(f->user, id, &a, &error), 1);
+		store_view_close(&a);
+	}
+	assert_int_equal(store_view_cached_count(f->user),
+			 STORE_VIEW_CACHE_PER_USER);
+	/* And none past the process's entry budget. */
+	store_view_cache_drop(f->user);
+	assert_int_equal(store_view_cached_count(f->user), 0);
+	assert_int_equal(atomic_load(&f->store->view_cache_entries), 0);
+	f->store->view_cache_max_entries = 2;
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	store_view_close(&a);
+	assert_int_equal(store_view_cached_count(f->user), 0);
+
+	store_user_unref(&user2);
+	store_close(&store2);
+}
+
 /* Random saves, expunges, flag changes and syncs with three sessions; each
    session's numbering must match what it has been told so far. */
 #define VIEW_SESSIONS 3
@@ -1630,18 +1881,24 @@ test_view_random(void **state)
 	struct store_view *v[VIEW_SESSIONS];
 	/* What each session believes: UIDs by sequence number. */
 	uint32_t model[VIEW_SESSIONS][256];
+	/* And the flags it was told of, by the same index. */
+	uint8_t mflags[VIEW_SESSIONS][256];
 	unsigned model_n[VIEW_SESSIONS];
 	uint32_t next_uid = 1;
 	unsigned seed = 12345;
 
+	/* A small change ring: syncs use it and fall behind it. */
+	f->store->view_ring_max = 3;
 	for (int i = 0; i < 10; i++)
 		next_uid = save_msg(f->user, f->inbox, "r\r\n") + 1;
 	for (int s = 0; s < VIEW_SESSIONS; s++) {
 		assert_int_equal(store_view_open(f->user, f->inbox, &v[s],
 						 &error), 1);
 		model_n[s] = 0;
-		for (uint32_t u = 1; u < next_uid; u++)
+		for (uint32_t u = 1; u < next_uid; u++) {
+			mflags[s][model_n[s]] = 0;
 			model[s][model_n[s]++] = u;
+		}
 	}
 	for (int step = 0; step < 300; step++) {
 		seed = seed * 1103515245 + 12345;
@@ -1662,7 +1919,13 @@ test_view_random(void **state)
 			unsigned s = (seed >> 4) % VIEW_SESSIONS;
 			bool allow = (seed >> 12) & 1;
 			struct store_view_changes ch;
-			assert_int_equal(store_view_sync(v[s], allow, &ch,
+			/* Every change here is this process's: a woken sync
+			   must report the same as a full one. */
+			bool woken = (seed >> 13) & 1;
+			assert_int_equal(woken ?
+					 store_view_sync_woken(v[s], allow, &ch,
+							       &error) :
+					 store_view_sync(v[s], allow, &ch,
 							 &error), 1);
 			/* Apply the report to the model, in order. */
 			uint32_t prev = UINT32_MAX;
@@ -1673,6 +1936,8 @@ test_view_random(void **state)
 				prev = q;
 				memmove(&model[s][q - 1], &model[s][q],
 					(model_n[s] - q) * sizeof(uint32_t));
+				memmove(&mflags[s][q - 1], &mflags[s][q],
+					model_n[s] - q);
 				model_n[s]--;
 			}
 			assert_true(ch.exists >= model_n[s]);
@@ -1681,10 +1946,29 @@ test_view_random(void **state)
 				assert_true(store_view_get(v[s], q, &e));
 				assert_true(model_n[s] == 0 ||
 					    e.uid > model[s][model_n[s] - 1]);
+				mflags[s][model_n[s]] = e.flags;
 				model[s][model_n[s]++] = e.uid;
 			}
-			for (unsigned k = 0; k < ch.changed_count; k++)
-				assert_true(ch.changed_seqs[k] <= ch.exists);
+			for (unsigned k = 0; k < ch.changed_count; k++) {
+				uint32_t q = ch.changed_seqs[k];
+				struct store_view_entry e;
+				assert_true(q <= ch.exists);
+				assert_true(k == 0 || q > ch.changed_seqs[k - 1]);
+				assert_true(store_view_get(v[s], q, &e));
+				mflags[s][q - 1] = e.flags;
+			}
+			/* No change missed: what the session was told of a
+			   live message is its flags now. */
+			for (unsigned q = 1; q <= model_n[s]; q++) {
+				struct store_message m;
+				int ret = store_message_get(f->user, f->inbox,
+							    model[s][q - 1],
+							    &m, &error);
+				assert_true(ret >= 0);
+				if (ret > 0)
+					assert_int_equal(mflags[s][q - 1],
+							 m.flags);
+			}
 			store_view_changes_free(&ch);
 		}
 		/* Every session's numbering is exactly its model. */
@@ -2544,6 +2828,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_ring, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view_woken_external,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_cache, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_recent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recent_upgrade, setup,
 						teardown),
