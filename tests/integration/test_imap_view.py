@@ -150,3 +150,26 @@ def test_cached_view_after_restart_and_offline_deliver(imap_server):
     a, out = login_select(imap_server)
     assert b"* 4 EXISTS\r\n" in out, out
     a.cmd("LOGOUT")
+
+
+def test_new_keyword_from_another_session_is_announced(imap_server):
+    """RFC 9051 7.3.5: a keyword another session created reaches this
+    session as an untagged FLAGS (and PERMANENTFLAGS) before the FETCH
+    that shows it, without a reselect."""
+    import imaplib
+    deliver(imap_server, "alice", make_message(0))
+    a = imaplib.IMAP4("127.0.0.1", imap_server.ports["imap"], timeout=30)
+    b = imaplib.IMAP4("127.0.0.1", imap_server.ports["imap"], timeout=30)
+    for m in (a, b):
+        m.login("alice", PW)
+        m.select("INBOX")
+    typ, _ = b.store("1", "+FLAGS", "($BrandNew)")
+    assert typ == "OK"
+    typ, _ = a.noop()
+    assert typ == "OK"
+    flags = a.untagged_responses.get("FLAGS", [])
+    assert flags and b"$BrandNew" in flags[-1], a.untagged_responses
+    fetch = a.untagged_responses.get("FETCH", [])
+    assert fetch and b"$BrandNew" in fetch[-1], a.untagged_responses
+    a.logout()
+    b.logout()
