@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -578,9 +579,18 @@ large_subcommand(int argc, char **argv)
 			fprintf(stderr, "quire-bench: %s\n", error);
 			return 1;
 		}
-		/* one sync for all the files, so that their writeback does
-		   not run into the timed commands */
-		sync();
+		/* one sync of that file system for all the files, so that
+		   their writeback does not run into the timed commands */
+		int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) < 0) {
+			fprintf(stderr, "quire-bench: syncfs(%s): %s\n",
+				argv[2], strerror(errno));
+			if (fd >= 0)
+				(void)close(fd);
+			return 1;
+		}
+		(void)close(fd);
 		return 0;
 	}
 	if (argc > 1 && (strcmp(argv[1], "large-msg") == 0 ||
