@@ -24,6 +24,7 @@
    ignored. */
 
 #include "bench.h"
+#include "bench-large.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ enum imap_state {
 	I_LOGIN,
 	I_SELECT,
 	I_LOGOUT,
+	I_CAPABILITY,	/* imap-large's probe */
 	/* imap-idle sessions */
 	I_IDLE_START,
 	I_IDLING,
@@ -524,14 +526,21 @@ const struct workload workload_imap_mixed = {
 /* ---- imap-large ------------------------------------------------------ */
 
 /* Fill: --conns sessions APPEND (LITERAL+) what INBOX of user
-   --user-first lacks to hold --count messages, LARGE_WINDOW at a time
-   each; the mailbox keeps them, so later runs on the same data fill
-   nothing. Then one new session times, LARGE_REPS times: SELECT INBOX,
-   UID FETCH 1:* (FLAGS), UID SEARCH TEXT of a word that one message in
-   LARGE_NEEDLE_EVERY holds. */
+   --user-first lacks to hold --count messages (bench-large.h: message k,
+   internal date BENCH_LARGE_IMAP_DATE). When the probe session's
+   CAPABILITY lists MULTIAPPEND (RFC 3502), one command carries --batch
+   messages, LARGE_BATCH_WINDOW commands in flight per session; without
+   it, one message per APPEND, LARGE_WINDOW in flight. The mailbox keeps
+   them, so later runs on the same data fill nothing (run-bench prefills
+   Dovecot's Maildir the same way, `quire-bench large-maildir`). Then one
+   new session times, LARGE_REPS times: SELECT INBOX, UID FETCH 1:*
+   (FLAGS), UID SEARCH TEXT of the word one message in
+   BENCH_LARGE_NEEDLE_EVERY holds. */
 #define LARGE_WINDOW 16
+#define LARGE_BATCH_WINDOW 4
 #define LARGE_REPS 3
-#define LARGE_NEEDLE_EVERY 100
+/* fill sessions at most (each has its row of in-flight batch sizes) */
+#define LARGE_MAX_FILLERS 64
 
 enum large_cmd {
 	LG_SELECT = 0,
@@ -546,9 +555,15 @@ static const char *const large_names[LG_COUNT] = {
 
 static struct {
 	unsigned int exists;	/* from the probe session's SELECT */
-	unsigned int to_send;	/* appends not yet sent, all sessions */
-	unsigned int filled;	/* appends acknowledged */
+	unsigned int to_send;	/* messages not yet sent, all sessions */
+	unsigned int filled;	/* messages acknowledged */
 	unsigned int fillers;	/* fill sessions still open */
+	bool multiappend;	/* the server listed MULTIAPPEND */
+	unsigned int batch;	/* messages per command in this fill */
+	/* messages in the command with tag t of fill session i:
+	   inflight[i][t % LARGE_WINDOW] (fewer than LARGE_WINDOW commands
+	   are in flight, so the slots do not collide) */
+	unsigned int inflight[LARGE_MAX_FILLERS][LARGE_WINDOW];
 	double fill_secs;
 	double t_fill;
 	enum large_cmd cmd;
@@ -564,38 +579,62 @@ enum large_role {
 	LR_FILL,
 };
 
+/* One APPEND of up to large.batch messages (RFC 3502 when more than
+   one), every literal non-synchronising (RFC 7888). */
 static void
 large_append(struct client *c)
 {
-	char body[512];
-	unsigned int k = c->b->opt.count - large.to_send;
-	int n;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char msg[BENCH_LARGE_MSG_MAX];
+	unsigned int n = large.batch < large.to_send ? large.batch :
+			 large.to_send;
 
-	large.to_send--;
-	n = snprintf(body, sizeof(body),
-		     "From: bench@example.org\r\n"
-		     "To: user@bench.test\r\n"
-		     "Subject: message %u of the large mailbox\r\n"
-		     "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n"
-		     "Message-ID: <large%u@bench.test>\r\n"
-		     "\r\n"
-		     "Body of message %u with some words: alpha beta gamma "
-		     "%s.\r\n", k, k, k,
-		     k % LARGE_NEEDLE_EVERY == 0 ? "pomegranate" : "delta");
-	imap_cmd(c, "APPEND INBOX {%d+}", n);
-	evbuffer_add(bufferevent_get_output(c->bev), body, (size_t)n);
-	client_printf(c, "%s", "");
+	c->tag++;
+	evbuffer_add_printf(out, "t%u APPEND INBOX", c->tag);
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int k = c->b->opt.count - large.to_send;
+		size_t len = bench_large_msg(k, msg, sizeof(msg));
+
+		large.to_send--;
+		evbuffer_add_printf(out, " %s {%zu+}\r\n",
+				    BENCH_LARGE_IMAP_DATE, len);
+		evbuffer_add(out, msg, len);
+	}
+	evbuffer_add(out, "\r\n", 2);
+	large.inflight[c->id][c->tag % LARGE_WINDOW] = n;
 	c->pending++;
 }
 
-/* Keeps LARGE_WINDOW appends in flight; LOGOUT when none is left. */
+/* Keeps the window full; LOGOUT when nothing is left. */
 static void
 large_fill_more(struct client *c)
 {
-	while (c->pending < LARGE_WINDOW && large.to_send > 0)
+	unsigned int window = large.batch > 1 ? LARGE_BATCH_WINDOW :
+			      LARGE_WINDOW;
+
+	while (c->pending < window && large.to_send > 0)
 		large_append(c);
 	if (c->pending == 0)
 		imap_logout(c);
+}
+
+/* A fill session's tagged reply: "t<tag> OK ...". 1: an OK, with the
+   tag in *tag_r; -1: NO or BAD; 0: not a tagged line. */
+static int
+large_fill_reply(const char *line, size_t len, unsigned int *tag_r)
+{
+	const char *sp;
+	uint64_t tag;
+
+	if (len < 2 || line[0] != 't')
+		return 0;
+	sp = memchr(line, ' ', len);
+	if (sp == NULL || str_to_u64(line + 1, (size_t)(sp - line - 1),
+				     UINT32_MAX, &tag) < 0)
+		return 0;
+	*tag_r = (unsigned int)tag;
+	return (size_t)(line + len - sp) >= 3 && memcmp(sp, " OK", 3) == 0 ?
+	       1 : -1;
 }
 
 static void
@@ -610,7 +649,7 @@ large_probe_send(struct client *c)
 		break;
 	case LG_SEARCH:
 		large.search_hits = 0;
-		imap_cmd(c, "UID SEARCH TEXT pomegranate");
+		imap_cmd(c, "UID SEARCH TEXT " BENCH_LARGE_NEEDLE);
 		break;
 	case LG_COUNT:
 		abort();
@@ -635,15 +674,21 @@ large_line(struct client *c, const char *line, size_t len)
 		return true;
 	}
 	if (c->role == LR_FILL && c->state == M_CMD) {
+		unsigned int tag;
+
 		/* pipelined: any tagged reply ends one APPEND */
-		if (len < 2 || line[0] != 't' || line[1] < '0' ||
-		    line[1] > '9')
+		r = large_fill_reply(line, len, &tag);
+		if (r == 0)
 			return true;
-		if (memmem(line, len, " OK", 3) == NULL)
+		if (r < 0)
 			return imap_fail(c, "APPEND", line);
 		c->pending--;
-		large.filled++;
+		large.filled += large.inflight[c->id][tag % LARGE_WINDOW];
 		large_fill_more(c);
+		return true;
+	}
+	if (bench_imap_capability(line, len, "MULTIAPPEND")) {
+		large.multiappend = true;
 		return true;
 	}
 	if (imap_untagged_is(line, len, "EXISTS", &n)) {
@@ -668,6 +713,14 @@ large_line(struct client *c, const char *line, size_t len)
 			large_fill_more(c);
 			return true;
 		}
+		if (c->gen == 0) {
+			/* the probe asks (untimed) whether it may batch */
+			imap_cmd(c, "CAPABILITY");
+			c->state = I_CAPABILITY;
+			return true;
+		}
+		__attribute__((fallthrough));
+	case I_CAPABILITY:
 		large.cmd = LG_SELECT;
 		large_probe_send(c);
 		c->state = I_SELECT;
@@ -733,9 +786,11 @@ large_closed(struct client *c, bool error)
 			large_measure(b);
 			return;
 		}
+		large.batch = large.multiappend ? b->opt.batch : 1;
 		large.t_fill = bench_now();
-		large.fillers = b->opt.conns;
-		for (unsigned int i = 0; i < b->opt.conns; i++) {
+		large.fillers = b->opt.conns < LARGE_MAX_FILLERS ?
+				b->opt.conns : LARGE_MAX_FILLERS;
+		for (unsigned int i = 0; i < large.fillers; i++) {
 			struct client *f = client_open(b, i,
 						       b->opt.user_first);
 
@@ -764,9 +819,12 @@ large_report(struct bench *b)
 
 	bench_report_kv("messages", "%u", large.exists);
 	bench_report_kv("filled", "%u", large.filled);
-	if (large.filled > 0)
+	if (large.filled > 0) {
+		bench_report_kv("fill_batch", "%u", large.batch);
+		bench_report_kv("fill_secs", "%.1f", large.fill_secs);
 		bench_report_kv("fill_per_s", "%.1f",
 				(double)large.filled / large.fill_secs);
+	}
 	bench_report_kv("search_hits", "%u", large.search_hits);
 	for (unsigned int k = 0; k < LG_COUNT; k++) {
 		snprintf(key, sizeof(key), "%s", large_names[k]);

@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void *
 bench_xmalloc(size_t size)
@@ -121,4 +122,24 @@ bench_imap_untagged(const char *line, size_t len, const char *word,
 	if (n_r != NULL)
 		*n_r = (unsigned int)n;
 	return true;
+}
+
+bool
+bench_imap_capability(const char *line, size_t len, const char *cap)
+{
+	static const char head[] = "* CAPABILITY ";
+	size_t clen = strlen(cap), i = sizeof(head) - 1;
+
+	if (len < i || strncasecmp(line, head, i) != 0)
+		return false;
+	while (i < len) {
+		size_t j = i;
+
+		while (j < len && line[j] != ' ')
+			j++;
+		if (j - i == clen && strncasecmp(line + i, cap, clen) == 0)
+			return true;
+		i = j + 1;
+	}
+	return false;
 }

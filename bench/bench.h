@@ -39,6 +39,7 @@ struct bench_options {
 	unsigned int rcpts;	/* LMTP recipients per message */
 	unsigned int lmtp_port;	/* imap-idle: where to deliver new mail */
 	unsigned int rounds;	/* imap-idle: push rounds */
+	unsigned int batch;	/* imap-large: messages per MULTIAPPEND */
 	size_t size;		/* LMTP mean message size in bytes */
 	uint64_t seed;
 	unsigned int timeout_secs; /* the whole run */
@@ -197,6 +198,10 @@ bool bench_imap_literal(const char *line, size_t len, uint64_t *n_r);
    *n_r (may be NULL) is N. */
 bool bench_imap_untagged(const char *line, size_t len, const char *word,
 			 unsigned int *n_r);
+
+/* True when the line is an untagged CAPABILITY response (RFC 9051
+   7.2.2) that lists cap (compared without case, whole words only). */
+bool bench_imap_capability(const char *line, size_t len, const char *cap);
 
 /* Out of memory aborts. */
 void *bench_xmalloc(size_t size);

@@ -8,11 +8,13 @@
    is logged in. Diagnostics go to standard error. */
 
 #include "bench.h"
+#include "bench-large.h"
 #include "bench-msg.h"
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -493,6 +495,8 @@ usage(FILE *f)
 "  --rcpts N          lmtp: recipients per message (default 1)\n"
 "  --lmtp-port N      imap-idle: LMTP port for the new-mail push test\n"
 "  --rounds N         imap-idle: flag-push rounds (default 10)\n"
+"  --batch N          imap-large: messages per MULTIAPPEND when the server\n"
+"                     has it (default 100; 1: one APPEND per message)\n"
 "  --size BYTES       lmtp: mean message size (default 16384)\n"
 "  --pool N           lmtp: distinct generated messages (default 64)\n"
 "  --seed N           corpus seed (default 1)\n"
@@ -500,6 +504,11 @@ usage(FILE *f)
 "  --hold SECS        idle-memory: longest hold (default 60)\n"
 "  --label TEXT       copied to the report line\n"
 "  --nagle            keep Nagle's algorithm on (default: TCP_NODELAY)\n"
+"       quire-bench large-msg K\n"
+"                     print imap-large's message K (CRLF)\n"
+"       quire-bench large-maildir DIR COUNT\n"
+"                     write imap-large's messages 0..COUNT-1 into the\n"
+"                     Maildir DIR (what the other server gets by APPEND)\n"
 "workloads:\n");
 	for (size_t i = 0; i < N_WORKLOADS; i++)
 		fprintf(f, "  %-12s %s\n", workloads[i]->name,
@@ -539,6 +548,59 @@ user_fmt_valid(const char *fmt)
 	return n == 1;
 }
 
+/* The subcommands that write imap-large's messages instead of sending
+   them; 0, 1 on a failure, 2 on bad arguments, -1 when argv names none. */
+static int
+large_subcommand(int argc, char **argv)
+{
+	char msg[BENCH_LARGE_MSG_MAX];
+	const char *error;
+	uint64_t n;
+	size_t len;
+
+	if (argc == 3 && strcmp(argv[1], "large-msg") == 0) {
+		if (str_to_u64z(argv[2], UINT32_MAX, &n) < 0) {
+			fprintf(stderr, "quire-bench: bad K: %s\n", argv[2]);
+			return 2;
+		}
+		len = bench_large_msg((unsigned int)n, msg, sizeof(msg));
+		if (fwrite(msg, 1, len, stdout) != len || fflush(stdout) != 0)
+			return 1;
+		return 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "large-maildir") == 0) {
+		if (str_to_u64z(argv[3], 10000000, &n) < 0) {
+			fprintf(stderr, "quire-bench: bad COUNT: %s\n",
+				argv[3]);
+			return 2;
+		}
+		if (bench_large_maildir(argv[2], 0, (unsigned int)n,
+					&error) < 0) {
+			fprintf(stderr, "quire-bench: %s\n", error);
+			return 1;
+		}
+		/* one sync of that file system for all the files, so that
+		   their writeback does not run into the timed commands */
+		int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd < 0 || syncfs(fd) < 0) {
+			fprintf(stderr, "quire-bench: syncfs(%s): %s\n",
+				argv[2], strerror(errno));
+			if (fd >= 0)
+				(void)close(fd);
+			return 1;
+		}
+		(void)close(fd);
+		return 0;
+	}
+	if (argc > 1 && (strcmp(argv[1], "large-msg") == 0 ||
+			 strcmp(argv[1], "large-maildir") == 0)) {
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
 static void
 raise_fd_limit(void)
 {
@@ -566,6 +628,7 @@ main(int argc, char **argv)
 		{ "rcpts", required_argument, NULL, 'r' },
 		{ "lmtp-port", required_argument, NULL, 'L' },
 		{ "rounds", required_argument, NULL, 'R' },
+		{ "batch", required_argument, NULL, 'B' },
 		{ "size", required_argument, NULL, 's' },
 		{ "pool", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
@@ -591,12 +654,16 @@ main(int argc, char **argv)
 	b->opt.count = 100;
 	b->opt.rcpts = 1;
 	b->opt.rounds = 10;
+	b->opt.batch = 100;
 	b->opt.size = 16384;
 	b->opt.seed = 1;
 	b->opt.timeout_secs = 300;
 	b->opt.hold_secs = 60;
 	b->opt.label = "-";
 
+	ch = large_subcommand(argc, argv);
+	if (ch >= 0)
+		return ch;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H': b->opt.host = optarg; break;
@@ -617,6 +684,8 @@ main(int argc, char **argv)
 		case 'L': b->opt.lmtp_port = opt_uint("lmtp-port", optarg,
 						      65535); break;
 		case 'R': b->opt.rounds = opt_uint("rounds", optarg, 10000);
+			break;
+		case 'B': b->opt.batch = opt_uint("batch", optarg, 10000);
 			break;
 		case 's': b->opt.size = opt_uint("size", optarg,
 						 64 * 1024 * 1024); break;
@@ -654,9 +723,11 @@ main(int argc, char **argv)
 		return 3;
 	}
 	if (b->opt.port == 0 || b->opt.users == 0 || b->opt.conns == 0 ||
-	    b->opt.rcpts == 0 || !user_fmt_valid(b->opt.user_fmt)) {
+	    b->opt.rcpts == 0 || b->opt.batch == 0 ||
+	    !user_fmt_valid(b->opt.user_fmt)) {
 		fprintf(stderr, "quire-bench: need --port, and non-zero "
-			"--users, --conns, --rcpts; --user-fmt with one %%u\n");
+			"--users, --conns, --rcpts, --batch; --user-fmt "
+			"with one %%u\n");
 		return 2;
 	}
 	memset(&addr, 0, sizeof(addr));

@@ -2,15 +2,21 @@
    split anywhere, byte at a time) and the generated corpus (deterministic,
    valid DATA form, sizes). */
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bench.h"
+#include "bench-large.h"
 #include "bench-msg.h"
 
 struct scan_case {
@@ -251,6 +257,168 @@ test_imap_untagged(void **state)
 	}
 }
 
+struct capa_case {
+	const char *line;
+	bool has;
+};
+
+static const struct capa_case capa_cases[] = {
+	{ "* CAPABILITY IMAP4rev1 MULTIAPPEND LITERAL+", true },
+	{ "* CAPABILITY IMAP4rev1 LITERAL+ MULTIAPPEND", true },
+	{ "* CAPABILITY MULTIAPPEND", true },
+	{ "* capability imap4rev1 multiappend", true },
+	{ "* CAPABILITY IMAP4rev1 LITERAL+", false },
+	{ "* CAPABILITY IMAP4rev1 MULTIAPPENDX", false },
+	{ "* CAPABILITY IMAP4rev1 XMULTIAPPEND", false },
+	{ "* CAPABILITY ", false },
+	{ "* OK [CAPABILITY IMAP4rev1 MULTIAPPEND] ready", false },
+	{ "t1 OK MULTIAPPEND", false },
+	{ "", false },
+};
+
+static void
+test_imap_capability(void **state)
+{
+	for (size_t i = 0; i < sizeof(capa_cases) / sizeof(capa_cases[0]);
+	     i++) {
+		const struct capa_case *t = &capa_cases[i];
+		/* a copy of exactly the line's bytes: no NUL is read */
+		size_t len = strlen(t->line);
+		char *line = bench_xmalloc(len);
+
+		memcpy(line, t->line, len);
+		if (bench_imap_capability(line, len, "MULTIAPPEND") != t->has)
+			fail_msg("%s: want %d", t->line, t->has);
+		free(line);
+	}
+}
+
+/* imap-large's message k: fixed text with k in three places, CRLF
+   lines, the needle exactly in every BENCH_LARGE_NEEDLE_EVERY-th. */
+static void
+test_large_msg(void **state)
+{
+	static const unsigned int ks[] = {
+		0, 1, 99, 100, 101, 12345, 99999, 100000, UINT32_MAX,
+	};
+	char a[BENCH_LARGE_MSG_MAX], b[BENCH_LARGE_MSG_MAX], want[64];
+
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+		unsigned int k = ks[i];
+		size_t la = bench_large_msg(k, a, sizeof(a));
+		size_t lb = bench_large_msg(k, b, sizeof(b));
+
+		assert_true(la > 0 && la < sizeof(a));
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		a[la] = '\0';
+		snprintf(want, sizeof(want), "\r\nMessage-ID: <large%u@", k);
+		assert_non_null(strstr(a, want));
+		snprintf(want, sizeof(want), "Subject: message %u of ", k);
+		assert_non_null(strstr(a, want));
+		assert_non_null(strstr(a, "\r\nDate: Thu, 26 Nov 2026 "
+				       "10:00:00 +0000\r\n"));
+		assert_int_equal(strstr(a, BENCH_LARGE_NEEDLE) != NULL,
+				 k % BENCH_LARGE_NEEDLE_EVERY == 0);
+		/* every LF ends a CRLF, and the message ends in one */
+		for (size_t j = 0; j < la; j++) {
+			if (a[j] == '\n')
+				assert_true(j > 0 && a[j - 1] == '\r');
+			if (a[j] == '\r')
+				assert_true(j + 1 < la && a[j + 1] == '\n');
+		}
+		assert_memory_equal(a + la - 2, "\r\n", 2);
+	}
+	/* the internal date is the Date: header's moment */
+	struct tm tm = { .tm_year = 126, .tm_mon = 10, .tm_mday = 26,
+			 .tm_hour = 10 };
+	assert_int_equal(timegm(&tm), BENCH_LARGE_TIME);
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The Maildir holds message k in the k-th name, LF lines, the sizes in
+   the name, mtime BENCH_LARGE_TIME, and nothing in new/ or tmp/. */
+static void
+test_large_maildir(void **state)
+{
+	const unsigned int count = 250;
+	char tmpl[] = "/tmp/test-bench.XXXXXX", path[4096];
+	char *names[250], crlf[BENCH_LARGE_MSG_MAX], got[BENCH_LARGE_MSG_MAX];
+	const char *error;
+	struct dirent *de;
+	unsigned int n = 0;
+	DIR *dir;
+
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(path, sizeof(path), "%s/Maildir", tmpl);
+	if (bench_large_maildir(path, 0, count, &error) < 0)
+		fail_msg("%s", error);
+	snprintf(path, sizeof(path), "%s/Maildir/cur", tmpl);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		assert_true(n < count);
+		names[n++] = strdup(de->d_name);
+	}
+	closedir(dir);
+	assert_int_equal(n, count);
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (unsigned int k = 0; k < n; k++) {
+		size_t len = bench_large_msg(k, crlf, sizeof(crlf));
+		size_t lf_len = len - 7;	/* seven lines */
+		char want[128];
+		struct stat st;
+		FILE *f;
+		size_t got_len;
+
+		snprintf(want, sizeof(want), "%lld.M%010uP0.bench-large,"
+			 "S=%zu,W=%zu:2,", (long long)BENCH_LARGE_TIME, k,
+			 lf_len, len);
+		assert_string_equal(names[k], want);
+		snprintf(path, sizeof(path), "%s/Maildir/cur/%s", tmpl,
+			 names[k]);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mtime, BENCH_LARGE_TIME);
+		assert_int_equal(st.st_size, lf_len);
+		f = fopen(path, "rb");
+		assert_non_null(f);
+		got_len = fread(got, 1, sizeof(got), f);
+		fclose(f);
+		assert_int_equal(got_len, lf_len);
+		/* the CRLF text with every CR dropped */
+		for (size_t i = 0, j = 0; i < len; i++) {
+			if (crlf[i] == '\r')
+				continue;
+			assert_int_equal(got[j], crlf[i]);
+			j++;
+		}
+		assert_int_equal(unlink(path), 0);
+		free(names[k]);
+	}
+	/* an existing Maildir is no error (and count 0 writes nothing) */
+	snprintf(path, sizeof(path), "%s/Maildir", tmpl);
+	assert_int_equal(bench_large_maildir(path, 0, 0, &error), 0);
+	for (const char *sub = "cur\0new\0tmp\0"; *sub != '\0';
+	     sub += strlen(sub) + 1) {
+		snprintf(path, sizeof(path), "%s/Maildir/%s", tmpl, sub);
+		assert_int_equal(rmdir(path), 0);
+	}
+	snprintf(path, sizeof(path), "%s/Maildir", tmpl);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(rmdir(tmpl), 0);
+	/* a path that cannot be made fails with a reason */
+	assert_int_equal(bench_large_maildir("/proc/no/such/dir", 0, 1,
+					     &error), -1);
+	assert_non_null(strstr(error, "mkdir"));
+}
+
 int
 main(void)
 {
@@ -261,6 +429,9 @@ main(void)
 		cmocka_unit_test(test_body_scan_split),
 		cmocka_unit_test(test_pool_deterministic),
 		cmocka_unit_test(test_pool_valid),
+		cmocka_unit_test(test_imap_capability),
+		cmocka_unit_test(test_large_msg),
+		cmocka_unit_test(test_large_maildir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
