@@ -111,6 +111,19 @@ buf_append_str(struct buf *buf, const char *str)
 }
 
 int
+buf_append_u64(struct buf *buf, uint64_t n)
+{
+	char tmp[20];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	return buf_append(buf, tmp + i, sizeof(tmp) - i);
+}
+
+int
 buf_vappendf(struct buf *buf, const char *fmt, va_list args)
 {
 	va_list copy;

@@ -39,6 +39,9 @@ void buf_truncate(struct buf *buf, size_t len);
 int buf_append(struct buf *buf, const void *data, size_t len);
 int buf_append_c(struct buf *buf, uint8_t c);
 int buf_append_str(struct buf *buf, const char *str);
+/* Appends the decimal digits of n (what "%" PRIu64 prints, without the
+   cost of a format string: FETCH writes millions of numbers). */
+int buf_append_u64(struct buf *buf, uint64_t n);
 int buf_appendf(struct buf *buf, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int buf_vappendf(struct buf *buf, const char *fmt, va_list args)

@@ -635,6 +635,34 @@ store_view_get(struct store_view *view, uint32_t seq,
 	return found;
 }
 
+unsigned
+store_view_get_range(struct store_view *view, uint32_t first_seq,
+		     unsigned n, struct store_view_entry *entries)
+{
+	struct store_view_shared *sh = view->shared;
+	unsigned got = 0;
+
+	if (first_seq == 0 || n == 0)
+		return 0;
+	store_user_lock(view->user);
+	shared_ridx_update(sh);
+	unsigned prefix = cursor_prefix(view);
+	/* The index of first_seq, as store_view_get() finds it; then walk
+	   on, stepping over entries this cursor no longer counts. */
+	uint64_t idx = first_seq - 1;
+	for (unsigned k = 0; k < sh->retained && sh->ridx[k] <= idx; k++) {
+		if (cursor_hidden(view, sh->ridx[k]))
+			idx++;
+	}
+	for (; got < n && idx < prefix; idx++) {
+		if (cursor_hidden(view, (unsigned)idx))
+			continue;
+		entries[got++] = sh->entries[idx].e;
+	}
+	store_user_unlock(view->user);
+	return got;
+}
+
 uint32_t
 store_view_seq(struct store_view *view, uint32_t uid)
 {

@@ -607,6 +607,12 @@ uint32_t store_view_count(struct store_view *view);
    false if seq is out of range. */
 bool store_view_get(struct store_view *view, uint32_t seq,
 		    struct store_view_entry *entry_r);
+/* Copies up to n entries starting at sequence number first_seq, in
+   order, into entries (the caller's array of n), taking the user's lock
+   once. Returns how many were copied: fewer than n at the end of the
+   view, 0 if first_seq is 0 or out of range. */
+unsigned store_view_get_range(struct store_view *view, uint32_t first_seq,
+			      unsigned n, struct store_view_entry *entries);
 /* Sequence number of uid in this session's numbering, 0 if not there. */
 uint32_t store_view_seq(struct store_view *view, uint32_t uid);
 /* Refreshes the shared view and moves this session's cursor forward,
