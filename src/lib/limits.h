@@ -256,4 +256,12 @@
    than ask the index: one index query costs about that much. */
 #define FTS_MIN_CANDIDATES 4
 
+/* THREADID (RFC 8474 5.2, src/store: threads_msgid). */
+/* References of a saved message looked up and recorded (the last ones,
+   nearest parent first): bounds the work and the rows one save adds. */
+#define THREADID_MAX_REFERENCES 20
+/* A msg-id longer than this (normalised, bytes) is neither looked up nor
+   recorded: real ones are far shorter, and rows stay small. */
+#define THREADID_MAX_MSGID 250
+
 #endif
