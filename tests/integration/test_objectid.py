@@ -4,8 +4,11 @@ user is removed and added again); EMAILID kept by
 COPY and MOVE and searchable; THREADID from Message-ID / In-Reply-To /
 References at delivery and APPEND, kept by COPY and MOVE, searchable."""
 
+import glob
 import imaplib
+import os
 import re
+import sqlite3
 import time
 
 import pytest
@@ -320,3 +323,30 @@ def test_threadid_lmtp_two_recipients(imap_server):
         m.select("INBOX")
         assert thread_of(m, 1) == thread_of(m, 2)
         m.logout()
+
+
+def test_threadid_nil_before_upgrade(imap_server):
+    """Messages stored before threads were kept (a version 5 store) say
+    THREADID NIL and match no THREADID; messages delivered after the
+    upgrade are threaded."""
+    deliver(imap_server, "alice", make_message(1))
+    imap_server.stop()
+    path, = glob.glob(os.path.join(imap_server.data, "users", "*", "alice",
+                                   "store.db"))
+    db = sqlite3.connect(path)
+    db.executescript("DROP TRIGGER blobs_thread_delete;"
+                     "DROP TABLE threads_blob;"
+                     "DROP TABLE threads_msgid;"
+                     "PRAGMA user_version = 5;")
+    db.close()
+    imap_server.start(wait=("imap", "lmtp"))
+    deliver(imap_server, "alice", reply(2, [1]))
+    deliver(imap_server, "alice", reply(3, [1, 2]))
+    m = connect(imap_server)
+    m.select("INBOX")
+    assert thread_of(m, 1) == b"NIL"
+    t = thread_of(m, 2)
+    assert t != b"NIL" and thread_of(m, 3) == t
+    typ, data = m.search(None, "THREADID", t.decode())
+    assert data == [b"2 3"], data
+    m.logout()
