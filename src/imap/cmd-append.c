@@ -328,6 +328,9 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 	struct mail_parse_result *result = mail_parser_finish(&ap->parser);
 	const char *error;
 	struct store_fts_doc doc;
+	const char *msgid;
+	const char *const *refs;
+	unsigned int ref_count;
 	struct buf rec;
 	uint32_t uid;
 
@@ -353,6 +356,9 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 	mail_parse_result_free(&result);
 	search_fts_builder_doc(ap->fts, &doc);
 	store_save_set_fts(ap->save, &doc);
+	/* and the THREADID keys (store.h "threads") */
+	search_fts_builder_thread(ap->fts, &msgid, &refs, &ref_count);
+	store_save_set_thread(ap->save, msgid, refs, ref_count);
 	if (store_save_commit(&ap->save, &uid, &error) < 0) {
 		if (store_error_is_overquota())
 			ap->overquota = true;

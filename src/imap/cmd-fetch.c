@@ -596,6 +596,16 @@ items_have_lazy_preview(const struct imap_fetch_items *items)
 	return false;
 }
 
+static bool
+fetch_wants_threadid(const struct imap_fetch_items *items)
+{
+	for (unsigned i = 0; i < items->count; i++) {
+		if (items->items[i].kind == IMAP_FETCH_THREADID)
+			return true;
+	}
+	return false;
+}
+
 /* Writes one message's FETCH response. Returns 0, or -1 (*error_r) on a
    server error. */
 static int
@@ -606,7 +616,7 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 	struct store_view_entry e;
 	struct fetch_out out;
 	const char *error;
-	uint64_t blob_size;
+	uint64_t blob_size, thread_id = 0;
 	uint8_t flags;
 	bool first = true, report_flags;
 	int fd = -1, ret = 0;
@@ -633,6 +643,15 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 			mail_cache_record_free(&rec);
 			return 0;
 		}
+	}
+	/* RFC 8474 5.2: a message saved before threads were kept has
+	   none (NIL). Looked up before anything of this message is
+	   written, so a failure leaves no half response. */
+	if (fetch_wants_threadid(ctx->items)) {
+		ret = store_thread_get(session->user, e.blob_id, &thread_id,
+				       &error);
+		if (ret < 0)
+			goto fail;
 	}
 	ret = 0;
 	flags = e.flags;
@@ -707,10 +726,17 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 			buf_appendf(&out.buf, "EMAILID (%s)", id);
 			break;
 		}
-		case IMAP_FETCH_THREADID:
-			/* RFC 8474 5.2: threads are not tracked. */
-			buf_append_str(&out.buf, "THREADID NIL");
+		case IMAP_FETCH_THREADID: {
+			char id[OBJECTID_SIZE];
+
+			if (thread_id == 0) {
+				buf_append_str(&out.buf, "THREADID NIL");
+				break;
+			}
+			objectid_thread(thread_id, id);
+			buf_appendf(&out.buf, "THREADID (%s)", id);
 			break;
+		}
 		case IMAP_FETCH_SAVEDATE:
 			imap_datetime_format(e.save_date, 0, date);
 			buf_appendf(&out.buf, "SAVEDATE \"%s\"", date);

@@ -112,6 +112,13 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 		msg.internal_date = entry.internal_date;
 		msg.save_date = entry.save_date;
 		msg.blob_id = entry.blob_id;
+		msg.thread_id = 0;
+		if (prog->uses_threadid &&
+		    store_thread_get(session->user, entry.blob_id,
+				     &msg.thread_id, error_r) < 0) {
+			ret = -1;
+			break;
+		}
 		if (fts != NULL)
 			search_fts_lookup_verdicts(fts, entry.blob_id,
 						   verdicts);

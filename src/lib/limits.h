@@ -266,4 +266,12 @@
 #define STORE_VIEW_CACHE_PER_USER 4
 #define STORE_VIEW_CACHE_ENTRIES (512 * 1024)
 
+/* THREADID (RFC 8474 5.2, src/store: threads_msgid). */
+/* References of a saved message looked up and recorded (the last ones,
+   nearest parent first): bounds the work and the rows one save adds. */
+#define THREADID_MAX_REFERENCES 20
+/* A msg-id longer than this (normalised, bytes) is neither looked up nor
+   recorded: real ones are far shorter, and rows stay small. */
+#define THREADID_MAX_MSGID 250
+
 #endif

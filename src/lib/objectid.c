@@ -5,7 +5,8 @@
 
 /* Bijections on 64 and 32 bits: xor with a constant, x ^= x >> k
    (k > 0) and multiplication by an odd number are each invertible. The
-   keys keep email and mailbox numbers apart. */
+   keys keep email, thread and mailbox numbers apart (a thread id is a
+   blob id, yet its THREADID differs from that blob's EMAILID). */
 static uint64_t
 objectid_mix64(uint64_t x, uint64_t key)
 {
@@ -46,4 +47,12 @@ objectid_mailbox(uint64_t mailbox_id, uint32_t uidvalidity,
 		 (unsigned long long)objectid_mix64(mailbox_id,
 						    0x666f6c646572ULL),
 		 (unsigned)objectid_mix32(uidvalidity, 0x75696476U));
+}
+
+void
+objectid_thread(uint64_t thread_id, char out[OBJECTID_SIZE])
+{
+	snprintf(out, OBJECTID_SIZE, "T%016llx",
+		 (unsigned long long)objectid_mix64(thread_id,
+						    0x746872656164ULL));
 }

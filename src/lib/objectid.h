@@ -20,7 +20,11 @@
    new id; UIDVALIDITY (time-based, rising) tells apart the mailboxes of a
    user who was deleted and created again, whose row ids start over.
 
-   THREADID is not made: threads are not tracked (FETCH says NIL).
+   THREADID: "T" + 16 lowercase hex digits, from the store's thread id
+   of the message's blob (the blob id of the message that started the
+   thread, so never 0; see store.h "threads"). COPY and MOVE share the
+   blob and so the thread. A message saved before threads were kept has
+   no thread id: FETCH says NIL for it.
 
    Each number goes through a fixed permutation (one-to-one, so distinct
    numbers give distinct ids), and consecutive mailboxes do not get
@@ -30,8 +34,10 @@
 #define OBJECTID_SIZE 26
 #define OBJECTID_EMAIL_LEN 17
 #define OBJECTID_MAILBOX_LEN 25
+#define OBJECTID_THREAD_LEN 17
 
 void objectid_email(uint64_t blob_id, char out[OBJECTID_SIZE]);
+void objectid_thread(uint64_t thread_id, char out[OBJECTID_SIZE]);
 void objectid_mailbox(uint64_t mailbox_id, uint32_t uidvalidity,
 		      char out[OBJECTID_SIZE]);
 

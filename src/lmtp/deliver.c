@@ -195,6 +195,9 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 	struct mail_parse_result *result;
 	struct search_fts_builder *fts = NULL;
 	struct store_fts_doc doc;
+	const char *msgid;
+	const char *const *refs;
+	unsigned int ref_count;
 	struct buf rec;
 	uint64_t mailbox_id;
 	const char *error;
@@ -253,6 +256,9 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 	mail_parse_result_free(&result);
 	search_fts_builder_doc(fts, &doc);
 	store_save_set_fts(save, &doc);
+	/* and the THREADID keys (store.h "threads") */
+	search_fts_builder_thread(fts, &msgid, &refs, &ref_count);
+	store_save_set_thread(save, msgid, refs, ref_count);
 	/* Durable once this returns 0: only then may the caller say 250. */
 	if (store_save_commit(&save, uid_r, &error) < 0) {
 		if (store_error_is_overquota())

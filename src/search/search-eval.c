@@ -256,8 +256,15 @@ eval_leaf(const struct search_eval *e, unsigned int i)
 		objectid_email(m->blob_id, id);
 		return memcmp(id, node->str, OBJECTID_EMAIL_LEN) == 0;
 	}
-	case SEARCH_OP_THREADID:
-		return TRI_FALSE;
+	case SEARCH_OP_THREADID: {
+		char id[OBJECTID_SIZE];
+
+		if (m->thread_id == 0 ||
+		    node->str_len != OBJECTID_THREAD_LEN)
+			return TRI_FALSE;
+		objectid_thread(m->thread_id, id);
+		return memcmp(id, node->str, OBJECTID_THREAD_LEN) == 0;
+	}
 	case SEARCH_OP_HEADER:
 		if (e->matched[i])
 			return TRI_TRUE;

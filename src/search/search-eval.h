@@ -43,7 +43,8 @@
      SAVEDBEFORE/SAVEDON/SAVEDSINCE: the save date's UTC day, like
        BEFORE/ON/SINCE.
      EMAILID: the id made from blob_id equals the string (case matters,
-       RFC 8474 7). THREADID: never (no threads are kept, RFC 8474 5.2).
+       RFC 8474 7). THREADID: the same with the id made from thread_id;
+       never for a message without one (thread_id 0).
      RECENT: the UID is in the settings' recent_uids (the session's own
        \Recent messages, RFC 3501 2.3.2); NEW is RECENT UNSEEN, OLD is
        NOT RECENT. */
@@ -61,6 +62,9 @@ struct search_message {
 	time_t internal_date;
 	time_t save_date; /* RFC 8514 */
 	uint64_t blob_id; /* its EMAILID, see lib/objectid.h */
+	/* Its THREADID's number (store_thread_get()), 0 = none. Only read
+	   for THREADID keys (the program's uses_threadid). */
+	uint64_t thread_id;
 };
 
 struct search_eval_settings {

@@ -347,6 +347,16 @@ search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 		msg.modseq = entry.modseq;
 		msg.size = entry.size;
 		msg.internal_date = entry.internal_date;
+		msg.save_date = entry.save_date;
+		msg.blob_id = entry.blob_id;
+		/* as the caller's own pass will see it, so a message that
+		   key leaves open is asked about */
+		if (prog->uses_threadid &&
+		    store_thread_get(user, entry.blob_id, &msg.thread_id,
+				     error_r) < 0) {
+			free(ids);
+			return -1;
+		}
 		if (search_eval_record(eval, &msg) < 0)
 			ids[n++] = entry.blob_id;
 	}

@@ -13,6 +13,7 @@
 #include "lib/limits.h"
 #include "lib/xalloc.h"
 #include "search/search-text.h"
+#include "search/sort.h"
 
 /* Bytes read from a blob per read call while reindexing. */
 #define FTS_READ_CHUNK (64 * 1024)
@@ -24,6 +25,13 @@
 #define SEP_VALUE 0x02 /* between a root field's name and value */
 #define SEP_MASK 0x03  /* what 0x00-0x02 in the text become */
 
+enum th_field {
+	TH_MESSAGE_ID,
+	TH_IN_REPLY_TO,
+	TH_REFERENCES,
+	TH_FIELD_COUNT
+};
+
 struct search_fts_builder {
 	struct buf col[STORE_FTS_COLUMN_COUNT];
 	struct buf fold, fold2, scratch, carry;
@@ -31,6 +39,21 @@ struct search_fts_builder {
 	bool complete; /* nothing was left out */
 	bool full;     /* FTS_MAX_TEXT reached: nothing more goes in */
 	const struct mail_part *cur_part;
+
+	/* THREADID keys of the top-level header (first field of each name):
+	   Message-ID, In-Reply-To's first id, References' last ids (oldest
+	   first); th_order is what search_fts_builder_thread() gives. */
+	bool th_seen[TH_FIELD_COUNT];
+	struct buf th_msgid, th_irt, th_id;
+	char *th_refs[THREADID_MAX_REFERENCES];
+	unsigned int th_ref_count;
+	const char *th_order[THREADID_MAX_REFERENCES];
+};
+
+static const char *const th_names[] = {
+	[TH_MESSAGE_ID] = "Message-ID",
+	[TH_IN_REPLY_TO] = "In-Reply-To",
+	[TH_REFERENCES] = "References",
 };
 
 struct search_fts_builder *
@@ -44,8 +67,22 @@ search_fts_builder_create(void)
 	buf_init(&b->fold2, 0);
 	buf_init(&b->scratch, 0);
 	buf_init(&b->carry, 0);
+	buf_init(&b->th_msgid, 0);
+	buf_init(&b->th_irt, 0);
+	buf_init(&b->th_id, 0);
 	b->complete = true;
 	return b;
+}
+
+static void
+thread_keys_clear(struct search_fts_builder *b)
+{
+	memset(b->th_seen, 0, sizeof(b->th_seen));
+	buf_reset(&b->th_msgid);
+	buf_reset(&b->th_irt);
+	for (unsigned int i = 0; i < b->th_ref_count; i++)
+		free(b->th_refs[i]);
+	b->th_ref_count = 0;
 }
 
 void
@@ -58,6 +95,7 @@ search_fts_builder_reset(struct search_fts_builder *b)
 	b->complete = true;
 	b->full = false;
 	b->cur_part = NULL;
+	thread_keys_clear(b);
 }
 
 void
@@ -74,6 +112,10 @@ search_fts_builder_destroy(struct search_fts_builder **_b)
 	buf_free(&b->fold2);
 	buf_free(&b->scratch);
 	buf_free(&b->carry);
+	thread_keys_clear(b);
+	buf_free(&b->th_msgid);
+	buf_free(&b->th_irt);
+	buf_free(&b->th_id);
 	free(b);
 }
 
@@ -136,6 +178,47 @@ name_is_plain(const char *name)
 	return true;
 }
 
+/* Keeps a top-level Message-ID, In-Reply-To or References field's
+   msg-ids for THREADID (the first field of each name counts, as for
+   THREAD=REFERENCES). Linear in the value; at most
+   THREADID_MAX_REFERENCES ids are kept, the last ones. */
+static void
+thread_keys_header(struct search_fts_builder *b, const char *name,
+		   const char *value, size_t value_len)
+{
+	const uint8_t *v = (const uint8_t *)value;
+	unsigned int f;
+	size_t pos = 0, n;
+
+	for (f = 0; f < TH_FIELD_COUNT; f++) {
+		if (strcasecmp(name, th_names[f]) == 0)
+			break;
+	}
+	if (f == TH_FIELD_COUNT || b->th_seen[f])
+		return;
+	b->th_seen[f] = true;
+	if (f == TH_MESSAGE_ID) {
+		(void)sort_msgid_next(v, value_len, &pos, &b->th_msgid);
+		return;
+	}
+	if (f == TH_IN_REPLY_TO) {
+		(void)sort_msgid_next(v, value_len, &pos, &b->th_irt);
+		return;
+	}
+	buf_reset(&b->th_id);
+	while (sort_msgid_next(v, value_len, &pos, &b->th_id) > 0) {
+		if (b->th_ref_count == THREADID_MAX_REFERENCES) {
+			free(b->th_refs[0]);
+			memmove(b->th_refs, b->th_refs + 1,
+				(THREADID_MAX_REFERENCES - 1) *
+					sizeof(b->th_refs[0]));
+			b->th_ref_count--;
+		}
+		b->th_refs[b->th_ref_count++] =
+			(char *)buf_steal(&b->th_id, &n);
+	}
+}
+
 static void
 fts_header(void *context, const struct mail_part *part, const char *name,
 	   const char *value)
@@ -143,6 +226,8 @@ fts_header(void *context, const struct mail_part *part, const char *name,
 	struct search_fts_builder *b = context;
 	size_t name_len = strlen(name), value_len = strlen(value);
 
+	if (part->parent == NULL)
+		thread_keys_header(b, name, value, value_len);
 	if (b->full)
 		return;
 	buf_reset(&b->fold);
@@ -240,6 +325,31 @@ search_fts_builder_doc(struct search_fts_builder *b,
 		doc_r->len[i] = b->col[i].len;
 	}
 	doc_r->complete = b->complete;
+}
+
+void
+search_fts_builder_thread(struct search_fts_builder *b,
+			  const char **message_id_r,
+			  const char *const **references_r,
+			  unsigned int *count_r)
+{
+	const char *irt = b->th_irt.len > 0 ? buf_cstr(&b->th_irt) : NULL;
+	unsigned int count = 0;
+
+	/* The direct parent first: In-Reply-To names it; References ends
+	   with it (RFC 5322 3.6.4), so it is read from the end. */
+	if (irt != NULL)
+		b->th_order[count++] = irt;
+	for (unsigned int i = b->th_ref_count; i > 0; i--) {
+		if (count == THREADID_MAX_REFERENCES)
+			break;
+		if (irt != NULL && strcmp(b->th_refs[i - 1], irt) == 0)
+			continue;
+		b->th_order[count++] = b->th_refs[i - 1];
+	}
+	*message_id_r = b->th_msgid.len > 0 ? buf_cstr(&b->th_msgid) : NULL;
+	*references_r = b->th_order;
+	*count_r = count;
 }
 
 /* ---- reindexing --------------------------------------------------------- */

@@ -56,6 +56,18 @@ extern const struct mail_parser_text_callbacks search_fts_parser_callbacks;
 void search_fts_builder_doc(struct search_fts_builder *builder,
 			    struct store_fts_doc *doc_r);
 
+/* The same parse also keeps the message's THREADID keys (store.h
+   "threads"): the first msg-id of the top-level Message-ID field
+   (*message_id_r, NULL if none), and the ids it refers to, nearest
+   parent first: In-Reply-To's first id, then the References ids from the
+   last; at most THREADID_MAX_REFERENCES (lib/limits.h), normalised as
+   sort_msgid_next() does. Ready for store_save_set_thread(); valid until
+   the next reset or destroy. */
+void search_fts_builder_thread(struct search_fts_builder *builder,
+			       const char **message_id_r,
+			       const char *const **references_r,
+			       unsigned int *count_r);
+
 /* Rebuilds the index rows of every message of the user (`quire
    reindex`): reads each blob, parses it, writes the rows in batches of
    FTS_REINDEX_BATCH. Safe while others use the store: each batch is one

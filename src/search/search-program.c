@@ -449,6 +449,9 @@ parse_key(struct builder *b, const struct key_def *def,
 		b->prog->need_header = true;
 		b->prog->need_body = true;
 		break;
+	case SEARCH_OP_THREADID:
+		b->prog->uses_threadid = true;
+		break;
 	default:
 		break;
 	}

@@ -36,7 +36,7 @@
      SAVEDBEFORE SAVEDON SAVEDSINCE d   save date (RFC 8514), by UTC day
      SAVEDATESUPPORTED      ALL: every mailbox keeps save dates
      EMAILID id             EMAILID (RFC 8474; id checked as an objectid)
-     THREADID id            THREADID (matches nothing: no threads kept)
+     THREADID id            THREADID (RFC 8474; id checked as an objectid)
      UID set / set          UIDSET / SEQSET (either may be "$")
      FROM TO CC BCC SUBJECT s   HEADER with that field name
      HEADER name s          HEADER
@@ -120,6 +120,9 @@ struct search_program {
 	bool uses_modseq; /* MODSEQ appears: the reply carries MODSEQ */
 	bool need_header; /* HEADER/SENT* keys: the message must be read */
 	bool need_body;	  /* BODY/TEXT keys: the body must be read too */
+	/* THREADID appears: the caller fills search_message's thread_id
+	   (a store lookup per message, so only when asked). */
+	bool uses_threadid;
 };
 
 enum search_error_kind {

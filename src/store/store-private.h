@@ -105,6 +105,10 @@ struct store_save {
 	/* store_save_set_fts(): owned copies; have_fts false = no row. */
 	bool have_fts;
 	struct store_fts_doc fts;
+	/* store_save_set_thread(): owned copies; NULL / 0 = none. */
+	char *thread_msgid;
+	char **thread_refs;
+	unsigned thread_ref_count;
 
 	/* Group commit: the batch's leader fills these in for each save. */
 	struct store_save *commit_next;
@@ -257,6 +261,9 @@ struct store_backend {
 			    unsigned count,
 			    enum store_metadata_refusal *refusal_r,
 			    const char **error_r);
+	/* store_thread_get(). */
+	int (*thread_get)(struct store_user *user, uint64_t blob_id,
+			  uint64_t *thread_id_r, const char **error_r);
 	/* The full-text index (store.h); the front checks arguments. */
 	int (*fts_set)(struct store_user *user,
 		       const struct store_fts_entry *entries, unsigned count,

@@ -108,6 +108,10 @@ enum sq_stmt_id {
 	S_META_COUNT,
 	S_META_TOTAL,
 	S_META_DELETE_MB,
+	S_THREAD_GET,
+	S_THREAD_SET,
+	S_THREAD_MSGID_GET,
+	S_THREAD_MSGID_ADD,
 	S_CACHE_GET0,
 	S_CACHE_SET0 = S_CACHE_GET0 + STORE_CACHE_FIELD_COUNT,
 	S_COUNT = S_CACHE_SET0 + STORE_CACHE_FIELD_COUNT
@@ -253,6 +257,15 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_META_TOTAL] = "SELECT COALESCE(SUM(length(CAST(name AS BLOB)) + "
 			 "length(value)), 0) FROM metadata",
 	[S_META_DELETE_MB] = "DELETE FROM metadata WHERE mailbox_id = ?",
+	[S_THREAD_GET] = "SELECT thread_id FROM threads_blob "
+			 "WHERE blob_id = ?",
+	[S_THREAD_SET] = "INSERT OR REPLACE INTO threads_blob "
+			 "(blob_id, thread_id) VALUES (?, ?)",
+	[S_THREAD_MSGID_GET] = "SELECT thread_id FROM threads_msgid "
+			       "WHERE msgid = ?",
+	/* An id already known keeps its thread (store.h "threads"). */
+	[S_THREAD_MSGID_ADD] = "INSERT OR IGNORE INTO threads_msgid "
+			       "(msgid, thread_id) VALUES (?, ?)",
 	[S_CACHE_GET0 + STORE_CACHE_ENVELOPE] = SQ_CACHE_GET("c_envelope"),
 	[S_CACHE_GET0 + STORE_CACHE_BODY] = SQ_CACHE_GET("c_body"),
 	[S_CACHE_GET0 + STORE_CACHE_BODYSTRUCTURE] =
@@ -373,6 +386,27 @@ static const char sq_upgrade_4_5[] =
 	" PRIMARY KEY (mailbox_id, name)) WITHOUT ROWID;"
 	"PRAGMA user_version = 5;";
 
+/* Version 5 -> 6: THREADID (RFC 8474 5.2; store.h "threads").
+   threads_msgid maps every id a saved message named (its own and its
+   references) to a thread id; threads_blob gives each blob its thread.
+   A table of its own rather than a column of blobs: the cache columns
+   make blob rows long, and FETCH / SEARCH THREADID read only this. Blobs
+   saved before this version have no row (FETCH THREADID says NIL for
+   them, as RFC 8474 5.2 allows). A blob's row never changes and goes
+   with the blob (the trigger, on every path that deletes blobs). IF NOT
+   EXISTS: as for version 5, a lowered user_version may bring this step
+   back to a database that has the tables. */
+static const char sq_upgrade_5_6[] =
+	"CREATE TABLE IF NOT EXISTS threads_msgid ("
+	" msgid TEXT PRIMARY KEY,"
+	" thread_id INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS threads_blob ("
+	" blob_id INTEGER PRIMARY KEY,"
+	" thread_id INTEGER NOT NULL);"
+	"CREATE TRIGGER IF NOT EXISTS blobs_thread_delete AFTER DELETE ON blobs"
+	" BEGIN DELETE FROM threads_blob WHERE blob_id = old.id; END;"
+	"PRAGMA user_version = 6;";
+
 /* The upgrade from version N to N + 1 is sq_upgrades[N]. A new database
    is made at version 3 by sq_schema and then taken through every later
    step, so a fresh store and an upgraded one always have the same tables.
@@ -382,6 +416,7 @@ static const char *const sq_upgrades[] = {
 	[2] = sq_upgrade_2_3,
 	[3] = sq_upgrade_3_4,
 	[4] = sq_upgrade_4_5,
+	[5] = sq_upgrade_5_6,
 };
 #define SQ_SCHEMA_BASE 3
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_upgrades) / sizeof(sq_upgrades[0])))
@@ -2142,6 +2177,100 @@ sq_fts_write(struct sq_user *su, uint64_t blob_id,
 	return sq_done(su, stmt, error_r);
 }
 
+/* The thread of msgid, or 0 when it is not known. */
+static int
+sq_thread_lookup(struct sq_user *su, const char *msgid, uint64_t *thread_r,
+		 const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_THREAD_MSGID_GET);
+	int rc;
+
+	*thread_r = 0;
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, msgid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*thread_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "thread lookup failed");
+	return 0;
+}
+
+static int
+sq_thread_record(struct sq_user *su, const char *msgid, uint64_t thread_id,
+		 const char **error_r)
+{
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_THREAD_MSGID_ADD);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, msgid, -1, SQLITE_STATIC);
+	bind_u64(stmt, 2, thread_id);
+	return sq_done(su, stmt, error_r);
+}
+
+/* Gives the new blob its thread (store.h "threads"), inside the save's
+   transaction: a reply saved in the same group commit as its parent
+   sees the parent's rows. At most 1 + THREADID_MAX_REFERENCES lookups
+   and inserts (the front capped the keys). */
+static int
+sq_thread_assign(struct store_save *save, uint64_t blob_id,
+		 const char **error_r)
+{
+	struct sq_user *su = SQ(save->user);
+	uint64_t thread_id = 0;
+	sqlite3_stmt *stmt;
+
+	/* Nearest known parent first, then the message's own id. */
+	for (unsigned i = 0; i < save->thread_ref_count && thread_id == 0;
+	     i++) {
+		if (sq_thread_lookup(su, save->thread_refs[i], &thread_id,
+				     error_r) < 0)
+			return -1;
+	}
+	if (thread_id == 0 && save->thread_msgid != NULL &&
+	    sq_thread_lookup(su, save->thread_msgid, &thread_id,
+			     error_r) < 0)
+		return -1;
+	if (thread_id == 0)
+		thread_id = blob_id; /* a new thread; blob ids are never 0 */
+	if (save->thread_msgid != NULL &&
+	    sq_thread_record(su, save->thread_msgid, thread_id, error_r) < 0)
+		return -1;
+	for (unsigned i = 0; i < save->thread_ref_count; i++) {
+		if (sq_thread_record(su, save->thread_refs[i], thread_id,
+				     error_r) < 0)
+			return -1;
+	}
+	if ((stmt = sq_stmt(su, error_r, S_THREAD_SET)) == NULL)
+		return -1;
+	bind_u64(stmt, 1, blob_id);
+	bind_u64(stmt, 2, thread_id);
+	return sq_done(su, stmt, error_r);
+}
+
+static int
+sq_thread_get(struct store_user *user, uint64_t blob_id,
+	      uint64_t *thread_id_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_THREAD_GET);
+	int rc;
+
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, blob_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*thread_id_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "thread lookup failed");
+	return rc == SQLITE_ROW && *thread_id_r != 0 ? 1 : 0;
+}
+
 /* One save inside the batch transaction, under savepoint "save": places
    the file and adds the rows. On failure the blob is already unlinked. */
 static int
@@ -2188,6 +2317,8 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 		goto fail;
 	if (save->have_fts &&
 	    sq_fts_write(su, blob_id, &save->fts, error_r) < 0)
+		goto fail;
+	if (sq_thread_assign(save, blob_id, error_r) < 0)
 		goto fail;
 
 	time_t now = store_now(user->store);
@@ -3534,6 +3665,7 @@ const struct store_backend store_backend_sqlite = {
 	.metadata_get = sq_metadata_get,
 	.metadata_set = sq_metadata_set,
 	.check = sq_check,
+	.thread_get = sq_thread_get,
 	.fts_set = sq_fts_set,
 	.fts_blob_list = sq_fts_blob_list,
 	.fts_unindexed = sq_fts_unindexed,

@@ -1182,6 +1182,64 @@ store_save_set_fts(struct store_save *save, const struct store_fts_doc *doc)
 	save->have_fts = true;
 }
 
+/* Copies an id that the backend may record, or returns NULL. */
+static char *
+thread_key_dup(const char *id)
+{
+	size_t len;
+
+	if (id == NULL || *id == '\0')
+		return NULL;
+	len = strlen(id);
+	if (len > THREADID_MAX_MSGID)
+		return NULL;
+	return store_strdup(id);
+}
+
+static void
+save_thread_clear(struct store_save *save)
+{
+	free(save->thread_msgid);
+	save->thread_msgid = NULL;
+	for (unsigned i = 0; i < save->thread_ref_count; i++)
+		free(save->thread_refs[i]);
+	free(save->thread_refs);
+	save->thread_refs = NULL;
+	save->thread_ref_count = 0;
+}
+
+void
+store_save_set_thread(struct store_save *save, const char *message_id,
+		      const char *const *references, unsigned reference_count)
+{
+	save_thread_clear(save);
+	save->thread_msgid = thread_key_dup(message_id);
+	if (reference_count > THREADID_MAX_REFERENCES)
+		reference_count = THREADID_MAX_REFERENCES;
+	if (reference_count == 0)
+		return;
+	save->thread_refs = store_malloc0(sizeof(char *) * reference_count);
+	for (unsigned i = 0; i < reference_count; i++) {
+		char *copy = thread_key_dup(references[i]);
+
+		if (copy != NULL)
+			save->thread_refs[save->thread_ref_count++] = copy;
+	}
+}
+
+int
+store_thread_get(struct store_user *user, uint64_t blob_id,
+		 uint64_t *thread_id_r, const char **error_r)
+{
+	int ret;
+
+	*thread_id_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->thread_get(user, blob_id, thread_id_r, error_r);
+	user_end(user);
+	return ret;
+}
+
 uint64_t
 store_save_get_size(const struct store_save *save)
 {
@@ -1217,6 +1275,7 @@ save_free(struct store_save *save)
 		free(save->cache[i]);
 	for (unsigned i = 0; i < STORE_FTS_COLUMN_COUNT; i++)
 		free((char *)save->fts.text[i]);
+	save_thread_clear(save);
 	store_user_unref(&save->user);
 	free(save);
 }

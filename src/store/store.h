@@ -330,6 +330,38 @@ void store_uidl(uint32_t uidvalidity, uint32_t uid,
    and MOVE), MAILBOXID from struct store_mailbox_info's id (kept by
    RENAME, never reused) and uidvalidity. */
 
+/* ---- threads (RFC 8474 5.2 THREADID) ---------------------------------- */
+
+/* Each blob saved gets a thread id at commit, in the save's transaction,
+   and keeps it for good (RFC 8474: a message's THREADID never changes;
+   COPY and MOVE share the blob, so they share it too). The store keeps a
+   per-user table msg-id -> thread id. At commit the keys given to
+   store_save_set_thread() are looked up in order, nearest parent first,
+   then the message's own Message-ID (a parent arriving after its reply
+   finds the id the reply recorded); the first one known gives the
+   thread. When none is known the message starts a new thread, whose id
+   is its own blob id (never 0). Then its own id and every reference not
+   yet in the table are recorded with that thread; ids already there keep
+   their thread.
+
+   So when a message refers to two threads, it joins the one of its
+   nearest known parent, and the two threads stay apart: no other
+   message's id is rewritten. Messages are only linked by these headers
+   (no subject matching), and only within one user.
+
+   Rows of the msg-id table stay when the messages go (a late reply to
+   an expunged message still joins the thread of its siblings). The
+   table only grows with saves: at most 1 + THREADID_MAX_REFERENCES rows
+   of at most THREADID_MAX_MSGID bytes per message ever saved.
+
+   Blobs saved before the store kept threads (schema version 6) have no
+   thread id. */
+
+/* The thread id of blob_id. Returns 1 with *thread_id_r (never 0), 0 if
+   the blob has none (saved before threads were kept, or gone), -1. */
+int store_thread_get(struct store_user *user, uint64_t blob_id,
+		     uint64_t *thread_id_r, const char **error_r);
+
 /* ---- saving ------------------------------------------------------------ */
 
 /* Saving a message (LMTP, `quire deliver`, IMAP APPEND):
@@ -376,6 +408,16 @@ void store_save_set_flags(struct store_save *save, uint8_t flags,
 void store_save_set_cache(struct store_save *save,
 			  enum store_cache_field field, const void *data,
 			  size_t size);
+/* Threading keys of the message (RFC 8474 5.2 THREADID; see "threads"
+   below), copied: its own Message-ID and the ids it refers to, nearest
+   parent first (In-Reply-To, then References from the last), all
+   normalised msg-ids without angle brackets. NULL / "" message_id = none.
+   Ids past THREADID_MAX_REFERENCES and ids longer than THREADID_MAX_MSGID
+   (lib/limits.h) are dropped. Without this call the message starts a
+   thread of its own. */
+void store_save_set_thread(struct store_save *save, const char *message_id,
+			   const char *const *references,
+			   unsigned reference_count);
 /* Bytes written so far. */
 uint64_t store_save_get_size(const struct store_save *save);
 /* Opens the bytes written so far for reading (pread), e.g. to write a

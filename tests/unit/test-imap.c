@@ -598,8 +598,8 @@ test_session_script(void **state)
 	/* RFC 8970: the APPENDed message's record is cached, so LAZY has
 	   its preview; one with no text gets "" (not NIL). */
 	client_send(&c, "a7a FETCH 1:2 (PREVIEW (LAZY) THREADID)\r\n");
-	expect(&c, "* 1 FETCH (PREVIEW \"hello world\" THREADID NIL)");
-	expect(&c, "* 2 FETCH (PREVIEW \"\" THREADID NIL)");
+	expect(&c, "* 1 FETCH (PREVIEW \"hello world\" THREADID (T");
+	expect(&c, "* 2 FETCH (PREVIEW \"\" THREADID (T");
 	expect(&c, "a7a OK FETCH completed.");
 	client_send(&c, "a7b FETCH 1 PREVIEW (LAZY)\r\n");
 	expect(&c, "* 1 FETCH (PREVIEW \"hello world\")");

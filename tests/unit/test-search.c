@@ -421,7 +421,7 @@ struct test_msg {
 
 static const struct test_msg test_msgs[] = {
 {
-	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, T_FEB1, T_MAR1, 0x1001 },
+	{ 1, 10, STORE_FLAG_SEEN, 0x1, 5, 100, T_FEB1, T_MAR1, 0x1001, 0x77 },
 	"From: Alice <alice@example.org>\r\n"
 	"To: Bob <bob@example.org>\r\n"
 	"Subject: Hello world\r\n"
@@ -432,7 +432,7 @@ static const struct test_msg test_msgs[] = {
 	"jumps over the lazy dog.\r\n",
 }, {
 	{ 2, 20, STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED, 0, 7, 5000,
-	  T_FEB3, T_FEB3, 0x1002 },
+	  T_FEB3, T_FEB3, 0x1002, 0x77 },
 	"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.de>\r\n"
 	"To: alice@example.org\r\n"
 	/* "Grüße aus München" */
@@ -446,7 +446,7 @@ static const struct test_msg test_msgs[] = {
 	"V2lyIHdvaG5lbiBpbiBkZXIgSGF1cHRzdHJhw59lIDUuCg==\r\n",
 }, {
 	{ 3, 30, STORE_FLAG_DELETED | STORE_FLAG_DRAFT, 0x2, 9, 20000,
-	  T_MAR1, T_MAR1, 0x1003 },
+	  T_MAR1, T_MAR1, 0x1003, 0x88 },
 	/* Comments and spaces inside the addr-spec (RFC 5322 CFWS). */
 	"From: <pierre (Pierre)@ (France) example.fr>\r\n"
 	"Subject: =?ISO-8859-1?Q?Re=3A_caf=E9?=\r\n"
@@ -643,7 +643,14 @@ static const struct eval_case eval_cases[] = {
 	{ "NOT SAVEDSINCE 2-Feb-2026", 0x8 },
 	{ "SAVEDATESUPPORTED", 0xf },
 	{ "OR SAVEDON 1-Feb-2026 SEEN", 0x9 },
-	/* RFC 8474 5.2: threads are not kept, so no THREADID matches. */
+	/* RFC 8474 5.2: messages 1 and 2 are in thread 0x77, 3 in 0x88,
+	   4 in none (saved before threads were kept). */
+	{ "THREADID T1da2605ca3460553", 0x3 },
+	{ "THREADID Tdce232ce686e53ce", 0x4 },
+	{ "NOT THREADID T1da2605ca3460553", 0xc },
+	{ "OR THREADID Tdce232ce686e53ce SEEN", 0x5 },
+	{ "THREADID T1DA2605CA3460553", 0x0 }, /* case matters */
+	{ "THREADID M1da2605ca3460553", 0x0 },
 	{ "THREADID T0123456789abcdef", 0x0 },
 	{ "NOT THREADID T1", 0xf },
 	{ "EMAILID M0", 0x0 },

@@ -2476,7 +2476,7 @@ test_recent_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 5);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 6);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);
@@ -2621,7 +2621,7 @@ test_subscriptions_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 5);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 6);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);
