@@ -25,6 +25,9 @@
 #include "store/store.h"
 
 #define FETCH_READ_CHUNK (64 * 1024)
+/* View entries read at once for a FETCH of many messages: one lock of
+   the user per run instead of one per message. */
+#define FETCH_ENTRY_BATCH 256
 
 /* ---- the parse cache ----------------------------------------------------- */
 
@@ -145,6 +148,14 @@ struct fetch_ctx {
 	/* A PREVIEW (LAZY) item: read cached records. */
 	bool lazy_preview;
 	bool vanished, unknown_cte, failed;
+	/* FETCH of several messages: entries read a run at a time
+	   (fetch_entry); NULL for a single pushed message. A run is read
+	   when the command reaches it, so a change by another session
+	   while the command waits for output shows in the next sync's
+	   FETCH, as it would have anyway. */
+	struct store_view_entry *ecache;
+	uint32_t ecache_first;
+	unsigned int ecache_n;
 };
 
 static void
@@ -183,7 +194,27 @@ fetch_ctx_free(void *context)
 	imap_fetch_items_free(&ctx->items);
 	free(ctx->seqs);
 	free(ctx->seen_ranges);
+	free(ctx->ecache);
 	free(ctx);
+}
+
+static bool
+fetch_entry(struct imap_session *session, struct fetch_ctx *ctx,
+	    uint32_t seq, struct store_view_entry *e)
+{
+	if (ctx->ecache == NULL)
+		return store_view_get(session->view, seq, e);
+	if (seq < ctx->ecache_first ||
+	    seq - ctx->ecache_first >= ctx->ecache_n) {
+		ctx->ecache_first = seq;
+		ctx->ecache_n = store_view_get_range(session->view, seq,
+						     FETCH_ENTRY_BATCH,
+						     ctx->ecache);
+		if (ctx->ecache_n == 0)
+			return false;
+	}
+	*e = ctx->ecache[seq - ctx->ecache_first];
+	return true;
 }
 
 /* Output being built for one message: memory text, flushed before each
@@ -621,7 +652,7 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 	bool first = true, report_flags;
 	int fd = -1, ret = 0;
 
-	if (!store_view_get(session->view, seq, &e))
+	if (!fetch_entry(session, ctx, seq, &e))
 		return 0;
 	if (ctx->items->needs_cache || ctx->lazy_preview) {
 		ret = load_record(session, e.blob_id, ctx->items->needs_cache,
@@ -668,9 +699,12 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 	out.session = session;
 	out.ctx = ctx;
 	buf_init(&out.buf, 0);
-	buf_appendf(&out.buf, "* %u FETCH (", seq);
+	buf_append_str(&out.buf, "* ");
+	buf_append_u64(&out.buf, seq);
+	buf_append_str(&out.buf, " FETCH (");
 	if (uid && !ctx->has_uid_item) {
-		buf_appendf(&out.buf, "UID %u", e.uid);
+		buf_append_str(&out.buf, "UID ");
+		buf_append_u64(&out.buf, e.uid);
 		first = false;
 	}
 	for (unsigned i = 0; i < ctx->items->count && ret == 0; i++) {
@@ -691,10 +725,12 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 			buf_appendf(&out.buf, "INTERNALDATE \"%s\"", date);
 			break;
 		case IMAP_FETCH_RFC822_SIZE:
-			buf_appendf(&out.buf, "RFC822.SIZE %" PRIu64, e.size);
+			buf_append_str(&out.buf, "RFC822.SIZE ");
+			buf_append_u64(&out.buf, e.size);
 			break;
 		case IMAP_FETCH_UID:
-			buf_appendf(&out.buf, "UID %u", e.uid);
+			buf_append_str(&out.buf, "UID ");
+			buf_append_u64(&out.buf, e.uid);
 			break;
 		case IMAP_FETCH_ENVELOPE:
 			buf_append_str(&out.buf, "ENVELOPE ");
@@ -716,8 +752,9 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 					    &error);
 			break;
 		case IMAP_FETCH_MODSEQ:
-			buf_appendf(&out.buf, "MODSEQ (%" PRIu64 ")",
-				    e.modseq);
+			buf_append_str(&out.buf, "MODSEQ (");
+			buf_append_u64(&out.buf, e.modseq);
+			buf_append_c(&out.buf, ')');
 			break;
 		case IMAP_FETCH_EMAILID: {
 			char id[OBJECTID_SIZE];
@@ -1022,6 +1059,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	cmd->free_context = fetch_ctx_free;
 	ctx->items = items;
 	ctx->lazy_preview = items_have_lazy_preview(items);
+	ctx->ecache = imap_xcalloc(FETCH_ENTRY_BATCH, sizeof(*ctx->ecache));
 	bool has_modseq = false;
 
 	for (unsigned i = 0; i < ctx->items->count; i++) {

@@ -71,11 +71,10 @@ write_flags(struct imap_session *session, struct buf *out, uint8_t flags,
 		buf_append_str(out, system_flags[i]);
 		first = false;
 	}
-	for (unsigned i = 0; i < 64; i++) {
+	for (uint64_t rest = keywords; rest != 0; rest &= rest - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(rest);
 		const char *name;
 
-		if ((keywords & (1ULL << i)) == 0)
-			continue;
 		name = imap_keyword_name(session, i);
 		if (name == NULL)
 			continue;
@@ -668,7 +667,7 @@ imap_session_seqset_to_seqs(struct imap_session *session,
 		if (count > 0 && store_view_get(session->view, count, &e))
 			max_uid = e.uid;
 		imap_seqset_resolve(set, max_uid);
-		if (imap_seqset_count(set) <= count) {
+		if (imap_seqset_count(set) <= count / 8) {
 			/* A few UIDs: look each up. */
 			imap_seqset_iter_init(&it, set);
 			while (imap_seqset_iter_next(&it, &n)) {
@@ -679,13 +678,25 @@ imap_session_seqset_to_seqs(struct imap_session *session,
 						 seq);
 			}
 		} else {
-			/* Only messages this session knows (reported
-			   EXISTS). */
-			for (uint32_t seq = 1; seq <= count; seq++) {
-				if (store_view_get(session->view, seq, &e) &&
-				    imap_seqset_contains(set, e.uid))
-					seq_push(&seqs, &seq_count, &alloc,
-						 seq);
+			/* Many: walk the messages this session knows
+			   (reported EXISTS), a run of entries at a time. */
+			struct store_view_entry run[256];
+			uint32_t seq = 1;
+
+			while (seq <= count) {
+				unsigned want = count - seq + 1 < 256 ?
+					count - seq + 1 : 256;
+				unsigned got = store_view_get_range(
+					session->view, seq, want, run);
+
+				if (got == 0)
+					break;
+				for (unsigned k = 0; k < got; k++, seq++) {
+					if (imap_seqset_contains(set,
+								 run[k].uid))
+						seq_push(&seqs, &seq_count,
+							 &alloc, seq);
+				}
 			}
 		}
 	}
