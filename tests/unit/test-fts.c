@@ -641,6 +641,7 @@ test_schema_upgrade(void **state)
 	assert_int_equal(sqlite3_exec(db,
 				      "DROP TRIGGER blobs_fts_delete;"
 				      "DROP TABLE fts;"
+				      "DROP INDEX IF EXISTS blobs_fts_pending;"
 				      "ALTER TABLE blobs DROP COLUMN fts;"
 				      "PRAGMA user_version = 3;",
 				      NULL, NULL, NULL), SQLITE_OK);

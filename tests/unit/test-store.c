@@ -2430,6 +2430,7 @@ test_recent(void **state)
    for the tests that fake an older store. */
 #define FTS_SCHEMA_UNDO                                                     \
 	"DROP TRIGGER blobs_fts_delete; DROP TABLE fts;"                    \
+	"DROP INDEX IF EXISTS blobs_fts_pending;"                           \
 	"ALTER TABLE blobs DROP COLUMN fts;"
 
 /* A store.db written by a build before \Recent (schema version 1, no
@@ -2476,7 +2477,7 @@ test_recent_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 6);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 7);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);
@@ -2621,7 +2622,7 @@ test_subscriptions_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 6);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 7);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);

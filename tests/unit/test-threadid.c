@@ -414,7 +414,7 @@ test_threads_fresh(void **state)
 	run_steps(f);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), 7);
 	sqlite3_close(db);
 	open_all(f);
 }
@@ -542,7 +542,7 @@ test_threads_upgrade(void **state)
 	assert_true(thread_of(f, f->inbox, old) == 0);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"), 7);
 	sqlite3_close(db);
 	/* Reopening an upgraded store changes nothing. */
 	open_all(f);
@@ -565,6 +565,7 @@ test_threads_upgrade_from_3(void **state)
 				      "DROP TABLE threads_msgid;"
 				      "DROP TRIGGER blobs_fts_delete;"
 				      "DROP TABLE fts;"
+				      "DROP INDEX IF EXISTS blobs_fts_pending;"
 				      "ALTER TABLE blobs DROP COLUMN fts;"
 				      "DROP TABLE metadata;"
 				      "PRAGMA user_version = 3;",
