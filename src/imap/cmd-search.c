@@ -50,6 +50,32 @@ program_has_keyword(const struct search_program *prog)
 	return false;
 }
 
+int
+imap_search_judge(struct imap_session *session,
+		  const struct search_program *prog, struct search_eval *eval,
+		  const struct search_fts_lookup *fts, int8_t *verdicts,
+		  uint32_t seq, const struct store_view_entry *entry,
+		  struct search_message *msg, const char **error_r)
+{
+	msg->seq = seq;
+	msg->uid = entry->uid;
+	msg->flags = entry->flags;
+	msg->keywords = entry->keywords;
+	msg->modseq = entry->modseq;
+	msg->size = entry->size;
+	msg->internal_date = entry->internal_date;
+	msg->save_date = entry->save_date;
+	msg->blob_id = entry->blob_id;
+	msg->thread_id = 0;
+	if (prog->uses_threadid &&
+	    store_thread_get(session->user, entry->blob_id, &msg->thread_id,
+			     error_r) < 0)
+		return -2;
+	if (fts != NULL)
+		search_fts_lookup_verdicts(fts, entry->blob_id, verdicts);
+	return search_eval_record_known(eval, msg, verdicts);
+}
+
 /* Runs the program over every message of the view. Returns 0, or -1
    with *error_r (a store or read error: logged, reply NO). */
 static int
@@ -103,26 +129,12 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 
 		if (!store_view_get(session->view, seq, &entry))
 			continue;
-		msg.seq = seq;
-		msg.uid = entry.uid;
-		msg.flags = entry.flags;
-		msg.keywords = entry.keywords;
-		msg.modseq = entry.modseq;
-		msg.size = entry.size;
-		msg.internal_date = entry.internal_date;
-		msg.save_date = entry.save_date;
-		msg.blob_id = entry.blob_id;
-		msg.thread_id = 0;
-		if (prog->uses_threadid &&
-		    store_thread_get(session->user, entry.blob_id,
-				     &msg.thread_id, error_r) < 0) {
+		r = imap_search_judge(session, prog, eval, fts, verdicts, seq,
+				      &entry, &msg, error_r);
+		if (r == -2) {
 			ret = -1;
 			break;
 		}
-		if (fts != NULL)
-			search_fts_lookup_verdicts(fts, entry.blob_id,
-						   verdicts);
-		r = search_eval_record_known(eval, &msg, verdicts);
 		if (r < 0) {
 			r = store_blob_open(session->user, entry.blob_id, &fd,
 					    &size, error_r);

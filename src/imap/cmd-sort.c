@@ -149,26 +149,12 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 
 		if (!store_view_get(session->view, seq, &entry))
 			continue;
-		msg.seq = seq;
-		msg.uid = entry.uid;
-		msg.flags = entry.flags;
-		msg.keywords = entry.keywords;
-		msg.modseq = entry.modseq;
-		msg.size = entry.size;
-		msg.internal_date = entry.internal_date;
-		msg.save_date = entry.save_date;
-		msg.blob_id = entry.blob_id;
-		msg.thread_id = 0;
-		if (prog->uses_threadid &&
-		    store_thread_get(session->user, entry.blob_id,
-				     &msg.thread_id, error_r) < 0) {
+		r = imap_search_judge(session, prog, eval, fts, verdicts, seq,
+				      &entry, &msg, error_r);
+		if (r == -2) {
 			ret = -1;
 			break;
 		}
-		if (fts != NULL)
-			search_fts_lookup_verdicts(fts, entry.blob_id,
-						   verdicts);
-		r = search_eval_record_known(eval, &msg, verdicts);
 		if (r < 0) {
 			r = store_blob_open(session->user, entry.blob_id, &fd,
 					    &size, error_r);

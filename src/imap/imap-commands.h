@@ -154,4 +154,21 @@ bool cmd_unauthenticate(struct imap_cmd *cmd);
 /* cmd-search.c (the search module's) */
 bool cmd_search(struct imap_cmd *cmd);
 
+struct search_program;
+struct search_eval;
+struct search_message;
+struct search_fts_lookup;
+struct store_view_entry;
+/* One message of a SEARCH/SORT/THREAD run: fills *msg from the view entry
+   (and its thread id if prog uses THREADID), applies the full-text
+   index's verdicts (fts may be NULL; verdicts holds prog->count) and
+   evaluates. Returns 1 match, 0 no match, -1 the message itself must be
+   read (search_eval_message then), -2 a store error (*error_r). */
+int imap_search_judge(struct imap_session *session,
+		      const struct search_program *prog,
+		      struct search_eval *eval,
+		      const struct search_fts_lookup *fts, int8_t *verdicts,
+		      uint32_t seq, const struct store_view_entry *entry,
+		      struct search_message *msg, const char **error_r);
+
 #endif
