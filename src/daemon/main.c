@@ -6,6 +6,7 @@
 #include "auth/sasl.h"
 #include "daemon/control.h"
 #include "lib/config.h"
+#include "lib/limits.h"
 #include "imap/imap.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -14,6 +15,7 @@
 #include "net/tls.h"
 #include "net/worker.h"
 #include "pop3/pop3.h"
+#include "search/search-fts.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -423,6 +425,47 @@ drop_privileges(const char *user, const char *data_dir,
 	return 0;
 }
 
+/* The background indexer (store.h "background indexing"): on the main
+   thread, which otherwise only waits for signals, so delivery and
+   sessions never wait for it; it takes each user's lock only for its
+   short write transactions. Each marked user gets up to FTS_INDEX_BATCH
+   rows per turn and is marked again while work remains; a turn ends
+   after about FTS_INDEX_TURN_MSECS so signals are not kept waiting. */
+static void
+fts_work(struct daemon *d)
+{
+	struct timespec start, now;
+	char *name;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (store_fts_next_marked(d->store, &name)) {
+		struct store_user *user;
+		const char *error;
+		unsigned int count;
+		bool more = false;
+
+		if (store_user_get(d->store, name, &user, &error) < 0) {
+			log_error(&daemon_log, "indexer: %s: %s", name, error);
+			free(name);
+			continue;
+		}
+		if (search_fts_index_pending(user, FTS_INDEX_BATCH, &count,
+					     &more, &error) < 0) {
+			log_error(&daemon_log, "indexer: %s: %s", name, error);
+			more = false;
+		}
+		if (more)
+			store_fts_mark(user);
+		store_user_unref(&user);
+		free(name);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000 >=
+		    FTS_INDEX_TURN_MSECS)
+			break;
+	}
+}
+
 static void
 expire_sweep(struct daemon *d)
 {
@@ -607,7 +650,9 @@ daemon_run(struct daemon *d, bool demo)
 
 	time_t next_sweep = time(NULL);
 	for (;;) {
-		struct timespec ts = { .tv_sec = 60 };
+		/* Every second: the indexer's turn (fts_work), which is
+		   usually a look at an empty list. */
+		struct timespec ts = { .tv_sec = FTS_INDEX_INTERVAL_SECS };
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -623,6 +668,7 @@ daemon_run(struct daemon *d, bool demo)
 			expire_sweep(d);
 			next_sweep = time(NULL) + EXPIRE_SWEEP_SECS;
 		}
+		fts_work(d);
 	}
 	worker_pool_stop(d->pool, SHUTDOWN_GRACE_MSECS);
 	worker_pool_join(d->pool);

@@ -249,7 +249,7 @@ imap_append_stream_begin(struct imap_session *session,
 	if (ap->fts == NULL)
 		ap->fts = search_fts_builder_create();
 	search_fts_builder_reset(ap->fts);
-	ap->parser = mail_parser_create(&search_fts_parser_callbacks,
+	ap->parser = mail_parser_create(&search_fts_thread_callbacks,
 					ap->fts);
 	if (pc->stream_sync)
 		imap_session_write(session, "+ Ready for literal data\r\n", 26);
@@ -301,9 +301,9 @@ append_convert(struct imap_session *session, struct imap_append *ap,
 		return -1;
 	}
 	store_save_copy_options(conv.save, ap->save);
-	/* The index row describes the file stored: the converted one. */
+	/* The THREADID keys, from the file stored: the converted one. */
 	search_fts_builder_reset(ap->fts);
-	conv.parser = mail_parser_create(&search_fts_parser_callbacks,
+	conv.parser = mail_parser_create(&search_fts_thread_callbacks,
 					 ap->fts);
 	ret = mail_binary_rewrite(*result, fd, append_convert_write, &conv,
 				  error_r);
@@ -327,7 +327,6 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 {
 	struct mail_parse_result *result = mail_parser_finish(&ap->parser);
 	const char *error;
-	struct store_fts_doc doc;
 	const char *msgid;
 	const char *const *refs;
 	unsigned int ref_count;
@@ -354,9 +353,8 @@ append_commit(struct imap_session *session, struct imap_append *ap)
 				     rec.len);
 	buf_free(&rec);
 	mail_parse_result_free(&result);
-	search_fts_builder_doc(ap->fts, &doc);
-	store_save_set_fts(ap->save, &doc);
-	/* and the THREADID keys (store.h "threads") */
+	/* The THREADID keys (store.h "threads"); the index row is left
+	   to the daemon's indexer (store.h "background indexing"). */
 	search_fts_builder_thread(ap->fts, &msgid, &refs, &ref_count);
 	store_save_set_thread(ap->save, msgid, refs, ref_count);
 	if (store_save_commit(&ap->save, &uid, &error) < 0) {

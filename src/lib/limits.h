@@ -274,4 +274,18 @@
    recorded: real ones are far shorter, and rows stay small. */
 #define THREADID_MAX_MSGID 250
 
+/* The background indexer (daemon/main.c): it looks for work every
+   FTS_INDEX_INTERVAL_SECS, writes up to FTS_INDEX_BATCH rows of one user
+   before moving to the next, and gives the main thread back after about
+   FTS_INDEX_TURN_MSECS; a user with work left waits for the next turn.
+   Small batches keep each write transaction (which holds the user's
+   lock) short. */
+#define FTS_INDEX_INTERVAL_SECS 1
+#define FTS_INDEX_BATCH 500
+#define FTS_INDEX_TURN_MSECS 900
+/* Rows per write transaction of the background indexer: the user's lock
+   is held while they are written (a few ms each), so sessions of that
+   user wait at most a few tens of ms. */
+#define FTS_INDEX_TXN_ROWS 8
+
 #endif

@@ -194,7 +194,6 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 	struct mail_parser *parser = NULL;
 	struct mail_parse_result *result;
 	struct search_fts_builder *fts = NULL;
-	struct store_fts_doc doc;
 	const char *msgid;
 	const char *const *refs;
 	unsigned int ref_count;
@@ -233,9 +232,9 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 		*error_r = deliver_error("save failed: %s", error);
 		goto out;
 	}
-	/* The same parse fills the search index row. */
+	/* The same parse finds the THREADID keys. */
 	fts = search_fts_builder_create();
-	parser = mail_parser_create(&search_fts_parser_callbacks, fts);
+	parser = mail_parser_create(&search_fts_thread_callbacks, fts);
 	if (prefix_len > 0) {
 		mail_parser_feed(parser, prefix, prefix_len);
 		if (store_save_write(save, prefix, prefix_len, &error) < 0) {
@@ -254,9 +253,8 @@ deliver_message_quota(struct store *store, struct passdb *passdb,
 				     rec.len);
 	buf_free(&rec);
 	mail_parse_result_free(&result);
-	search_fts_builder_doc(fts, &doc);
-	store_save_set_fts(save, &doc);
-	/* and the THREADID keys (store.h "threads") */
+	/* The THREADID keys (store.h "threads"); the index row is left
+	   to the daemon's indexer (store.h "background indexing"). */
 	search_fts_builder_thread(fts, &msgid, &refs, &ref_count);
 	store_save_set_thread(save, msgid, refs, ref_count);
 	/* Durable once this returns 0: only then may the caller say 250. */

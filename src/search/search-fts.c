@@ -315,6 +315,20 @@ const struct mail_parser_text_callbacks search_fts_parser_callbacks = {
 	.body = fts_body,
 };
 
+/* Only the THREADID keys: no folding, and no body callback, so the
+   parser decodes no text for us. */
+static void
+fts_header_keys(void *context, const struct mail_part *part,
+		const char *name, const char *value)
+{
+	if (part->parent == NULL)
+		thread_keys_header(context, name, value, strlen(value));
+}
+
+const struct mail_parser_text_callbacks search_fts_thread_callbacks = {
+	.header = fts_header_keys,
+};
+
 void
 search_fts_builder_doc(struct search_fts_builder *b,
 		       struct store_fts_doc *doc_r)
@@ -386,23 +400,19 @@ index_blob(struct store_user *user, uint64_t blob_id,
 	return n < 0 ? -1 : 1;
 }
 
-int
-search_fts_reindex(struct store_user *user, unsigned int *count_r,
-		   const char **error_r)
+/* Builds and writes the rows of ids, batch (at most FTS_REINDEX_BATCH)
+   to a transaction, or fewer past FTS_REINDEX_BATCH_BYTES of text. */
+static int
+index_ids(struct store_user *user, const uint64_t *ids, unsigned int count,
+	  unsigned int batch, unsigned int *written_r, const char **error_r)
 {
 	struct search_fts_builder *builders[FTS_REINDEX_BATCH];
 	struct store_fts_entry entries[FTS_REINDEX_BATCH];
 	uint8_t *chunk = xmalloc(FTS_READ_CHUNK);
-	uint64_t *ids;
-	unsigned int count, queued = 0, written = 0;
+	unsigned int queued = 0, written = 0;
 	size_t queued_bytes = 0;
 	int ret = 0;
 
-	*count_r = 0;
-	if (store_fts_blob_list(user, &ids, &count, error_r) < 0) {
-		free(chunk);
-		return -1;
-	}
 	for (unsigned int i = 0; i < FTS_REINDEX_BATCH; i++)
 		builders[i] = search_fts_builder_create();
 	for (unsigned int i = 0; i < count && ret == 0; i++) {
@@ -419,7 +429,7 @@ search_fts_reindex(struct store_user *user, unsigned int *count_r,
 		search_fts_builder_doc(builders[queued], &entries[queued].doc);
 		queued_bytes += builders[queued]->total;
 		queued++;
-		if (queued == FTS_REINDEX_BATCH ||
+		if (queued == batch ||
 		    queued_bytes >= FTS_REINDEX_BATCH_BYTES) {
 			if (store_fts_set(user, entries, queued,
 					  error_r) < 0)
@@ -436,8 +446,50 @@ search_fts_reindex(struct store_user *user, unsigned int *count_r,
 	}
 	for (unsigned int i = 0; i < FTS_REINDEX_BATCH; i++)
 		search_fts_builder_destroy(&builders[i]);
-	free(ids);
 	free(chunk);
-	*count_r = written;
+	*written_r = written;
+	return ret;
+}
+
+int
+search_fts_reindex(struct store_user *user, unsigned int *count_r,
+		   const char **error_r)
+{
+	uint64_t *ids;
+	unsigned int count;
+	int ret;
+
+	*count_r = 0;
+	if (store_fts_blob_list(user, &ids, &count, error_r) < 0)
+		return -1;
+	ret = index_ids(user, ids, count, FTS_REINDEX_BATCH, count_r,
+			error_r);
+	free(ids);
+	return ret;
+}
+
+int
+search_fts_index_pending(struct store_user *user, unsigned int max,
+			 unsigned int *count_r, bool *more_r,
+			 const char **error_r)
+{
+	uint64_t *ids;
+	unsigned int count, garbage = 0, n;
+
+	*count_r = 0;
+	*more_r = false;
+	/* Short transactions: each holds the user's lock. */
+	do {
+		if (store_fts_collect_garbage(user, FTS_INDEX_TXN_ROWS, &n,
+					      error_r) < 0)
+			return -1;
+		garbage += n;
+	} while (n == FTS_INDEX_TXN_ROWS && garbage < max);
+	if (store_fts_pending(user, max, &ids, &count, error_r) < 0)
+		return -1;
+	int ret = index_ids(user, ids, count, FTS_INDEX_TXN_ROWS, count_r,
+			    error_r);
+	free(ids);
+	*more_r = garbage >= max || count == max;
 	return ret;
 }

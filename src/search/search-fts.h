@@ -76,6 +76,20 @@ void search_fts_builder_thread(struct search_fts_builder *builder,
 int search_fts_reindex(struct store_user *user, unsigned int *count_r,
 		       const char **error_r);
 
+/* The daemon's background indexer, for one user: removes the rows of up
+   to max blobs that went, then writes the rows of up to max blobs that
+   have none (store.h "background indexing"; messages stored before the
+   index existed included). *more_r: there may be more of either.
+   Returns 0 with *count_r rows written, or -1. */
+int search_fts_index_pending(struct store_user *user, unsigned int max,
+			     unsigned int *count_r, bool *more_r,
+			     const char **error_r);
+
+/* Header-only callbacks that keep just the THREADID keys (for
+   search_fts_builder_thread()), at delivery and APPEND: the index row
+   itself is written later by the indexer. */
+extern const struct mail_parser_text_callbacks search_fts_thread_callbacks;
+
 /* ---- answering a search ------------------------------------------------ */
 
 struct search_fts_lookup;

@@ -39,6 +39,11 @@ struct store {
 	unsigned view_ring_max;		      /* STORE_VIEW_RING_MAX */
 	struct store_io io;
 
+	/* Names of users marked for the indexer (store_fts_mark). */
+	pthread_mutex_t fts_lock;
+	char **fts_marked;
+	unsigned fts_marked_count, fts_marked_alloc;
+
 	pthread_mutex_t registry_lock;
 	/* Unreferenced users still open, most recently released first. */
 	struct store_user *idle_head, *idle_tail;
@@ -270,6 +275,11 @@ struct store_backend {
 		       const char **error_r);
 	int (*fts_blob_list)(struct store_user *user, uint64_t **ids_r,
 			     unsigned *count_r, const char **error_r);
+	int (*fts_pending)(struct store_user *user, unsigned max,
+			   uint64_t **ids_r, unsigned *count_r,
+			   const char **error_r);
+	int (*fts_collect_garbage)(struct store_user *user, unsigned max,
+				   unsigned *count_r, const char **error_r);
 	int (*fts_unindexed)(struct store_user *user, uint64_t mailbox_id,
 			     uint64_t **ids_r, unsigned *count_r,
 			     const char **error_r);

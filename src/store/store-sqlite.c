@@ -91,6 +91,10 @@ enum sq_stmt_id {
 	S_FTS_INSERT,
 	S_FTS_STATE,
 	S_FTS_UNINDEXED,
+	S_FTS_PENDING,
+	S_FTS_GARBAGE,
+	S_FTS_DROP_ROW,
+	S_FTS_DROP_GARBAGE,
 	S_FTS_ROW,
 	S_KW_ALL,
 	S_KW_GET,
@@ -218,6 +222,13 @@ static const char *const sq_sql[S_COUNT] = {
 			    "CROSS JOIN messages m ON m.blob_id = b.id "
 			    "WHERE (b.fts IS NULL OR b.fts = 0) AND "
 			    "m.mailbox_id = ?",
+	/* The first term is the partial index's own condition, so the
+	   index serves the query; incomplete rows (fts = 0) are few. */
+	[S_FTS_PENDING] = "SELECT id FROM blobs WHERE (fts IS NULL OR "
+			  "fts = 0) AND fts IS NULL LIMIT ?",
+	[S_FTS_GARBAGE] = "SELECT id FROM fts_garbage LIMIT ?",
+	[S_FTS_DROP_ROW] = "DELETE FROM fts WHERE rowid = ?",
+	[S_FTS_DROP_GARBAGE] = "DELETE FROM fts_garbage WHERE id = ?",
 	[S_FTS_ROW] = "SELECT root, addr, other, body FROM fts "
 		      "WHERE rowid = ?",
 	[S_KW_ALL] = "SELECT id, name FROM keywords ORDER BY id",
@@ -409,14 +420,21 @@ static const char sq_upgrade_5_6[] =
 	" BEGIN DELETE FROM threads_blob WHERE blob_id = old.id; END;"
 	"PRAGMA user_version = 6;";
 
-/* Version 6 -> 7: the few blobs without a complete full-text row, found
-   without visiting every message: each SEARCH asks which messages of the
-   mailbox the index cannot answer for (S_FTS_UNINDEXED), and a join from
-   messages read every blob row (100,000 lookups on a large mailbox).
-   IF NOT EXISTS: as for version 5. */
+/* Version 6 -> 7: background indexing (store.h). The few blobs without
+   a complete full-text row are found through a partial index instead of
+   visiting every message: each SEARCH asks which messages of the mailbox
+   the index cannot answer for (S_FTS_UNINDEXED), and the indexer which
+   blobs wait for their row. A blob that goes no longer deletes its row at
+   once (an FTS5 delete re-reads and re-tokenises the text: as dear as
+   writing it, on POP3's DELE path): its id goes to fts_garbage for the
+   indexer. IF NOT EXISTS and DROP IF EXISTS: as for version 5. */
 static const char sq_upgrade_6_7[] =
 	"CREATE INDEX IF NOT EXISTS blobs_fts_pending ON blobs (id)"
 	" WHERE fts IS NULL OR fts = 0;"
+	"CREATE TABLE IF NOT EXISTS fts_garbage (id INTEGER PRIMARY KEY);"
+	"DROP TRIGGER IF EXISTS blobs_fts_delete;"
+	"CREATE TRIGGER blobs_fts_delete AFTER DELETE ON blobs"
+	" BEGIN INSERT OR IGNORE INTO fts_garbage (id) VALUES (old.id); END;"
 	"PRAGMA user_version = 7;";
 
 /* The upgrade from version N to N + 1 is sq_upgrades[N]. A new database
@@ -3395,8 +3413,13 @@ sq_fts_set(struct store_user *user, const struct store_fts_entry *entries,
 	struct sq_user *su = SQ(user);
 	sqlite3_stmt *stmt;
 
-	if (sq_begin(su, error_r) < 0)
+	/* A row lost to a power cut is pending again (blobs.fts with
+	   it). */
+	sq_set_lazy(su, true);
+	if (sq_begin(su, error_r) < 0) {
+		sq_set_lazy(su, false);
 		return -1;
+	}
 	for (unsigned i = 0; i < count; i++) {
 		if ((stmt = sq_stmt(su, error_r, S_BLOB_GET)) == NULL)
 			goto fail;
@@ -3415,9 +3438,11 @@ sq_fts_set(struct store_user *user, const struct store_fts_entry *entries,
 	}
 	if (sq_commit(su, error_r) < 0)
 		goto fail;
+	sq_set_lazy(su, false);
 	return 0;
 fail:
 	sq_rollback(su);
+	sq_set_lazy(su, false);
 	return -1;
 }
 
@@ -3644,6 +3669,64 @@ out:
 	return ret;
 }
 
+static int
+sq_fts_pending(struct store_user *user, unsigned max, uint64_t **ids_r,
+	       unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_FTS_PENDING);
+
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)max);
+	return sq_collect_ids(su, stmt, ids_r, count_r, error_r);
+}
+
+static int
+sq_fts_collect_garbage(struct store_user *user, unsigned max,
+		       unsigned *count_r, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt;
+	uint64_t *ids = NULL;
+	unsigned count = 0;
+
+	/* Lost to a power cut, the ids are simply collected again. */
+	sq_set_lazy(su, true);
+	if (sq_begin(su, error_r) < 0) {
+		sq_set_lazy(su, false);
+		return -1;
+	}
+	if ((stmt = sq_stmt(su, error_r, S_FTS_GARBAGE)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)max);
+	if (sq_collect_ids(su, stmt, &ids, &count, error_r) < 0)
+		goto fail;
+	for (unsigned i = 0; i < count; i++) {
+		if ((stmt = sq_stmt(su, error_r, S_FTS_DROP_ROW)) == NULL)
+			goto fail;
+		bind_u64(stmt, 1, ids[i]);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto fail;
+		if ((stmt = sq_stmt(su, error_r, S_FTS_DROP_GARBAGE)) == NULL)
+			goto fail;
+		bind_u64(stmt, 1, ids[i]);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto fail;
+	}
+	if (sq_commit(su, error_r) < 0)
+		goto fail;
+	sq_set_lazy(su, false);
+	free(ids);
+	*count_r = count;
+	return 0;
+fail:
+	sq_rollback(su);
+	sq_set_lazy(su, false);
+	free(ids);
+	return -1;
+}
+
 const struct store_backend store_backend_sqlite = {
 	.name = "sqlite",
 	.user_open = sq_user_open,
@@ -3688,5 +3771,7 @@ const struct store_backend store_backend_sqlite = {
 	.fts_set = sq_fts_set,
 	.fts_blob_list = sq_fts_blob_list,
 	.fts_unindexed = sq_fts_unindexed,
+	.fts_pending = sq_fts_pending,
+	.fts_collect_garbage = sq_fts_collect_garbage,
 	.fts_query = sq_fts_query,
 };

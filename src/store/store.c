@@ -295,6 +295,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 	store->view_ring_max = STORE_VIEW_RING_MAX;
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
+	pthread_mutex_init(&store->fts_lock, NULL);
 	*store_r = store;
 	return 0;
 }
@@ -338,6 +339,10 @@ store_close(struct store **_store)
 		}
 	}
 	pthread_mutex_destroy(&store->registry_lock);
+	for (unsigned i = 0; i < store->fts_marked_count; i++)
+		free(store->fts_marked[i]);
+	free(store->fts_marked);
+	pthread_mutex_destroy(&store->fts_lock);
 	free(store->data_dir);
 	free(store);
 }
@@ -707,6 +712,8 @@ store_mailbox_delete(struct store_user *user, const char *name,
 	if (ret > 0)
 		notify_named(user, STORE_CHANGE_DELETE, 0, canon, NULL, false);
 	user_end(user);
+	if (ret > 0)
+		store_fts_mark(user);
 	free(canon);
 	return ret;
 }
@@ -1287,6 +1294,7 @@ commit_batch(struct store_user *user, struct store_save *const *saves,
 	user_begin(user);
 	user->commit_batches++;
 	BACKEND(user)->save_commit_batch(saves, count);
+	store_fts_mark(user); /* the new messages have no index row yet */
 	user_end(user);
 }
 
@@ -1473,6 +1481,8 @@ store_expunge(struct store_user *user, uint64_t mailbox_id,
 	user_begin(user);
 	ret = BACKEND(user)->expunge(user, mailbox_id, &set, &n, error_r);
 	user_end(user);
+	if (ret > 0 && n > 0)
+		store_fts_mark(user); /* rows of blobs that went */
 	free(r);
 	if (expunged_r != NULL)
 		*expunged_r = ret > 0 ? n : 0;
@@ -1492,6 +1502,8 @@ store_pop3_expire(struct store_user *user, unsigned days,
 	user_begin(user);
 	ret = BACKEND(user)->pop3_expire(user, before, &n, error_r);
 	user_end(user);
+	if (ret == 0 && n > 0)
+		store_fts_mark(user);
 	if (expunged_r != NULL)
 		*expunged_r = ret == 0 ? n : 0;
 	return ret;
@@ -1699,6 +1711,70 @@ store_check(struct store *store, struct store_check_result *result_r,
 }
 
 /* ---- full-text index -------------------------------------------------- */
+
+int
+store_fts_pending(struct store_user *user, unsigned max, uint64_t **ids_r,
+		  unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*ids_r = NULL;
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->fts_pending(user, max, ids_r, count_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+int
+store_fts_collect_garbage(struct store_user *user, unsigned max,
+			  unsigned *count_r, const char **error_r)
+{
+	int ret;
+
+	*count_r = 0;
+	user_begin(user);
+	ret = BACKEND(user)->fts_collect_garbage(user, max, count_r, error_r);
+	user_end(user);
+	return ret;
+}
+
+void
+store_fts_mark(struct store_user *user)
+{
+	struct store *store = user->store;
+
+	pthread_mutex_lock(&store->fts_lock);
+	for (unsigned i = 0; i < store->fts_marked_count; i++) {
+		if (strcmp(store->fts_marked[i], user->name) == 0) {
+			pthread_mutex_unlock(&store->fts_lock);
+			return;
+		}
+	}
+	store_array_grow((void **)&store->fts_marked,
+			 sizeof(*store->fts_marked), &store->fts_marked_alloc,
+			 store->fts_marked_count);
+	store->fts_marked[store->fts_marked_count++] = store_strdup(user->name);
+	pthread_mutex_unlock(&store->fts_lock);
+}
+
+bool
+store_fts_next_marked(struct store *store, char **name_r)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&store->fts_lock);
+	if (store->fts_marked_count > 0) {
+		*name_r = store->fts_marked[0];
+		memmove(store->fts_marked, store->fts_marked + 1,
+			(store->fts_marked_count - 1) *
+			sizeof(*store->fts_marked));
+		store->fts_marked_count--;
+		found = true;
+	}
+	pthread_mutex_unlock(&store->fts_lock);
+	return found;
+}
 
 int
 store_fts_set(struct store_user *user, const struct store_fts_entry *entries,

@@ -874,6 +874,27 @@ int store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
 			uint64_t **ids_r, unsigned *count_r,
 			const char **error_r);
 
+/* Background indexing. A message is saved without its row (indexing is
+   CPU work that would hold up delivery); it is then "pending" (no row:
+   SEARCH reads it) until the daemon's indexer writes the row. A blob that
+   goes leaves its row as garbage, removed by the indexer too (removing a
+   row costs as much as writing one). Both commit without a sync: a row
+   lost to a power cut is simply pending again.
+
+   Up to max pending blob ids. Returns 0 with a malloc'ed array, or -1. */
+int store_fts_pending(struct store_user *user, unsigned max,
+		      uint64_t **ids_r, unsigned *count_r,
+		      const char **error_r);
+/* Removes the rows of up to max blobs that are gone, in one transaction.
+   Returns 0 with *count_r removed (max: there may be more), or -1. */
+int store_fts_collect_garbage(struct store_user *user, unsigned max,
+			      unsigned *count_r, const char **error_r);
+/* Users whose index may have work: every save, expunge, copy, move or
+   mailbox delete marks its user; the indexer takes the names one by one
+   (*name_r malloc'ed). False when none is marked. Thread-safe. */
+void store_fts_mark(struct store_user *user);
+bool store_fts_next_marked(struct store *store, char **name_r);
+
 /* A query's rows go to these, called with the user locked: want() first
    (cheap: say whether the row matters, e.g. whether the blob is in the
    mailbox), then row() with the columns asked for (others NULL/0), valid

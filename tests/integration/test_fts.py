@@ -7,6 +7,7 @@ import glob
 import imaplib
 import os
 import sqlite3
+import time
 
 import pytest
 
@@ -137,6 +138,21 @@ def db_query(server, sql):
         db.close()
 
 
+def wait_indexed(server, timeout=20):
+    """The daemon's background indexer writes rows (and drops those of
+    messages that went) within a second or so of a change: wait until it
+    has nothing left, or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = db_query(server, "SELECT COUNT(*) FROM blobs "
+                           "WHERE fts IS NULL")[0][0]
+        garbage = db_query(server, "SELECT COUNT(*) FROM fts_garbage")[0][0]
+        if pending == 0 and garbage == 0:
+            return
+        assert time.monotonic() < deadline, (pending, garbage)
+        time.sleep(0.1)
+
+
 KEYS = [
     (("SUBJECT", "hello"), "1"),
     (("SUBJECT", '"HELLO WOR"'), "1"),
@@ -190,7 +206,8 @@ def test_text_keys(mailbox, keys, want):
 
 
 def test_rows_written(mailbox, imap_server):
-    # APPEND and LMTP delivery both wrote complete rows.
+    # APPEND and LMTP delivery both got complete rows, from the indexer.
+    wait_indexed(imap_server)
     rows = db_query(imap_server, "SELECT COUNT(*) FROM blobs WHERE fts = 1")
     assert rows == [(5,)]
     # COPY shares the blob and its row.
@@ -211,6 +228,7 @@ def blob_files(server):
 def test_no_message_file_read(mailbox, imap_server):
     """With every file moved away, text searches still give the right
     UIDs: they came from the index, not from the files."""
+    wait_indexed(imap_server)
     files = blob_files(imap_server)
     assert len(files) == 5
     for p in files:
@@ -265,3 +283,17 @@ def test_reindex_daemon_stopped(mailbox, imap_server):
     r = imap_server.cli("reindex", "alice")
     assert b"5 messages indexed" in r.stdout
     assert db_query(imap_server, "SELECT COUNT(*) FROM fts") == [(5,)]
+
+
+def test_rows_of_expunged_messages_go(mailbox, imap_server):
+    """An expunge leaves the message's row to the indexer, which removes
+    it; searches meanwhile never show the expunged message."""
+    wait_indexed(imap_server)
+    assert db_query(imap_server, "SELECT COUNT(*) FROM fts") == [(5,)]
+    typ, _ = mailbox.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+    assert typ == "OK"
+    typ, _ = mailbox.expunge()
+    assert typ == "OK"
+    assert search(mailbox, "TEXT", "fox") == ["4"]
+    wait_indexed(imap_server)
+    assert db_query(imap_server, "SELECT COUNT(*) FROM fts") == [(4,)]
