@@ -795,10 +795,20 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 		imap_write_message_flags(session, &out.buf, e.uid, flags,
 					 e.keywords);
 	}
-	if (ctx->add_modseq)
-		buf_appendf(&out.buf, " MODSEQ (%" PRIu64 ")", e.modseq);
+	if (ctx->add_modseq) {
+		buf_append_str(&out.buf, " MODSEQ (");
+		buf_append_u64(&out.buf, e.modseq);
+		buf_append_c(&out.buf, ')');
+	}
 	buf_append_str(&out.buf, ")\r\n");
-	out_flush(&out);
+	if (ret == 0 && ctx->seg_count == 0) {
+		/* All of it, and only text (FLAGS of a whole mailbox): to
+		   the output at once, without a segment to allocate. The
+		   caller runs this only below the output's high-water mark. */
+		imap_session_write(session, out.buf.data, out.buf.len);
+	} else {
+		out_flush(&out);
+	}
 	buf_free(&out.buf);
 	mail_cache_record_free(&rec);
 	if (ret < 0) {
