@@ -596,6 +596,59 @@ test_copy_expunge(void **state)
 	assert_int_equal(count, 0);
 }
 
+/* The daemon's indexer: rows for the messages saved without one, in
+   batches of at most max; the rows of expunged messages removed; the
+   users that need it marked by saves and expunges. */
+static void
+test_index_pending(void **state)
+{
+	struct fixture *f = *state;
+	struct store_uid_range all = { 1, 100 };
+	unsigned int count;
+	const char *error;
+	uint64_t *ids;
+	char *name;
+	bool more;
+
+	/* Nothing marked yet at all: the fixture's saves mark it. */
+	while (store_fts_next_marked(f->store, &name))
+		free(name);
+	build_corpus(f, 12, 1); /* every message without a row */
+	assert_true(store_fts_next_marked(f->store, &name));
+	assert_string_equal(name, "alice");
+	free(name);
+	assert_false(store_fts_next_marked(f->store, &name));
+
+	assert_int_equal(search_fts_index_pending(f->user, 5, &count, &more,
+						  &error), 0);
+	assert_int_equal(count, 5);
+	assert_true(more);
+	assert_int_equal(search_fts_index_pending(f->user, 100, &count,
+						  &more, &error), 0);
+	assert_int_equal(count, 7);
+	assert_false(more);
+	assert_int_equal(store_fts_unindexed(f->user, f->inbox, &ids, &count,
+					     &error), 0);
+	assert_int_equal(count, 0);
+	compare_all(f, 0);
+
+	/* Expunged: the rows stay as garbage until the indexer runs. */
+	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, NULL,
+				       &error), 1);
+	assert_true(store_fts_next_marked(f->store, &name));
+	free(name);
+	assert_int_equal(store_fts_blob_list(f->user, &ids, &count, &error),
+			 0);
+	assert_int_equal(count, 0);
+	unsigned int left;
+	assert_int_equal(store_fts_collect_garbage(f->user, 100, &left,
+						   &error), 0);
+	assert_int_equal(left, 12);
+	assert_int_equal(store_fts_collect_garbage(f->user, 100, &left,
+						   &error), 0);
+	assert_int_equal(left, 0);
+}
+
 /* ---- schema -------------------------------------------------------------- */
 
 static int
@@ -678,6 +731,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_truncated, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_copy_expunge, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_index_pending, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup,
 						teardown),
