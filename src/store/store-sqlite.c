@@ -1010,12 +1010,6 @@ sq_open_db(struct store_user *user, const char **error_r)
 			 /* 1 MiB page cache: per-user databases are small
 			    and many users are open at once. */
 			 "PRAGMA cache_size = -1024;"
-			 /* Reads map the file instead: pages beyond
-			    that cache (a large mailbox, the full-text
-			    index) come from the kernel's page cache
-			    without a copy per read. Address space only;
-			    the kernel shares and evicts the pages. */
-			 "PRAGMA mmap_size = 268435456;"
 			 "PRAGMA foreign_keys = OFF;",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		sq_fail(su, error_r, "setting up the database failed");
