@@ -26,8 +26,8 @@ struct search_results {
 	uint64_t last_modseq; /* of the MAX message */
 };
 
-static ssize_t
-fd_read(void *context, uint8_t *buf, size_t size, const char **error_r)
+ssize_t
+imap_fd_read(void *context, uint8_t *buf, size_t size, const char **error_r)
 {
 	int fd = *(int *)context;
 	ssize_t n;
@@ -73,7 +73,19 @@ imap_search_judge(struct imap_session *session,
 		return -2;
 	if (fts != NULL)
 		search_fts_lookup_verdicts(fts, entry->blob_id, verdicts);
-	return search_eval_record_known(eval, msg, verdicts);
+	int r = search_eval_record_known(eval, msg, verdicts);
+	if (r >= 0)
+		return r;
+	uint64_t size;
+	int fd;
+
+	r = store_blob_open(session->user, entry->blob_id, &fd, &size,
+			    error_r);
+	if (r <= 0)
+		return r; /* 0: expunged meanwhile */
+	r = search_eval_read(eval, imap_fd_read, &fd, error_r);
+	close(fd);
+	return r;
 }
 
 /* Runs the program over every message of the view. Returns 0, or -1
@@ -124,35 +136,15 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 	res->uids = imap_xcalloc(count == 0 ? 1 : count, sizeof(uint32_t));
 	for (seq = 1; seq <= count; seq++) {
 		struct search_message msg;
-		uint64_t size;
-		int fd, r;
+		int r;
 
 		if (!store_view_get(session->view, seq, &entry))
 			continue;
 		r = imap_search_judge(session, prog, eval, fts, verdicts, seq,
 				      &entry, &msg, error_r);
-		if (r == -2) {
+		if (r < 0) {
 			ret = -1;
 			break;
-		}
-		if (r < 0) {
-			r = store_blob_open(session->user, entry.blob_id, &fd,
-					    &size, error_r);
-			if (r < 0) {
-				ret = -1;
-				break;
-			}
-			/* r == 0: expunged meanwhile; it may not match
-			   (RFC 9051 7.5.1 lets us omit it). */
-			if (r > 0) {
-				r = search_eval_read(eval, fd_read, &fd,
-						     error_r);
-				close(fd);
-				if (r < 0) {
-					ret = -1;
-					break;
-				}
-			}
 		}
 		if (r > 0) {
 			res->nums[res->count] = cmd->uid ? entry.uid : seq;

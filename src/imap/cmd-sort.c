@@ -18,20 +18,6 @@
 #include "search/search-program.h"
 #include "store/store.h"
 
-static ssize_t
-fd_read(void *context, uint8_t *buf, size_t size, const char **error_r)
-{
-	int fd = *(int *)context;
-	ssize_t n;
-
-	do {
-		n = read(fd, buf, size);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		*error_r = strerror(errno);
-	return n;
-}
-
 /* Reads the message header (up to and including the empty line, or the
    first SORT_MAX_HEADER bytes) into out. Returns 0, or -1 with
    *error_r. */
@@ -50,7 +36,7 @@ read_header(int fd, struct buf *out, const char **error_r)
 		p = buf_reserve(out, want);
 		if (p == NULL)
 			break;
-		n = fd_read(&fd, p, want, error_r);
+		n = imap_fd_read(&fd, p, want, error_r);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -151,27 +137,9 @@ imap_sort_collect(struct imap_cmd *cmd, struct search_program *prog,
 			continue;
 		r = imap_search_judge(session, prog, eval, fts, verdicts, seq,
 				      &entry, &msg, error_r);
-		if (r == -2) {
+		if (r < 0) {
 			ret = -1;
 			break;
-		}
-		if (r < 0) {
-			r = store_blob_open(session->user, entry.blob_id, &fd,
-					    &size, error_r);
-			if (r < 0) {
-				ret = -1;
-				break;
-			}
-			/* r == 0: expunged meanwhile; left out */
-			if (r > 0) {
-				r = search_eval_read(eval, fd_read, &fd,
-						     error_r);
-				close(fd);
-				if (r < 0) {
-					ret = -1;
-					break;
-				}
-			}
 		}
 		if (r == 0)
 			continue;

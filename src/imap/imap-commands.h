@@ -161,14 +161,20 @@ struct search_fts_lookup;
 struct store_view_entry;
 /* One message of a SEARCH/SORT/THREAD run: fills *msg from the view entry
    (and its thread id if prog uses THREADID), applies the full-text
-   index's verdicts (fts may be NULL; verdicts holds prog->count) and
-   evaluates. Returns 1 match, 0 no match, -1 the message itself must be
-   read (search_eval_message then), -2 a store error (*error_r). */
+   index's verdicts (fts may be NULL; verdicts holds prog->count),
+   evaluates, and reads the message itself when the outcome still depends
+   on it. Returns 1 match, 0 no match (also a message expunged meanwhile,
+   which RFC 9051 7.5.1 lets us leave out), -1 a store or read error
+   (*error_r). */
 int imap_search_judge(struct imap_session *session,
 		      const struct search_program *prog,
 		      struct search_eval *eval,
 		      const struct search_fts_lookup *fts, int8_t *verdicts,
 		      uint32_t seq, const struct store_view_entry *entry,
 		      struct search_message *msg, const char **error_r);
+/* read(2) of the int fd at context for search_eval_read(), retrying
+   EINTR; -1 with *error_r. */
+ssize_t imap_fd_read(void *context, uint8_t *buf, size_t size,
+		     const char **error_r);
 
 #endif

@@ -150,10 +150,8 @@ search_days_from_civil(int64_t y, unsigned int m, unsigned int d)
 	return era * 146097 + doe - 719468;
 }
 
-/* Skips whitespace and RFC 5322 comments (nested, with quoted-pairs;
-   nesting is counted, not recursed). */
-static const char *
-skip_cfws(const char *p)
+const char *
+search_skip_cfws(const char *p)
 {
 	for (;;) {
 		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
@@ -203,28 +201,28 @@ search_date_parse_day(const char *value, int64_t *day_r)
 	static const unsigned char mdays[12] = {
 		31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
 	};
-	const char *p = skip_cfws(value);
+	const char *p = search_skip_cfws(value);
 	unsigned int day, month, year, digits;
 
 	/* [ day-of-week "," ] */
 	if (isalpha((unsigned char)p[0])) {
 		while (isalpha((unsigned char)*p))
 			p++;
-		p = skip_cfws(p);
+		p = search_skip_cfws(p);
 		if (*p != ',')
 			return -1;
-		p = skip_cfws(p + 1);
+		p = search_skip_cfws(p + 1);
 	}
 	if (!read_number(&p, 2, &day, &digits) || day == 0)
 		return -1;
-	p = skip_cfws(p);
+	p = search_skip_cfws(p);
 	for (month = 0; month < 12; month++) {
 		if (strncasecmp(p, months[month], 3) == 0)
 			break;
 	}
 	if (month == 12 || isalpha((unsigned char)p[3]))
 		return -1;
-	p = skip_cfws(p + 3);
+	p = search_skip_cfws(p + 3);
 	if (!read_number(&p, 4, &year, &digits))
 		return -1;
 	/* RFC 5322 4.3: a two-digit year below 50 is 20xx, else 19xx; a

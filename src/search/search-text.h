@@ -40,6 +40,10 @@ void search_text_address_form(const uint8_t *value, size_t len,
    Bcc; any case). */
 bool search_text_is_address_field(const char *name);
 
+/* Skips whitespace and RFC 5322 comments (nested, with quoted-pairs;
+   nesting is counted, not recursed) in a NUL-terminated header value. */
+const char *search_skip_cfws(const char *p);
+
 /* Days since 1970-01-01 of the proleptic Gregorian date. */
 int64_t search_days_from_civil(int64_t year, unsigned int month,
 			       unsigned int day);

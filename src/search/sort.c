@@ -241,27 +241,6 @@ sort_base_subject(const uint8_t *value, size_t len, struct buf *out,
 
 /* ---- dates -------------------------------------------------------------- */
 
-static const char *
-skip_cfws(const char *p)
-{
-	for (;;) {
-		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-			p++;
-		if (*p != '(')
-			return p;
-		unsigned int depth = 0;
-		do {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == '(')
-				depth++;
-			else if (*p == ')')
-				depth--;
-			p++;
-		} while (depth > 0 && *p != '\0');
-	}
-}
-
 static bool
 read_num(const char **pp, unsigned int min_digits, unsigned int max_digits,
 	 unsigned int *num_r, unsigned int *digits_r)
@@ -314,28 +293,28 @@ sort_date_parse(const char *value, time_t *time_r)
 	static const unsigned char mdays[12] = {
 		31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
 	};
-	const char *p = skip_cfws(value);
+	const char *p = search_skip_cfws(value);
 	unsigned int day, month, year, hour, min, sec = 0, digits;
 	int zone = 0;
 
 	if (isalpha((unsigned char)p[0])) {
 		while (isalpha((unsigned char)*p))
 			p++;
-		p = skip_cfws(p);
+		p = search_skip_cfws(p);
 		if (*p != ',')
 			return -1;
-		p = skip_cfws(p + 1);
+		p = search_skip_cfws(p + 1);
 	}
 	if (!read_num(&p, 1, 2, &day, &digits) || day == 0)
 		return -1;
-	p = skip_cfws(p);
+	p = search_skip_cfws(p);
 	for (month = 0; month < 12; month++) {
 		if (strncasecmp(p, months[month], 3) == 0)
 			break;
 	}
 	if (month == 12 || isalpha((unsigned char)p[3]))
 		return -1;
-	p = skip_cfws(p + 3);
+	p = search_skip_cfws(p + 3);
 	if (!read_num(&p, 2, 4, &year, &digits))
 		return -1;
 	if (digits == 2)
@@ -346,22 +325,22 @@ sort_date_parse(const char *value, time_t *time_r)
 	    (month == 1 && day == 29 &&
 	     !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))))
 		return -1;
-	p = skip_cfws(p);
+	p = search_skip_cfws(p);
 	if (!read_num(&p, 1, 2, &hour, &digits) || hour > 23)
 		return -1;
-	p = skip_cfws(p);
+	p = search_skip_cfws(p);
 	if (*p != ':')
 		return -1;
-	p = skip_cfws(p + 1);
+	p = search_skip_cfws(p + 1);
 	if (!read_num(&p, 1, 2, &min, &digits) || min > 59)
 		return -1;
-	p = skip_cfws(p);
+	p = search_skip_cfws(p);
 	if (*p == ':') {
-		p = skip_cfws(p + 1);
+		p = search_skip_cfws(p + 1);
 		/* 60: a leap second */
 		if (!read_num(&p, 1, 2, &sec, &digits) || sec > 60)
 			return -1;
-		p = skip_cfws(p);
+		p = search_skip_cfws(p);
 	}
 	if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1])) {
 		unsigned int hhmm;
