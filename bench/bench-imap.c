@@ -4,7 +4,9 @@
                 LOGOUT. Latency: connect to the tagged OK of LOGIN.
    imap-idle    one control session of user --user-first (it APPENDs a
                 message if INBOX is empty and takes the UID of message
-                1), then --count sessions of the same user, --conns
+                1), then --count sessions spread over --users users in
+                blocks (sessions 0 .. count/users - 1 are the control
+                user's, the next block the next user's, ...), --conns
                 logins at a time, each with INBOX selected and in IDLE
                 (RFC 2177). Prints "ready conns=N" and waits for standard
                 input to end (the caller measures the server's memory);
@@ -1001,12 +1003,19 @@ idle_push_begin(struct bench *b)
 	idle_round_start(b);
 }
 
+/* Session k belongs to user user_first + k / block, block being
+   count / users rounded up: the measured sessions (the first
+   IMAP_PUSH_MEASURED) are the control user's as long as a block holds
+   at least that many, and a change wakes only its user's block. */
 static void
 idle_open_next(struct bench *b)
 {
+	unsigned int users = b->opt.users > 0 ? b->opt.users : 1;
+	unsigned int block = (b->opt.count + users - 1) / users;
+
 	if (b->next >= b->opt.count || idle.phase != PH_LOGIN)
 		return;
-	client_open(b, b->next, b->opt.user_first);
+	client_open(b, b->next, b->opt.user_first + b->next / block);
 	b->next++;
 }
 
@@ -1317,8 +1326,8 @@ idle_report(struct bench *b)
 
 const struct workload workload_imap_idle = {
 	.name = "imap-idle",
-	.summary = "--count sessions of one user in IDLE; push delay of "
-		   "UID STORE and of an LMTP delivery",
+	.summary = "--count sessions of --users users (in blocks) in IDLE; "
+		   "push delay of UID STORE and of an LMTP delivery",
 	.start = idle_start,
 	.line = idle_line,
 	.closed = idle_closed,
