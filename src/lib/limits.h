@@ -287,5 +287,20 @@
    is held while they are written (a few ms each), so sessions of that
    user wait at most a few tens of ms. */
 #define FTS_INDEX_TXN_ROWS 8
+/* The nice value of the daemon's main thread, which runs the indexer
+   (and the hourly POP3 sweep), once the workers have started: after a
+   burst of deliveries the index catches up on CPU the sessions leave,
+   instead of taking half of it from them. Not 19: a turn holds one
+   user's lock for a few ms of its CPU, and at weight 110 against a busy
+   worker's 1024 that stays under a few hundred ms. */
+#define FTS_INDEX_NICE 10
+
+/* Garbage of the full-text index (rows of messages that went) is
+   deleted row by row, each delete as dear as writing the row, unless at
+   most FTS_GC_COPY_ROWS live rows remain and they are fewer than the
+   garbage rows: then the live rows are copied into a fresh table and the
+   old one dropped (a mailbox drained over POP3 leaves none). The copy
+   holds the user's lock about as long as one indexing transaction. */
+#define FTS_GC_COPY_ROWS 16
 
 #endif

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -93,6 +94,9 @@ enum sq_stmt_id {
 	S_FTS_UNINDEXED,
 	S_FTS_PENDING,
 	S_FTS_GARBAGE,
+	S_FTS_GARBAGE_COUNT,
+	S_FTS_ROW_COUNT,
+	S_FTS_GARBAGE_CLEAR,
 	S_FTS_DROP_ROW,
 	S_FTS_DROP_GARBAGE,
 	S_FTS_ROW,
@@ -227,6 +231,13 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_FTS_PENDING] = "SELECT id FROM blobs WHERE (fts IS NULL OR "
 			  "fts = 0) AND fts IS NULL LIMIT ?",
 	[S_FTS_GARBAGE] = "SELECT id FROM fts_garbage LIMIT ?",
+	/* garbage ids, and those of them that have a row */
+	[S_FTS_GARBAGE_COUNT] = "SELECT COUNT(*), COALESCE(SUM(EXISTS ("
+				"SELECT 1 FROM fts_docsize d "
+				"WHERE d.id = g.id)), 0) "
+				"FROM fts_garbage g",
+	[S_FTS_ROW_COUNT] = "SELECT COUNT(*) FROM fts_docsize",
+	[S_FTS_GARBAGE_CLEAR] = "DELETE FROM fts_garbage",
 	[S_FTS_DROP_ROW] = "DELETE FROM fts WHERE rowid = ?",
 	[S_FTS_DROP_GARBAGE] = "DELETE FROM fts_garbage WHERE id = ?",
 	[S_FTS_ROW] = "SELECT root, addr, other, body FROM fts "
@@ -376,9 +387,11 @@ static const char sq_upgrade_2_3[] =
    row's state: NULL none (saved before this version, or not indexed),
    0 incomplete, 1 complete. The trigger drops the row with its blob
    on every path that deletes blobs. */
+#define SQ_FTS_COLUMNS \
+	"(root, addr, other, body," \
+	" tokenize = 'trigram case_sensitive 1', detail = column)"
 static const char sq_upgrade_3_4[] =
-	"CREATE VIRTUAL TABLE fts USING fts5(root, addr, other, body,"
-	" tokenize = 'trigram case_sensitive 1', detail = column);"
+	"CREATE VIRTUAL TABLE fts USING fts5" SQ_FTS_COLUMNS ";"
 	"ALTER TABLE blobs ADD COLUMN fts INTEGER;"
 	"CREATE TRIGGER blobs_fts_delete AFTER DELETE ON blobs"
 	" BEGIN DELETE FROM fts WHERE rowid = old.id; END;"
@@ -3676,13 +3689,53 @@ sq_fts_pending(struct store_user *user, unsigned max, uint64_t **ids_r,
 	return sq_collect_ids(su, stmt, ids_r, count_r, error_r);
 }
 
+/* Two counts from one row of stmt (already bound). */
+static int
+sq_count2(struct sq_user *su, sqlite3_stmt *stmt, uint64_t *a_r,
+	  uint64_t *b_r, const char **error_r)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW) {
+		*a_r = col_u64(stmt, 0);
+		if (b_r != NULL)
+			*b_r = col_u64(stmt, 1);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW)
+		return sq_fail(su, error_r, "counting failed");
+	return 0;
+}
+
+/* The index without its garbage, in one go (limits.h FTS_GC_COPY_ROWS):
+   the live rows are copied into a new table, which replaces the old.
+   Every row not in fts_garbage is live: a blob that goes puts its id
+   there (the trigger). Cached statements naming the table are prepared
+   again by SQLite at their next step (schema change). */
+static int
+sq_fts_rebuild(struct sq_user *su, const char **error_r)
+{
+	static const char sql[] =
+		"CREATE VIRTUAL TABLE fts_new USING fts5" SQ_FTS_COLUMNS ";"
+		"INSERT INTO fts_new (rowid, root, addr, other, body)"
+		" SELECT rowid, root, addr, other, body FROM fts"
+		" WHERE rowid NOT IN (SELECT id FROM fts_garbage);"
+		"DROP TABLE fts;"
+		"ALTER TABLE fts_new RENAME TO fts;"
+		"DELETE FROM fts_garbage;";
+
+	if (sqlite3_exec(su->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "rebuilding the index failed");
+	return 0;
+}
+
 static int
 sq_fts_collect_garbage(struct store_user *user, unsigned max,
 		       unsigned *count_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
 	sqlite3_stmt *stmt;
-	uint64_t *ids = NULL;
+	uint64_t *ids = NULL, garbage = 0, garbage_rows = 0, rows = 0;
 	unsigned count = 0;
 
 	/* Lost to a power cut, the ids are simply collected again. */
@@ -3690,6 +3743,24 @@ sq_fts_collect_garbage(struct store_user *user, unsigned max,
 	if (sq_begin(su, error_r) < 0) {
 		sq_set_lazy(su, false);
 		return -1;
+	}
+	if ((stmt = sq_stmt(su, error_r, S_FTS_GARBAGE_COUNT)) == NULL ||
+	    sq_count2(su, stmt, &garbage, &garbage_rows, error_r) < 0 ||
+	    (stmt = sq_stmt(su, error_r, S_FTS_ROW_COUNT)) == NULL ||
+	    sq_count2(su, stmt, &rows, NULL, error_r) < 0)
+		goto fail;
+	if (garbage > 0 && (garbage_rows == 0 ||
+			    (rows - garbage_rows <= FTS_GC_COPY_ROWS &&
+			     rows - garbage_rows < garbage_rows))) {
+		/* ids of messages never indexed, or few live rows: all the
+		   garbage goes at once */
+		if ((garbage_rows > 0 && sq_fts_rebuild(su, error_r) < 0) ||
+		    sq_simple(su, S_FTS_GARBAGE_CLEAR, error_r) < 0 ||
+		    sq_commit(su, error_r) < 0)
+			goto fail;
+		sq_set_lazy(su, false);
+		*count_r = garbage > UINT_MAX ? UINT_MAX : (unsigned)garbage;
+		return 0;
 	}
 	if ((stmt = sq_stmt(su, error_r, S_FTS_GARBAGE)) == NULL)
 		goto fail;

@@ -2746,15 +2746,12 @@ check_fts_rows(struct fixture *f, uint32_t old_uid)
 
 	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, NULL,
 				       &error), 1);
-	/* The rows of blobs that went wait for the indexer, in small
-	   transactions; then they are gone. */
+	/* The rows of blobs that went wait for the indexer; with no live
+	   row left they go all at once. */
 	unsigned collected;
 	assert_int_equal(store_fts_collect_garbage(f->user, 1, &collected,
 						   &error), 0);
-	assert_int_equal(collected, 1);
-	assert_int_equal(store_fts_collect_garbage(f->user, 10, &collected,
-						   &error), 0);
-	assert_int_equal(collected, 1);
+	assert_int_equal(collected, 2);
 	assert_int_equal(store_fts_collect_garbage(f->user, 10, &collected,
 						   &error), 0);
 	assert_int_equal(collected, 0);
@@ -2793,6 +2790,71 @@ test_fts_rows_upgrade(void **state)
 	open_store(f, &f->store);
 	open_user(f);
 	check_fts_rows(f, uid);
+}
+
+/* Garbage goes row by row while many live rows remain, and all at once
+   (the live rows copied into a new table) once few do; either way the
+   live rows stay found and new rows can be written. */
+static void
+test_fts_garbage(void **state)
+{
+	static const char *const seven[] = { "w07" };
+	struct fixture *f = *state;
+	struct store_fts_entry entries[FTS_GC_COPY_ROWS + 4];
+	char texts[FTS_GC_COPY_ROWS + 4][16];
+	uint32_t uids[FTS_GC_COPY_ROWS + 4];
+	const unsigned n = FTS_GC_COPY_ROWS + 4;
+	struct fts_seen seen;
+	const char *error = NULL;
+	unsigned collected;
+
+	memset(entries, 0, sizeof(entries));
+	for (unsigned i = 0; i < n; i++) {
+		uids[i] = save_msg(f->user, f->inbox, "x\r\n");
+		snprintf(texts[i], sizeof(texts[i]), "\x01w%02u", i);
+		entries[i].blob_id = blob_of(f, uids[i]);
+		entries[i].doc.text[STORE_FTS_BODY] = texts[i];
+		entries[i].doc.len[STORE_FTS_BODY] = strlen(texts[i]);
+		entries[i].doc.complete = true;
+	}
+	assert_int_equal(store_fts_set(f->user, entries, n, &error), 0);
+
+	/* 3 go, FTS_GC_COPY_ROWS + 1 stay: row by row, max at a time */
+	struct store_uid_range first = { uids[0], uids[2] };
+	assert_int_equal(store_expunge(f->user, f->inbox, &first, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_fts_collect_garbage(f->user, 2, &collected,
+						   &error), 0);
+	assert_int_equal(collected, 2);
+	assert_int_equal(store_fts_collect_garbage(f->user, 2, &collected,
+						   &error), 0);
+	assert_int_equal(collected, 1);
+
+	/* all but 5 go: the 5 are copied, the garbage dropped at once */
+	struct store_uid_range most = { uids[3], uids[n - 6] };
+	assert_int_equal(store_expunge(f->user, f->inbox, &most, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_fts_collect_garbage(f->user, 2, &collected,
+						   &error), 0);
+	assert_int_equal(collected, n - 8);
+	assert_int_equal(store_fts_collect_garbage(f->user, 2, &collected,
+						   &error), 0);
+	assert_int_equal(collected, 0);
+	assert_int_equal(fts_query(f, NULL, 0, &seen), 5);
+	assert_int_equal(fts_query(f, seven, 1, &seen), 0);
+	static const char *const last[] = { "w19" };
+	assert_int_equal(fts_query(f, last, 1, &seen), 1);
+	assert_true(seen.ids[0] == entries[n - 1].blob_id);
+	assert_string_equal(seen.body[0], "\x01w19");
+
+	/* the new table takes rows */
+	uint32_t uid = save_msg(f->user, f->inbox, "y\r\n");
+	entries[0].blob_id = blob_of(f, uid);
+	entries[0].doc.text[STORE_FTS_BODY] = "\x01w07";
+	entries[0].doc.len[STORE_FTS_BODY] = 4;
+	assert_int_equal(store_fts_set(f->user, entries, 1, &error), 0);
+	assert_int_equal(fts_query(f, seven, 1, &seen), 1);
+	assert_true(seen.ids[0] == entries[0].blob_id);
 }
 
 int
@@ -2853,6 +2915,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_rows_fresh, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fts_rows_upgrade, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fts_garbage, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
