@@ -23,29 +23,16 @@ title_all(uint32_t *u32, size_t len)
 		u32[i] = uc_totitle(u32[i]);
 }
 
-void
-search_text_fold(const uint8_t *data, size_t len, struct buf *out)
+/* The slow way, for a run of bytes >= 0x80 (whole characters, or
+   invalid ones). */
+static void
+fold_unicode(const uint8_t *data, size_t len, struct buf *out)
 {
 	struct buf clean;
 	uint32_t *u32, *norm;
 	uint8_t *u8;
-	size_t i, u32_len, norm_len, u8_len;
+	size_t u32_len, norm_len, u8_len;
 
-	for (i = 0; i < len; i++) {
-		if (data[i] >= 0x80)
-			break;
-	}
-	if (i == len) {
-		/* ASCII: titlecase is upper case, NFKD changes nothing. */
-		uint8_t *p = buf_reserve(out, len);
-
-		if (p == NULL)
-			return;
-		for (i = 0; i < len; i++)
-			p[i] = (uint8_t)toupper(data[i]);
-		buf_commit(out, len);
-		return;
-	}
 	buf_init(&clean, 0);
 	if (!utf8_is_valid(data, len)) {
 		mail_utf8_sanitize(data, len, &clean);
@@ -73,6 +60,37 @@ search_text_fold(const uint8_t *data, size_t len, struct buf *out)
 	free(norm);
 	free(u8);
 	buf_free(&clean);
+}
+
+/* ASCII runs are upper-cased on the spot (titlecase is upper case, NFKD
+   changes nothing) and only the runs of other bytes go through Unicode:
+   the result is the same as folding the whole text, since an ASCII
+   character decomposes to itself and is a starter (combining class 0),
+   which canonical reordering never moves a mark across, and a run of
+   bytes >= 0x80 never splits a UTF-8 sequence. */
+void
+search_text_fold(const uint8_t *data, size_t len, struct buf *out)
+{
+	size_t i = 0, j;
+
+	while (i < len) {
+		for (j = i; j < len && data[j] < 0x80; j++)
+			;
+		if (j > i) {
+			uint8_t *p = buf_reserve(out, j - i);
+
+			if (p == NULL)
+				return;
+			for (size_t k = i; k < j; k++)
+				*p++ = (uint8_t)toupper(data[k]);
+			buf_commit(out, j - i);
+		}
+		for (i = j; j < len && data[j] >= 0x80; j++)
+			;
+		if (j > i)
+			fold_unicode(data + i, j - i, out);
+		i = j;
+	}
 }
 
 static void

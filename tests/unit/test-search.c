@@ -944,6 +944,13 @@ test_fold(void **state)
 		/* sigma, final sigma and capital sigma are one */
 		{ "\xcf\x83\xce\xb9\xcf\x82", "\xce\xa3\xce\x99\xce\xa3" },
 		{ "a\xff" "b", "A\xef\xbf\xbd" "B" }, /* invalid: U+FFFD */
+		{ "a\xc3" "b", "A\xef\xbf\xbd" "B" }, /* cut sequence */
+		/* ASCII and other runs folded apart give the whole's fold:
+		   marks after an ASCII letter are still put in canonical
+		   order (dot below, class 220, before dot above, 230) */
+		{ "e\xcc\x87\xcc\xa3", "E\xcc\xa3\xcc\x87" },
+		{ "x caf\xc3\xa9 y \xef\xac\x81 z\xc3\xa9\xc3\xa9!",
+		  "X CAFE\xcc\x81 Y FI ZE\xcc\x81" "E\xcc\x81!" },
 		{ "", "" },
 	};
 
