@@ -646,6 +646,10 @@ daemon_run(struct daemon *d, bool demo)
 	}
 	log_info(&daemon_log, "quire %s started: %u workers", QUIRE_VERSION,
 		 worker_pool_count(d->pool));
+	/* The workers exist: lower only this thread (Linux keeps a nice
+	   value per thread). */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), FTS_INDEX_NICE) < 0)
+		log_warn(&daemon_log, "setpriority: %s", strerror(errno));
 	print_banner(d, demo_password);
 
 	time_t next_sweep = time(NULL);
