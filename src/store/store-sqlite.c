@@ -1023,6 +1023,12 @@ sq_open_db(struct store_user *user, const char **error_r)
 			 /* 1 MiB page cache: per-user databases are small
 			    and many users are open at once. */
 			 "PRAGMA cache_size = -1024;"
+			 /* Debian builds with secure_delete on, which
+			    writes every freed page zeroed into the WAL:
+			    deleted content is cleared only within pages
+			    written anyway (the files of expunged messages
+			    are unlinked, not shredded, either). */
+			 "PRAGMA secure_delete = FAST;"
 			 "PRAGMA foreign_keys = OFF;",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		sq_fail(su, error_r, "setting up the database failed");
