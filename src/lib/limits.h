@@ -296,11 +296,15 @@
 #define FTS_INDEX_NICE 10
 
 /* Garbage of the full-text index (rows of messages that went) is
-   deleted row by row, each delete as dear as writing the row, unless at
-   most FTS_GC_COPY_ROWS live rows remain and they are fewer than the
-   garbage rows: then the live rows are copied into a fresh table and the
-   old one dropped (a mailbox drained over POP3 leaves none). The copy
-   holds the user's lock about as long as one indexing transaction. */
+   deleted row by row, each delete as dear as writing the row, unless no
+   live row remains (a mailbox drained over POP3) or at most
+   FTS_GC_COPY_ROWS do against FTS_GC_COPY_MIN_GARBAGE garbage rows: then
+   the live rows are copied into a fresh table and the old one dropped.
+   The copy holds the user's lock about as long as one indexing
+   transaction; the new table is a schema change, after which every
+   statement of that user's connection is prepared again, so it is not
+   worth it for a few garbage rows. */
 #define FTS_GC_COPY_ROWS 16
+#define FTS_GC_COPY_MIN_GARBAGE 64
 
 #endif

@@ -3755,9 +3755,10 @@ sq_fts_collect_garbage(struct store_user *user, unsigned max,
 	    (stmt = sq_stmt(su, error_r, S_FTS_ROW_COUNT)) == NULL ||
 	    sq_count2(su, stmt, &rows, NULL, error_r) < 0)
 		goto fail;
-	if (garbage > 0 && (garbage_rows == 0 ||
-			    (rows - garbage_rows <= FTS_GC_COPY_ROWS &&
-			     rows - garbage_rows < garbage_rows))) {
+	uint64_t live = rows > garbage_rows ? rows - garbage_rows : 0;
+	if (garbage > 0 && (garbage_rows == 0 || live == 0 ||
+			    (live <= FTS_GC_COPY_ROWS &&
+			     garbage_rows >= FTS_GC_COPY_MIN_GARBAGE))) {
 		/* ids of messages never indexed, or few live rows: all the
 		   garbage goes at once */
 		if ((garbage_rows > 0 && sq_fts_rebuild(su, error_r) < 0) ||

@@ -2792,22 +2792,26 @@ test_fts_rows_upgrade(void **state)
 	check_fts_rows(f, uid);
 }
 
-/* Garbage goes row by row while many live rows remain, and all at once
-   (the live rows copied into a new table) once few do; either way the
-   live rows stay found and new rows can be written. */
+/* Garbage goes row by row while many live rows remain or it is small,
+   and all at once (the live rows copied into a new table) once few live
+   rows face much garbage or none remain; either way the live rows stay
+   found and new rows can be written. */
+#define GC_N (FTS_GC_COPY_MIN_GARBAGE + 8)
 static void
 test_fts_garbage(void **state)
 {
 	static const char *const seven[] = { "w07" };
+	static const char *const last[] = { "w71" };
 	struct fixture *f = *state;
-	struct store_fts_entry entries[FTS_GC_COPY_ROWS + 4];
-	char texts[FTS_GC_COPY_ROWS + 4][16];
-	uint32_t uids[FTS_GC_COPY_ROWS + 4];
-	const unsigned n = FTS_GC_COPY_ROWS + 4;
+	struct store_fts_entry entries[GC_N];
+	char texts[GC_N][16];
+	uint32_t uids[GC_N];
+	const unsigned n = GC_N;
 	struct fts_seen seen;
 	const char *error = NULL;
 	unsigned collected;
 
+	assert_true(GC_N == 72);
 	memset(entries, 0, sizeof(entries));
 	for (unsigned i = 0; i < n; i++) {
 		uids[i] = save_msg(f->user, f->inbox, "x\r\n");
@@ -2819,7 +2823,7 @@ test_fts_garbage(void **state)
 	}
 	assert_int_equal(store_fts_set(f->user, entries, n, &error), 0);
 
-	/* 3 go, FTS_GC_COPY_ROWS + 1 stay: row by row, max at a time */
+	/* 3 go, 69 stay: row by row, max at a time */
 	struct store_uid_range first = { uids[0], uids[2] };
 	assert_int_equal(store_expunge(f->user, f->inbox, &first, 1, NULL,
 				       &error), 1);
@@ -2830,7 +2834,7 @@ test_fts_garbage(void **state)
 						   &error), 0);
 	assert_int_equal(collected, 1);
 
-	/* all but 5 go: the 5 are copied, the garbage dropped at once */
+	/* 64 go, 5 stay: the 5 are copied, the garbage dropped at once */
 	struct store_uid_range most = { uids[3], uids[n - 6] };
 	assert_int_equal(store_expunge(f->user, f->inbox, &most, 1, NULL,
 				       &error), 1);
@@ -2842,10 +2846,9 @@ test_fts_garbage(void **state)
 	assert_int_equal(collected, 0);
 	assert_int_equal(fts_query(f, NULL, 0, &seen), 5);
 	assert_int_equal(fts_query(f, seven, 1, &seen), 0);
-	static const char *const last[] = { "w19" };
 	assert_int_equal(fts_query(f, last, 1, &seen), 1);
 	assert_true(seen.ids[0] == entries[n - 1].blob_id);
-	assert_string_equal(seen.body[0], "\x01w19");
+	assert_string_equal(seen.body[0], "\x01w71");
 
 	/* the new table takes rows */
 	uint32_t uid = save_msg(f->user, f->inbox, "y\r\n");
@@ -2855,6 +2858,23 @@ test_fts_garbage(void **state)
 	assert_int_equal(store_fts_set(f->user, entries, 1, &error), 0);
 	assert_int_equal(fts_query(f, seven, 1, &seen), 1);
 	assert_true(seen.ids[0] == entries[0].blob_id);
+
+	/* 2 go, 4 stay: little garbage goes row by row */
+	struct store_uid_range two = { uids[n - 5], uids[n - 4] };
+	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_fts_collect_garbage(f->user, 1, &collected,
+						   &error), 0);
+	assert_int_equal(collected, 1);
+
+	/* all go: none stays, all the garbage goes at once */
+	struct store_uid_range all = { 1, uid };
+	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_fts_collect_garbage(f->user, 1, &collected,
+						   &error), 0);
+	assert_int_equal(collected, 5);
+	assert_int_equal(fts_query(f, NULL, 0, &seen), 0);
 }
 
 int
