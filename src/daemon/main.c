@@ -640,6 +640,9 @@ daemon_run(struct daemon *d, bool demo)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Files of removed messages go on this thread (the loop below),
+	   not in the sessions that removed them. */
+	store_unlinks_defer(d->store);
 	if (worker_pool_start(d->pool, &error) < 0) {
 		log_error(&daemon_log, "workers: %s", error);
 		goto out;
@@ -654,8 +657,8 @@ daemon_run(struct daemon *d, bool demo)
 
 	time_t next_sweep = time(NULL);
 	for (;;) {
-		/* Every second: the indexer's turn (fts_work), which is
-		   usually a look at an empty list. */
+		/* Every second: the queued unlinks, then the indexer's
+		   turn (fts_work); usually looks at empty lists. */
 		struct timespec ts = { .tv_sec = FTS_INDEX_INTERVAL_SECS };
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 
@@ -672,6 +675,7 @@ daemon_run(struct daemon *d, bool demo)
 			expire_sweep(d);
 			next_sweep = time(NULL) + EXPIRE_SWEEP_SECS;
 		}
+		(void)store_unlinks_run(d->store);
 		fts_work(d);
 	}
 	worker_pool_stop(d->pool, SHUTDOWN_GRACE_MSECS);

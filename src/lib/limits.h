@@ -288,7 +288,8 @@
    user wait at most a few tens of ms. */
 #define FTS_INDEX_TXN_ROWS 8
 /* The nice value of the daemon's main thread, which runs the indexer
-   (and the hourly POP3 sweep), once the workers have started: after a
+   (and the hourly POP3 sweep, and the queued unlinks of removed
+   messages' files), once the workers have started: after a
    burst of deliveries the index catches up on CPU the sessions leave,
    instead of taking half of it from them. Not 19: a turn holds one
    user's lock for a few ms of its CPU, and at weight 110 against a busy
@@ -306,5 +307,10 @@
    worth it for a few garbage rows. */
 #define FTS_GC_COPY_ROWS 16
 #define FTS_GC_COPY_MIN_GARBAGE 64
+
+/* Files of removed messages queued for the daemon's main thread (store.h
+   "deferred unlinks") at most; beyond, the removing call unlinks its
+   own (8 MB of names). */
+#define STORE_UNLINK_QUEUE_MAX 350000
 
 #endif

@@ -44,6 +44,13 @@ struct store {
 	char **fts_marked;
 	unsigned fts_marked_count, fts_marked_alloc;
 
+	/* Files of removed messages waiting for store_unlinks_run(), when
+	   store_unlinks_defer() was called. */
+	pthread_mutex_t unlink_lock;
+	struct store_unlinks *unlink_head, **unlink_tail;
+	unsigned long unlink_queued;
+	bool unlink_deferred;
+
 	pthread_mutex_t registry_lock;
 	/* Unreferenced users still open, most recently released first. */
 	struct store_user *idle_head, *idle_tail;
@@ -52,6 +59,21 @@ struct store {
 #define STORE_REGISTRY_BUCKETS 256
 	struct store_user *buckets[STORE_REGISTRY_BUCKETS];
 };
+
+/* Files to unlink, relative to dir (store.h "deferred unlinks"). */
+#define STORE_UNLINK_NAME_MAX 24
+struct store_unlinks {
+	struct store_unlinks *next;
+	char *dir;
+	unsigned count;
+	char names[][STORE_UNLINK_NAME_MAX];
+};
+
+/* A batch for count names under dir, names to be filled in. */
+struct store_unlinks *store_unlinks_new(const char *dir, unsigned count);
+/* Unlinks the batch's files now, or queues them when the store defers
+   unlinks; takes the batch either way. */
+void store_unlinks_submit(struct store *store, struct store_unlinks *batch);
 
 struct store_watch {
 	struct store_watch *next;

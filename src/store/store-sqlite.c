@@ -721,18 +721,28 @@ sq_unlinks_add(struct sq_unlinks *u, uint64_t blob_id)
 	u->ids[u->count++] = blob_id;
 }
 
-/* After the commit: the rows are gone, now the files may go. A crash
-   before this leaves files without rows, which store_check() removes. */
+/* After the commit: the rows are gone, now the files may go (now or
+   queued: store.h "deferred unlinks"). A crash before they do leaves
+   files without rows, which store_check() removes. */
 static void
-sq_unlinks_run(struct sq_user *su, struct sq_unlinks *u)
+sq_unlinks_run(struct store_user *user, struct sq_unlinks *u)
 {
-	for (unsigned i = 0; i < u->count; i++) {
-		char dir[3], file[20];
-		blob_name(u->ids[i], dir, file);
-		if (unlinkat(su->blobs_fd, file, 0) < 0 && errno != ENOENT) {
-			log_error(&sq_log_ctx, "unlink(%s/blobs/%s) failed: %s",
-				  su->dir_path, file, strerror(errno));
+	struct sq_user *su = SQ(user);
+
+	if (u->count > 0) {
+		size_t len = strlen(su->dir_path) + 8;
+		char *dir = store_malloc0(len);
+		struct store_unlinks *batch;
+
+		snprintf(dir, len, "%s/blobs", su->dir_path);
+		batch = store_unlinks_new(dir, u->count);
+		free(dir);
+		for (unsigned i = 0; i < u->count; i++) {
+			char sub[3];
+
+			blob_name(u->ids[i], sub, batch->names[i]);
 		}
+		store_unlinks_submit(user->store, batch);
 	}
 	free(u->ids);
 	memset(u, 0, sizeof(*u));
@@ -1411,7 +1421,7 @@ sq_mailbox_delete(struct store_user *user, const char *name,
 	bind_u64(stmt, 1, info.id);
 	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0)
 		goto fail;
-	sq_unlinks_run(su, &unlinks);
+	sq_unlinks_run(user, &unlinks);
 	store_notify(user, info.id, STORE_CHANGE_MAILBOX, info.highestmodseq);
 	ret = 1;
 	goto out;
@@ -2745,7 +2755,7 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
-	sq_unlinks_run(su, &unlinks);
+	sq_unlinks_run(user, &unlinks);
 	store_notify(user, mailbox_id, STORE_CHANGE_EXPUNGE, modseq);
 	return 0;
 fail:
@@ -2926,7 +2936,7 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	if (sq_commit(su, error_r) < 0)
 		goto out;
 	/* The new rows hold references, so nothing is unlinked here. */
-	sq_unlinks_run(su, &unlinks);
+	sq_unlinks_run(user, &unlinks);
 	*count_r = count;
 	store_notify(user, dst_mailbox_id, STORE_CHANGE_SAVE, modseq);
 	if (move)

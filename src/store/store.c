@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,8 @@ store_open(const struct store_settings *settings, struct store **store_r,
 	store_set_io(store, NULL);
 	pthread_mutex_init(&store->registry_lock, NULL);
 	pthread_mutex_init(&store->fts_lock, NULL);
+	pthread_mutex_init(&store->unlink_lock, NULL);
+	store->unlink_tail = &store->unlink_head;
 	*store_r = store;
 	return 0;
 }
@@ -338,6 +341,8 @@ store_close(struct store **_store)
 			store_user_free(user);
 		}
 	}
+	(void)store_unlinks_run(store);
+	pthread_mutex_destroy(&store->unlink_lock);
 	pthread_mutex_destroy(&store->registry_lock);
 	for (unsigned i = 0; i < store->fts_marked_count; i++)
 		free(store->fts_marked[i]);
@@ -345,6 +350,95 @@ store_close(struct store **_store)
 	pthread_mutex_destroy(&store->fts_lock);
 	free(store->data_dir);
 	free(store);
+}
+
+/* ---- deferred unlinks ----------------------------------------------- */
+
+struct store_unlinks *
+store_unlinks_new(const char *dir, unsigned count)
+{
+	struct store_unlinks *batch =
+		store_malloc0(sizeof(*batch) +
+			      (size_t)count * STORE_UNLINK_NAME_MAX);
+
+	batch->dir = store_strdup(dir);
+	batch->count = count;
+	return batch;
+}
+
+static void
+unlinks_do(struct store_unlinks *batch)
+{
+	int dfd = open(batch->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	/* gone with its user (user del --purge): nothing left to do */
+	if (dfd < 0) {
+		if (errno != ENOENT)
+			log_error(&store_log_ctx, "open(%s) failed: %s",
+				  batch->dir, strerror(errno));
+	} else {
+		for (unsigned i = 0; i < batch->count; i++) {
+			if (unlinkat(dfd, batch->names[i], 0) < 0 &&
+			    errno != ENOENT) {
+				log_error(&store_log_ctx,
+					  "unlink(%s/%s) failed: %s",
+					  batch->dir, batch->names[i],
+					  strerror(errno));
+			}
+		}
+		close(dfd);
+	}
+	free(batch->dir);
+	free(batch);
+}
+
+void
+store_unlinks_submit(struct store *store, struct store_unlinks *batch)
+{
+	if (batch->count == 0) {
+		unlinks_do(batch);
+		return;
+	}
+	pthread_mutex_lock(&store->unlink_lock);
+	if (store->unlink_deferred &&
+	    store->unlink_queued + batch->count <= STORE_UNLINK_QUEUE_MAX) {
+		batch->next = NULL;
+		*store->unlink_tail = batch;
+		store->unlink_tail = &batch->next;
+		store->unlink_queued += batch->count;
+		batch = NULL;
+	}
+	pthread_mutex_unlock(&store->unlink_lock);
+	if (batch != NULL)
+		unlinks_do(batch);
+}
+
+void
+store_unlinks_defer(struct store *store)
+{
+	pthread_mutex_lock(&store->unlink_lock);
+	store->unlink_deferred = true;
+	pthread_mutex_unlock(&store->unlink_lock);
+}
+
+unsigned long
+store_unlinks_run(struct store *store)
+{
+	struct store_unlinks *batch, *next;
+	unsigned long count;
+
+	pthread_mutex_lock(&store->unlink_lock);
+	batch = store->unlink_head;
+	count = store->unlink_queued;
+	store->unlink_head = NULL;
+	store->unlink_tail = &store->unlink_head;
+	store->unlink_queued = 0;
+	pthread_mutex_unlock(&store->unlink_lock);
+	for (; batch != NULL; batch = next) {
+		next = batch->next;
+		unlinks_do(batch);
+	}
+	return count;
 }
 
 /* Registry helpers; the registry lock is held. */

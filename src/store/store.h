@@ -874,6 +874,19 @@ int store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
 			uint64_t **ids_r, unsigned *count_r,
 			const char **error_r);
 
+/* Deferred unlinks. The file of a removed message goes once the commit
+   that removed its last row is done: by default inside the call that
+   removed it. After store_unlinks_defer() those calls queue the files
+   and store_unlinks_run() unlinks them (the daemon's main thread, at a
+   low priority), so a POP3 QUIT or an EXPUNGE of many messages answers
+   without waiting for the filesystem. A file whose unlink a crash loses
+   has no row, and store_check() removes it at the next start; beyond
+   STORE_UNLINK_QUEUE_MAX queued files, calls unlink their own again.
+   store_close() unlinks what is still queued. Both thread-safe. */
+void store_unlinks_defer(struct store *store);
+/* Unlinks every queued file; returns how many. */
+unsigned long store_unlinks_run(struct store *store);
+
 /* Background indexing. A message is saved without its row (indexing is
    CPU work that would hold up delivery); it is then "pending" (no row:
    SEARCH reads it) until the daemon's indexer writes the row. A blob that
@@ -885,8 +898,10 @@ int store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
 int store_fts_pending(struct store_user *user, unsigned max,
 		      uint64_t **ids_r, unsigned *count_r,
 		      const char **error_r);
-/* Removes the rows of up to max blobs that are gone, in one transaction.
-   Returns 0 with *count_r removed (max: there may be more), or -1. */
+/* Removes the rows of up to max blobs that are gone, in one transaction;
+   all of them at once when few live rows remain (limits.h
+   FTS_GC_COPY_ROWS). Returns 0 with *count_r removed (at least max:
+   there may be more), or -1. */
 int store_fts_collect_garbage(struct store_user *user, unsigned max,
 			      unsigned *count_r, const char **error_r);
 /* Users whose index may have work: every save, expunge, copy, move or

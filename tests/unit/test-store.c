@@ -2877,6 +2877,51 @@ test_fts_garbage(void **state)
 	assert_int_equal(fts_query(f, NULL, 0, &seen), 0);
 }
 
+/* Deferred: the files of removed messages stay until store_unlinks_run()
+   (or store_close()); copies still hold theirs; a mailbox DELETE and a
+   MOVE queue the same way. */
+static void
+test_unlinks_deferred(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	uint64_t work;
+	unsigned n;
+
+	store_unlinks_defer(f->store);
+	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
+					      &error), 1);
+	for (unsigned i = 0; i < 4; i++)
+		save_msg(f->user, f->inbox, "msg\r\n");
+	save_msg(f->user, work, "work\r\n");
+	assert_int_equal(count_files(f, "blobs"), 5);
+
+	struct store_uid_range two = { 1, 2 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, &n,
+				       &error), 1);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_files(f, "blobs"), 5);
+	assert_int_equal(store_unlinks_run(f->store), 2);
+	assert_int_equal(count_files(f, "blobs"), 3);
+	assert_int_equal(store_unlinks_run(f->store), 0);
+
+	assert_int_equal(store_mailbox_delete(f->user, "Work", &error), 1);
+	assert_int_equal(count_files(f, "blobs"), 3);
+	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(count_files(f, "blobs"), 2);
+
+	/* left queued: store_close() unlinks them */
+	struct store_uid_range rest = { 3, 4 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &rest, 1, &n,
+				       &error), 1);
+	assert_int_equal(count_files(f, "blobs"), 2);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(count_files(f, "blobs"), 0);
+	open_store(f, &f->store);
+	open_user(f);
+}
+
 int
 main(void)
 {
@@ -2937,6 +2982,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_rows_upgrade, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fts_garbage, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unlinks_deferred, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
