@@ -3,10 +3,12 @@
 #include "search/search-text.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unicase.h>
+#include <unictype.h>
 #include <uninorm.h>
 #include <unistr.h>
 
@@ -62,6 +64,98 @@ fold_unicode(const uint8_t *data, size_t len, struct buf *out)
 	buf_free(&clean);
 }
 
+/* The folds of the two-byte code points (U+0080..U+07FF: Latin, Greek,
+   Cyrillic, Hebrew, Arabic...) whose fold starts with a starter
+   (combining class 0), worked out once by fold_unicode() itself; len 0
+   for the others (combining marks), which need the whole run. */
+struct fold_entry {
+	uint8_t len;
+	char s[15];
+};
+static struct fold_entry fold_table[0x800 - 0x80];
+static pthread_once_t fold_table_once = PTHREAD_ONCE_INIT;
+
+static void
+fold_table_init(void)
+{
+	struct buf out;
+
+	buf_init(&out, 16);
+	for (uint32_t cp = 0x80; cp < 0x800; cp++) {
+		uint8_t in[2] = { (uint8_t)(0xc0 | (cp >> 6)),
+				  (uint8_t)(0x80 | (cp & 0x3f)) };
+		ucs4_t first;
+
+		if (uc_combining_class(cp) != 0)
+			continue;
+		buf_reset(&out);
+		fold_unicode(in, 2, &out);
+		if (out.len == 0 || out.len > sizeof(fold_table[0].s) ||
+		    u8_mbtouc(&first, out.data, out.len) <= 0 ||
+		    uc_combining_class(first) != 0)
+			continue;
+		memcpy(fold_table[cp - 0x80].s, out.data, out.len);
+		fold_table[cp - 0x80].len = (uint8_t)out.len;
+	}
+	buf_free(&out);
+}
+
+/* The code point of a two-byte sequence in the table, or 0; a CJK
+   unified ideograph (U+4E00..U+9FFF: no case, no decomposition, class
+   0) sets *cjk_r. */
+static uint32_t
+fold_table_cp(const uint8_t *p, size_t left, bool *cjk_r)
+{
+	*cjk_r = false;
+	if (left >= 2 && p[0] >= 0xc2 && p[0] <= 0xdf &&
+	    (p[1] & 0xc0) == 0x80) {
+		uint32_t cp = ((uint32_t)(p[0] & 0x1f) << 6) | (p[1] & 0x3f);
+
+		return fold_table[cp - 0x80].len > 0 ? cp : 0;
+	}
+	if (left >= 3 && p[0] >= 0xe4 && p[0] <= 0xe9 &&
+	    (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+		uint32_t cp = ((uint32_t)(p[0] & 0x0f) << 12) |
+			      ((uint32_t)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+
+		*cjk_r = cp >= 0x4e00 && cp <= 0x9fff;
+	}
+	return 0;
+}
+
+/* A run of bytes >= 0x80 by table when every character of it is in the
+   table or a CJK ideograph: each such fold starts with a starter and is
+   in canonical order, so the run's fold is theirs one after the other.
+   False (nothing written) otherwise. */
+static bool
+fold_run_table(const uint8_t *p, size_t len, struct buf *out)
+{
+	bool cjk;
+
+	pthread_once(&fold_table_once, fold_table_init);
+	for (size_t i = 0; i < len;) {
+		if (fold_table_cp(p + i, len - i, &cjk) != 0)
+			i += 2;
+		else if (cjk)
+			i += 3;
+		else
+			return false;
+	}
+	for (size_t i = 0; i < len;) {
+		uint32_t cp = fold_table_cp(p + i, len - i, &cjk);
+
+		if (cp != 0) {
+			(void)buf_append(out, fold_table[cp - 0x80].s,
+					 fold_table[cp - 0x80].len);
+			i += 2;
+		} else {
+			(void)buf_append(out, p + i, 3);
+			i += 3;
+		}
+	}
+	return true;
+}
+
 /* ASCII runs are upper-cased on the spot (titlecase is upper case, NFKD
    changes nothing) and only the runs of other bytes go through Unicode:
    the result is the same as folding the whole text, since an ASCII
@@ -87,7 +181,7 @@ search_text_fold(const uint8_t *data, size_t len, struct buf *out)
 		}
 		for (i = j; j < len && data[j] >= 0x80; j++)
 			;
-		if (j > i)
+		if (j > i && !fold_run_table(data + i, j - i, out))
 			fold_unicode(data + i, j - i, out);
 		i = j;
 	}
