@@ -537,7 +537,9 @@ const struct workload workload_imap_mixed = {
    Dovecot's Maildir the same way, `quire-bench large-maildir`). Then one
    new session times, LARGE_REPS times: SELECT INBOX, UID FETCH 1:*
    (FLAGS), UID SEARCH TEXT of the word one message in
-   BENCH_LARGE_NEEDLE_EVERY holds. */
+   BENCH_LARGE_NEEDLE_EVERY holds, and UID STORE +FLAGS (\Flagged) then
+   -FLAGS on the middle message (two timed STOREs, so the mailbox is
+   left as it was). */
 #define LARGE_WINDOW 16
 #define LARGE_BATCH_WINDOW 4
 #define LARGE_REPS 3
@@ -548,11 +550,14 @@ enum large_cmd {
 	LG_SELECT = 0,
 	LG_FETCH,
 	LG_SEARCH,
+	LG_STORE_SET,
+	LG_STORE_CLEAR,
 	LG_COUNT,
 };
 
+/* both STOREs report as one figure */
 static const char *const large_names[LG_COUNT] = {
-	"select", "fetch_flags", "search_text",
+	"select", "fetch_flags", "search_text", "store_flag", "store_flag",
 };
 
 static struct {
@@ -572,7 +577,7 @@ static struct {
 	unsigned int rep;
 	double t_cmd;
 	unsigned int search_hits;
-	double lat[LG_COUNT][LARGE_REPS];
+	double lat[LG_COUNT][2 * LARGE_REPS];
 	size_t lat_n[LG_COUNT];
 } large;
 
@@ -652,6 +657,13 @@ large_probe_send(struct client *c)
 	case LG_SEARCH:
 		large.search_hits = 0;
 		imap_cmd(c, "UID SEARCH TEXT " BENCH_LARGE_NEEDLE);
+		break;
+	case LG_STORE_SET:
+	case LG_STORE_CLEAR:
+		/* UIDs run 1..n in both servers' filled mailboxes */
+		imap_cmd(c, "UID STORE %u %cFLAGS (\\Flagged)",
+			 large.exists / 2 > 0 ? large.exists / 2 : 1,
+			 large.cmd == LG_STORE_SET ? '+' : '-');
 		break;
 	case LG_COUNT:
 		abort();
@@ -742,7 +754,8 @@ large_line(struct client *c, const char *line, size_t len)
 		large.lat[large.cmd][large.lat_n[large.cmd]++] =
 			bench_now() - large.t_cmd;
 		b->ops++;
-		if (large.cmd == LG_SEARCH && ++large.rep == LARGE_REPS) {
+		if (large.cmd == LG_STORE_CLEAR &&
+		    ++large.rep == LARGE_REPS) {
 			imap_logout(c);
 			return true;
 		}
@@ -828,7 +841,12 @@ large_report(struct bench *b)
 				(double)large.filled / large.fill_secs);
 	}
 	bench_report_kv("search_hits", "%u", large.search_hits);
-	for (unsigned int k = 0; k < LG_COUNT; k++) {
+	/* the two STOREs' times as one list */
+	for (size_t i = 0; i < large.lat_n[LG_STORE_CLEAR]; i++) {
+		large.lat[LG_STORE_SET][large.lat_n[LG_STORE_SET]++] =
+			large.lat[LG_STORE_CLEAR][i];
+	}
+	for (unsigned int k = 0; k < LG_STORE_CLEAR; k++) {
 		snprintf(key, sizeof(key), "%s", large_names[k]);
 		bench_report_lat(key, large.lat[k], large.lat_n[k]);
 	}
@@ -837,7 +855,7 @@ large_report(struct bench *b)
 const struct workload workload_imap_large = {
 	.name = "imap-large",
 	.summary = "fill INBOX to --count messages, then time SELECT, "
-		   "UID FETCH 1:* (FLAGS), UID SEARCH TEXT",
+		   "UID FETCH 1:* (FLAGS), UID SEARCH TEXT, UID STORE",
 	.start = large_start,
 	.line = large_line,
 	.closed = large_closed,
