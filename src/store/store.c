@@ -396,7 +396,8 @@ void
 store_unlinks_submit(struct store *store, struct store_unlinks *batch)
 {
 	if (batch->count == 0) {
-		unlinks_do(batch);
+		free(batch->dir);
+		free(batch);
 		return;
 	}
 	pthread_mutex_lock(&store->unlink_lock);
