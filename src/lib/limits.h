@@ -313,4 +313,13 @@
    own (8 MB of names). */
 #define STORE_UNLINK_QUEUE_MAX 350000
 
+/* Spare files (store.h "spare files"): a removed message's file of at
+   most STORE_SPARE_FILE_MAX bytes on disk is kept for the next save, up
+   to STORE_SPARE_COUNT files and STORE_SPARE_BYTES bytes in all; spares
+   not taken for STORE_SPARE_IDLE_SECS are removed. */
+#define STORE_SPARE_FILE_MAX (256 * 1024)
+#define STORE_SPARE_COUNT 2048
+#define STORE_SPARE_BYTES (64 * 1024 * 1024)
+#define STORE_SPARE_IDLE_SECS 300
+
 #endif

@@ -51,6 +51,17 @@ struct store {
 	unsigned long unlink_queued;
 	bool unlink_deferred;
 
+	/* Spare files (store.h "spare files"), under spare_fd (-1: none
+	   kept): a ring of spare_count names from spare_head, their
+	   disk use in spare_bytes. */
+	pthread_mutex_t spare_lock;
+	int spare_fd;
+	struct store_spare *spares;
+	unsigned spare_head, spare_count;
+	uint32_t spare_seq;
+	uint64_t spare_bytes;
+	time_t spare_last_take;
+
 	pthread_mutex_t registry_lock;
 	/* Unreferenced users still open, most recently released first. */
 	struct store_user *idle_head, *idle_tail;
@@ -74,6 +85,18 @@ struct store_unlinks *store_unlinks_new(const char *dir, unsigned count);
 /* Unlinks the batch's files now, or queues them when the store defers
    unlinks; takes the batch either way. */
 void store_unlinks_submit(struct store *store, struct store_unlinks *batch);
+
+/* A spare file: data_dir/spare/<name>, bytes on disk. */
+struct store_spare {
+	uint32_t name;
+	uint32_t bytes;
+};
+
+/* Renames a spare file to dir_fd/name (which must not exist) and opens
+   it for writing; it still holds an old message, which the caller
+   overwrites from offset 0 and cuts to the length it wrote. Returns the
+   fd, or -1 when no spare is free (the caller creates a file). */
+int store_spare_take(struct store *store, int dir_fd, const char *name);
 
 struct store_watch {
 	struct store_watch *next;

@@ -481,6 +481,10 @@ struct sq_user {
 struct sq_save {
 	int fd;
 	char tmp_name[64]; /* "" once renamed or removed */
+	/* A spare file (store_spare_take): bytes past `written` are an
+	   old message's until cut off. */
+	bool spare;
+	uint64_t written;
 };
 
 /* Blob files to unlink after a commit. */
@@ -1009,14 +1013,25 @@ user_dir_path(struct store *store, const char *username)
 	return path;
 }
 
+/* Before SQLite initialises: no allocation statistics (nothing here
+   reads them, and keeping them takes a process-wide mutex on every
+   allocation of every connection). */
+static void
+sq_global_init(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int
 sq_open_db(struct store_user *user, const char **error_r)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct sq_user *su = SQ(user);
 	size_t len = strlen(su->dir_path) + 16;
 	char *path = store_malloc0(len);
 	int ret = -1;
 
+	pthread_once(&once, sq_global_init);
 	snprintf(path, len, "%s/store.db", su->dir_path);
 	bool created = access(path, F_OK) < 0;
 	int rc = sqlite3_open_v2(path, &su->db,
@@ -1212,9 +1227,11 @@ sq_call_end(struct store_user *user)
 {
 	struct sq_user *su = SQ(user);
 
-	/* A statement left mid-result would pin an old read snapshot. */
+	/* A statement left mid-result would pin an old read snapshot.
+	   (Resetting only the busy ones: a reset takes the connection's
+	   mutex even when there is nothing to do.) */
 	for (unsigned i = 0; i < S_COUNT; i++) {
-		if (su->stmts[i] != NULL)
+		if (su->stmts[i] != NULL && sqlite3_stmt_busy(su->stmts[i]))
 			sqlite3_reset(su->stmts[i]);
 	}
 	if (!sqlite3_get_autocommit(su->db)) {
@@ -2075,6 +2092,12 @@ sq_save_begin(struct store_save *save, const char **error_r)
 		   a crashed one's. */
 		snprintf(ss->tmp_name, sizeof(ss->tmp_name), "%ld.%016llx",
 			 (long)getpid(), (unsigned long long)rnd);
+		ss->fd = store_spare_take(user->store, su->tmp_fd,
+					  ss->tmp_name);
+		if (ss->fd >= 0) {
+			ss->spare = true;
+			break;
+		}
 		ss->fd = openat(su->tmp_fd, ss->tmp_name,
 				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (ss->fd >= 0)
@@ -2111,7 +2134,22 @@ sq_save_write(struct store_save *save, const void *data, size_t size,
 		}
 		p += n;
 		size -= (size_t)n;
+		ss->written += (uint64_t)n;
 	}
+	return 0;
+}
+
+/* Cuts a spare file to what this save wrote. */
+static int
+sq_save_cut(struct sq_save *ss, const char **error_r)
+{
+	if (!ss->spare || ss->fd < 0)
+		return 0;
+	if (ftruncate(ss->fd, (off_t)ss->written) < 0) {
+		return store_error(error_r, "ftruncate() of temp file failed: "
+				   "%s", strerror(errno));
+	}
+	ss->spare = false;
 	return 0;
 }
 
@@ -2123,6 +2161,8 @@ sq_save_open_read(struct store_save *save, int *fd_r, const char **error_r)
 
 	if (ss->tmp_name[0] == '\0')
 		return store_error(error_r, "Save file already gone");
+	if (sq_save_cut(ss, error_r) < 0)
+		return -1;
 	fd = openat(SQ(save->user)->tmp_fd, ss->tmp_name,
 		    O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -2138,6 +2178,8 @@ sq_save_finish(struct store_save *save, const char **error_r)
 {
 	struct sq_save *ss = save->backend_data;
 
+	if (sq_save_cut(ss, error_r) < 0)
+		return -1;
 	if (save->user->store->io.fsync(ss->fd) < 0) {
 		return store_error(error_r, "fsync() of temp file failed: %s",
 				   strerror(errno));

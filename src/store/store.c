@@ -7,12 +7,14 @@
 #include "lib/log.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const struct log_ctx store_log_ctx = { .proto = "store" };
@@ -299,6 +301,8 @@ store_open(const struct store_settings *settings, struct store **store_r,
 	pthread_mutex_init(&store->fts_lock, NULL);
 	pthread_mutex_init(&store->unlink_lock, NULL);
 	store->unlink_tail = &store->unlink_head;
+	pthread_mutex_init(&store->spare_lock, NULL);
+	store->spare_fd = -1;
 	*store_r = store;
 	return 0;
 }
@@ -321,6 +325,8 @@ store_user_free(struct store_user *user)
 	free(user);
 }
 
+static void spares_clear(struct store *store);
+
 void
 store_close(struct store **_store)
 {
@@ -342,6 +348,11 @@ store_close(struct store **_store)
 		}
 	}
 	(void)store_unlinks_run(store);
+	spares_clear(store);
+	if (store->spare_fd >= 0)
+		close(store->spare_fd);
+	free(store->spares);
+	pthread_mutex_destroy(&store->spare_lock);
 	pthread_mutex_destroy(&store->unlink_lock);
 	pthread_mutex_destroy(&store->registry_lock);
 	for (unsigned i = 0; i < store->fts_marked_count; i++)
@@ -366,8 +377,184 @@ store_unlinks_new(const char *dir, unsigned count)
 	return batch;
 }
 
+/* ---- spare files ---------------------------------------------------- */
+
+static time_t
+spare_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Removes every spare. */
 static void
-unlinks_do(struct store_unlinks *batch)
+spares_clear(struct store *store)
+{
+	char name[16];
+
+	pthread_mutex_lock(&store->spare_lock);
+	for (; store->spare_count > 0; store->spare_count--) {
+		struct store_spare *sp = &store->spares[store->spare_head];
+
+		snprintf(name, sizeof(name), "%u", sp->name);
+		(void)unlinkat(store->spare_fd, name, 0);
+		store->spare_head = (store->spare_head + 1) % STORE_SPARE_COUNT;
+	}
+	store->spare_bytes = 0;
+	pthread_mutex_unlock(&store->spare_lock);
+}
+
+/* Sets up data_dir/spare, emptied of what an earlier run left. Spares
+   are an optimisation: any failure leaves them off. */
+static void
+spares_open(struct store *store)
+{
+	size_t len = strlen(store->data_dir) + sizeof("/spare");
+	char *path = store_malloc0(len);
+	DIR *dir;
+	int fd;
+
+	snprintf(path, len, "%s/spare", store->data_dir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		log_warn(&store_log_ctx, "mkdir(%s) failed: %s", path,
+			 strerror(errno));
+		free(path);
+		return;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(dup(fd))) == NULL) {
+		log_warn(&store_log_ctx, "open(%s) failed: %s", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return;
+	}
+	for (struct dirent *d; (d = readdir(dir)) != NULL;) {
+		if (d->d_name[0] != '.')
+			(void)unlinkat(fd, d->d_name, 0);
+	}
+	closedir(dir);
+	free(path);
+	pthread_mutex_lock(&store->spare_lock);
+	store->spares = store_malloc0(STORE_SPARE_COUNT *
+				      sizeof(*store->spares));
+	store->spare_fd = fd;
+	store->spare_last_take = spare_now();
+	pthread_mutex_unlock(&store->spare_lock);
+}
+
+/* Keeps dfd/name as a spare if it is small and there is room; false
+   when the caller is to unlink it. */
+static bool
+spare_put(struct store *store, int dfd, const char *name)
+{
+	struct stat st;
+	uint64_t bytes;
+	char spare[16];
+	bool kept = false;
+
+	pthread_mutex_lock(&store->spare_lock);
+	kept = store->spare_fd >= 0 && store->spare_count < STORE_SPARE_COUNT;
+	pthread_mutex_unlock(&store->spare_lock);
+	if (!kept || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return false;
+	kept = false;
+	bytes = (uint64_t)st.st_blocks * 512;
+	if (bytes > STORE_SPARE_FILE_MAX)
+		return false;
+	pthread_mutex_lock(&store->spare_lock);
+	if (store->spare_fd >= 0 && store->spare_count < STORE_SPARE_COUNT &&
+	    store->spare_bytes + bytes <= STORE_SPARE_BYTES) {
+		uint32_t seq = store->spare_seq++;
+
+		snprintf(spare, sizeof(spare), "%u", seq);
+		if (renameat2(dfd, name, store->spare_fd, spare,
+			      RENAME_NOREPLACE) == 0) {
+			unsigned tail = (store->spare_head +
+					 store->spare_count) %
+					STORE_SPARE_COUNT;
+
+			store->spares[tail].name = seq;
+			store->spares[tail].bytes = (uint32_t)bytes;
+			store->spare_count++;
+			store->spare_bytes += bytes;
+			kept = true;
+		}
+	}
+	pthread_mutex_unlock(&store->spare_lock);
+	return kept;
+}
+
+int
+store_spare_take(struct store *store, int dir_fd, const char *name)
+{
+	char spare[16];
+
+	/* A spare still open elsewhere (a FETCH reading the expunged
+	   message) is removed and the next one tried. */
+	for (int tries = 0; tries < 3; tries++) {
+		struct store_spare sp;
+		int fd;
+
+		pthread_mutex_lock(&store->spare_lock);
+		if (store->spare_count == 0) {
+			pthread_mutex_unlock(&store->spare_lock);
+			return -1;
+		}
+		sp = store->spares[store->spare_head];
+		store->spare_head = (store->spare_head + 1) % STORE_SPARE_COUNT;
+		store->spare_count--;
+		store->spare_bytes -= sp.bytes;
+		store->spare_last_take = spare_now();
+		pthread_mutex_unlock(&store->spare_lock);
+
+		snprintf(spare, sizeof(spare), "%u", sp.name);
+		if (renameat2(store->spare_fd, spare, dir_fd, name,
+			      RENAME_NOREPLACE) < 0) {
+			(void)unlinkat(store->spare_fd, spare, 0);
+			continue;
+		}
+		fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			(void)unlinkat(dir_fd, name, 0);
+			continue;
+		}
+		/* The file is out of every reader's reach since it became a
+		   spare, but a reader may have opened it before. A write
+		   lease is granted only when no other open file (in any
+		   process) refers to it: the test that none does. */
+		if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
+			int err = errno;
+
+			close(fd);
+			(void)unlinkat(dir_fd, name, 0);
+			if (err != EINVAL && err != ENOSYS)
+				continue; /* open elsewhere, or not ours */
+			/* no leases here (a filesystem or a sysctl
+			   without them): no spares either */
+			log_warn(&store_log_ctx,
+				 "file leases unavailable (%s): removed "
+				 "messages' files are no longer reused",
+				 strerror(err));
+			spares_clear(store);
+			pthread_mutex_lock(&store->spare_lock);
+			close(store->spare_fd);
+			store->spare_fd = -1;
+			pthread_mutex_unlock(&store->spare_lock);
+			return -1;
+		}
+		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		return fd;
+	}
+	return -1;
+}
+
+static void
+unlinks_do(struct store *store, struct store_unlinks *batch)
 {
 	int dfd = open(batch->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
@@ -378,6 +565,8 @@ unlinks_do(struct store_unlinks *batch)
 				  batch->dir, strerror(errno));
 	} else {
 		for (unsigned i = 0; i < batch->count; i++) {
+			if (spare_put(store, dfd, batch->names[i]))
+				continue;
 			if (unlinkat(dfd, batch->names[i], 0) < 0 &&
 			    errno != ENOENT) {
 				log_error(&store_log_ctx,
@@ -411,7 +600,7 @@ store_unlinks_submit(struct store *store, struct store_unlinks *batch)
 	}
 	pthread_mutex_unlock(&store->unlink_lock);
 	if (batch != NULL)
-		unlinks_do(batch);
+		unlinks_do(store, batch);
 }
 
 void
@@ -420,6 +609,8 @@ store_unlinks_defer(struct store *store)
 	pthread_mutex_lock(&store->unlink_lock);
 	store->unlink_deferred = true;
 	pthread_mutex_unlock(&store->unlink_lock);
+	if (store->spare_fd < 0)
+		spares_open(store);
 }
 
 unsigned long
@@ -427,6 +618,7 @@ store_unlinks_run(struct store *store)
 {
 	struct store_unlinks *batch, *next;
 	unsigned long count;
+	bool idle;
 
 	pthread_mutex_lock(&store->unlink_lock);
 	batch = store->unlink_head;
@@ -437,8 +629,14 @@ store_unlinks_run(struct store *store)
 	pthread_mutex_unlock(&store->unlink_lock);
 	for (; batch != NULL; batch = next) {
 		next = batch->next;
-		unlinks_do(batch);
+		unlinks_do(store, batch);
 	}
+	pthread_mutex_lock(&store->spare_lock);
+	idle = store->spare_count > 0 &&
+	       spare_now() - store->spare_last_take >= STORE_SPARE_IDLE_SECS;
+	pthread_mutex_unlock(&store->spare_lock);
+	if (idle)
+		spares_clear(store);
 	return count;
 }
 

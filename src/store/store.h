@@ -882,7 +882,18 @@ int store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
    without waiting for the filesystem. A file whose unlink a crash loses
    has no row, and store_check() removes it at the next start; beyond
    STORE_UNLINK_QUEUE_MAX queued files, calls unlink their own again.
-   store_close() unlinks what is still queued. Both thread-safe. */
+   store_close() unlinks what is still queued. Both thread-safe.
+
+   Spare files: once unlinks are deferred, the file of a removed message
+   (small enough, while there is room: limits.h STORE_SPARE_*) is moved
+   to data_dir/spare instead of unlinked, and a later save overwrites it
+   instead of creating a file: creating and freeing inodes is much of
+   the filesystem's cost of a save (on ext4 without a journal, each new
+   inode is looked for past every one freed in the last 30 seconds). A
+   spare that any process still holds open (a FETCH of the expunged
+   message) is never reused: a write lease, granted only on a file no
+   one else has open, is the test. Spares unused for a while, and all
+   of them at store_close() or the next start, are removed. */
 void store_unlinks_defer(struct store *store);
 /* Unlinks every queued file; returns how many. */
 unsigned long store_unlinks_run(struct store *store);

@@ -2922,6 +2922,127 @@ test_unlinks_deferred(void **state)
 	open_user(f);
 }
 
+static unsigned
+count_spares(struct fixture *f)
+{
+	char path[512];
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "%s/spare", f->dir);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0;
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] != '.')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static ino_t
+msg_inode(struct fixture *f, uint32_t uid, char **text_r)
+{
+	const char *error;
+	struct stat st;
+	uint64_t size;
+	int fd;
+
+	assert_int_equal(store_message_open(f->user, f->inbox, uid, &fd, &size,
+					    &error), 1);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, size);
+	*text_r = read_fd(fd, size);
+	return st.st_ino;
+}
+
+/* Files of removed messages become spares that later saves overwrite,
+   never one a reader still has open, always cut to the new length. */
+static void
+test_spare_files(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	char big[3001], *text;
+	unsigned n;
+	int fd_a;
+	uint64_t size;
+
+	store_unlinks_defer(f->store);
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(save_msg(f->user, f->inbox, big), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "short B\r\n"), 2);
+
+	/* a reader holds message 1 open while it is expunged */
+	assert_int_equal(store_message_open(f->user, f->inbox, 1, &fd_a,
+					    &size, &error), 1);
+	struct store_uid_range one = { 1, 1 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &one, 1, &n,
+				       &error), 1);
+	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(count_files(f, "blobs"), 1);
+	assert_int_equal(count_spares(f), 1);
+	/* that spare is passed over (and removed): the reader keeps its
+	   bytes */
+	assert_int_equal(save_msg(f->user, f->inbox, "C c c\r\n"), 3);
+	assert_int_equal(count_spares(f), 0);
+	text = read_fd(fd_a, size);
+	assert_string_equal(text, big);
+	free(text);
+
+	/* message 2's file, open nowhere, becomes message 4's */
+	ino_t ino_b = msg_inode(f, 2, &text);
+	free(text);
+	struct store_uid_range two = { 2, 2 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, &n,
+				       &error), 1);
+	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(count_spares(f), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, big), 4);
+	assert_int_equal(count_spares(f), 0);
+	assert_true(msg_inode(f, 4, &text) == ino_b);
+	assert_string_equal(text, big);
+	free(text);
+
+	/* a shorter message in a longer spare: cut to its length, also
+	   when the save reads its file back before it is done */
+	struct store_uid_range four = { 4, 4 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &four, 1, &n,
+				       &error), 1);
+	assert_int_equal(store_unlinks_run(f->store), 1);
+	struct store_save *save;
+	int rfd;
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error),
+			 0);
+	assert_int_equal(store_save_write(save, "D\r\n", 3, &error), 0);
+	assert_int_equal(store_save_open_read(save, &rfd, &error), 0);
+	struct stat st;
+	assert_int_equal(fstat(rfd, &st), 0);
+	assert_int_equal(st.st_size, 3);
+	close(rfd);
+	assert_int_equal(store_save_write(save, "d\r\n", 3, &error), 0);
+	uint32_t uid;
+	assert_int_equal(store_save_commit(&save, &uid, &error), 0);
+	assert_int_equal(uid, 5);
+	assert_true(msg_inode(f, 5, &text) == ino_b);
+	assert_string_equal(text, "D\r\nd\r\n");
+	free(text);
+	assert_int_equal(count_spares(f), 0);
+
+	/* closing the store removes the spares */
+	struct store_uid_range three = { 3, 3 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &three, 1, &n,
+				       &error), 1);
+	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(count_spares(f), 1);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(count_spares(f), 0);
+	open_store(f, &f->store);
+	open_user(f);
+}
+
 int
 main(void)
 {
@@ -2984,6 +3105,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_garbage, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unlinks_deferred, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_spare_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
