@@ -438,7 +438,8 @@ fts_work(struct daemon *d)
 	char *name;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	while (store_fts_next_marked(d->store, &name)) {
+	while (store_fts_next_marked(d->store, d->cfg.search_index_delay,
+				     &name)) {
 		struct store_user *user;
 		const char *error;
 		unsigned int count;
@@ -455,7 +456,7 @@ fts_work(struct daemon *d)
 			more = false;
 		}
 		if (more)
-			store_fts_mark(user);
+			store_fts_mark_due(user);
 		store_user_unref(&user);
 		free(name);
 		clock_gettime(CLOCK_MONOTONIC, &now);

@@ -54,6 +54,7 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("lmtp", "max_message_size", KEY_SIZE, lmtp_max_message_size),
 	K("quota", "storage", KEY_SIZE0, quota_storage),
 	K("quota", "messages", KEY_COUNT, quota_messages),
+	K("search", "index_delay", KEY_UINT, search_index_delay),
 };
 
 
@@ -90,6 +91,7 @@ config_init_defaults(struct quire_config *cfg)
 	listen_set1(&cfg->lmtp_listen, "127.0.0.1:2424");
 	cfg->pop3_expire_days = -1;
 	cfg->lmtp_max_message_size = LMTP_DEFAULT_MAX_MESSAGE_SIZE;
+	cfg->search_index_delay = FTS_INDEX_DELAY_SECS;
 }
 
 static char *

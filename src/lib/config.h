@@ -68,6 +68,10 @@ struct quire_config {
 	uint64_t quota_storage;	 /* bytes */
 	uint64_t quota_messages;
 
+	/* [search]: seconds from a user's first unindexed change to the
+	   background indexer's turn for it (limits.h FTS_INDEX_DELAY_SECS) */
+	unsigned search_index_delay;
+
 	/* The line each key was set on (0: default or -o), for errors found
 	   after loading; read with config_key_where(). */
 	unsigned key_lines[CONFIG_MAX_KEYS];

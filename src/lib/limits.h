@@ -281,6 +281,12 @@
    Small batches keep each write transaction (which holds the user's
    lock) short. */
 #define FTS_INDEX_INTERVAL_SECS 1
+/* A user's new messages are indexed once its first unindexed change is
+   this old: the work comes in larger batches, and a message removed
+   within seconds (a draft saved again, mail a client filters away at
+   once, a test message) is never indexed nor its row removed. SEARCH
+   reads messages without a row, so answers do not wait for it. */
+#define FTS_INDEX_DELAY_SECS 10
 #define FTS_INDEX_BATCH 500
 #define FTS_INDEX_TURN_MSECS 900
 /* Rows per write transaction of the background indexer: the user's lock

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct store_backend;
 struct store_view_shared;
@@ -22,6 +23,13 @@ struct store_view_shared;
 struct store_io {
 	ssize_t (*write)(int fd, const void *buf, size_t count);
 	int (*fsync)(int fd);
+};
+
+/* A user marked for the indexer, and since when (CLOCK_MONOTONIC
+   seconds; 0: due at once). */
+struct store_fts_mark {
+	char *name;
+	time_t since;
 };
 
 struct store {
@@ -41,7 +49,7 @@ struct store {
 
 	/* Names of users marked for the indexer (store_fts_mark). */
 	pthread_mutex_t fts_lock;
-	char **fts_marked;
+	struct store_fts_mark *fts_marked;
 	unsigned fts_marked_count, fts_marked_alloc;
 
 	/* Files of removed messages waiting for store_unlinks_run(), when

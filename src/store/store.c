@@ -356,7 +356,7 @@ store_close(struct store **_store)
 	pthread_mutex_destroy(&store->unlink_lock);
 	pthread_mutex_destroy(&store->registry_lock);
 	for (unsigned i = 0; i < store->fts_marked_count; i++)
-		free(store->fts_marked[i]);
+		free(store->fts_marked[i].name);
 	free(store->fts_marked);
 	pthread_mutex_destroy(&store->fts_lock);
 	free(store->data_dir);
@@ -380,7 +380,7 @@ store_unlinks_new(const char *dir, unsigned count)
 /* ---- spare files ---------------------------------------------------- */
 
 static time_t
-spare_now(void)
+monotonic_now(void)
 {
 	struct timespec ts;
 
@@ -442,7 +442,7 @@ spares_open(struct store *store)
 	store->spares = store_malloc0(STORE_SPARE_COUNT *
 				      sizeof(*store->spares));
 	store->spare_fd = fd;
-	store->spare_last_take = spare_now();
+	store->spare_last_take = monotonic_now();
 	pthread_mutex_unlock(&store->spare_lock);
 }
 
@@ -509,7 +509,7 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 		store->spare_head = (store->spare_head + 1) % STORE_SPARE_COUNT;
 		store->spare_count--;
 		store->spare_bytes -= sp.bytes;
-		store->spare_last_take = spare_now();
+		store->spare_last_take = monotonic_now();
 		pthread_mutex_unlock(&store->spare_lock);
 
 		snprintf(spare, sizeof(spare), "%u", sp.name);
@@ -633,7 +633,7 @@ store_unlinks_run(struct store *store)
 	}
 	pthread_mutex_lock(&store->spare_lock);
 	idle = store->spare_count > 0 &&
-	       spare_now() - store->spare_last_take >= STORE_SPARE_IDLE_SECS;
+	       monotonic_now() - store->spare_last_take >= STORE_SPARE_IDLE_SECS;
 	pthread_mutex_unlock(&store->spare_lock);
 	if (idle)
 		spares_clear(store);
@@ -2032,14 +2032,16 @@ store_fts_collect_garbage(struct store_user *user, unsigned max,
 	return ret;
 }
 
-void
-store_fts_mark(struct store_user *user)
+static void
+fts_mark(struct store_user *user, time_t since)
 {
 	struct store *store = user->store;
 
 	pthread_mutex_lock(&store->fts_lock);
 	for (unsigned i = 0; i < store->fts_marked_count; i++) {
-		if (strcmp(store->fts_marked[i], user->name) == 0) {
+		if (strcmp(store->fts_marked[i].name, user->name) == 0) {
+			if (since < store->fts_marked[i].since)
+				store->fts_marked[i].since = since;
 			pthread_mutex_unlock(&store->fts_lock);
 			return;
 		}
@@ -2047,23 +2049,44 @@ store_fts_mark(struct store_user *user)
 	store_array_grow((void **)&store->fts_marked,
 			 sizeof(*store->fts_marked), &store->fts_marked_alloc,
 			 store->fts_marked_count);
-	store->fts_marked[store->fts_marked_count++] = store_strdup(user->name);
+	store->fts_marked[store->fts_marked_count].name =
+		store_strdup(user->name);
+	store->fts_marked[store->fts_marked_count].since = since;
+	store->fts_marked_count++;
 	pthread_mutex_unlock(&store->fts_lock);
 }
 
-bool
-store_fts_next_marked(struct store *store, char **name_r)
+void
+store_fts_mark(struct store_user *user)
 {
+	fts_mark(user, monotonic_now());
+}
+
+void
+store_fts_mark_due(struct store_user *user)
+{
+	fts_mark(user, 0);
+}
+
+bool
+store_fts_next_marked(struct store *store, unsigned min_age_secs,
+		      char **name_r)
+{
+	time_t now = monotonic_now();
 	bool found = false;
 
 	pthread_mutex_lock(&store->fts_lock);
-	if (store->fts_marked_count > 0) {
-		*name_r = store->fts_marked[0];
-		memmove(store->fts_marked, store->fts_marked + 1,
-			(store->fts_marked_count - 1) *
+	for (unsigned i = 0; i < store->fts_marked_count; i++) {
+		if (store->fts_marked[i].since != 0 &&
+		    now - store->fts_marked[i].since < (time_t)min_age_secs)
+			continue;
+		*name_r = store->fts_marked[i].name;
+		memmove(store->fts_marked + i, store->fts_marked + i + 1,
+			(store->fts_marked_count - i - 1) *
 			sizeof(*store->fts_marked));
 		store->fts_marked_count--;
 		found = true;
+		break;
 	}
 	pthread_mutex_unlock(&store->fts_lock);
 	return found;

@@ -916,10 +916,15 @@ int store_fts_pending(struct store_user *user, unsigned max,
 int store_fts_collect_garbage(struct store_user *user, unsigned max,
 			      unsigned *count_r, const char **error_r);
 /* Users whose index may have work: every save, expunge, copy, move or
-   mailbox delete marks its user; the indexer takes the names one by one
-   (*name_r malloc'ed). False when none is marked. Thread-safe. */
+   mailbox delete marks its user (a user already marked keeps the time
+   of its first mark); store_fts_mark_due() marks it due at once (the
+   indexer's "more to do"). The indexer takes the names one by one
+   (*name_r malloc'ed), only of marks at least min_age_secs old. False
+   when there is none. Thread-safe. */
 void store_fts_mark(struct store_user *user);
-bool store_fts_next_marked(struct store *store, char **name_r);
+void store_fts_mark_due(struct store_user *user);
+bool store_fts_next_marked(struct store *store, unsigned min_age_secs,
+			   char **name_r);
 
 /* A query's rows go to these, called with the user locked: want() first
    (cheap: say whether the row matters, e.g. whether the blob is in the

@@ -20,6 +20,9 @@ PW = "fts-pw-1"
 def imap_server(server):
     try:
         server.add_user("alice", PW)
+        # index at once: the tests below wait for the indexer
+        server.extra_conf = "[search]\nindex_delay = 0\n"
+        server.write_conf()
         server.start(wait=("imap", "lmtp"))
     except AssertionError as e:
         pytest.skip("quired cannot run an IMAP server here: %s"
@@ -297,3 +300,26 @@ def test_rows_of_expunged_messages_go(mailbox, imap_server):
     assert search(mailbox, "TEXT", "fox") == ["4"]
     wait_indexed(imap_server)
     assert db_query(imap_server, "SELECT COUNT(*) FROM fts") == [(4,)]
+
+
+def test_index_delay(server):
+    """[search] index_delay: new mail gets its rows only once the first
+    unindexed change is that old; searches meanwhile read the message."""
+    server.add_user("alice", PW)
+    server.extra_conf = "[search]\nindex_delay = 3\n"
+    server.write_conf()
+    server.start(wait=("imap", "lmtp"))
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
+    try:
+        m.login("alice", PW)
+        typ, data = m.append("INBOX", "()", None, MESSAGES[0])
+        assert typ == "OK", data
+        m.select("INBOX")
+        assert search(m, "TEXT", "fox") == ["1"]
+        time.sleep(1)
+        assert db_query(server, "SELECT COUNT(*) FROM blobs "
+                        "WHERE fts IS NULL") == [(1,)]
+        wait_indexed(server)
+        assert search(m, "TEXT", "fox") == ["1"]
+    finally:
+        m.logout()

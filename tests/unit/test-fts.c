@@ -611,13 +611,20 @@ test_index_pending(void **state)
 	bool more;
 
 	/* Nothing marked yet at all: the fixture's saves mark it. */
-	while (store_fts_next_marked(f->store, &name))
+	while (store_fts_next_marked(f->store, 0, &name))
 		free(name);
 	build_corpus(f, 12, 1); /* every message without a row */
-	assert_true(store_fts_next_marked(f->store, &name));
+	/* not yet an hour old; then taken without a minimum age */
+	assert_false(store_fts_next_marked(f->store, 3600, &name));
+	assert_true(store_fts_next_marked(f->store, 0, &name));
 	assert_string_equal(name, "alice");
 	free(name);
-	assert_false(store_fts_next_marked(f->store, &name));
+	assert_false(store_fts_next_marked(f->store, 0, &name));
+	/* "more to do": due at once, whatever the minimum age */
+	store_fts_mark_due(f->user);
+	store_fts_mark(f->user);
+	assert_true(store_fts_next_marked(f->store, 3600, &name));
+	free(name);
 
 	assert_int_equal(search_fts_index_pending(f->user, 5, &count, &more,
 						  &error), 0);
@@ -635,7 +642,7 @@ test_index_pending(void **state)
 	/* Expunged: the rows stay as garbage until the indexer runs. */
 	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, NULL,
 				       &error), 1);
-	assert_true(store_fts_next_marked(f->store, &name));
+	assert_true(store_fts_next_marked(f->store, 0, &name));
 	free(name);
 	assert_int_equal(store_fts_blob_list(f->user, &ids, &count, &error),
 			 0);
