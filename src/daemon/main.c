@@ -677,6 +677,7 @@ daemon_run(struct daemon *d, bool demo)
 			next_sweep = time(NULL) + EXPIRE_SWEEP_SECS;
 		}
 		(void)store_unlinks_run(d->store);
+		store_idle_trim(d->store, STORE_IDLE_TRIM_SECS);
 		fts_work(d);
 	}
 	worker_pool_stop(d->pool, SHUTDOWN_GRACE_MSECS);

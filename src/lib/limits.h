@@ -328,4 +328,9 @@
 #define STORE_SPARE_BYTES (64 * 1024 * 1024)
 #define STORE_SPARE_IDLE_SECS 300
 
+/* A user no session or delivery has used for this long gets its SQLite
+   page cache (up to 1 MiB) freed; at most the store's idle users (64)
+   keep theirs until then. */
+#define STORE_IDLE_TRIM_SECS 30
+
 #endif

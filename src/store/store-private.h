@@ -124,6 +124,8 @@ struct store_user {
 	uint32_t name_hash;
 	unsigned refcount; /* under store->registry_lock */
 	bool idle;	   /* refcount 0, in the idle list */
+	bool idle_trimmed; /* its caches freed since (store_idle_trim) */
+	time_t idle_since; /* CLOCK_MONOTONIC seconds */
 	struct store_user *idle_prev, *idle_next;
 
 	pthread_mutex_t lock; /* recursive */
@@ -193,8 +195,9 @@ struct store_backend {
 	   user->backend_data; INBOX exists afterwards. */
 	int (*user_open)(struct store_user *user, const char **error_r);
 	void (*user_close)(struct store_user *user);
-	/* The user went idle: drop caches. Called with the registry locked
-	   and refcount 0, so nothing else uses it. */
+	/* The user has been idle a while (store_idle_trim): drop caches.
+	   Called with the registry locked and refcount 0, so nothing else
+	   uses it. */
 	void (*user_idle)(struct store_user *user);
 	/* Called by the front after every locked call, to drop per-call
 	   state (the SQLite backend resets its statements here). */

@@ -762,8 +762,10 @@ store_user_unref(struct store_user **_user)
 	}
 	struct store_user *victim = user;
 	if (user->watches == NULL) {
-		/* Keep it open; close the least recently used if too many. */
-		store->backend->user_idle(user);
+		/* Keep it open, caches too (store_idle_trim()); close the
+		   least recently used if too many. */
+		user->idle_since = monotonic_now();
+		user->idle_trimmed = false;
 		idle_push(store, user);
 		victim = NULL;
 		if (store->idle_count > store->idle_max) {
@@ -776,6 +778,26 @@ store_user_unref(struct store_user **_user)
 	pthread_mutex_unlock(&store->registry_lock);
 	if (victim != NULL)
 		store_user_free(victim);
+}
+
+void
+store_idle_trim(struct store *store, unsigned secs)
+{
+	time_t now = monotonic_now();
+
+	pthread_mutex_lock(&store->registry_lock);
+	/* oldest first; an idle user is used by no one, and cannot be
+	   taken while the registry is locked */
+	for (struct store_user *u = store->idle_tail; u != NULL;
+	     u = u->idle_prev) {
+		if (now - u->idle_since < (time_t)secs)
+			break;
+		if (!u->idle_trimmed) {
+			store->backend->user_idle(u);
+			u->idle_trimmed = true;
+		}
+	}
+	pthread_mutex_unlock(&store->registry_lock);
 }
 
 const char *

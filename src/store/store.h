@@ -125,6 +125,11 @@ void store_user_ref(struct store_user *user);
    user may stay open, idle, until evicted; it must have no watchers or
    views left. */
 void store_user_unref(struct store_user **user);
+/* Frees the caches (SQLite's page cache) of users unreferenced for at
+   least secs seconds. A user released is kept open with its caches, so
+   the next delivery or login of a busy user does not read its database
+   pages again; the daemon's main thread trims once a second. */
+void store_idle_trim(struct store *store, unsigned secs);
 /* The name given to store_user_get(). Valid while the user is held. */
 const char *store_user_name(const struct store_user *user);
 

@@ -3043,6 +3043,40 @@ test_spare_files(void **state)
 	open_user(f);
 }
 
+/* A released user keeps its caches until it has been idle secs
+   seconds; in use again, it is trimmed again only after its next
+   release. */
+static void
+test_idle_trim(void **state)
+{
+	struct fixture *f = *state;
+	struct store_user *u = f->user;
+	const char *error;
+	char *text;
+
+	assert_int_equal(save_msg(f->user, f->inbox, "hello\r\n"), 1);
+	text = read_msg(f, f->inbox, 1);
+	free(text);
+	store_user_unref(&f->user);
+	assert_true(u->idle);
+	assert_false(u->idle_trimmed);
+	store_idle_trim(f->store, 3600);
+	assert_false(u->idle_trimmed);
+	store_idle_trim(f->store, 0);
+	assert_true(u->idle_trimmed);
+
+	assert_int_equal(store_user_get(f->store, "alice", &f->user, &error),
+			 0);
+	assert_ptr_equal(f->user, u);
+	text = read_msg(f, f->inbox, 1);
+	assert_string_equal(text, "hello\r\n");
+	free(text);
+	store_user_unref(&f->user);
+	assert_false(u->idle_trimmed);
+	assert_int_equal(store_user_get(f->store, "alice", &f->user, &error),
+			 0);
+}
+
 int
 main(void)
 {
@@ -3107,6 +3141,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_unlinks_deferred, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_spare_files, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_idle_trim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
