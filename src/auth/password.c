@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "auth/auth-private.h"
+#include "auth/sha512-crypt.h"
 #include "lib/base64.h"
 #include "lib/strnum.h"
 
@@ -133,6 +134,19 @@ verify_crypt(const char *hash, const uint8_t *plain, size_t plain_len,
 	if (memchr(plain, '\0', plain_len) != NULL ||
 	    plain_len > AUTH_MAX_PASSWORD)
 		return 0;
+	if (sha512_crypt_handles(hash)) {
+		char mine[SHA512_CRYPT_MAX];
+
+		if (sha512_crypt((const char *)plain, plain_len, hash,
+				 mine) < 0) {
+			*error_r = "out of memory";
+			return -1;
+		}
+		ret = secret_equal((const uint8_t *)mine, strlen(mine),
+				   (const uint8_t *)hash, strlen(hash)) ? 1 : 0;
+		OPENSSL_cleanse(mine, sizeof(mine));
+		return ret;
+	}
 	phrase = auth_xstrndup((const char *)plain, plain_len);
 	/* struct crypt_data is tens of KB: keep it off worker stacks. */
 	data = auth_xcalloc(1, sizeof(*data));
