@@ -16,6 +16,7 @@
 
 #include "auth/sha512-crypt.h"
 
+#include <endian.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,14 +54,14 @@ encode24(char *p, unsigned b2, unsigned b1, unsigned b0, int n)
 }
 
 /* The digest of pieces[0..n-1] (total len bytes, at most ONE_BLOCK_MAX)
-   as one padded block. */
+   as one padded block, built in block (the caller wipes it). */
 static void
-digest_one_block(SHA512_CTX *ctx, const unsigned char *const *pieces,
-		 const size_t *lens, int n, size_t len,
-		 unsigned char out[DIGEST])
+digest_one_block(SHA512_CTX *ctx, unsigned char block[BLOCK],
+		 const unsigned char *const *pieces, const size_t *lens,
+		 int n, size_t len, unsigned char out[DIGEST])
 {
-	unsigned char block[BLOCK], *q = block;
-	uint64_t bits = (uint64_t)len * 8;
+	unsigned char *q = block;
+	uint64_t bits = htobe64((uint64_t)len * 8);
 
 	for (int i = 0; i < n; i++) {
 		memcpy(q, pieces[i], lens[i]);
@@ -68,16 +69,14 @@ digest_one_block(SHA512_CTX *ctx, const unsigned char *const *pieces,
 	}
 	*q++ = 0x80;
 	memset(q, 0, (size_t)(block + BLOCK - 8 - q));
-	for (int i = 0; i < 8; i++)
-		block[BLOCK - 1 - i] = (unsigned char)(bits >> (8 * i));
+	memcpy(block + BLOCK - 8, &bits, 8);
 	SHA512_Init(ctx);
 	SHA512_Transform(ctx, block);
 	for (int i = 0; i < 8; i++) {
-		for (int j = 0; j < 8; j++)
-			out[i * 8 + j] =
-				(unsigned char)(ctx->h[i] >> (56 - 8 * j));
+		uint64_t v = htobe64(ctx->h[i]);
+
+		memcpy(out + i * 8, &v, 8);
 	}
-	OPENSSL_cleanse(block, sizeof(block));
 }
 
 bool
@@ -99,7 +98,7 @@ sha512_crypt(const char *key, size_t key_len, const char *setting,
 	     char out[SHA512_CRYPT_MAX])
 {
 	unsigned char a[DIGEST], b[DIGEST], dp[DIGEST], ds[DIGEST];
-	unsigned char c[DIGEST];
+	unsigned char c[DIGEST], block[BLOCK];
 	unsigned char *p_seq, s_seq[SALT_MAX];
 	const unsigned char *k = (const unsigned char *)key;
 	const char *salt = setting + 3;
@@ -174,7 +173,8 @@ sha512_crypt(const char *key, size_t key_len, const char *setting,
 			PIECE(p_seq, key_len);
 #undef PIECE
 		if (len <= ONE_BLOCK_MAX) {
-			digest_one_block(&ctx, pieces, lens, np, len, c);
+			digest_one_block(&ctx, block, pieces, lens, np, len,
+					 c);
 			continue;
 		}
 		SHA512_Init(&ctx);
@@ -206,6 +206,7 @@ sha512_crypt(const char *key, size_t key_len, const char *setting,
 	OPENSSL_cleanse(a, sizeof(a));
 	OPENSSL_cleanse(b, sizeof(b));
 	OPENSSL_cleanse(c, sizeof(c));
+	OPENSSL_cleanse(block, sizeof(block));
 	OPENSSL_cleanse(dp, sizeof(dp));
 	OPENSSL_cleanse(ds, sizeof(ds));
 	OPENSSL_cleanse(s_seq, sizeof(s_seq));
