@@ -977,6 +977,23 @@ sq_keywords_mask(struct sq_user *su, const char *const *names,
 
 /* ---- opening a user ------------------------------------------------- */
 
+/* A new store gets all 256 blobs/<xx> at once, with one fsync of
+   blobs/, instead of one mkdir and fsync in each of its first few
+   hundred saves. A failure here only leaves it to sq_save_place(). */
+static void
+blobs_subdirs_create(struct store_user *user)
+{
+	struct sq_user *su = SQ(user);
+	char dir[3];
+
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(dir, sizeof(dir), "%02x", i);
+		if (mkdirat(su->blobs_fd, dir, 0700) < 0 && errno != EEXIST)
+			return;
+	}
+	(void)user->store->io.fsync(su->blobs_fd);
+}
+
 /* mkdir that fsyncs the parent when it created something, so the new
    directory survives a crash along with what goes into it. */
 static int
@@ -1186,6 +1203,7 @@ sq_user_open(struct store_user *user, const char **error_r)
 	path = store_malloc0(len);
 	if (ret == 0) {
 		snprintf(path, len, "%s/blobs", su->dir_path);
+		bool fresh = access(path, F_OK) < 0;
 		if ((ret = mkdir_durable(path, error_r)) == 0) {
 			su->blobs_fd = open(path, O_RDONLY | O_DIRECTORY |
 							  O_CLOEXEC);
@@ -1193,6 +1211,8 @@ sq_user_open(struct store_user *user, const char **error_r)
 				ret = store_error(error_r,
 						  "open(%s) failed: %s", path,
 						  strerror(errno));
+			} else if (fresh) {
+				blobs_subdirs_create(user);
 			}
 		}
 	}
@@ -2193,6 +2213,25 @@ sq_save_finish(struct store_save *save, const char **error_r)
 	return 0;
 }
 
+/* Makes blobs/<dir> if missing, durably. */
+static int
+blobs_subdir_make(struct store_user *user, const char *dir,
+		  const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+
+	if (mkdirat(su->blobs_fd, dir, 0700) == 0) {
+		if (user->store->io.fsync(su->blobs_fd) < 0)
+			return store_error(error_r,
+					   "fsync() of blobs/ failed: %s",
+					   strerror(errno));
+	} else if (errno != EEXIST) {
+		return store_error(error_r, "mkdir(blobs/%s) failed: %s", dir,
+				   strerror(errno));
+	}
+	return 0;
+}
+
 /* Moves the temp file to blobs/<xx>/<id> under a fresh random id, never
    replacing an existing file, and makes the rename durable. */
 static int
@@ -2211,22 +2250,23 @@ sq_save_place(struct store_save *save, uint64_t *blob_id_r,
 		if (id == 0)
 			continue;
 		blob_name(id, dir, file);
-		if (mkdirat(su->blobs_fd, dir, 0700) == 0) {
-			if (save->user->store->io.fsync(su->blobs_fd) < 0)
-				return store_error(error_r,
-						   "fsync() of blobs/ "
-						   "failed: %s",
-						   strerror(errno));
-		} else if (errno != EEXIST) {
-			return store_error(error_r, "mkdir(blobs/%s) failed: %s",
-					   dir, strerror(errno));
-		}
 		if (renameat2(su->tmp_fd, ss->tmp_name, su->blobs_fd, file,
 			      RENAME_NOREPLACE) == 0)
 			break;
+		if (errno == ENOENT) {
+			/* blobs/<xx> not there yet (a store made before
+			   they were all made at once) */
+			if (blobs_subdir_make(save->user, dir, error_r) < 0)
+				return -1;
+			if (renameat2(su->tmp_fd, ss->tmp_name, su->blobs_fd,
+				      file, RENAME_NOREPLACE) == 0)
+				break;
+		}
 		if (errno == EINVAL || errno == ENOSYS) {
 			/* The filesystem lacks RENAME_NOREPLACE: link()
 			   refuses to replace too. */
+			if (blobs_subdir_make(save->user, dir, error_r) < 0)
+				return -1;
 			if (linkat(su->tmp_fd, ss->tmp_name, su->blobs_fd,
 				   file, 0) == 0) {
 				(void)unlinkat(su->tmp_fd, ss->tmp_name, 0);

@@ -3077,6 +3077,36 @@ test_idle_trim(void **state)
 			 0);
 }
 
+/* A new store has every blobs/<xx>; a store without them (older ones)
+   gets each when a save needs it. */
+static void
+test_blobs_subdirs(void **state)
+{
+	struct fixture *f = *state;
+	char path[512], sub[800];
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/blobs", f->dir,
+		 store_name_hash("alice") & 0xff);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		assert_int_equal(rmdir(sub), 0);
+	}
+	closedir(d);
+	assert_int_equal(n, 256);
+	assert_int_equal(save_msg(f->user, f->inbox, "a\r\n"), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "b\r\n"), 2);
+	assert_int_equal(count_files(f, "blobs"), 2);
+	char *text = read_msg(f, f->inbox, 2);
+	assert_string_equal(text, "b\r\n");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -3143,6 +3173,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_spare_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_idle_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_blobs_subdirs, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_random, setup,
 						teardown),
