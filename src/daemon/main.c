@@ -431,7 +431,8 @@ drop_privileges(const char *user, const char *data_dir,
    short write transactions. Each marked user gets up to FTS_INDEX_BATCH
    rows per turn and is marked again while work remains; a turn ends
    after about FTS_INDEX_TURN_MSECS so signals are not kept waiting. */
-static void
+/* One turn of the indexer; true when it stopped with work left. */
+static bool
 fts_work(struct daemon *d)
 {
 	struct timespec start, now;
@@ -463,8 +464,9 @@ fts_work(struct daemon *d)
 		if ((now.tv_sec - start.tv_sec) * 1000 +
 		    (now.tv_nsec - start.tv_nsec) / 1000000 >=
 		    FTS_INDEX_TURN_MSECS)
-			break;
+			return true;
 	}
+	return false;
 }
 
 static void
@@ -657,10 +659,15 @@ daemon_run(struct daemon *d, bool demo)
 	print_banner(d, demo_password);
 
 	time_t next_sweep = time(NULL);
+	bool fts_more = false;
 	for (;;) {
 		/* Every second: the queued unlinks, then the indexer's
-		   turn (fts_work); usually looks at empty lists. */
+		   turn (fts_work); usually looks at empty lists. While the
+		   indexer has work due, the next turn follows at once
+		   (this thread is niced: sessions come first anyway). */
 		struct timespec ts = { .tv_sec = FTS_INDEX_INTERVAL_SECS };
+		if (fts_more)
+			ts = (struct timespec){ .tv_nsec = 1000000 };
 		int sig = sigtimedwait(&sigs, NULL, &ts);
 
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -678,7 +685,7 @@ daemon_run(struct daemon *d, bool demo)
 		}
 		(void)store_unlinks_run(d->store);
 		store_idle_trim(d->store, STORE_IDLE_TRIM_SECS);
-		fts_work(d);
+		fts_more = fts_work(d);
 	}
 	worker_pool_stop(d->pool, SHUTDOWN_GRACE_MSECS);
 	worker_pool_join(d->pool);

@@ -277,7 +277,8 @@
 /* The background indexer (daemon/main.c): it looks for work every
    FTS_INDEX_INTERVAL_SECS, writes up to FTS_INDEX_BATCH rows of one user
    before moving to the next, and gives the main thread back after about
-   FTS_INDEX_TURN_MSECS; a user with work left waits for the next turn.
+   FTS_INDEX_TURN_MSECS; a user with work left waits for the next turn,
+   which follows at once while work is due.
    Small batches keep each write transaction (which holds the user's
    lock) short. */
 #define FTS_INDEX_INTERVAL_SECS 1
