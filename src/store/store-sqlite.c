@@ -68,6 +68,7 @@ enum sq_stmt_id {
 	S_MSG_CHANGED,
 	S_MSG_INSERT,
 	S_MSG_DELETE,
+	S_MSG_DELETE_SIZE,
 	S_MSG_SET_FLAGS,
 	S_MSG_SET_POP3,
 	S_MSG_BY_BLOB,
@@ -84,7 +85,7 @@ enum sq_stmt_id {
 	S_MB_RECENT_SET,
 	S_BLOB_INSERT,
 	S_BLOB_REF,
-	S_BLOB_DELETE_UNREF,
+	S_BLOB_DELETE_LAST,
 	S_BLOB_GET,
 	S_BLOB_ALL,
 	S_BLOB_DELETE,
@@ -108,7 +109,6 @@ enum sq_stmt_id {
 	S_USAGE_COUNT,
 	S_USAGE_INIT,
 	S_USAGE_ADD,
-	S_USAGE_SUB_MSG,
 	S_USAGE_CLEAR,
 	S_META_LIST,
 	S_META_PUT,
@@ -183,6 +183,8 @@ static const char *const sq_sql[S_COUNT] = {
 			 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
 	[S_MSG_DELETE] = "DELETE FROM messages WHERE mailbox_id = ? "
 			 "AND uid = ?",
+	[S_MSG_DELETE_SIZE] = "DELETE FROM messages WHERE mailbox_id = ? "
+			      "AND uid = ? RETURNING size",
 	[S_MSG_SET_FLAGS] = "UPDATE messages SET flags = ?, keywords = ?, "
 			    "modseq = ? WHERE mailbox_id = ? AND uid = ?",
 	[S_MSG_SET_POP3] = "UPDATE messages SET pop3_retrieved = ?, "
@@ -216,8 +218,9 @@ static const char *const sq_sql[S_COUNT] = {
 			  "c_body, c_bodystructure, c_parts, c_preview) "
 			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
 	[S_BLOB_REF] = "UPDATE blobs SET refcount = refcount + ? WHERE id = ?",
-	[S_BLOB_DELETE_UNREF] = "DELETE FROM blobs WHERE id = ? "
-				"AND refcount <= 0",
+	/* The last reference going: the blob row goes. */
+	[S_BLOB_DELETE_LAST] = "DELETE FROM blobs WHERE id = ? "
+			       "AND refcount <= 1",
 	[S_BLOB_GET] = "SELECT size FROM blobs WHERE id = ?",
 	[S_BLOB_ALL] = "SELECT id FROM blobs",
 	[S_BLOB_DELETE] = "DELETE FROM blobs WHERE id = ?",
@@ -264,13 +267,6 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_USAGE_ADD] = "UPDATE meta SET value = value + CASE key WHEN "
 			"'quota_messages' THEN ?1 ELSE ?2 END "
 			"WHERE key IN ('quota_messages', 'quota_storage')",
-	/* Before the row is deleted: subtracts it if it exists. */
-	[S_USAGE_SUB_MSG] = "UPDATE meta SET value = value - CASE key WHEN "
-			    "'quota_messages' THEN 1 ELSE (SELECT size FROM "
-			    "messages WHERE mailbox_id = ?1 AND uid = ?2) END "
-			    "WHERE key IN ('quota_messages', 'quota_storage') "
-			    "AND EXISTS (SELECT 1 FROM messages WHERE "
-			    "mailbox_id = ?1 AND uid = ?2)",
 	[S_USAGE_CLEAR] = "DELETE FROM meta WHERE key IN "
 			  "('quota_messages', 'quota_storage')",
 	/* An entry and every entry below it, as S_MB_FAMILY does for
@@ -812,15 +808,39 @@ sq_usage_add(struct sq_user *su, uint64_t messages, uint64_t bytes,
 	return sq_done(su, stmt, error_r);
 }
 
+/* What sq_remove_message() took away, for the usage counters. */
+struct sq_removed {
+	uint64_t messages, bytes;
+};
+
+/* Subtracts removed from the counters (if they exist), once per
+   transaction rather than once per message. */
+static int
+sq_usage_sub(struct sq_user *su, const struct sq_removed *removed,
+	     const char **error_r)
+{
+	sqlite3_stmt *stmt;
+
+	if (removed->messages == 0)
+		return 0;
+	if ((stmt = sq_stmt(su, error_r, S_USAGE_ADD)) == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, -(sqlite3_int64)removed->messages);
+	sqlite3_bind_int64(stmt, 2, -(sqlite3_int64)removed->bytes);
+	return sq_done(su, stmt, error_r);
+}
+
 /* Removes one message row (inside a transaction): logs it in the expunge
-   log when modseq != 0, drops the blob reference and queues the file when
-   no row references it any more. */
+   log when modseq != 0, adds it to *removed (the caller subtracts that
+   from the usage counters: sq_usage_sub()), drops the blob reference and
+   queues the file when no row references it any more. */
 static int
 sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
 		  uint64_t blob_id, uint64_t modseq, struct sq_unlinks *unlinks,
-		  const char **error_r)
+		  struct sq_removed *removed, const char **error_r)
 {
 	sqlite3_stmt *stmt;
+	int rc;
 
 	if (modseq != 0) {
 		if ((stmt = sq_stmt(su, error_r, S_EXP_INSERT)) == NULL)
@@ -831,32 +851,32 @@ sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
 		if (sq_done(su, stmt, error_r) < 0)
 			return -1;
 	}
-	if ((stmt = sq_stmt(su, error_r, S_USAGE_SUB_MSG)) == NULL)
+	if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE_SIZE)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, mailbox_id);
 	bind_u64(stmt, 2, uid);
-	if (sq_done(su, stmt, error_r) < 0)
-		return -1;
-	if ((stmt = sq_stmt(su, error_r, S_MSG_DELETE)) == NULL)
-		return sq_fail(su, error_r, "prepare failed");
-	bind_u64(stmt, 1, mailbox_id);
-	bind_u64(stmt, 2, uid);
-	if (sq_done(su, stmt, error_r) < 0)
-		return -1;
-	if ((stmt = sq_stmt(su, error_r, S_BLOB_REF)) == NULL)
-		return sq_fail(su, error_r, "prepare failed");
-	sqlite3_bind_int(stmt, 1, -1);
-	bind_u64(stmt, 2, blob_id);
-	if (sq_done(su, stmt, error_r) < 0)
-		return -1;
-	if ((stmt = sq_stmt(su, error_r, S_BLOB_DELETE_UNREF)) == NULL)
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		removed->messages++;
+		removed->bytes += col_u64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "message delete failed");
+	/* Usually the only reference: one statement removes the blob. */
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_DELETE_LAST)) == NULL)
 		return sq_fail(su, error_r, "prepare failed");
 	bind_u64(stmt, 1, blob_id);
 	if (sq_done(su, stmt, error_r) < 0)
 		return -1;
-	if (sqlite3_changes(su->db) > 0)
+	if (sqlite3_changes(su->db) > 0) {
 		sq_unlinks_add(unlinks, blob_id);
-	return 0;
+		return 0;
+	}
+	if ((stmt = sq_stmt(su, error_r, S_BLOB_REF)) == NULL)
+		return sq_fail(su, error_r, "prepare failed");
+	sqlite3_bind_int(stmt, 1, -1);
+	bind_u64(stmt, 2, blob_id);
+	return sq_done(su, stmt, error_r);
 }
 
 static int
@@ -1435,12 +1455,15 @@ sq_mailbox_delete(struct store_user *user, const char *name,
 	if (sq_uid_blobs(su, S_MSG_UIDS, info.id, 1, UINT32_MAX, &msgs,
 			 &count, &alloc, error_r) < 0)
 		goto fail;
+	struct sq_removed removed = { 0, 0 };
 	for (unsigned i = 0; i < count; i++) {
 		if (sq_remove_message(su, info.id, msgs[i].uid,
-				      msgs[i].blob_id, 0, &unlinks,
+				      msgs[i].blob_id, 0, &unlinks, &removed,
 				      error_r) < 0)
 			goto fail;
 	}
+	if (sq_usage_sub(su, &removed, error_r) < 0)
+		goto fail;
 	sqlite3_stmt *stmt;
 	if ((stmt = sq_stmt(su, error_r, S_EXP_DELETE_MB)) == NULL)
 		goto fail;
@@ -2819,6 +2842,7 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 {
 	struct sq_user *su = SQ(user);
 	struct sq_unlinks unlinks = { 0 };
+	struct sq_removed removed = { 0, 0 };
 	uint64_t modseq;
 
 	if (count == 0) {
@@ -2830,10 +2854,11 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 	for (unsigned i = 0; i < count; i++) {
 		if (sq_remove_message(su, mailbox_id, msgs[i].uid,
 				      msgs[i].blob_id, modseq, &unlinks,
-				      error_r) < 0)
+				      &removed, error_r) < 0)
 			goto fail;
 	}
-	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
+	if (sq_usage_sub(su, &removed, error_r) < 0 ||
+	    sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
 	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
@@ -2917,6 +2942,7 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	struct store_mailbox_info src, dst;
 	struct store_message *msgs = NULL;
 	struct sq_unlinks unlinks = { 0 };
+	struct sq_removed removed = { 0, 0 };
 	unsigned count = 0;
 	uint64_t modseq;
 	int ret;
@@ -2997,11 +3023,12 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 			goto out;
 		if (move && sq_remove_message(su, src_mailbox_id, msgs[i].uid,
 					      msgs[i].blob_id, modseq,
-					      &unlinks, error_r) < 0)
+					      &unlinks, &removed, error_r) < 0)
 			goto out;
 	}
-	/* A MOVE's removals above subtracted what this adds back. */
-	if (sq_usage_add(su, count, total, error_r) < 0)
+	/* A MOVE adds back what its removals above take away. */
+	if (sq_usage_add(su, count, total, error_r) < 0 ||
+	    sq_usage_sub(su, &removed, error_r) < 0)
 		goto out;
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT);
 	if (stmt == NULL)
