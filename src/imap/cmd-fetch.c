@@ -25,6 +25,10 @@
 #include "store/store.h"
 
 #define FETCH_READ_CHUNK (64 * 1024)
+/* Whole text responses (FLAGS of a mailbox and the like) are gathered
+   into one write of about this size: a write per message cost more
+   than building the message's line. */
+#define FETCH_TEXT_BATCH (16 * 1024)
 /* View entries read at once for a FETCH of many messages: one lock of
    the user per run instead of one per message. */
 #define FETCH_ENTRY_BATCH 256
@@ -156,7 +160,19 @@ struct fetch_ctx {
 	struct store_view_entry *ecache;
 	uint32_t ecache_first;
 	unsigned int ecache_n;
+	/* The line being built (its memory kept from message to message),
+	   and whole text responses not written yet (fetch_text_flush). */
+	struct buf line, text;
 };
+
+static void
+fetch_text_flush(struct imap_session *session, struct fetch_ctx *ctx)
+{
+	if (ctx->text.len == 0)
+		return;
+	imap_session_write(session, ctx->text.data, ctx->text.len);
+	buf_reset(&ctx->text);
+}
 
 static void
 segs_clear(struct fetch_ctx *ctx)
@@ -195,6 +211,8 @@ fetch_ctx_free(void *context)
 	free(ctx->seqs);
 	free(ctx->seen_ranges);
 	free(ctx->ecache);
+	buf_free(&ctx->line);
+	buf_free(&ctx->text);
 	free(ctx);
 }
 
@@ -698,7 +716,8 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 
 	out.session = session;
 	out.ctx = ctx;
-	buf_init(&out.buf, 0);
+	out.buf = ctx->line;
+	buf_reset(&out.buf);
 	buf_append_str(&out.buf, "* ");
 	buf_append_u64(&out.buf, seq);
 	buf_append_str(&out.buf, " FETCH (");
@@ -803,13 +822,17 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 	buf_append_str(&out.buf, ")\r\n");
 	if (ret == 0 && ctx->seg_count == 0) {
 		/* All of it, and only text (FLAGS of a whole mailbox): to
-		   the output at once, without a segment to allocate. The
-		   caller runs this only below the output's high-water mark. */
-		imap_session_write(session, out.buf.data, out.buf.len);
+		   the batch, without a segment to allocate. The caller runs
+		   this only below the output's high-water mark. */
+		(void)buf_append(&ctx->text, out.buf.data, out.buf.len);
+		if (ctx->text.len >= FETCH_TEXT_BATCH)
+			fetch_text_flush(session, ctx);
 	} else {
+		/* what was batched goes first */
+		fetch_text_flush(session, ctx);
 		out_flush(&out);
 	}
-	buf_free(&out.buf);
+	ctx->line = out.buf;
 	mail_cache_record_free(&rec);
 	if (ret < 0) {
 		/* Nothing of this message went out yet. */
@@ -868,6 +891,7 @@ fetch_resume(struct imap_cmd *cmd)
 		(void)fetch_one(session, cmd->uid, ctx,
 				ctx->seqs[ctx->pos++]);
 	}
+	fetch_text_flush(session, ctx);
 	if (ctx->unknown_cte)
 		imap_cmd_no(cmd, "[UNKNOWN-CTE] Unknown content transfer "
 			    "encoding.");
@@ -892,6 +916,8 @@ imap_fetch_write_unsolicited(struct imap_session *session,
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.fd = -1;
+	buf_init(&ctx.line, 0);
+	buf_init(&ctx.text, 0);
 	ctx.items = items;
 	for (unsigned i = 0; i < items->count; i++) {
 		if (items->items[i].kind == IMAP_FETCH_UID)
@@ -902,6 +928,9 @@ imap_fetch_write_unsolicited(struct imap_session *session,
 	/* UID always: the client may not use sequence numbers once it
 	   gets MessageNew pushed (RFC 5465 5.2 example). */
 	(void)fetch_one(session, true, &ctx, seq);
+	fetch_text_flush(session, &ctx);
+	buf_free(&ctx.line);
+	buf_free(&ctx.text);
 	/* The whole response now, whatever the output holds: the items
 	   are the few the client chose for new messages, and a command
 	   may follow at once. File ranges are queued as files, so a large
@@ -1065,6 +1094,8 @@ cmd_fetch(struct imap_cmd *cmd)
 	}
 	ctx = imap_xcalloc(1, sizeof(*ctx));
 	ctx->fd = -1;
+	buf_init(&ctx->line, 0);
+	buf_init(&ctx->text, 0);
 	cmd->context = ctx;
 	cmd->free_context = fetch_ctx_free;
 	ctx->items = items;
