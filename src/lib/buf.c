@@ -86,7 +86,7 @@ buf_commit(struct buf *buf, size_t n)
 }
 
 int
-buf_append(struct buf *buf, const void *data, size_t len)
+buf_append_grow(struct buf *buf, const void *data, size_t len)
 {
 	uint8_t *p = buf_reserve(buf, len);
 
@@ -96,18 +96,6 @@ buf_append(struct buf *buf, const void *data, size_t len)
 		memcpy(p, data, len);
 	buf_commit(buf, len);
 	return 0;
-}
-
-int
-buf_append_c(struct buf *buf, uint8_t c)
-{
-	return buf_append(buf, &c, 1);
-}
-
-int
-buf_append_str(struct buf *buf, const char *str)
-{
-	return buf_append(buf, str, strlen(str));
 }
 
 int

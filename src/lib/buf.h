@@ -35,10 +35,37 @@ void buf_reset(struct buf *buf);
 /* Shortens the buffer to len bytes (no-op if already shorter). */
 void buf_truncate(struct buf *buf, size_t len);
 
-/* Append bytes; 0 on success, -1 if max would be passed (nothing added). */
-int buf_append(struct buf *buf, const void *data, size_t len);
-int buf_append_c(struct buf *buf, uint8_t c);
-int buf_append_str(struct buf *buf, const char *str);
+/* Append bytes; 0 on success, -1 if max would be passed (nothing added).
+   Inline when the bytes fit in the memory already there (FETCH builds
+   a response out of many small appends); buf_append_grow() otherwise. */
+int buf_append_grow(struct buf *buf, const void *data, size_t len);
+
+static inline int
+buf_append(struct buf *buf, const void *data, size_t len)
+{
+	/* room for len bytes and the NUL, within max, not overflowed */
+	if (len < buf->cap - buf->len && len <= buf->max - buf->len &&
+	    !buf->overflow) {
+		if (len > 0)
+			__builtin_memcpy(buf->data + buf->len, data, len);
+		buf->len += len;
+		buf->data[buf->len] = '\0';
+		return 0;
+	}
+	return buf_append_grow(buf, data, len);
+}
+
+static inline int
+buf_append_c(struct buf *buf, uint8_t c)
+{
+	return buf_append(buf, &c, 1);
+}
+
+static inline int
+buf_append_str(struct buf *buf, const char *str)
+{
+	return buf_append(buf, str, __builtin_strlen(str));
+}
 /* Appends the decimal digits of n (what "%" PRIu64 prints, without the
    cost of a format string: FETCH writes millions of numbers). */
 int buf_append_u64(struct buf *buf, uint64_t n);
