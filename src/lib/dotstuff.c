@@ -58,9 +58,25 @@ dot_reader_feed(struct dot_reader *r, const uint8_t *in, size_t in_len,
 				reader_eol(r);
 				r->state = R_BOL;
 			} else {
-				out[o++] = c;
-				r->line_len++;
+				/* The rest of the line up to its CR or LF is
+				   copied as it is, found with memchr: byte by
+				   byte here was most of a large delivery's
+				   CPU. */
+				size_t end = in_len, n;
+				const uint8_t *p = memchr(in + i, '\n',
+							  in_len - i);
+
+				if (p != NULL)
+					end = (size_t)(p - in);
+				p = memchr(in + i, '\r', end - i);
+				if (p != NULL)
+					end = (size_t)(p - in);
+				n = end - i;
+				memcpy(out + o, in + i, n);
+				o += n;
+				r->line_len += n;
 				r->state = R_MID;
+				i = end - 1;
 			}
 			break;
 		case R_DOT:
