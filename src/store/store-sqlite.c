@@ -997,23 +997,6 @@ sq_keywords_mask(struct sq_user *su, const char *const *names,
 
 /* ---- opening a user ------------------------------------------------- */
 
-/* A new store gets all 256 blobs/<xx> at once, with one fsync of
-   blobs/, instead of one mkdir and fsync in each of its first few
-   hundred saves. A failure here only leaves it to sq_save_place(). */
-static void
-blobs_subdirs_create(struct store_user *user)
-{
-	struct sq_user *su = SQ(user);
-	char dir[3];
-
-	for (unsigned i = 0; i < 256; i++) {
-		snprintf(dir, sizeof(dir), "%02x", i);
-		if (mkdirat(su->blobs_fd, dir, 0700) < 0 && errno != EEXIST)
-			return;
-	}
-	(void)user->store->io.fsync(su->blobs_fd);
-}
-
 /* mkdir that fsyncs the parent when it created something, so the new
    directory survives a crash along with what goes into it. */
 static int
@@ -1223,7 +1206,6 @@ sq_user_open(struct store_user *user, const char **error_r)
 	path = store_malloc0(len);
 	if (ret == 0) {
 		snprintf(path, len, "%s/blobs", su->dir_path);
-		bool fresh = access(path, F_OK) < 0;
 		if ((ret = mkdir_durable(path, error_r)) == 0) {
 			su->blobs_fd = open(path, O_RDONLY | O_DIRECTORY |
 							  O_CLOEXEC);
@@ -1231,8 +1213,6 @@ sq_user_open(struct store_user *user, const char **error_r)
 				ret = store_error(error_r,
 						  "open(%s) failed: %s", path,
 						  strerror(errno));
-			} else if (fresh) {
-				blobs_subdirs_create(user);
 			}
 		}
 	}
@@ -2277,8 +2257,10 @@ sq_save_place(struct store_save *save, uint64_t *blob_id_r,
 			      RENAME_NOREPLACE) == 0)
 			break;
 		if (errno == ENOENT) {
-			/* blobs/<xx> not there yet (a store made before
-			   they were all made at once) */
+			/* blobs/<xx> not there yet: made with the first
+			   message that goes there (made all at once with the
+			   store, the empty directories of a user with few
+			   messages would take a megabyte of disk) */
 			if (blobs_subdir_make(save->user, dir, error_r) < 0)
 				return -1;
 			if (renameat2(su->tmp_fd, ss->tmp_name, su->blobs_fd,
