@@ -64,6 +64,7 @@ struct store {
 	   disk use in spare_bytes. */
 	pthread_mutex_t spare_lock;
 	int spare_fd;
+	bool spare_off; /* no file leases here: no spares */
 	struct store_spare *spares;
 	unsigned spare_head, spare_count;
 	uint32_t spare_seq;

@@ -457,7 +457,8 @@ spare_put(struct store *store, int dfd, const char *name)
 	bool kept = false;
 
 	pthread_mutex_lock(&store->spare_lock);
-	kept = store->spare_fd >= 0 && store->spare_count < STORE_SPARE_COUNT;
+	kept = store->spare_fd >= 0 && !store->spare_off &&
+	       store->spare_count < STORE_SPARE_COUNT;
 	pthread_mutex_unlock(&store->spare_lock);
 	if (!kept || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
@@ -467,7 +468,8 @@ spare_put(struct store *store, int dfd, const char *name)
 	if (bytes > STORE_SPARE_FILE_MAX)
 		return false;
 	pthread_mutex_lock(&store->spare_lock);
-	if (store->spare_fd >= 0 && store->spare_count < STORE_SPARE_COUNT &&
+	if (store->spare_fd >= 0 && !store->spare_off &&
+	    store->spare_count < STORE_SPARE_COUNT &&
 	    store->spare_bytes + bytes <= STORE_SPARE_BYTES) {
 		uint32_t seq = store->spare_seq++;
 
@@ -540,11 +542,12 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 				 "file leases unavailable (%s): removed "
 				 "messages' files are no longer reused",
 				 strerror(err));
-			spares_clear(store);
+			/* (the directory stays open: another thread may be
+			   renaming out of it right now) */
 			pthread_mutex_lock(&store->spare_lock);
-			close(store->spare_fd);
-			store->spare_fd = -1;
+			store->spare_off = true;
 			pthread_mutex_unlock(&store->spare_lock);
+			spares_clear(store);
 			return -1;
 		}
 		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
