@@ -794,45 +794,32 @@ sq_usage_read(struct sq_user *su, bool init, struct store_quota_usage *usage_r,
 	return sq_done(su, stmt, error_r);
 }
 
-/* Adds to the counters (if they exist) in the caller's transaction. */
+/* Adds the deltas (negative: removed) to the counters, if they exist,
+   in the caller's transaction; nothing to do for zero. */
 static int
-sq_usage_add(struct sq_user *su, uint64_t messages, uint64_t bytes,
-	     const char **error_r)
-{
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_USAGE_ADD);
-
-	if (stmt == NULL)
-		return -1;
-	bind_u64(stmt, 1, messages);
-	bind_u64(stmt, 2, bytes);
-	return sq_done(su, stmt, error_r);
-}
-
-/* What sq_remove_message() took away, for the usage counters. */
-struct sq_removed {
-	uint64_t messages, bytes;
-};
-
-/* Subtracts removed from the counters (if they exist), once per
-   transaction rather than once per message. */
-static int
-sq_usage_sub(struct sq_user *su, const struct sq_removed *removed,
+sq_usage_add(struct sq_user *su, int64_t messages, int64_t bytes,
 	     const char **error_r)
 {
 	sqlite3_stmt *stmt;
 
-	if (removed->messages == 0)
+	if (messages == 0 && bytes == 0)
 		return 0;
 	if ((stmt = sq_stmt(su, error_r, S_USAGE_ADD)) == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, -(sqlite3_int64)removed->messages);
-	sqlite3_bind_int64(stmt, 2, -(sqlite3_int64)removed->bytes);
+	sqlite3_bind_int64(stmt, 1, messages);
+	sqlite3_bind_int64(stmt, 2, bytes);
 	return sq_done(su, stmt, error_r);
 }
 
+/* What sq_remove_message() took away, for the usage counters: the
+   caller subtracts it once per transaction. */
+struct sq_removed {
+	int64_t messages, bytes;
+};
+
 /* Removes one message row (inside a transaction): logs it in the expunge
    log when modseq != 0, adds it to *removed (the caller subtracts that
-   from the usage counters: sq_usage_sub()), drops the blob reference and
+   from the usage counters), drops the blob reference and
    queues the file when no row references it any more. */
 static int
 sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
@@ -857,7 +844,7 @@ sq_remove_message(struct sq_user *su, uint64_t mailbox_id, uint32_t uid,
 	bind_u64(stmt, 2, uid);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		removed->messages++;
-		removed->bytes += col_u64(stmt, 0);
+		removed->bytes += sqlite3_column_int64(stmt, 0);
 	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE)
@@ -1442,7 +1429,7 @@ sq_mailbox_delete(struct store_user *user, const char *name,
 				      error_r) < 0)
 			goto fail;
 	}
-	if (sq_usage_sub(su, &removed, error_r) < 0)
+	if (sq_usage_add(su, -removed.messages, -removed.bytes, error_r) < 0)
 		goto fail;
 	sqlite3_stmt *stmt;
 	if ((stmt = sq_stmt(su, error_r, S_EXP_DELETE_MB)) == NULL)
@@ -2839,7 +2826,8 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 				      &removed, error_r) < 0)
 			goto fail;
 	}
-	if (sq_usage_sub(su, &removed, error_r) < 0 ||
+	if (sq_usage_add(su, -removed.messages, -removed.bytes,
+			 error_r) < 0 ||
 	    sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
 	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
@@ -3008,9 +2996,9 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 					      &unlinks, &removed, error_r) < 0)
 			goto out;
 	}
-	/* A MOVE adds back what its removals above take away. */
-	if (sq_usage_add(su, count, total, error_r) < 0 ||
-	    sq_usage_sub(su, &removed, error_r) < 0)
+	/* What came in, less what a MOVE's removals above took away. */
+	if (sq_usage_add(su, (int64_t)count - removed.messages,
+			 (int64_t)total - removed.bytes, error_r) < 0)
 		goto out;
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_SET_UIDNEXT);
 	if (stmt == NULL)
