@@ -377,8 +377,8 @@ store_unlinks_new(const char *dir, unsigned count)
 	return batch;
 }
 
-/* ---- spare files ---------------------------------------------------- */
-
+/* Seconds on CLOCK_MONOTONIC: spares' and idle users' ages, the
+   indexer's marks. */
 static time_t
 monotonic_now(void)
 {
@@ -388,21 +388,40 @@ monotonic_now(void)
 	return ts.tv_sec;
 }
 
+/* ---- spare files ---------------------------------------------------- */
+
+/* A spare's file name under spare_fd. */
+static void
+spare_name(uint32_t seq, char name[16])
+{
+	snprintf(name, 16, "%u", seq);
+}
+
+/* Takes the oldest spare out of the ring; spare_lock held. */
+static bool
+spare_pop(struct store *store, struct store_spare *sp_r)
+{
+	if (store->spare_count == 0)
+		return false;
+	*sp_r = store->spares[store->spare_head];
+	store->spare_head = (store->spare_head + 1) % STORE_SPARE_COUNT;
+	store->spare_count--;
+	store->spare_bytes -= sp_r->bytes;
+	return true;
+}
+
 /* Removes every spare. */
 static void
 spares_clear(struct store *store)
 {
+	struct store_spare sp;
 	char name[16];
 
 	pthread_mutex_lock(&store->spare_lock);
-	for (; store->spare_count > 0; store->spare_count--) {
-		struct store_spare *sp = &store->spares[store->spare_head];
-
-		snprintf(name, sizeof(name), "%u", sp->name);
+	while (spare_pop(store, &sp)) {
+		spare_name(sp.name, name);
 		(void)unlinkat(store->spare_fd, name, 0);
-		store->spare_head = (store->spare_head + 1) % STORE_SPARE_COUNT;
 	}
-	store->spare_bytes = 0;
 	pthread_mutex_unlock(&store->spare_lock);
 }
 
@@ -456,14 +475,9 @@ spare_put(struct store *store, int dfd, const char *name)
 	char spare[16];
 	bool kept = false;
 
-	pthread_mutex_lock(&store->spare_lock);
-	kept = store->spare_fd >= 0 && !store->spare_off &&
-	       store->spare_count < STORE_SPARE_COUNT;
-	pthread_mutex_unlock(&store->spare_lock);
-	if (!kept || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    !S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return false;
-	kept = false;
 	bytes = (uint64_t)st.st_blocks * 512;
 	if (bytes > STORE_SPARE_FILE_MAX)
 		return false;
@@ -473,7 +487,7 @@ spare_put(struct store *store, int dfd, const char *name)
 	    store->spare_bytes + bytes <= STORE_SPARE_BYTES) {
 		uint32_t seq = store->spare_seq++;
 
-		snprintf(spare, sizeof(spare), "%u", seq);
+		spare_name(seq, spare);
 		if (renameat2(dfd, name, store->spare_fd, spare,
 			      RENAME_NOREPLACE) == 0) {
 			unsigned tail = (store->spare_head +
@@ -502,19 +516,16 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 		struct store_spare sp;
 		int fd;
 
-		pthread_mutex_lock(&store->spare_lock);
-		if (store->spare_count == 0) {
-			pthread_mutex_unlock(&store->spare_lock);
-			return -1;
-		}
-		sp = store->spares[store->spare_head];
-		store->spare_head = (store->spare_head + 1) % STORE_SPARE_COUNT;
-		store->spare_count--;
-		store->spare_bytes -= sp.bytes;
-		store->spare_last_take = monotonic_now();
-		pthread_mutex_unlock(&store->spare_lock);
+		bool found;
 
-		snprintf(spare, sizeof(spare), "%u", sp.name);
+		pthread_mutex_lock(&store->spare_lock);
+		found = spare_pop(store, &sp);
+		if (found)
+			store->spare_last_take = monotonic_now();
+		pthread_mutex_unlock(&store->spare_lock);
+		if (!found)
+			return -1;
+		spare_name(sp.name, spare);
 		if (renameat2(store->spare_fd, spare, dir_fd, name,
 			      RENAME_NOREPLACE) < 0) {
 			(void)unlinkat(store->spare_fd, spare, 0);
