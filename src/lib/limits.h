@@ -329,6 +329,11 @@
 #define STORE_SPARE_BYTES (64 * 1024 * 1024)
 #define STORE_SPARE_IDLE_SECS 300
 
+/* A user's message files spread over as many of the 256 blobs/<xx>
+   directories as keep about this many files in each (store-sqlite.c
+   blob_dir_count): a new user's all go to blobs/00. */
+#define STORE_BLOB_DIR_FILES 256
+
 /* A user no session or delivery has used for this long gets its SQLite
    page cache (up to 1 MiB) freed; at most the store's idle users (64)
    keep theirs until then. */

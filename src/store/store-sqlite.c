@@ -2222,10 +2222,31 @@ blobs_subdir_make(struct store_user *user, const char *dir,
 	return 0;
 }
 
+/* How many of the 256 blobs/<xx> directories a new message may go to:
+   the smallest power of two giving at most STORE_BLOB_DIR_FILES files
+   each, were every change so far (the user's modseq, which every save
+   raises) a message. A new user's messages all go to blobs/00, and the
+   directories come one by one as the mailbox grows: each is an inode
+   and a block made (and on ext4 without a journal, every new inode is
+   found by scanning the ones freed recently), and a user with a hundred
+   messages should not own 256 of them. Readers take the directory from
+   the id, so any choice made before stays readable. */
+static unsigned
+blob_dir_count(uint64_t modseq)
+{
+	uint64_t want = modseq / STORE_BLOB_DIR_FILES + 1;
+	unsigned count = 1;
+
+	while (count < 256 && count < want)
+		count <<= 1;
+	return count;
+}
+
 /* Moves the temp file to blobs/<xx>/<id> under a fresh random id, never
-   replacing an existing file, and makes the rename durable. */
+   replacing an existing file, and makes the rename durable. xx is one
+   of the first blob_dir_count(modseq) directories. */
 static int
-sq_save_place(struct store_save *save, uint64_t *blob_id_r,
+sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 	      const char **error_r)
 {
 	struct sq_user *su = SQ(save->user);
@@ -2237,6 +2258,8 @@ sq_save_place(struct store_save *save, uint64_t *blob_id_r,
 		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
 			return store_error(error_r, "getrandom() failed: %s",
 					   strerror(errno));
+		id &= ((uint64_t)(blob_dir_count(modseq) - 1) << 56) |
+		      ((UINT64_C(1) << 56) - 1);
 		if (id == 0)
 			continue;
 		blob_name(id, dir, file);
@@ -2433,10 +2456,10 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 	store_mailbox_info_free(&info);
 	if (uid == 0 || uid == UINT32_MAX)
 		return store_error(error_r, "Mailbox has run out of UIDs");
-	if (sq_save_place(save, &blob_id, error_r) < 0)
-		return -1;
 	if (sq_modseq_next(su, &modseq, error_r) < 0 ||
-	    sq_keywords_mask(su, (const char *const *)save->keywords,
+	    sq_save_place(save, modseq, &blob_id, error_r) < 0)
+		return -1;
+	if (sq_keywords_mask(su, (const char *const *)save->keywords,
 			     save->keyword_count, true, &keywords,
 			     error_r) < 0)
 		goto fail;

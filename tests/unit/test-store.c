@@ -3122,6 +3122,64 @@ test_blobs_subdirs(void **state)
 	free(text);
 }
 
+/* Names of the directories under the user's blobs/, as a bitmap of
+   their hex values; *count_r of them. */
+static void
+blob_dirs(struct fixture *f, uint64_t bits[4], unsigned *count_r)
+{
+	char path[512];
+
+	memset(bits, 0, 4 * sizeof(bits[0]));
+	*count_r = 0;
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/blobs", f->dir,
+		 store_name_hash("alice") & 0xff);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		unsigned v = (unsigned)strtoul(e->d_name, NULL, 16);
+		assert_true(v < 256);
+		bits[v / 64] |= UINT64_C(1) << (v % 64);
+		(*count_r)++;
+	}
+	closedir(d);
+}
+
+/* A new user's messages all go to blobs/00; more directories come into
+   use as the user's modseq grows, never more than it calls for. */
+static void
+test_blobs_dir_count(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t bits[4];
+	unsigned n;
+
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(save_msg(f->user, f->inbox, "a\r\n"),
+				 (uint32_t)i + 1);
+	blob_dirs(f, bits, &n);
+	assert_int_equal(n, 1);
+	assert_true(bits[0] == 1);
+
+	/* as if 2,000 changes were made: 16 directories */
+	sqlite3 *db = raw_db(f);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 2000 "
+				      "WHERE key = 'modseq'", NULL, NULL,
+				      NULL), SQLITE_OK);
+	sqlite3_close(db);
+	for (int i = 0; i < 60; i++)
+		assert_int_equal(save_msg(f->user, f->inbox, "b\r\n"),
+				 (uint32_t)i + 41);
+	blob_dirs(f, bits, &n);
+	assert_true(n > 1);
+	assert_true((bits[0] & ~UINT64_C(0xffff)) == 0 && bits[1] == 0 &&
+		    bits[2] == 0 && bits[3] == 0);
+	char *text = read_msg(f, f->inbox, 100);
+	assert_string_equal(text, "b\r\n");
+	free(text);
+}
+
 int
 main(void)
 {
@@ -3188,6 +3246,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_spare_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_idle_trim, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_blobs_dir_count, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_blobs_subdirs, setup,
 						teardown),
