@@ -2573,6 +2573,17 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 			save->commit_overquota = true;
 			continue;
 		}
+		/* A batch of one needs no savepoint (a journal of the
+		   pages it changes, kept in memory): if it fails, the
+		   whole transaction goes. */
+		if (count == 1) {
+			if (sq_save_one(save, &blob_ids[i], &modseqs[i],
+					&save->commit_uid, &error) < 0) {
+				save_failed(save, error);
+				lost = true;
+			}
+			break;
+		}
 		if (sqlite3_exec(su->db, "SAVEPOINT save", NULL, NULL, NULL) !=
 		    SQLITE_OK) {
 			sq_fail(su, &error, "SAVEPOINT failed");
