@@ -54,6 +54,9 @@
 /* Output at or below which a conn calls `output_drained` so a streaming
    reply (RETR, FETCH of a large body) queues its next chunk. */
 #define CONN_OUTPUT_LOW_WATER (64 * 1024)
+/* A plain conn writes its queued output straight to the socket at the
+   end of a loop pass, up to this much; the rest waits for writability. */
+#define CONN_DIRECT_SEND_MAX (256 * 1024)
 /* Input a conn buffers before it stops reading from the socket; lines
    longer than this need a larger max_len, which raises it per conn. */
 #define CONN_INPUT_HIGH_WATER (16 * 1024)

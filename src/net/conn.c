@@ -35,6 +35,7 @@
 #define DEFER_FLUSH 0x04 /* check whether the output is out (STARTTLS,
 			     close after flush) */
 #define DEFER_ZFLUSH 0x08 /* compress what this loop pass wrote */
+#define DEFER_SEND 0x10	  /* write the output to the socket (direct) */
 
 struct conn {
 	struct conn *prev, *next; /* the worker's list */
@@ -71,6 +72,12 @@ struct conn {
 	bool starttls_pending;
 	bool tls_handshake_done;
 	bool is_unix, is_local;
+	/* A plain socket's output is written from the deferred event at the
+	   end of the loop pass that queued it, and the bufferevent watches
+	   for writability only while some could not be written: a reply
+	   then costs one send, not two epoll_ctl calls and a loop pass
+	   around it. Off with TLS and COMPRESS (their layers write). */
+	bool direct;
 	char *close_reason;
 
 	uint64_t bytes_in, bytes_out;
@@ -85,6 +92,7 @@ static __thread char conn_describe_buf[128];
 
 static void conn_setup_bev(struct conn *conn);
 static void conn_do_close(struct conn *conn, const char *reason);
+static void conn_write_cb(struct bufferevent *bev, void *context);
 
 static void
 conn_schedule(struct conn *conn, unsigned flags)
@@ -239,6 +247,34 @@ conn_check_flush(struct conn *conn)
 	}
 }
 
+/* Queued output goes to the socket now (direct conns; see `direct`):
+   what the socket takes, up to CONN_DIRECT_SEND_MAX bytes a pass. The
+   rest, or an error, is left to the bufferevent, which then watches
+   for writability and reports the error the usual way. */
+static void
+conn_send_direct(struct conn *conn)
+{
+	struct bufferevent *bev = conn->bev;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t sent = 0;
+
+	if (evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(bev) & EV_WRITE) != 0)
+		return;
+	while (evbuffer_get_length(out) > 0 && sent < CONN_DIRECT_SEND_MAX) {
+		int n = evbuffer_write(out, conn->fd);
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+	if (sent > 0 && evbuffer_get_length(out) <= CONN_OUTPUT_LOW_WATER) {
+		/* what the bufferevent's write callback would say */
+		conn_write_cb(bev, conn);
+	}
+}
+
 static void
 conn_defer_cb(evutil_socket_t fd, short what, void *context)
 {
@@ -278,6 +314,8 @@ conn_defer_cb(evutil_socket_t fd, short what, void *context)
 		    evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)
 			conn_check_flush(conn);
 	}
+	if ((flags & DEFER_SEND) != 0 && conn->direct && conn->bev != NULL)
+		conn_send_direct(conn);
 	if ((flags & DEFER_FLUSH) != 0)
 		conn_check_flush(conn);
 	if ((flags & DEFER_INPUT) != 0 && !conn->closing &&
@@ -360,6 +398,12 @@ conn_write_cb(struct bufferevent *bev, void *context)
 {
 	struct conn *conn = context;
 
+	if (conn->direct &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		/* All out: back to writing from the deferred event (libevent
+		   already stopped watching, so this costs no syscall). */
+		bufferevent_disable(bev, EV_WRITE);
+	}
 	if (conn->starttls_pending || conn->flush_then_close) {
 		conn_check_flush(conn);
 		return;
@@ -470,7 +514,8 @@ conn_setup_bev(struct conn *conn)
 			  conn);
 	bufferevent_setwatermark(bev, EV_READ, 0, conn->input_limit);
 	bufferevent_setwatermark(bev, EV_WRITE, CONN_OUTPUT_LOW_WATER, 0);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	conn->direct = conn->ssl == NULL && conn->z == NULL;
+	bufferevent_enable(bev, conn->direct ? EV_READ : EV_READ | EV_WRITE);
 }
 
 static void
@@ -758,6 +803,8 @@ conn_write(struct conn *conn, const void *data, size_t len)
 	}
 	if (bufferevent_write(conn->bev, data, len) < 0)
 		abort();
+	if (conn->direct)
+		conn_schedule(conn, DEFER_SEND);
 }
 
 void
@@ -803,6 +850,8 @@ conn_printf(struct conn *conn, const char *fmt, ...)
 	va_end(ap);
 	if (conn->z != NULL)
 		conn_schedule(conn, DEFER_ZFLUSH);
+	else if (conn->direct)
+		conn_schedule(conn, DEFER_SEND);
 }
 
 int
@@ -843,6 +892,8 @@ conn_write_file(struct conn *conn, int fd, off_t offset, size_t len,
 	evbuffer_file_segment_free(seg);
 	if (conn->z != NULL)
 		conn_schedule(conn, DEFER_ZFLUSH);
+	else if (conn->direct)
+		conn_schedule(conn, DEFER_SEND);
 	return 0;
 }
 
@@ -950,6 +1001,11 @@ conn_compress_start(struct conn *conn, const char **error_r)
 	   did not wait for the reply) is compressed already. Output queued
 	   so far (the OK) goes out as it is. */
 	conn_drain_pending(conn);
+	if (conn->direct) {
+		/* the deflater writes into the bufferevent from now on */
+		conn->direct = false;
+		bufferevent_enable(conn->bev, EV_WRITE);
+	}
 	conn->z = net_deflate_create();
 	conn->zin = evbuffer_new();
 	conn->zout = evbuffer_new();

@@ -247,6 +247,15 @@ echo_command(struct echo_session *s, const uint8_t *line, size_t len)
 		conn_write(s->conn, big, BIG_SIZE);
 		free(big);
 		conn_close_after_flush(s->conn, "big sent");
+	} else if (IS("BLOB")) {
+		/* BIG_SIZE bytes and a line, and the conn goes on */
+		char *big = malloc(BIG_SIZE);
+
+		for (size_t i = 0; i < BIG_SIZE; i++)
+			big[i] = (char)('a' + i % 26);
+		conn_write(s->conn, big, BIG_SIZE);
+		free(big);
+		conn_write_str(s->conn, "END\r\n");
 	} else if (IS("TIMEOUT")) {
 		conn_set_idle_timeout(s->conn, 1);
 		conn_write_str(s->conn, "OK\r\n");
@@ -1088,6 +1097,51 @@ test_compress(void **state)
 	server_stop();
 }
 
+/* A reply larger than the socket takes, to a client that reads late:
+   the rest goes out as the socket drains, and the replies after it are
+   written straight away again. */
+static void
+test_output_slow_reader(void **state)
+{
+	struct client c;
+	char *buf = malloc(BIG_SIZE);
+	size_t got = 0;
+
+	server_start("127.0.0.1:0", false, false);
+	client_connect(&c);
+	client_expect(&c, "HELLO echo");
+	for (int round = 0; round < 2; round++) {
+		client_send_str(&c, "BLOB\r\n");
+		usleep(200 * 1000);
+		got = c.len;
+		memcpy(buf, c.buf, c.len);
+		c.len = 0;
+		while (got < BIG_SIZE) {
+			ssize_t n = client_recv(&c, buf + got, BIG_SIZE - got);
+			assert_true(n > 0);
+			got += (size_t)n;
+		}
+		for (size_t i = 0; i < BIG_SIZE; i++) {
+			if (buf[i] != (char)('a' + i % 26))
+				fail_msg("byte %zu differs", i);
+		}
+		client_expect(&c, "END");
+		client_send_str(&c, "hello\r\n");
+		client_expect(&c, "ECHO hello");
+	}
+	client_send_str(&c, "QUIT\r\n");
+	client_expect(&c, "BYE");
+	assert_int_equal(client_drain(&c, NULL), 0);
+	client_close(&c);
+	assert_true(st_wait_closed(1));
+	assert_string_equal(st.reason, "quit");
+	assert_int_equal(st.bytes_out, strlen("HELLO echo\r\n") +
+			 2 * (BIG_SIZE + strlen("END\r\nECHO hello\r\n")) +
+			 strlen("BYE\r\n"));
+	free(buf);
+	server_stop();
+}
+
 static void
 test_idle_timeout(void **state)
 {
@@ -1918,6 +1972,7 @@ main(void)
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_write_file),
+		cmocka_unit_test(test_output_slow_reader),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_close_after_flush),
 		cmocka_unit_test(test_unix_socket),
