@@ -80,7 +80,7 @@ struct conn {
 	bool direct;
 	char *close_reason;
 
-	uint64_t bytes_in, bytes_out;
+	uint64_t bytes_in, bytes_out, bytes_direct;
 	unsigned peer_port, local_port;
 	char peer[INET6_ADDRSTRLEN];
 	char id[20];
@@ -261,12 +261,17 @@ conn_send_direct(struct conn *conn)
 	if (evbuffer_get_length(out) == 0 ||
 	    (bufferevent_get_enabled(bev) & EV_WRITE) != 0)
 		return;
+	/* The bufferevent keeps the start of its output frozen so that only
+	   it drains it; it thaws it the same way around its own writes. */
+	evbuffer_unfreeze(out, 1);
 	while (evbuffer_get_length(out) > 0 && sent < CONN_DIRECT_SEND_MAX) {
 		int n = evbuffer_write(out, conn->fd);
 		if (n <= 0)
 			break;
 		sent += (size_t)n;
 	}
+	evbuffer_freeze(out, 1);
+	conn->bytes_direct += sent;
 	if (evbuffer_get_length(out) > 0)
 		bufferevent_enable(bev, EV_WRITE);
 	if (sent > 0 && evbuffer_get_length(out) <= CONN_OUTPUT_LOW_WATER) {
@@ -515,7 +520,13 @@ conn_setup_bev(struct conn *conn)
 	bufferevent_setwatermark(bev, EV_READ, 0, conn->input_limit);
 	bufferevent_setwatermark(bev, EV_WRITE, CONN_OUTPUT_LOW_WATER, 0);
 	conn->direct = conn->ssl == NULL && conn->z == NULL;
-	bufferevent_enable(bev, conn->direct ? EV_READ : EV_READ | EV_WRITE);
+	if (conn->direct) {
+		/* a new bufferevent starts with EV_WRITE enabled */
+		bufferevent_disable(bev, EV_WRITE);
+		bufferevent_enable(bev, EV_READ);
+	} else {
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+	}
 }
 
 static void
@@ -1099,6 +1110,12 @@ uint64_t
 conn_get_bytes_out(const struct conn *conn)
 {
 	return conn->bytes_out;
+}
+
+uint64_t
+conn_get_bytes_direct(const struct conn *conn)
+{
+	return conn->bytes_direct;
 }
 
 struct worker *

@@ -232,6 +232,9 @@ const char *conn_tls_describe(struct conn *conn);
    are what is counted. */
 uint64_t conn_get_bytes_in(const struct conn *conn);
 uint64_t conn_get_bytes_out(const struct conn *conn);
+/* Of those, the bytes a plain conn wrote itself at the end of a loop
+   pass rather than through the bufferevent's writability watch. */
+uint64_t conn_get_bytes_direct(const struct conn *conn);
 struct worker *conn_get_worker(const struct conn *conn);
 
 #endif

@@ -42,6 +42,7 @@
 #define FILE_CHUNK (64 * 1024)
 /* Bytes the BIG command queues at once before closing after flush. */
 #define BIG_SIZE (3 * 1024 * 1024)
+#define BLOB_COPIES 8
 /* Triggers of the wake storm test. */
 #define WAKE_STORM 20000
 
@@ -70,7 +71,7 @@ static struct {
 	unsigned wakes;
 	unsigned worker_mask;
 	bool wake_on_right_thread;
-	uint64_t bytes_in, bytes_out;
+	uint64_t bytes_in, bytes_out, bytes_direct;
 	pthread_t threads[16];
 	unsigned thread_count;
 } st = {
@@ -248,12 +249,14 @@ echo_command(struct echo_session *s, const uint8_t *line, size_t len)
 		free(big);
 		conn_close_after_flush(s->conn, "big sent");
 	} else if (IS("BLOB")) {
-		/* BIG_SIZE bytes and a line, and the conn goes on */
+		/* BLOB_COPIES times BIG_SIZE bytes (more than a loopback
+		   socket buffers) and a line, and the conn goes on */
 		char *big = malloc(BIG_SIZE);
 
 		for (size_t i = 0; i < BIG_SIZE; i++)
 			big[i] = (char)('a' + i % 26);
-		conn_write(s->conn, big, BIG_SIZE);
+		for (int k = 0; k < BLOB_COPIES; k++)
+			conn_write(s->conn, big, BIG_SIZE);
 		free(big);
 		conn_write_str(s->conn, "END\r\n");
 	} else if (IS("TIMEOUT")) {
@@ -348,6 +351,7 @@ echo_closed(struct conn *conn, const char *reason, void *context)
 	snprintf(st.reason, sizeof(st.reason), "%s", reason);
 	st.bytes_in = conn_get_bytes_in(conn);
 	st.bytes_out = conn_get_bytes_out(conn);
+	st.bytes_direct = conn_get_bytes_direct(conn);
 	st.closed++;
 	pthread_cond_broadcast(&st.cond);
 	pthread_mutex_unlock(&st.lock);
@@ -735,6 +739,8 @@ test_echo_plain(void **state)
 	assert_int_equal(st.bytes_in, strlen("hello\r\nbare\n\r\nQUIT\r\n") +
 			 ECHO_MAX_LINE + 2);
 	assert_true(st.bytes_out > 0);
+	/* small replies on a plain conn: all written directly */
+	assert_int_equal(st.bytes_direct, st.bytes_out);
 	server_stop();
 }
 
@@ -1104,7 +1110,8 @@ static void
 test_output_slow_reader(void **state)
 {
 	struct client c;
-	char *buf = malloc(BIG_SIZE);
+	const size_t total = (size_t)BLOB_COPIES * BIG_SIZE;
+	char *buf = malloc(total);
 	size_t got = 0;
 
 	server_start("127.0.0.1:0", false, false);
@@ -1116,13 +1123,13 @@ test_output_slow_reader(void **state)
 		got = c.len;
 		memcpy(buf, c.buf, c.len);
 		c.len = 0;
-		while (got < BIG_SIZE) {
-			ssize_t n = client_recv(&c, buf + got, BIG_SIZE - got);
+		while (got < total) {
+			ssize_t n = client_recv(&c, buf + got, total - got);
 			assert_true(n > 0);
 			got += (size_t)n;
 		}
-		for (size_t i = 0; i < BIG_SIZE; i++) {
-			if (buf[i] != (char)('a' + i % 26))
+		for (size_t i = 0; i < total; i++) {
+			if (buf[i] != (char)('a' + i % BIG_SIZE % 26))
 				fail_msg("byte %zu differs", i);
 		}
 		client_expect(&c, "END");
@@ -1136,8 +1143,11 @@ test_output_slow_reader(void **state)
 	assert_true(st_wait_closed(1));
 	assert_string_equal(st.reason, "quit");
 	assert_int_equal(st.bytes_out, strlen("HELLO echo\r\n") +
-			 2 * (BIG_SIZE + strlen("END\r\nECHO hello\r\n")) +
+			 2 * (total + strlen("END\r\nECHO hello\r\n")) +
 			 strlen("BYE\r\n"));
+	/* the replies after each BLOB went out directly again */
+	assert_true(st.bytes_direct < st.bytes_out);
+	assert_true(st.bytes_direct >= strlen("ECHO hello\r\nBYE\r\n"));
 	free(buf);
 	server_stop();
 }
