@@ -20,8 +20,9 @@ enum lmtp_state {
 };
 
 /* c->i: messages finished on this connection; c->pending: replies still
-   expected in this state; c->accepted: recipients given a 250 at RCPT;
-   c->n: index of the next reply in L_TXN. */
+   expected in this state (in L_TXN: an RSET's, before the MAIL reply);
+   c->accepted: recipients given a 250 at RCPT; c->n: index of the next
+   reply in L_TXN. */
 
 static void
 lmtp_next_txn(struct client *c)
@@ -85,6 +86,12 @@ lmtp_line(struct client *c, const char *line, size_t len)
 		lmtp_next_txn(c);
 		return true;
 	case L_TXN:
+		if (c->pending > 0) {
+			c->pending--;
+			if (code != 250)
+				return lmtp_fail(c, "RSET", line);
+			return true;
+		}
 		c->n++;
 		if (c->n == 1) {
 			if (code != 250)
@@ -105,8 +112,14 @@ lmtp_line(struct client *c, const char *line, size_t len)
 		if (code != 354) {
 			if (c->accepted > 0)
 				return lmtp_fail(c, "DATA", line);
+			/* Every recipient refused: the MAIL stays in effect
+			   (RFC 5321 4.1.1.4), so the next one needs an RSET. */
 			c->i++;
+			if (c->i < b->opt.count && !b->stopping)
+				client_printf(c, "RSET");
 			lmtp_next_txn(c);
+			if (c->state == L_TXN)
+				c->pending = 1;
 			return true;
 		}
 		client_printf(c, "Message-ID: <bench.%llu.%u.%u@bench.test>",
