@@ -101,6 +101,17 @@ conn_schedule(struct conn *conn, unsigned flags)
 	event_active(conn->defer_event, EV_READ, 0);
 }
 
+/* Output was queued: compressed (COMPRESS) or written (direct) at the
+   end of this loop pass; otherwise the bufferevent is already watching. */
+static void
+conn_output_queued(struct conn *conn)
+{
+	if (conn->z != NULL)
+		conn_schedule(conn, DEFER_ZFLUSH);
+	else if (conn->direct)
+		conn_schedule(conn, DEFER_SEND);
+}
+
 /* What the session reads: the socket's (or TLS layer's) input, or the
    inflated input of a compressed conn. */
 static struct evbuffer *
@@ -806,16 +817,9 @@ conn_write(struct conn *conn, const void *data, size_t len)
 {
 	if (!conn_writable(conn) || len == 0)
 		return;
-	if (conn->z != NULL) {
-		if (evbuffer_add(conn->zout, data, len) < 0)
-			abort();
-		conn_schedule(conn, DEFER_ZFLUSH);
-		return;
-	}
-	if (bufferevent_write(conn->bev, data, len) < 0)
+	if (evbuffer_add(conn_outbuf(conn), data, len) < 0)
 		abort();
-	if (conn->direct)
-		conn_schedule(conn, DEFER_SEND);
+	conn_output_queued(conn);
 }
 
 void
@@ -859,10 +863,7 @@ conn_printf(struct conn *conn, const char *fmt, ...)
 	if (evbuffer_add_vprintf(conn_outbuf(conn), fmt, ap) < 0)
 		abort();
 	va_end(ap);
-	if (conn->z != NULL)
-		conn_schedule(conn, DEFER_ZFLUSH);
-	else if (conn->direct)
-		conn_schedule(conn, DEFER_SEND);
+	conn_output_queued(conn);
 }
 
 int
@@ -901,10 +902,7 @@ conn_write_file(struct conn *conn, int fd, off_t offset, size_t len,
 		return -1;
 	}
 	evbuffer_file_segment_free(seg);
-	if (conn->z != NULL)
-		conn_schedule(conn, DEFER_ZFLUSH);
-	else if (conn->direct)
-		conn_schedule(conn, DEFER_SEND);
+	conn_output_queued(conn);
 	return 0;
 }
 

@@ -46,7 +46,6 @@ enum sq_stmt_id {
 	S_COMMIT,
 	S_ROLLBACK,
 	S_MODSEQ_NEXT,
-	S_MODSEQ_GET,
 	S_META_GET,
 	S_META_SET,
 	S_MB_BY_NAME,
@@ -137,7 +136,6 @@ static const char *const sq_sql[S_COUNT] = {
 	   statements, half the time). */
 	[S_MODSEQ_NEXT] = "UPDATE meta SET value = value + 1 "
 			  "WHERE key = 'modseq'",
-	[S_MODSEQ_GET] = "SELECT value FROM meta WHERE key = 'modseq'",
 	[S_META_GET] = "SELECT value FROM meta WHERE key = ?",
 	[S_META_SET] = "UPDATE meta SET value = ? WHERE key = ?",
 	[S_MB_BY_NAME] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE name = ?",
@@ -608,10 +606,11 @@ sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MODSEQ_NEXT);
 	if (stmt == NULL || sq_done(su, stmt, error_r) < 0)
 		return -1;
-	if ((stmt = sq_stmt(su, error_r, S_MODSEQ_GET)) == NULL ||
-	    sqlite3_step(stmt) != SQLITE_ROW) {
-		if (stmt != NULL)
-			sqlite3_reset(stmt);
+	if ((stmt = sq_stmt(su, error_r, S_META_GET)) == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, "modseq", -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_reset(stmt);
 		return sq_fail(su, error_r, "modseq query failed");
 	}
 	*modseq_r = col_u64(stmt, 0);
