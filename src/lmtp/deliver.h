@@ -9,10 +9,12 @@
    LMTP, the daemon's control socket (`quire deliver` while quired runs)
    and `quire deliver` with quired stopped all end in deliver_message().
 
-   A message is first spooled (struct spool: an unlinked temp file in
-   <data_dir>/tmp, already in CRLF form) and then copied into the store
-   once per recipient, each copy with its own header prefix. The spool
-   never holds the message in memory. */
+   A message for several recipients is first spooled (struct spool: an
+   unlinked temp file in <data_dir>/tmp, already in CRLF form) and then
+   copied into the store once per recipient, each copy with its own
+   header prefix; LMTP writes a message for one recipient straight into
+   its message file as it arrives (struct deliver_stream). Neither holds
+   the message in memory. */
 
 struct passdb;
 struct store;
@@ -47,6 +49,30 @@ int deliver_message_quota(struct store *store, struct passdb *passdb,
 			  const void *prefix, size_t prefix_len, int spool_fd,
 			  uint64_t size, uint32_t *uid_r,
 			  const char **error_r);
+/* The same for a message written as it arrives (LMTP with one
+   recipient): no spool, the bytes go to the message file and the parser
+   in large writes as they come. deliver_stream_begin() looks the user up,
+   checks the quota against size (what is known of the message: SIZE=,
+   else 0; the commit checks again, exactly) and writes prefix; it
+   returns 1 with *ds_r, or what deliver_message_quota() would (0, -1,
+   DELIVER_OVERQUOTA) with nothing begun. deliver_stream_write() never
+   fails by itself: a failed write is kept and told by
+   deliver_stream_finish(), which commits (1 with *uid_r: durable), or
+   returns -1 / DELIVER_OVERQUOTA with *error_r; either way the stream
+   is freed and *ds set to NULL. deliver_stream_abort() drops an
+   unfinished copy (nothing is stored); safe on NULL. */
+struct deliver_stream;
+int deliver_stream_begin(struct store *store, struct passdb *passdb,
+			 const struct store_quota *quota_defaults,
+			 const char *user, const char *mailbox,
+			 const void *prefix, size_t prefix_len, uint64_t size,
+			 struct deliver_stream **ds_r, const char **error_r);
+void deliver_stream_write(struct deliver_stream *ds, const void *data,
+			  size_t len);
+int deliver_stream_finish(struct deliver_stream **ds, uint32_t *uid_r,
+			  const char **error_r);
+void deliver_stream_abort(struct deliver_stream **ds);
+
 /* The same with no configured defaults (passwd-file limits still
    apply). */
 int deliver_message(struct store *store, struct passdb *passdb,

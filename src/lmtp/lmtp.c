@@ -68,6 +68,10 @@ struct lmtp_session {
 	/* DATA and BDAT */
 	struct dot_reader dot;
 	struct spool *spool;	/* non-NULL while a message is received */
+	/* Instead of the spool, for a transaction with one recipient: that
+	   recipient's copy, written as the message arrives. */
+	struct deliver_stream *stream;
+	size_t stream_prefix_len;
 	/* The last message's spool, emptied and kept for the next one:
 	   creating a file per message was a quarter of delivery's CPU. */
 	struct spool *idle_spool;
@@ -186,6 +190,7 @@ session_data_free(struct lmtp_session *s)
 		s->spool = NULL;
 	}
 	spool_destroy(&s->spool);
+	deliver_stream_abort(&s->stream);
 	free(s->data_buf);
 	s->data_buf = NULL;
 	free(s->spool_error);
@@ -341,6 +346,14 @@ cmd_rcpt(struct lmtp_session *s, const uint8_t *args, size_t len)
 		(void)session_bad_command(s);
 		return;
 	}
+	if (s->bdat_active) {
+		/* RFC 3030 2: the chunks come after all MAIL and RCPT
+		   replies; the message being received has its
+		   recipients. */
+		session_reply(s, "503 5.5.1 RCPT not allowed after BDAT");
+		(void)session_bad_command(s);
+		return;
+	}
 	if (lmtp_parse_rcpt(args, len, &addr, &reply) < 0) {
 		session_reply(s, "%s", reply);
 		(void)session_bad_command(s);
@@ -379,13 +392,53 @@ cmd_rcpt(struct lmtp_session *s, const uint8_t *args, size_t len)
 	session_reply(s, "250 2.1.5 <%s> Recipient OK", addr.addr);
 }
 
+/* The header lines the recipient's copy starts with. The path parser
+   let only printable ASCII through, and the line cap bounds its length,
+   so this cannot fail. */
+static char *
+session_prefix(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
+	       size_t *len_r)
+{
+	char *prefix = deliver_prefix(s->mail_from.addr, rcpt->address.addr,
+				      len_r);
+
+	if (prefix == NULL)
+		abort();
+	return prefix;
+}
+
+/* Begins the only recipient's copy. False when it cannot begin now (the
+   user went, a store error, over quota): then the message is spooled
+   and the delivery after the final dot gives the answer, as for several
+   recipients. */
+static bool
+session_stream_begin(struct lmtp_session *s)
+{
+	struct lmtp_service *service = s->service;
+	const char *error;
+	char *prefix;
+	int ret;
+
+	prefix = session_prefix(s, &s->rcpts[0], &s->stream_prefix_len);
+	ret = deliver_stream_begin(service->store, service->passdb,
+				   &service->quota_defaults, s->rcpts[0].user,
+				   NULL, prefix, s->stream_prefix_len,
+				   s->mail_params.size_given ?
+					   s->mail_params.size : 0,
+				   &s->stream, &error);
+	free(prefix);
+	return ret == 1;
+}
+
 /* Sets up receiving a message (DATA or the first BDAT): the spool and
    the buffers. Returns false with *error_r (logged) if the spool cannot
    be created. */
 static bool
 session_message_begin(struct lmtp_session *s, const char **error_r)
 {
-	if (s->idle_spool != NULL) {
+	if (s->rcpt_count == 1 && session_stream_begin(s)) {
+		/* no spool: the copy is written as it arrives */
+	} else if (s->idle_spool != NULL) {
 		s->spool = s->idle_spool;
 		s->idle_spool = NULL;
 	} else if (spool_create(s->service->spool_dir, &s->spool,
@@ -580,8 +633,10 @@ session_data_output(struct lmtp_session *s, const uint8_t *data, size_t len)
 	uint64_t max = s->service->max_message_size;
 
 	if (len > max || s->data_size > max - len) {
-		if (!s->data_too_big)
+		if (!s->data_too_big) {
 			spool_destroy(&s->spool);
+			deliver_stream_abort(&s->stream);
+		}
 		s->data_too_big = true;
 	}
 	if (s->data_size <= UINT64_MAX - len)
@@ -591,6 +646,11 @@ session_data_output(struct lmtp_session *s, const uint8_t *data, size_t len)
 	     s->dot.max_line > LMTP_MAX_DATA_LINE)) {
 		s->data_line_too_long = true;
 		spool_destroy(&s->spool);
+		deliver_stream_abort(&s->stream);
+	}
+	if (s->stream != NULL) {
+		deliver_stream_write(s->stream, data, len);
+		return;
 	}
 	if (s->spool == NULL)
 		return;
@@ -612,32 +672,13 @@ rcpt_reply_failure(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 	}
 }
 
+/* Answers for one recipient: ret is deliver_message_quota()'s. */
 static void
-session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
-		    const char *qid, uint64_t size)
+session_deliver_reply(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
+		      const char *qid, uint64_t size, size_t prefix_len,
+		      int ret, uint32_t uid, const char *error,
+		      const struct timespec *start)
 {
-	struct lmtp_service *service = s->service;
-	struct timespec start;
-	const char *error = NULL;
-	char *prefix;
-	size_t prefix_len;
-	uint32_t uid = 0;
-	int ret;
-
-	/* The path parser let only printable ASCII through, and the line cap
-	   bounds its length, so this cannot fail. */
-	prefix = deliver_prefix(s->mail_from.addr, rcpt->address.addr,
-				&prefix_len);
-	if (prefix == NULL)
-		abort();
-
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	ret = deliver_message_quota(service->store, service->passdb,
-				    &service->quota_defaults, rcpt->user,
-				    NULL, prefix, prefix_len,
-				    spool_get_fd(s->spool), size, &uid,
-				    &error);
-	free(prefix);
 	if (ret > 0) {
 		/* durable: store_save_commit returned 0 */
 		s->delivered++;
@@ -645,7 +686,7 @@ session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 			 "size=%llu uid=%u ms=%ld: saved", qid,
 			 s->mail_from.addr, rcpt->address.addr, rcpt->user,
 			 (unsigned long long)(size + prefix_len), uid,
-			 msecs_since(&start));
+			 msecs_since(start));
 		session_reply(s, "250 2.0.0 <%s> Saved as uid %u",
 			      rcpt->address.addr, uid);
 	} else if (ret == 0) {
@@ -668,10 +709,50 @@ session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
 		log_error(&s->log, "qid=%s from=<%s> to=<%s> user=%s "
 			  "size=%llu ms=%ld: %s", qid, s->mail_from.addr,
 			  rcpt->address.addr, rcpt->user,
-			  (unsigned long long)size, msecs_since(&start),
+			  (unsigned long long)size, msecs_since(start),
 			  error);
 		rcpt_reply_failure(s, rcpt, deliver_error_is_nospace(error));
 	}
+}
+
+/* Copies the spool into one recipient's mailbox and answers. */
+static void
+session_deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *rcpt,
+		    const char *qid, uint64_t size)
+{
+	struct lmtp_service *service = s->service;
+	struct timespec start;
+	const char *error = NULL;
+	char *prefix;
+	size_t prefix_len;
+	uint32_t uid = 0;
+	int ret;
+
+	prefix = session_prefix(s, rcpt, &prefix_len);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	ret = deliver_message_quota(service->store, service->passdb,
+				    &service->quota_defaults, rcpt->user,
+				    NULL, prefix, prefix_len,
+				    spool_get_fd(s->spool), size, &uid,
+				    &error);
+	free(prefix);
+	session_deliver_reply(s, rcpt, qid, size, prefix_len, ret, uid, error,
+			      &start);
+}
+
+/* Commits the copy written as the message arrived and answers. */
+static void
+session_stream_finish(struct lmtp_session *s, const char *qid)
+{
+	struct timespec start;
+	const char *error = NULL;
+	uint32_t uid = 0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	ret = deliver_stream_finish(&s->stream, &uid, &error);
+	session_deliver_reply(s, &s->rcpts[0], qid, s->data_size,
+			      s->stream_prefix_len, ret, uid, error, &start);
 }
 
 /* The final dot arrived: one reply per accepted recipient, in RCPT order
@@ -687,7 +768,7 @@ session_data_finish(struct lmtp_session *s)
 	snprintf(qid, sizeof(qid), "%s-%u", s->log.session, s->txn_count);
 
 	if (!s->data_too_big && !s->data_line_too_long && !s->spool_failed &&
-	    spool_finish(s->spool, &error) < 0)
+	    s->stream == NULL && spool_finish(s->spool, &error) < 0)
 		session_spool_failed(s, error);
 
 	if (s->data_too_big || s->data_line_too_long) {
@@ -705,6 +786,8 @@ session_data_finish(struct lmtp_session *s)
 	} else if (s->spool_failed) {
 		for (i = 0; i < s->rcpt_count; i++)
 			rcpt_reply_failure(s, &s->rcpts[i], s->spool_nospace);
+	} else if (s->stream != NULL) {
+		session_stream_finish(s, qid);
 	} else {
 		for (i = 0; i < s->rcpt_count; i++) {
 			session_deliver_one(s, &s->rcpts[i], qid,
@@ -856,7 +939,7 @@ session_closed(struct conn *conn, const char *reason, void *context)
 {
 	struct lmtp_session *s = context;
 
-	if (s->spool != NULL) {
+	if (s->spool != NULL || s->stream != NULL) {
 		log_info(&s->log, "connection lost during DATA after %llu "
 			 "bytes: nothing delivered",
 			 (unsigned long long)s->data_size);

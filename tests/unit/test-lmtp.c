@@ -31,6 +31,7 @@
 #include "net/listener.h"
 #include "net/worker.h"
 #include "store/store.h"
+#include "store/store-private.h" /* store_set_io */
 
 #define TEST_HOST "test.example"
 #define TEST_MAX_SIZE 4096
@@ -442,6 +443,142 @@ test_deliver_recipients(void **state)
 		      "Return-Path: <sender@remote.example>\r\n"
 		      "Delivered-To: Alice+lists@example.org\r\n"
 		      "Subject: test\r\n\r\n.leading dot\r\nbare lf\r\n");
+}
+
+/* Files in a user's store tmp directory: a save in progress has one. */
+static unsigned
+user_tmp_files(const char *username)
+{
+	char cmd[512];
+	FILE *f;
+	unsigned n = 0;
+	int ch;
+
+	snprintf(cmd, sizeof(cmd), "ls -A %s/users/*/%s/tmp 2>/dev/null",
+		 root, username);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while ((ch = fgetc(f)) != EOF)
+		n += ch == '\n';
+	pclose(f);
+	return n;
+}
+
+static int fail_writes; /* faulty_write: fail with ENOSPC while set */
+
+static ssize_t
+faulty_write(int fd, const void *buf, size_t len)
+{
+	if (fail_writes) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return write(fd, buf, len);
+}
+
+static int
+plain_fsync(int fd)
+{
+	return fsync(fd);
+}
+
+/* A transaction with one recipient writes the copy while DATA (or BDAT)
+   arrives, with no spool; the copy is the same as through the spool,
+   and a failed write, a refused message or a dropped connection leaves
+   nothing behind. */
+static void
+test_stream_one_recipient(void **state)
+{
+	const struct store_io io = { faulty_write, plain_fsync };
+	struct client c;
+	unsigned alice0 = inbox_count("alice");
+	unsigned carol0 = inbox_count("carol");
+	uint32_t uid;
+	char *big;
+
+	client_start(&c);
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_sends(&c, "Subject: s\r\n\r\n..dot\nbare lf\r\n");
+	/* the copy exists before the final dot: a NOOP would be message
+	   text now, so wait for the file itself (bounded: 5 s) */
+	for (int i = 0; i < 500 && user_tmp_files("alice") == 0; i++)
+		usleep(10000);
+	assert_int_equal(user_tmp_files("alice"), 1);
+	client_sends(&c, "bare\rcr\r\n.\r\n");
+	uid = client_expect_saved(&c, "alice@x.example");
+	check_message("alice", uid, "Return-Path: <s@x.example>\r\n"
+		      "Delivered-To: alice@x.example\r\n"
+		      "Subject: s\r\n\r\n.dot\r\nbare lf\r\nbare\r\n"
+		      "cr\r\n");
+	assert_int_equal(user_tmp_files("alice"), 0);
+
+	/* two recipients: spooled, no copy before the dot */
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\n"
+		     "RCPT TO:<carol@x.example>\r\nDATA\r\n"
+		     "Subject: two\r\n\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	usleep(50000);
+	assert_int_equal(user_tmp_files("alice"), 0);
+	client_sends(&c, ".\r\n");
+	client_expect_saved(&c, "alice@x.example");
+	client_expect_saved(&c, "carol@x.example");
+
+	/* a full disk while writing: 452, nothing stored, no file left */
+	store_set_io(store, &io);
+	fail_writes = 1;
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n"
+		     "Subject: full\r\n\r\nbody\r\n.\r\n");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_expect(&c, "452 4.3.1 <alice@x.example> Insufficient system "
+		      "storage");
+	fail_writes = 0;
+	store_set_io(store, NULL);
+	assert_int_equal(user_tmp_files("alice"), 0);
+
+	/* too big: the copy begun is dropped */
+	big = malloc(TEST_MAX_SIZE);
+	memset(big, 'q', TEST_MAX_SIZE);
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\n"
+		     "BDAT 4096\r\n");
+	client_send(&c, big, TEST_MAX_SIZE);
+	client_sends(&c, "RCPT TO:<carol@x.example>\r\n"
+		     "BDAT 4096 LAST\r\n");
+	client_send(&c, big, TEST_MAX_SIZE);
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect(&c, "250 2.0.0 4096 octets received");
+	/* RFC 3030 2: the recipients come before the chunks */
+	client_expect(&c, "503 5.5.1 RCPT not allowed after BDAT");
+	client_expect(&c, "552 5.3.4 <alice@x.example> Message too big for "
+		      "system");
+	free(big);
+	assert_int_equal(user_tmp_files("alice"), 0);
+
+	/* the connection drops during DATA */
+	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
+		     "RCPT TO:<alice@x.example>\r\nDATA\r\n"
+		     "Subject: lost\r\n\r\nhalf");
+	client_expect(&c, "250 2.1.0 Sender OK");
+	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_close(&c);
+	wait_sessions_gone();
+	assert_int_equal(user_tmp_files("alice"), 0);
+
+	assert_int_equal(inbox_count("alice"), alice0 + 2);
+	assert_int_equal(inbox_count("carol"), carol0 + 1);
 }
 
 static void
@@ -1003,6 +1140,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greeting_and_lhlo),
 		cmocka_unit_test(test_deliver_recipients),
+		cmocka_unit_test(test_stream_one_recipient),
 		cmocka_unit_test(test_pipelining),
 		cmocka_unit_test(test_size_param),
 		cmocka_unit_test(test_oversize_body),
