@@ -481,7 +481,13 @@ struct sq_save {
 	   old message's until cut off. */
 	bool spare;
 	uint64_t written;
+	uint64_t writeback; /* bytes whose writeback was started */
 };
+
+/* A large message's pages are sent to the disk in runs of this many
+   bytes while it is still being written, so the fsync before its commit
+   has only the tail left to wait for. */
+#define SQ_WRITEBACK_BYTES (256 * 1024)
 
 /* Blob files to unlink after a commit. */
 struct sq_unlinks {
@@ -2153,6 +2159,14 @@ sq_save_write(struct store_save *save, const void *data, size_t size,
 		p += n;
 		size -= (size_t)n;
 		ss->written += (uint64_t)n;
+	}
+	if (ss->written - ss->writeback >= SQ_WRITEBACK_BYTES) {
+		/* Only a start (no wait, no durability): an error here
+		   shows again in the fsync. */
+		(void)sync_file_range(ss->fd, (off_t)ss->writeback,
+				      (off_t)(ss->written - ss->writeback),
+				      SYNC_FILE_RANGE_WRITE);
+		ss->writeback = ss->written;
 	}
 	return 0;
 }
