@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,144 @@ test_reader(void **state)
 					 i, step, (int)olen, out, done,
 					 consumed);
 		}
+	}
+}
+
+/* The reader's rules one byte at a time, as plainly as they can be
+   written: what the block-at-a-time reader must agree with. */
+struct ref_reader {
+	int state; /* 0 BOL, 1 DOT, 2 DOT_CR, 3 MID, 4 CR */
+	bool done;
+	uint64_t line_len, max_line;
+};
+
+static void
+ref_eol(struct ref_reader *r, uint8_t *out, size_t *o)
+{
+	out[(*o)++] = '\r';
+	out[(*o)++] = '\n';
+	if (r->line_len > r->max_line)
+		r->max_line = r->line_len;
+	r->line_len = 0;
+	r->state = 0;
+}
+
+static size_t
+ref_feed(struct ref_reader *r, const uint8_t *in, size_t len, uint8_t *out,
+	 size_t *o)
+{
+	size_t i = 0;
+
+	while (i < len && !r->done) {
+		uint8_t c = in[i];
+
+		switch (r->state) {
+		case 0:
+			if (c == '.') {
+				r->state = 1;
+				i++;
+				continue;
+			}
+			r->state = 3;
+			continue;
+		case 1:
+			if (c == '\r')
+				r->state = 2;
+			else if (c == '\n')
+				r->done = true;
+			else {
+				r->state = 3; /* stuffed dot dropped */
+				continue;
+			}
+			i++;
+			continue;
+		case 2:
+			if (c == '\n') {
+				r->done = true;
+				i++;
+			} else {
+				ref_eol(r, out, o);
+			}
+			continue;
+		case 3:
+			if (c == '\r') {
+				r->state = 4;
+			} else if (c == '\n') {
+				ref_eol(r, out, o);
+			} else {
+				out[(*o)++] = c;
+				r->line_len++;
+			}
+			i++;
+			continue;
+		case 4:
+			ref_eol(r, out, o);
+			if (c == '\n')
+				i++;
+			continue;
+		}
+	}
+	return i;
+}
+
+/* Random messages that are mostly long ordinary lines (the reader's
+   block-at-a-time path) with dots, bare CRs and LFs and the terminator
+   at random places, fed in random pieces: the reader and the plain rules
+   above give the same output, stop at the same byte and see the same
+   line lengths. */
+static void
+test_reader_random(void **state)
+{
+	static const char specials[] = ".\r\n";
+	uint8_t in[2048], out[2 * 2048 + 2], want[2 * 2048 + 2];
+	unsigned seed = 12345;
+
+	for (int round = 0; round < 4000; round++) {
+		size_t len = 0, target = 64 + (size_t)(rand_r(&seed) % 1900);
+		unsigned rare = 1 + (unsigned)(rand_r(&seed) % 400);
+
+		while (len < target) {
+			unsigned k = (unsigned)rand_r(&seed);
+
+			if (k % rare == 0)
+				in[len++] = (uint8_t)specials[(k >> 8) % 3];
+			else if (k % 97 < 2 && len + 2 <= target) {
+				in[len++] = '\r';
+				in[len++] = '\n';
+			} else if (k % 1013 == 0 && len + 5 <= target) {
+				memcpy(in + len, "\r\n.\r\n", 5);
+				len += 5;
+			} else {
+				in[len++] = (uint8_t)('a' + (k >> 8) % 26);
+			}
+		}
+
+		struct ref_reader ref = { 0 };
+		size_t want_len = 0;
+		size_t want_used = ref_feed(&ref, in, len, want, &want_len);
+
+		struct dot_reader r;
+		size_t pos = 0, o = 0;
+
+		dot_reader_init(&r);
+		while (pos < len && !r.done) {
+			size_t step = 1 + (size_t)(rand_r(&seed) % 700);
+			size_t n = len - pos < step ? len - pos : step, olen;
+
+			pos += dot_reader_feed(&r, in + pos, n, out + o, &olen);
+			o += olen;
+		}
+		if (o != want_len || memcmp(out, want, o) != 0 ||
+		    pos != want_used || r.done != ref.done ||
+		    r.line_len != ref.line_len ||
+		    r.max_line != ref.max_line)
+			fail_msg("round %d: out %zu/%zu used %zu/%zu done %d/%d "
+				 "line %llu/%llu max %llu/%llu", round, o,
+				 want_len, pos, want_used, r.done, ref.done,
+				 (unsigned long long)r.line_len,
+				 (unsigned long long)ref.line_len,
+				 (unsigned long long)r.max_line,
+				 (unsigned long long)ref.max_line);
 	}
 }
 
@@ -158,6 +297,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reader),
+		cmocka_unit_test(test_reader_random),
 		cmocka_unit_test(test_writer),
 		cmocka_unit_test(test_round_trip),
 	};
