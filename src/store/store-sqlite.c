@@ -43,6 +43,7 @@ static const struct log_ctx sq_log_ctx = { .proto = "store" };
 
 enum sq_stmt_id {
 	S_BEGIN,
+	S_BEGIN_READ,
 	S_COMMIT,
 	S_ROLLBACK,
 	S_MODSEQ_NEXT,
@@ -129,6 +130,8 @@ enum sq_stmt_id {
 
 static const char *const sq_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
+	/* a read snapshot (deferred: no write lock) */
+	[S_BEGIN_READ] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	/* No RETURNING: SQLite runs such a statement into a temporary
@@ -567,6 +570,14 @@ sq_begin(struct sq_user *su, const char **error_r)
 	return sq_simple(su, S_BEGIN, error_r);
 }
 
+/* Begins a read snapshot: prepared once, as sqlite3_exec() would parse
+   "BEGIN" on every call. */
+static int
+sq_begin_read(struct sq_user *su, const char **error_r)
+{
+	return sq_simple(su, S_BEGIN_READ, error_r);
+}
+
 static int
 sq_commit(struct sq_user *su, const char **error_r)
 {
@@ -578,9 +589,11 @@ sq_rollback(struct sq_user *su)
 {
 	if (sqlite3_get_autocommit(su->db))
 		return;
-	/* Statements still stepping would make ROLLBACK fail. */
+	/* Statements still stepping would make ROLLBACK fail. (Only the
+	   busy ones: a reset takes the connection's mutex even when there
+	   is nothing to do.) */
 	for (unsigned i = 0; i < S_COUNT; i++) {
-		if (su->stmts[i] != NULL)
+		if (su->stmts[i] != NULL && sqlite3_stmt_busy(su->stmts[i]))
 			sqlite3_reset(su->stmts[i]);
 	}
 	if (sq_simple(su, S_ROLLBACK, NULL) < 0) {
@@ -589,7 +602,6 @@ sq_rollback(struct sq_user *su)
 	}
 }
 
-/* Allocates the next per-user modseq (inside a transaction). */
 /* Writes that need not survive a power cut (the \Recent claim, parse
    cache entries: losing one only means doing the work again) commit
    with synchronous=NORMAL: in WAL mode that skips the sync but keeps the
@@ -602,10 +614,13 @@ sq_set_lazy(struct sq_user *su, bool lazy)
 	/* inside a caller's transaction its commit decides */
 	if (sqlite3_get_autocommit(su->db) == 0)
 		return;
+	/* (Not a prepared statement kept for reuse: this pragma takes
+	   effect when it is prepared, not when it runs.) */
 	(void)sqlite3_exec(su->db, lazy ? "PRAGMA synchronous = NORMAL" :
 			   "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 }
 
+/* Allocates the next per-user modseq (inside a transaction). */
 static int
 sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
 {
@@ -1716,8 +1731,8 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 	int ret;
 
 	/* One read snapshot for both queries. */
-	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(su, error_r, "BEGIN failed");
+	if (sq_begin_read(su, error_r) < 0)
+		return -1;
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
 	status_r->uidnext = info.uidnext;
@@ -1767,8 +1782,8 @@ sq_quota_usage(struct store_user *user, struct store_quota_usage *usage_r,
 	int ret;
 
 	/* A read snapshot: both counters (or the count) from one state. */
-	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(su, error_r, "BEGIN failed");
+	if (sq_begin_read(su, error_r) < 0)
+		return -1;
 	ret = sq_usage_read(su, false, usage_r, error_r);
 	sq_rollback(su);
 	return ret;
@@ -1860,8 +1875,8 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 	unsigned alloc = 0;
 	int ret, rc;
 
-	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(su, error_r, "BEGIN failed");
+	if (sq_begin_read(su, error_r) < 0)
+		return -1;
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
 	*highestmodseq_r = info.highestmodseq;
@@ -1927,8 +1942,8 @@ sq_message_list(struct store_user *user, uint64_t mailbox_id,
 	unsigned alloc = 0;
 	int ret;
 
-	if (sqlite3_exec(su->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return sq_fail(su, error_r, "BEGIN failed");
+	if (sq_begin_read(su, error_r) < 0)
+		return -1;
 	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0)
 		goto out;
 	store_mailbox_info_free(&info);

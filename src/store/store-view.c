@@ -225,13 +225,15 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 
 	/* A primary-key lookup decides whether there is anything to read.
 	   The mailbox's HIGHESTMODSEQ moves with every change to it, by any
-	   process, so an unchanged one proves the view current. */
-	ret = be->mailbox_modseq(user, sh->mailbox_id, &m, error_r);
-	if (ret <= 0)
-		return ret;
-	if (m == sh->modseq) {
-		sh->stale = false;
-		return 1;
+	   process, so an unchanged one proves the view current. A view this
+	   process told of a change (stale) has something to read: it goes
+	   straight to the changes, which also say if the mailbox went. */
+	if (!sh->stale) {
+		ret = be->mailbox_modseq(user, sh->mailbox_id, &m, error_r);
+		if (ret <= 0)
+			return ret;
+		if (m == sh->modseq)
+			return 1;
 	}
 	ret = be->mailbox_changes(user, sh->mailbox_id, sh->modseq, &changed,
 				  &nc, &expunged, &ne, &m, &floor, error_r);
