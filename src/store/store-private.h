@@ -101,11 +101,14 @@ struct store_spare {
 	uint32_t bytes;
 };
 
-/* Renames a spare file to dir_fd/name (which must not exist) and opens
-   it for writing; it still holds an old message, which the caller
-   overwrites from offset 0 and cuts to the length it wrote. Returns the
-   fd, or -1 when no spare is free (the caller creates a file). */
-int store_spare_take(struct store *store, int dir_fd, const char *name);
+/* Takes a spare file out of the ring and opens it for writing where it
+   is: *dir_fd_r/name_r (the spare directory, open while the store is).
+   It still holds an old message, which the caller overwrites from
+   offset 0, cuts to the length it wrote, and renames away (or unlinks);
+   nothing else touches a taken spare, and a crash leaves it to the
+   next start's emptying of the directory. Returns the fd, or -1 when
+   no spare is free (the caller creates a file). */
+int store_spare_take(struct store *store, char name_r[16], int *dir_fd_r);
 
 struct store_watch {
 	struct store_watch *next;

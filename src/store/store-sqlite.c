@@ -479,6 +479,9 @@ struct sq_user {
 
 struct sq_save {
 	int fd;
+	/* The file is dir_fd/tmp_name: in the user's tmp/, or a spare
+	   written where it is. */
+	int dir_fd;
 	char tmp_name[64]; /* "" once renamed or removed */
 	/* A spare file (store_spare_take): bytes past `written` are an
 	   old message's until cut off. */
@@ -2121,6 +2124,15 @@ sq_save_begin(struct store_save *save, const char **error_r)
 	store_mailbox_info_free(&info);
 
 	struct sq_save *ss = store_malloc0(sizeof(*ss));
+	/* A spare is written where it is and renamed into blobs/ from
+	   there: one rename, not two. */
+	ss->fd = store_spare_take(user->store, ss->tmp_name, &ss->dir_fd);
+	if (ss->fd >= 0) {
+		ss->spare = true;
+		save->backend_data = ss;
+		return 0;
+	}
+	ss->dir_fd = su->tmp_fd;
 	for (int tries = 0;; tries++) {
 		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 			free(ss);
@@ -2131,12 +2143,6 @@ sq_save_begin(struct store_save *save, const char **error_r)
 		   a crashed one's. */
 		snprintf(ss->tmp_name, sizeof(ss->tmp_name), "%ld.%016llx",
 			 (long)getpid(), (unsigned long long)rnd);
-		ss->fd = store_spare_take(user->store, su->tmp_fd,
-					  ss->tmp_name);
-		if (ss->fd >= 0) {
-			ss->spare = true;
-			break;
-		}
 		ss->fd = openat(su->tmp_fd, ss->tmp_name,
 				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (ss->fd >= 0)
@@ -2210,8 +2216,7 @@ sq_save_open_read(struct store_save *save, int *fd_r, const char **error_r)
 		return store_error(error_r, "Save file already gone");
 	if (sq_save_cut(ss, error_r) < 0)
 		return -1;
-	fd = openat(SQ(save->user)->tmp_fd, ss->tmp_name,
-		    O_RDONLY | O_CLOEXEC);
+	fd = openat(ss->dir_fd, ss->tmp_name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		return store_error(error_r, "open() of temp file failed: %s",
 				   strerror(errno));
@@ -2300,7 +2305,7 @@ sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 		if (id == 0)
 			continue;
 		blob_name(id, dir, file);
-		if (renameat2(su->tmp_fd, ss->tmp_name, su->blobs_fd, file,
+		if (renameat2(ss->dir_fd, ss->tmp_name, su->blobs_fd, file,
 			      RENAME_NOREPLACE) == 0)
 			break;
 		if (errno == ENOENT) {
@@ -2310,7 +2315,7 @@ sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 			   messages would take a megabyte of disk) */
 			if (blobs_subdir_make(save->user, dir, error_r) < 0)
 				return -1;
-			if (renameat2(su->tmp_fd, ss->tmp_name, su->blobs_fd,
+			if (renameat2(ss->dir_fd, ss->tmp_name, su->blobs_fd,
 				      file, RENAME_NOREPLACE) == 0)
 				break;
 		}
@@ -2319,9 +2324,9 @@ sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 			   refuses to replace too. */
 			if (blobs_subdir_make(save->user, dir, error_r) < 0)
 				return -1;
-			if (linkat(su->tmp_fd, ss->tmp_name, su->blobs_fd,
+			if (linkat(ss->dir_fd, ss->tmp_name, su->blobs_fd,
 				   file, 0) == 0) {
-				(void)unlinkat(su->tmp_fd, ss->tmp_name, 0);
+				(void)unlinkat(ss->dir_fd, ss->tmp_name, 0);
 				break;
 			}
 		}
@@ -2679,7 +2684,7 @@ sq_save_abort(struct store_save *save)
 	if (ss->fd >= 0)
 		close(ss->fd);
 	if (ss->tmp_name[0] != '\0')
-		(void)unlinkat(SQ(save->user)->tmp_fd, ss->tmp_name, 0);
+		(void)unlinkat(ss->dir_fd, ss->tmp_name, 0);
 	free(ss);
 	save->backend_data = NULL;
 }

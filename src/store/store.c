@@ -506,10 +506,8 @@ spare_put(struct store *store, int dfd, const char *name)
 }
 
 int
-store_spare_take(struct store *store, int dir_fd, const char *name)
+store_spare_take(struct store *store, char name_r[16], int *dir_fd_r)
 {
-	char spare[16];
-
 	/* A spare still open elsewhere (a FETCH reading the expunged
 	   message) is removed and the next one tried. */
 	for (int tries = 0; tries < 3; tries++) {
@@ -525,15 +523,11 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 		pthread_mutex_unlock(&store->spare_lock);
 		if (!found)
 			return -1;
-		spare_name(sp.name, spare);
-		if (renameat2(store->spare_fd, spare, dir_fd, name,
-			      RENAME_NOREPLACE) < 0) {
-			(void)unlinkat(store->spare_fd, spare, 0);
-			continue;
-		}
-		fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		spare_name(sp.name, name_r);
+		fd = openat(store->spare_fd, name_r,
+			    O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
-			(void)unlinkat(dir_fd, name, 0);
+			(void)unlinkat(store->spare_fd, name_r, 0);
 			continue;
 		}
 		/* The file is out of every reader's reach since it became a
@@ -544,7 +538,7 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 			int err = errno;
 
 			close(fd);
-			(void)unlinkat(dir_fd, name, 0);
+			(void)unlinkat(store->spare_fd, name_r, 0);
 			if (err != EINVAL && err != ENOSYS)
 				continue; /* open elsewhere, or not ours */
 			/* no leases here (a filesystem or a sysctl
@@ -554,7 +548,7 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 				 "messages' files are no longer reused",
 				 strerror(err));
 			/* (the directory stays open: another thread may be
-			   renaming out of it right now) */
+			   writing a spare it took right now) */
 			pthread_mutex_lock(&store->spare_lock);
 			store->spare_off = true;
 			pthread_mutex_unlock(&store->spare_lock);
@@ -562,6 +556,7 @@ store_spare_take(struct store *store, int dir_fd, const char *name)
 			return -1;
 		}
 		(void)fcntl(fd, F_SETLEASE, F_UNLCK);
+		*dir_fd_r = store->spare_fd;
 		return fd;
 	}
 	return -1;

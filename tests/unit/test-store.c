@@ -3016,6 +3016,9 @@ test_spare_files(void **state)
 	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error),
 			 0);
 	assert_int_equal(store_save_write(save, "D\r\n", 3, &error), 0);
+	/* the spare is written where it is, not moved into tmp/ first */
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(count_spares(f), 1);
 	assert_int_equal(store_save_open_read(save, &rfd, &error), 0);
 	struct stat st;
 	assert_int_equal(fstat(rfd, &st), 0);
@@ -3029,6 +3032,20 @@ test_spare_files(void **state)
 	assert_string_equal(text, "D\r\nd\r\n");
 	free(text);
 	assert_int_equal(count_spares(f), 0);
+
+	/* a save from a spare given up: the file goes, none is left */
+	struct store_uid_range five = { 5, 5 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &five, 1, &n,
+				       &error), 1);
+	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(count_spares(f), 1);
+	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error),
+			 0);
+	assert_int_equal(store_save_write(save, "E\r\n", 3, &error), 0);
+	store_save_abort(&save);
+	assert_int_equal(count_spares(f), 0);
+	assert_int_equal(count_files(f, "tmp"), 0);
+	assert_int_equal(count_files(f, "blobs"), 1); /* message 3 */
 
 	/* closing the store removes the spares */
 	struct store_uid_range three = { 3, 3 };
