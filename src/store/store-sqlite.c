@@ -181,7 +181,7 @@ static const char *const sq_sql[S_COUNT] = {
 	   (the same for the expunge log below). */
 	[S_MSG_CHANGED] = "SELECT " SQ_MSG_COLS " FROM messages "
 			  "INDEXED BY messages_modseq "
-			  "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+			  "WHERE mailbox_id = ? AND modseq > ?",
 	[S_MSG_INSERT] = "INSERT INTO messages (mailbox_id, uid, blob_id, "
 			 "size, internal_date, save_date, flags, keywords, "
 			 "modseq, pop3_retrieved) "
@@ -204,7 +204,7 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_EXP_INSERT] = "INSERT OR REPLACE INTO expunged (mailbox_id, uid, "
 			 "modseq) VALUES (?, ?, ?)",
 	[S_EXP_SINCE] = "SELECT uid FROM expunged INDEXED BY expunged_modseq "
-			"WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+			"WHERE mailbox_id = ? AND modseq > ?",
 	[S_EXP_DELETE_MB] = "DELETE FROM expunged WHERE mailbox_id = ?",
 	[S_EXP_NTH] = "SELECT modseq FROM expunged WHERE mailbox_id = ? "
 		      "ORDER BY modseq DESC LIMIT 1 OFFSET ?",
@@ -691,6 +691,23 @@ sq_read_message(sqlite3_stmt *stmt, struct store_message *msg)
 	msg->internal_date = (time_t)sqlite3_column_int64(stmt, 6);
 	msg->save_date = (time_t)sqlite3_column_int64(stmt, 7);
 	msg->pop3_retrieved = (time_t)sqlite3_column_int64(stmt, 8);
+}
+
+static int
+message_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct store_message *)a)->uid;
+	uint32_t y = ((const struct store_message *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* Steps a bound message SELECT, appending rows to *msgs. */
@@ -1920,6 +1937,15 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		sq_fail(su, error_r, "expunge log query failed");
 		goto out;
 	}
+	/* In UID order, sorted here: the rows come in modseq order from
+	   the index, and an ORDER BY made SQLite set up a sorter (memory
+	   allocated and freed) on every sync. */
+	if (*changed_count_r > 1)
+		qsort(*changed_r, *changed_count_r, sizeof(**changed_r),
+		      message_uid_cmp);
+	if (*expunged_count_r > 1)
+		qsort(*expunged_r, *expunged_count_r, sizeof(**expunged_r),
+		      uid_cmp);
 	ret = 1;
 out:
 	sq_rollback(su);

@@ -1512,6 +1512,39 @@ test_users(void **state)
 	store_close(&store2);
 }
 
+/* New messages a view learns of together come in UID order, even when
+   the store changed them in another order (the changes are read by
+   modseq). */
+static void
+test_view_new_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *v;
+	struct store_view_changes ch;
+	struct store_view_entry e;
+
+	save_msg(f->user, f->inbox, "a\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &v, &error), 1);
+	assert_int_equal(save_msg(f->user, f->inbox, "b\r\n"), 2);
+	assert_int_equal(save_msg(f->user, f->inbox, "c\r\n"), 3);
+	assert_int_equal(save_msg(f->user, f->inbox, "d\r\n"), 4);
+	/* 2 and 3 change after 4 arrived: modseq order 4, 2, 3 */
+	struct store_uid_range r = { 2, 3 };
+	assert_int_equal(store_flags_update(f->user, f->inbox, &r, 1,
+					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
+					    NULL, 0, 0, NULL, &error), 1);
+	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(ch.exists, 4);
+	store_view_changes_free(&ch);
+	for (uint32_t seq = 1; seq <= 4; seq++) {
+		assert_true(store_view_get(v, seq, &e));
+		assert_int_equal(e.uid, seq);
+		assert_int_equal(store_view_seq(v, seq), seq);
+	}
+	store_view_close(&v);
+}
+
 static void
 test_view(void **state)
 {
@@ -3241,6 +3274,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_db_failures, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view_new_out_of_order, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_ring, setup,
