@@ -184,6 +184,21 @@ client_start(struct client *c)
 	client_expect(c, "250 SIZE 4096");
 }
 
+/* MAIL FROM:<from>, RCPT TO:<to>, DATA, with their three replies: the
+   client is then sending the message. */
+static void
+client_begin_data(struct client *c, const char *from, const char *to)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\n"
+		 "DATA\r\n", from, to);
+	client_sends(c, cmd);
+	client_expect(c, "250 2.1.0 Sender OK");
+	client_expect_prefix(c, "250 2.1.5 ", NULL, 0);
+	client_expect_prefix(c, "354 ", NULL, 0);
+}
+
 /* Reads "250 2.0.0 <addr> Saved as uid N" and returns N. */
 static uint32_t
 client_expect_saved(struct client *c, const char *addr)
@@ -497,11 +512,7 @@ test_stream_one_recipient(void **state)
 	char *big;
 
 	client_start(&c);
-	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
-		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "s@x.example", "alice@x.example");
 	client_sends(&c, "Subject: s\r\n\r\n..dot\nbare lf\r\n");
 	/* the copy exists before the final dot: a NOOP would be message
 	   text now, so wait for the file itself (bounded: 5 s) */
@@ -534,12 +545,8 @@ test_stream_one_recipient(void **state)
 	/* a full disk while writing: 452, nothing stored, no file left */
 	store_set_io(store, &io);
 	fail_writes = 1;
-	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
-		     "RCPT TO:<alice@x.example>\r\nDATA\r\n"
-		     "Subject: full\r\n\r\nbody\r\n.\r\n");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "s@x.example", "alice@x.example");
+	client_sends(&c, "Subject: full\r\n\r\nbody\r\n.\r\n");
 	client_expect(&c, "452 4.3.1 <alice@x.example> Insufficient system "
 		      "storage");
 	fail_writes = 0;
@@ -567,12 +574,8 @@ test_stream_one_recipient(void **state)
 	assert_int_equal(user_tmp_files("alice"), 0);
 
 	/* the connection drops during DATA */
-	client_sends(&c, "MAIL FROM:<s@x.example>\r\n"
-		     "RCPT TO:<alice@x.example>\r\nDATA\r\n"
-		     "Subject: lost\r\n\r\nhalf");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "s@x.example", "alice@x.example");
+	client_sends(&c, "Subject: lost\r\n\r\nhalf");
 	client_close(&c);
 	wait_sessions_gone();
 	assert_int_equal(user_tmp_files("alice"), 0);
@@ -704,11 +707,7 @@ test_drop_mid_data(void **state)
 
 	wait_sessions_gone();
 	client_start(&c);
-	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
-		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "a@b.example", "alice@x.example");
 	client_sends(&c, "Subject: half\r\n\r\nthis never ends");
 	client_close(&c);
 	wait_sessions_gone();
@@ -805,11 +804,7 @@ test_size_boundary(void **state)
 	}
 
 	/* one byte more is refused, for every recipient */
-	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
-		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "a@b.example", "alice@x.example");
 	client_sends(&c, "z");
 	client_sends(&c, body);
 	client_sends(&c, ".\r\n");
@@ -818,11 +813,7 @@ test_size_boundary(void **state)
 	assert_int_equal(inbox_count("alice"), alice0 + 1);
 
 	/* an empty message is a message */
-	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
-		     "RCPT TO:<alice@x.example>\r\nDATA\r\n");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "a@b.example", "alice@x.example");
 	client_sends(&c, ".\r\n");
 	uid = client_expect_saved(&c, "alice@x.example");
 	check_message("alice", uid, "Return-Path: <a@b.example>\r\n"
@@ -1065,11 +1056,7 @@ test_data_byte_at_a_time(void **state)
 	client_start(&c);
 	assert_int_equal(setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one,
 				    sizeof(one)), 0);
-	client_sends(&c, "MAIL FROM:<a@b.example>\r\n"
-		     "RCPT TO:<carol@x.example>\r\nDATA\r\n");
-	client_expect(&c, "250 2.1.0 Sender OK");
-	client_expect_prefix(&c, "250 2.1.5 ", NULL, 0);
-	client_expect_prefix(&c, "354 ", NULL, 0);
+	client_begin_data(&c, "a@b.example", "carol@x.example");
 	for (size_t i = 0; i < sizeof(body) - 1; i++) {
 		client_send(&c, body + i, 1);
 		usleep(1000);
