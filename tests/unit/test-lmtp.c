@@ -267,21 +267,28 @@ check_message(const char *username, uint32_t uid, const char *want)
 }
 
 /* Entries in the spool directory (the spool is unlinked, so always 0). */
+/* Entries `ls -A` lists for pattern (a shell glob). */
 static unsigned
-spool_entries(void)
+ls_count(const char *pattern)
 {
-	char cmd[256];
+	char cmd[512];
 	FILE *f;
 	unsigned n = 0;
 	int ch;
 
-	snprintf(cmd, sizeof(cmd), "ls -A %s 2>/dev/null", spool_dir);
+	snprintf(cmd, sizeof(cmd), "ls -A %s 2>/dev/null", pattern);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	while ((ch = fgetc(f)) != EOF)
 		n += ch == '\n';
 	pclose(f);
 	return n;
+}
+
+static unsigned
+spool_entries(void)
+{
+	return ls_count(spool_dir);
 }
 
 static void
@@ -464,19 +471,11 @@ test_deliver_recipients(void **state)
 static unsigned
 user_tmp_files(const char *username)
 {
-	char cmd[512];
-	FILE *f;
-	unsigned n = 0;
-	int ch;
+	char pattern[256];
 
-	snprintf(cmd, sizeof(cmd), "ls -A %s/users/*/%s/tmp 2>/dev/null",
-		 root, username);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	while ((ch = fgetc(f)) != EOF)
-		n += ch == '\n';
-	pclose(f);
-	return n;
+	snprintf(pattern, sizeof(pattern), "%s/users/*/%s/tmp", root,
+		 username);
+	return ls_count(pattern);
 }
 
 static int fail_writes; /* faulty_write: fail with ENOSPC while set */
