@@ -627,6 +627,18 @@ client_drain(struct client *c, bool (*check)(const char *, size_t, size_t))
 	return total;
 }
 
+/* QUIT, its BYE, then nothing more before EOF; the server's side is
+   closed once this returns. */
+static void
+client_quit(struct client *c)
+{
+	client_send_str(c, "QUIT\r\n");
+	client_expect(c, "BYE");
+	assert_int_equal(client_drain(c, NULL), 0);
+	client_close(c);
+	assert_true(st_wait_closed(1));
+}
+
 /* ---- tests ---- */
 
 static void
@@ -725,11 +737,7 @@ test_echo_plain(void **state)
 		snprintf(want, sizeof(want), "ECHO %s", line);
 		client_expect(&c, want);
 	}
-	client_send_str(&c, "QUIT\r\n");
-	client_expect(&c, "BYE");
-	assert_int_equal(client_drain(&c, NULL), 0);
-	client_close(&c);
-	assert_true(st_wait_closed(1));
+	client_quit(&c);
 	assert_string_equal(st.reason, "quit");
 	assert_true(st.peer_local);
 	assert_false(st.peer_unix);
@@ -828,11 +836,7 @@ test_implicit_tls(void **state)
 	client_expect(&c, "HELLO echos");
 	client_send_str(&c, "secret\r\n");
 	client_expect(&c, "ECHO secret");
-	client_send_str(&c, "QUIT\r\n");
-	client_expect(&c, "BYE");
-	assert_int_equal(client_drain(&c, NULL), 0);
-	client_close(&c);
-	assert_true(st_wait_closed(1));
+	client_quit(&c);
 	assert_true(st.peer_tls);
 	assert_non_null(strstr(st.tls_desc, "TLSv1."));
 	assert_string_equal(st.reason, "quit");
@@ -1136,11 +1140,7 @@ test_output_slow_reader(void **state)
 		client_send_str(&c, "hello\r\n");
 		client_expect(&c, "ECHO hello");
 	}
-	client_send_str(&c, "QUIT\r\n");
-	client_expect(&c, "BYE");
-	assert_int_equal(client_drain(&c, NULL), 0);
-	client_close(&c);
-	assert_true(st_wait_closed(1));
+	client_quit(&c);
 	assert_string_equal(st.reason, "quit");
 	assert_int_equal(st.bytes_out, strlen("HELLO echo\r\n") +
 			 2 * (total + strlen("END\r\nECHO hello\r\n")) +
