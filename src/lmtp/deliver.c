@@ -13,6 +13,7 @@
 #include "lib/limits.h"
 #include "lib/log.h"
 #include "lib/buf.h"
+#include "lib/xalloc.h"
 #include "mail/mail-cache.h"
 #include "mail/mail-parser.h"
 #include "search/search-fts.h"
@@ -62,9 +63,7 @@ deliver_prefix(const char *sender, const char *recipient, size_t *len_r)
 		size += strlen(sender);
 	if (recipient != NULL)
 		size += strlen(recipient);
-	prefix = malloc(size);
-	if (prefix == NULL)
-		abort();
+	prefix = xmalloc(size);
 	len = snprintf(prefix, size, "%s%s%s%s%s%s",
 		       sender != NULL ? "Return-Path: <" : "",
 		       sender != NULL ? sender : "",
@@ -213,9 +212,7 @@ deliver_stream_begin(struct store *store, struct passdb *passdb,
 	const char *error;
 	int ret;
 
-	ds = calloc(1, sizeof(*ds));
-	if (ds == NULL)
-		abort();
+	ds = xcalloc(1, sizeof(*ds));
 	ret = passdb_lookup(passdb, user, &ds->pu, &error);
 	if (ret <= 0) {
 		if (ret < 0)

@@ -95,6 +95,9 @@ struct store_unlinks *store_unlinks_new(const char *dir, unsigned count);
    unlinks; takes the batch either way. */
 void store_unlinks_submit(struct store *store, struct store_unlinks *batch);
 
+/* qsort() order of uint32_t values (UIDs). */
+int store_u32_cmp(const void *a, const void *b);
+
 /* A spare file: data_dir/spare/<name>, bytes on disk. */
 struct store_spare {
 	uint32_t name;

@@ -587,18 +587,25 @@ sq_commit(struct sq_user *su, const char **error_r)
 	return sq_simple(su, S_COMMIT, error_r);
 }
 
+/* Resets the prepared statements still mid-result. (Only those: a
+   reset takes the connection's mutex even when there is nothing to
+   do.) */
+static void
+sq_reset_busy(struct sq_user *su)
+{
+	for (unsigned i = 0; i < S_COUNT; i++) {
+		if (su->stmts[i] != NULL && sqlite3_stmt_busy(su->stmts[i]))
+			sqlite3_reset(su->stmts[i]);
+	}
+}
+
 static void
 sq_rollback(struct sq_user *su)
 {
 	if (sqlite3_get_autocommit(su->db))
 		return;
-	/* Statements still stepping would make ROLLBACK fail. (Only the
-	   busy ones: a reset takes the connection's mutex even when there
-	   is nothing to do.) */
-	for (unsigned i = 0; i < S_COUNT; i++) {
-		if (su->stmts[i] != NULL && sqlite3_stmt_busy(su->stmts[i]))
-			sqlite3_reset(su->stmts[i]);
-	}
+	/* Statements still stepping would make ROLLBACK fail. */
+	sq_reset_busy(su);
 	if (sq_simple(su, S_ROLLBACK, NULL) < 0) {
 		log_error(&sq_log_ctx, "ROLLBACK failed: %s",
 			  sqlite3_errmsg(su->db));
@@ -696,18 +703,8 @@ sq_read_message(sqlite3_stmt *stmt, struct store_message *msg)
 static int
 message_uid_cmp(const void *a, const void *b)
 {
-	uint32_t x = ((const struct store_message *)a)->uid;
-	uint32_t y = ((const struct store_message *)b)->uid;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-uid_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
+	return store_u32_cmp(&((const struct store_message *)a)->uid,
+			     &((const struct store_message *)b)->uid);
 }
 
 /* Steps a bound message SELECT, appending rows to *msgs. */
@@ -1281,13 +1278,8 @@ sq_call_end(struct store_user *user)
 {
 	struct sq_user *su = SQ(user);
 
-	/* A statement left mid-result would pin an old read snapshot.
-	   (Resetting only the busy ones: a reset takes the connection's
-	   mutex even when there is nothing to do.) */
-	for (unsigned i = 0; i < S_COUNT; i++) {
-		if (su->stmts[i] != NULL && sqlite3_stmt_busy(su->stmts[i]))
-			sqlite3_reset(su->stmts[i]);
-	}
+	/* A statement left mid-result would pin an old read snapshot. */
+	sq_reset_busy(su);
 	if (!sqlite3_get_autocommit(su->db)) {
 		log_error(&sq_log_ctx, "user %s: transaction left open",
 			  user->name);
@@ -1945,7 +1937,7 @@ sq_mailbox_changes(struct store_user *user, uint64_t mailbox_id,
 		      message_uid_cmp);
 	if (*expunged_count_r > 1)
 		qsort(*expunged_r, *expunged_count_r, sizeof(**expunged_r),
-		      uid_cmp);
+		      store_u32_cmp);
 	ret = 1;
 out:
 	sq_rollback(su);

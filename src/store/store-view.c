@@ -689,14 +689,6 @@ u32_push(uint32_t **arr, unsigned *count, unsigned *alloc, uint32_t v)
 	(*arr)[(*count)++] = v;
 }
 
-static int
-u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Expunges this cursor has not reported, as sequence numbers in its old
    numbering, highest first. Only retained entries can be such, so one
    pass over their index does it. */
@@ -764,7 +756,7 @@ sync_changes_ring(struct store_view *view, uint64_t old_seen,
 		uids[i] = sh->ring[(sh->ring_head + sh->ring_len - n + i) %
 				   sh->ring_alloc].uid;
 	}
-	qsort(uids, n, sizeof(*uids), u32_cmp);
+	qsort(uids, n, sizeof(*uids), store_u32_cmp);
 	for (unsigned i = 0; i < n; i++) {
 		if (i > 0 && uids[i] == uids[i - 1])
 			continue;

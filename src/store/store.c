@@ -910,6 +910,14 @@ notify_named(struct store_user *user, enum store_change_type type,
 
 /* Sorts and merges a caller's UID set; drops empty and reversed ranges
    (last < first is treated as first..last swapped, as IMAP's "5:3"). */
+int
+store_u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static int
 uid_range_cmp(const void *a, const void *b)
 {
