@@ -1,5 +1,5 @@
-"""The shared mailbox view: many IDLE sessions each get every change once
-and in order (sessions woken sync from memory), and a SELECT after every
+"""The shared mailbox view: many IDLE sessions each get every change once,
+numbered right (sessions woken sync from memory), and a SELECT after every
 session left (a cached view) shows changes made meanwhile by any path:
 LMTP, another IMAP session, `quire deliver` through the daemon."""
 
@@ -77,7 +77,14 @@ def test_idle_sessions_get_each_change_once(imap_server):
             for wl in want:
                 if ln.startswith(wl):
                     got.append(wl)
-        assert got == want, lines
+        # Each change once and numbered right when it is told (RFC 9051
+        # 7.5.1: numbers count the expunges told before; UID 5 is number
+        # 4 only after the expunge). An idler woken late tells the flag
+        # change of 2 and the expunge in one go, expunges first, so the
+        # order is fixed only between the expunge and UID 5's change.
+        assert sorted(got) == sorted(want), lines
+        assert got.index(gone) < got.index(want[2]), lines
+        assert got[-1] == b"* 6 EXISTS\r\n", lines
         c.send("DONE")
         tagged = c.readline()
         # (One of them is the first told of the new message: \Recent.)
