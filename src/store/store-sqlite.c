@@ -14,6 +14,7 @@
    lock, tell a crashed save's file from one another process is about to
    commit. */
 #include "store/store-private.h"
+#include "store/store-vfs.h"
 
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -1067,10 +1068,15 @@ user_dir_path(struct store *store, const char *username)
 /* Before SQLite initialises: no allocation statistics (nothing here
    reads them, and keeping them takes a process-wide mutex on every
    allocation of every connection). */
+/* The VFS databases are opened with: ours (store-vfs.c), or SQLite's
+   default if ours could not be registered. */
+static const char *sq_vfs_name;
+
 static void
 sq_global_init(void)
 {
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sq_vfs_name = store_vfs_register();
 }
 
 static int
@@ -1088,7 +1094,7 @@ sq_open_db(struct store_user *user, const char **error_r)
 	int rc = sqlite3_open_v2(path, &su->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 					 SQLITE_OPEN_NOMUTEX,
-				 NULL);
+				 sq_vfs_name);
 	if (rc != SQLITE_OK) {
 		store_error(error_r, "sqlite3_open(%s) failed: %s", path,
 			    su->db != NULL ? sqlite3_errmsg(su->db) :

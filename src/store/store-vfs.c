@@ -1,0 +1,411 @@
+/* An SQLite VFS over the default one that changes how the write-ahead
+   log grows, and nothing else.
+
+   Every durable commit ends in fdatasync() of the log. While the log
+   grows (a user's first thousand pages after the database was opened,
+   before the first checkpoint lets SQLite start over at its head), each
+   commit also changes the file's size, and fdatasync() must then write
+   the inode too: one more synchronous block write per commit. So when
+   a write would take the log past its end, the log is first extended
+   with zeros to the next STORE_VFS_WAL_CHUNK boundary. Written zeros,
+   not fallocate(): blocks allocated unwritten change the extent tree
+   when first written, which costs the same inode write.
+
+   The zeros are safe where SQLite reads the log: recovery stops at the
+   first frame whose salt and checksum do not match the log header, and
+   a zeroed frame never matches. SQLite itself leaves old frames beyond
+   the valid ones after every restart of the log in the same way.
+
+   SQLite writes each frame of the log as two writes: its 24-byte header,
+   then the page right behind it. Each write() to a file costs a trip
+   through the filesystem's write path, so a small write is held back
+   until the next call on the file: a write that continues it goes out
+   with it in one write(), anything else sends it alone first. SQLite
+   writes a frame's page right after its header and publishes frames to
+   readers only after writing them (and, at a commit, syncing them), so
+   a held header is never something another connection could read.
+
+   Files other than the log are opened by the default VFS itself and
+   keep its methods, so they pay nothing for this. */
+
+#include "store/store-vfs.h"
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Writes up to this long are held back to go out with the next one. */
+#define WAL_HELD_MAX 64
+
+struct wal_file {
+	sqlite3_file base;
+	sqlite3_int64 end; /* bytes known to exist in the file; -1 unknown */
+	sqlite3_file *real;
+	/* A held write: held_len bytes at held_ofs, at the start of buf. */
+	sqlite3_int64 held_ofs;
+	int held_len;
+	int buf_size;
+	unsigned char *buf;
+};
+
+static sqlite3_vfs vfs;
+static sqlite3_io_methods wal_methods;
+
+static sqlite3_file *
+real_of(sqlite3_file *file)
+{
+	return ((struct wal_file *)file)->real;
+}
+
+/* Makes the file hold at least upto bytes, extending it with zeros to
+   the chunk boundary when it is shorter. The size is read again first:
+   SQLite writes the log only under its write lock, which another
+   process may have held since, so the file may have grown without us,
+   and zeros must never land on frames. */
+static int
+wal_extend(struct wal_file *wf, sqlite3_int64 upto)
+{
+	static const char zeros[65536];
+	sqlite3_int64 size;
+	int rc;
+
+	rc = wf->real->pMethods->xFileSize(wf->real, &size);
+	if (rc != SQLITE_OK)
+		return rc;
+	wf->end = size;
+	if (size >= upto)
+		return SQLITE_OK;
+	sqlite3_int64 target = (upto + STORE_VFS_WAL_CHUNK - 1) /
+			       STORE_VFS_WAL_CHUNK * STORE_VFS_WAL_CHUNK;
+	while (wf->end < target) {
+		sqlite3_int64 n = target - wf->end;
+		if (n > (sqlite3_int64)sizeof(zeros))
+			n = sizeof(zeros);
+		rc = wf->real->pMethods->xWrite(wf->real, zeros, (int)n,
+						 wf->end);
+		if (rc != SQLITE_OK) {
+			/* What was written stays; its size is read again. */
+			wf->end = -1;
+			return rc;
+		}
+		wf->end += n;
+	}
+	return SQLITE_OK;
+}
+
+/* Writes [ofs, ofs + amt) through the real file, extending first. */
+static int
+wal_write_through(struct wal_file *wf, const void *buf, int amt,
+		  sqlite3_int64 ofs)
+{
+	/* (A cached end that is too large only costs the saving: the
+	   write then grows the file itself.) */
+	if (wf->end < 0 || ofs + amt > wf->end) {
+		/* A failed extension is not the write's failure: the
+		   write itself still grows the file. */
+		(void)wal_extend(wf, ofs + amt);
+	}
+	return wf->real->pMethods->xWrite(wf->real, buf, amt, ofs);
+}
+
+/* Sends a held write on its own. */
+static int
+wal_flush(struct wal_file *wf)
+{
+	if (wf->held_len == 0)
+		return SQLITE_OK;
+	int len = wf->held_len;
+	wf->held_len = 0;
+	return wal_write_through(wf, wf->buf, len, wf->held_ofs);
+}
+
+static bool
+wal_buf_reserve(struct wal_file *wf, int size)
+{
+	if (size <= wf->buf_size)
+		return true;
+	unsigned char *buf = realloc(wf->buf, (size_t)size);
+	if (buf == NULL)
+		return false;
+	wf->buf = buf;
+	wf->buf_size = size;
+	return true;
+}
+
+static int
+wal_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 ofs)
+{
+	struct wal_file *wf = (struct wal_file *)file;
+	int rc;
+
+	if (wf->held_len > 0) {
+		if (ofs == wf->held_ofs + wf->held_len &&
+		    amt <= INT32_MAX - wf->held_len &&
+		    wal_buf_reserve(wf, wf->held_len + amt)) {
+			int len = wf->held_len + amt;
+			memcpy(wf->buf + wf->held_len, buf, (size_t)amt);
+			wf->held_len = 0;
+			return wal_write_through(wf, wf->buf, len,
+						 wf->held_ofs);
+		}
+		if ((rc = wal_flush(wf)) != SQLITE_OK)
+			return rc;
+	}
+	if (amt <= WAL_HELD_MAX && wal_buf_reserve(wf, WAL_HELD_MAX)) {
+		memcpy(wf->buf, buf, (size_t)amt);
+		wf->held_ofs = ofs;
+		wf->held_len = amt;
+		return SQLITE_OK;
+	}
+	return wal_write_through(wf, buf, amt, ofs);
+}
+
+static int
+wal_truncate(sqlite3_file *file, sqlite3_int64 size)
+{
+	struct wal_file *wf = (struct wal_file *)file;
+	int rc = wal_flush(wf);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	wf->end = -1;
+	return wf->real->pMethods->xTruncate(wf->real, size);
+}
+
+static int
+wal_close(sqlite3_file *file)
+{
+	struct wal_file *wf = (struct wal_file *)file;
+	int rc = wal_flush(wf);
+	int rc2 = wf->real->pMethods->xClose(wf->real);
+
+	free(wf->buf);
+	wf->buf = NULL;
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+/* Every other call sends a held write first. */
+#define WAL_FLUSHED(file)                                                   \
+	do {                                                                \
+		int flush_rc = wal_flush((struct wal_file *)(file));        \
+		if (flush_rc != SQLITE_OK)                                  \
+			return flush_rc;                                    \
+	} while (0)
+
+static int
+wal_read(sqlite3_file *file, void *buf, int amt, sqlite3_int64 ofs)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xRead(real_of(file), buf, amt, ofs);
+}
+
+static int
+wal_sync(sqlite3_file *file, int flags)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xSync(real_of(file), flags);
+}
+
+static int
+wal_file_size(sqlite3_file *file, sqlite3_int64 *size_r)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xFileSize(real_of(file), size_r);
+}
+
+static int
+wal_lock(sqlite3_file *file, int level)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xLock(real_of(file), level);
+}
+
+static int
+wal_unlock(sqlite3_file *file, int level)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xUnlock(real_of(file), level);
+}
+
+static int
+wal_check_reserved(sqlite3_file *file, int *out)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xCheckReservedLock(real_of(file), out);
+}
+
+static int
+wal_file_control(sqlite3_file *file, int op, void *arg)
+{
+	WAL_FLUSHED(file);
+	return real_of(file)->pMethods->xFileControl(real_of(file), op, arg);
+}
+
+static int
+wal_sector_size(sqlite3_file *file)
+{
+	return real_of(file)->pMethods->xSectorSize(real_of(file));
+}
+
+static int
+wal_device_characteristics(sqlite3_file *file)
+{
+	return real_of(file)->pMethods->xDeviceCharacteristics(real_of(file));
+}
+
+static int
+wal_open(sqlite3_vfs *self, const char *name, sqlite3_file *file, int flags,
+	 int *out_flags)
+{
+	sqlite3_vfs *root = self->pAppData;
+
+	if ((flags & SQLITE_OPEN_WAL) == 0)
+		return root->xOpen(root, name, file, flags, out_flags);
+
+	struct wal_file *wf = (struct wal_file *)file;
+	memset(wf, 0, sizeof(*wf));
+	wf->real = (sqlite3_file *)(wf + 1);
+	wf->end = -1;
+	int rc = root->xOpen(root, name, wf->real, flags, out_flags);
+	if (rc != SQLITE_OK) {
+		/* xClose is called on a failed open only if pMethods
+		   is set: the real file closed itself. */
+		return rc;
+	}
+	wf->base.pMethods = &wal_methods;
+	return SQLITE_OK;
+}
+
+/* Forwarders for the rest of the VFS. */
+static int
+vfs_delete(sqlite3_vfs *self, const char *name, int sync_dir)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xDelete(root, name, sync_dir);
+}
+
+static int
+vfs_access(sqlite3_vfs *self, const char *name, int flags, int *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xAccess(root, name, flags, out);
+}
+
+static int
+vfs_full_pathname(sqlite3_vfs *self, const char *name, int n, char *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xFullPathname(root, name, n, out);
+}
+
+static void *
+vfs_dlopen(sqlite3_vfs *self, const char *name)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xDlOpen(root, name);
+}
+
+static void
+vfs_dlerror(sqlite3_vfs *self, int n, char *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	root->xDlError(root, n, out);
+}
+
+static void (*vfs_dlsym(sqlite3_vfs *self, void *handle, const char *sym))(void)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xDlSym(root, handle, sym);
+}
+
+static void
+vfs_dlclose(sqlite3_vfs *self, void *handle)
+{
+	sqlite3_vfs *root = self->pAppData;
+	root->xDlClose(root, handle);
+}
+
+static int
+vfs_randomness(sqlite3_vfs *self, int n, char *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xRandomness(root, n, out);
+}
+
+static int
+vfs_sleep(sqlite3_vfs *self, int usecs)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xSleep(root, usecs);
+}
+
+static int
+vfs_current_time(sqlite3_vfs *self, double *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xCurrentTime(root, out);
+}
+
+static int
+vfs_last_error(sqlite3_vfs *self, int n, char *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xGetLastError(root, n, out);
+}
+
+static int
+vfs_current_time_int64(sqlite3_vfs *self, sqlite3_int64 *out)
+{
+	sqlite3_vfs *root = self->pAppData;
+	return root->xCurrentTimeInt64(root, out);
+}
+
+const char *
+store_vfs_register(void)
+{
+	sqlite3_vfs *root = sqlite3_vfs_find(NULL);
+
+	if (root == NULL || root->iVersion < 2)
+		return NULL;
+	wal_methods = (sqlite3_io_methods){
+		.iVersion = 1,
+		.xClose = wal_close,
+		.xRead = wal_read,
+		.xWrite = wal_write,
+		.xTruncate = wal_truncate,
+		.xSync = wal_sync,
+		.xFileSize = wal_file_size,
+		.xLock = wal_lock,
+		.xUnlock = wal_unlock,
+		.xCheckReservedLock = wal_check_reserved,
+		.xFileControl = wal_file_control,
+		.xSectorSize = wal_sector_size,
+		.xDeviceCharacteristics = wal_device_characteristics,
+	};
+	vfs = (sqlite3_vfs){
+		.iVersion = 2,
+		.szOsFile = (int)sizeof(struct wal_file) + root->szOsFile,
+		.mxPathname = root->mxPathname,
+		.zName = STORE_VFS_NAME,
+		.pAppData = root,
+		.xOpen = wal_open,
+		.xDelete = vfs_delete,
+		.xAccess = vfs_access,
+		.xFullPathname = vfs_full_pathname,
+		.xDlOpen = vfs_dlopen,
+		.xDlError = vfs_dlerror,
+		.xDlSym = vfs_dlsym,
+		.xDlClose = vfs_dlclose,
+		.xRandomness = vfs_randomness,
+		.xSleep = vfs_sleep,
+		.xCurrentTime = vfs_current_time,
+		.xGetLastError = vfs_last_error,
+		.xCurrentTimeInt64 = vfs_current_time_int64,
+	};
+	if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK)
+		return NULL;
+	return STORE_VFS_NAME;
+}
