@@ -165,9 +165,9 @@ static const char *const sq_sql[S_COUNT] = {
 			"(name > ?1 || '/' AND name < ?1 || '0')",
 	[S_STATUS] = "SELECT COUNT(*), COALESCE(SUM((flags & 1) = 0), 0), "
 		     "COALESCE(SUM((flags & 8) != 0), 0), "
-		     "COALESCE(SUM(size), 0), COALESCE(SUM(uid >= "
+		     "COALESCE(SUM(size), 0), COALESCE(SUM(uid >= max(?2, "
 		     "(SELECT first_recent_uid FROM mailboxes WHERE id = ?1)"
-		     "), 0), COALESCE(SUM(CASE WHEN (flags & 8) != 0 THEN "
+		     ")), 0), COALESCE(SUM(CASE WHEN (flags & 8) != 0 THEN "
 		     "size END), 0) FROM messages WHERE mailbox_id = ?1",
 	[S_MSG_LIST] = "SELECT " SQ_MSG_COLS " FROM messages "
 		       "WHERE mailbox_id = ? ORDER BY uid",
@@ -216,8 +216,8 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_MB_FLOOR] = "SELECT expunge_floor FROM mailboxes WHERE id = ?",
 	[S_MB_RECENT_GET] = "SELECT first_recent_uid, uidnext FROM mailboxes "
 			    "WHERE id = ?",
-	[S_MB_RECENT_SET] = "UPDATE mailboxes SET first_recent_uid = ? "
-			    "WHERE id = ?",
+	[S_MB_RECENT_SET] = "UPDATE mailboxes SET first_recent_uid = "
+			    "max(first_recent_uid, ?) WHERE id = ?",
 	[S_BLOB_INSERT] = "INSERT INTO blobs (id, size, refcount, c_envelope, "
 			  "c_body, c_bodystructure, c_parts, c_preview) "
 			  "VALUES (?, ?, 1, ?, ?, ?, ?, ?)",
@@ -470,12 +470,24 @@ static const char *const sq_upgrades[] = {
 #define SQ_SCHEMA_BASE 3
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_upgrades) / sizeof(sq_upgrades[0])))
 
+/* A mailbox's \Recent claims made by this process (see
+   sq_mailbox_recent_claim): first is the first UID not yet claimed, at
+   least the database's first_recent_uid; uidnext as last read. */
+struct sq_recent {
+	uint64_t mailbox_id;
+	uint32_t first, uidnext;
+	bool dirty; /* first is ahead of the database */
+};
+
 struct sq_user {
 	sqlite3 *db;
 	char *dir_path;
 	int blobs_fd;
 	int tmp_fd;
 	sqlite3_stmt *stmts[S_COUNT];
+	struct sq_recent *recent;
+	unsigned recent_count, recent_alloc;
+	bool recent_dirty; /* some entry is */
 };
 
 struct sq_save {
@@ -568,10 +580,58 @@ sq_simple(struct sq_user *su, enum sq_stmt_id id, const char **error_r)
 	return sq_done(su, stmt, error_r);
 }
 
+/* \Recent claims are kept in memory, per mailbox, and written to the
+   database inside the user's next write transaction (sq_begin) or when
+   the user is closed: a claim used to be a write transaction of its own
+   after every new message a session saw. Only quired runs IMAP
+   sessions, so its memory is where claims meet; a claim lost to a crash
+   only shows those messages as \Recent again, as a claim lost to a
+   power cut always did. */
+static struct sq_recent *
+sq_recent_find(struct sq_user *su, uint64_t mailbox_id)
+{
+	for (unsigned i = 0; i < su->recent_count; i++) {
+		if (su->recent[i].mailbox_id == mailbox_id)
+			return &su->recent[i];
+	}
+	return NULL;
+}
+
+/* Writes the claims ahead of the database (inside a transaction). A
+   failure is logged; the claims stay in memory either way. */
+static void
+sq_recent_write(struct sq_user *su)
+{
+	const char *error;
+
+	su->recent_dirty = false;
+	for (unsigned i = 0; i < su->recent_count; i++) {
+		struct sq_recent *r = &su->recent[i];
+		sqlite3_stmt *stmt;
+
+		if (!r->dirty)
+			continue;
+		r->dirty = false;
+		if ((stmt = sq_stmt(su, &error, S_MB_RECENT_SET)) == NULL ||
+		    (bind_u64(stmt, 1, r->first), bind_u64(stmt, 2,
+							   r->mailbox_id),
+		     sq_done(su, stmt, &error) < 0)) {
+			log_error(&sq_log_ctx, "saving \\Recent claims of %s "
+				  "failed: %s", su->dir_path, error);
+		}
+	}
+}
+
+/* Begins a write transaction. \Recent claims made since the last one go
+   into it. */
 static int
 sq_begin(struct sq_user *su, const char **error_r)
 {
-	return sq_simple(su, S_BEGIN, error_r);
+	if (sq_simple(su, S_BEGIN, error_r) < 0)
+		return -1;
+	if (su->recent_dirty)
+		sq_recent_write(su);
+	return 0;
 }
 
 /* Begins a read snapshot: prepared once, as sqlite3_exec() would parse
@@ -1199,6 +1259,19 @@ sq_user_close(struct store_user *user)
 {
 	struct sq_user *su = SQ(user);
 
+	if (su->db != NULL && su->recent_dirty) {
+		/* The claims no write carried yet: lazily, like them. */
+		const char *error;
+
+		sq_set_lazy(su, true);
+		if (sq_begin(su, &error) < 0 || sq_commit(su, &error) < 0) {
+			log_error(&sq_log_ctx, "saving \\Recent claims of %s "
+				  "failed: %s", su->dir_path, error);
+			sq_rollback(su);
+		}
+		sq_set_lazy(su, false);
+	}
+	free(su->recent);
 	for (unsigned i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(su->stmts[i]);
 	if (su->db != NULL && sqlite3_close(su->db) != SQLITE_OK) {
@@ -1764,6 +1837,8 @@ sq_mailbox_status(struct store_user *user, uint64_t mailbox_id,
 		goto out;
 	}
 	bind_u64(stmt, 1, mailbox_id);
+	const struct sq_recent *recent = sq_recent_find(su, mailbox_id);
+	bind_u64(stmt, 2, recent != NULL ? recent->first : 0);
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
 		ret = sq_fail(su, error_r, "status query failed");
 		goto out;
@@ -1827,58 +1902,48 @@ sq_mailbox_recent_claim(struct store_user *user, uint64_t mailbox_id,
 			uint32_t *until_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
-	int ret;
+	struct sq_recent *r = sq_recent_find(su, mailbox_id);
 
-	/* BEGIN IMMEDIATE: read and move in one write transaction, so two
-	   processes claiming at once cannot both get the same UIDs. A claim
-	   lost to a power cut only shows the messages as \Recent again. */
-	sq_set_lazy(su, true);
-	if (sq_begin(su, error_r) < 0) {
-		sq_set_lazy(su, false);
-		return -1;
-	}
-	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_RECENT_GET);
-	if (stmt == NULL) {
-		ret = -1;
-		goto out;
-	}
-	bind_u64(stmt, 1, mailbox_id);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
+	/* The database is read for a mailbox this process has not claimed
+	   in yet, and for UIDNEXT when the claim may reach it. */
+	if (r == NULL || until_uid == 0 || until_uid > r->uidnext) {
+		sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_RECENT_GET);
+		if (stmt == NULL)
+			return -1;
+		bind_u64(stmt, 1, mailbox_id);
+		int rc = sqlite3_step(stmt);
+		if (rc != SQLITE_ROW) {
+			sqlite3_reset(stmt);
+			return rc == SQLITE_DONE ? 0 :
+				sq_fail(su, error_r, "recent query failed");
+		}
+		uint32_t first = (uint32_t)sqlite3_column_int64(stmt, 0);
+		uint32_t uidnext = (uint32_t)sqlite3_column_int64(stmt, 1);
 		sqlite3_reset(stmt);
-		ret = rc == SQLITE_DONE ? 0 :
-			sq_fail(su, error_r, "recent query failed");
-		goto out;
+		if (r == NULL) {
+			store_array_grow((void **)&su->recent,
+					 sizeof(*su->recent), &su->recent_alloc,
+					 su->recent_count);
+			r = &su->recent[su->recent_count++];
+			*r = (struct sq_recent){ .mailbox_id = mailbox_id,
+						 .first = first };
+		} else if (first > r->first) {
+			r->first = first;
+		}
+		r->uidnext = uidnext;
 	}
-	uint32_t first = (uint32_t)sqlite3_column_int64(stmt, 0);
-	uint32_t uidnext = (uint32_t)sqlite3_column_int64(stmt, 1);
-	sqlite3_reset(stmt);
 	/* Never past UIDNEXT: UIDs not yet given out belong to no one. */
-	if (until_uid == 0 || until_uid > uidnext)
-		until_uid = uidnext;
-	if (first >= until_uid) {
-		*first_r = *until_r = first;
-		ret = 1;
-		goto out;
+	if (until_uid == 0 || until_uid > r->uidnext)
+		until_uid = r->uidnext;
+	*first_r = r->first;
+	if (r->first >= until_uid) {
+		*until_r = r->first;
+		return 1;
 	}
-	if ((stmt = sq_stmt(su, error_r, S_MB_RECENT_SET)) == NULL) {
-		ret = -1;
-		goto out;
-	}
-	bind_u64(stmt, 1, until_uid);
-	bind_u64(stmt, 2, mailbox_id);
-	if (sq_done(su, stmt, error_r) < 0 || sq_commit(su, error_r) < 0) {
-		ret = -1;
-		goto out;
-	}
-	sq_set_lazy(su, false);
-	*first_r = first;
 	*until_r = until_uid;
+	r->first = until_uid;
+	r->dirty = su->recent_dirty = true;
 	return 1;
-out:
-	sq_rollback(su);
-	sq_set_lazy(su, false);
-	return ret;
 }
 
 static int

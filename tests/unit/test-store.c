@@ -2437,22 +2437,44 @@ test_recent(void **state)
 	claim(f->user, f->inbox, 100, 4, 5);
 	claim(f->user, f->inbox, 0, 5, 5);
 
-	/* Persisted across reopen, and a second handle (another process)
-	   sees the claim. */
+	/* Persisted across reopen. */
 	save_msg(f->user, f->inbox, "e\r\n");
 	store_user_unref(&f->user);
 	store_close(&f->store);
 	open_store(f, &f->store);
 	open_user(f);
 	assert_int_equal(status_recent(f, f->inbox), 1);
+
+	/* A claim is kept in memory and written with the user's next write:
+	   a second handle (another process) sees it only then. */
 	struct store *store2;
 	struct store_user *user2;
+	struct store_mailbox_status st;
 	open_store(f, &store2);
 	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
-	claim(user2, f->inbox, 0, 5, 6);
-	claim(f->user, f->inbox, 0, 6, 6);
+	claim(f->user, f->inbox, 0, 5, 6);
+	assert_int_equal(status_recent(f, f->inbox), 0);
+	assert_int_equal(store_mailbox_status(user2, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.recent, 1);
+	save_msg(f->user, f->inbox, "f\r\n");
+	assert_int_equal(store_mailbox_status(user2, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.recent, 1); /* only the new one */
+	claim(user2, f->inbox, 0, 6, 7);
 	store_user_unref(&user2);
 	store_close(&store2);
+
+	/* ... or when the user is closed. */
+	claim(f->user, f->inbox, 0, 7, 7);
+	save_msg(f->user, f->inbox, "g\r\n");
+	claim(f->user, f->inbox, 0, 7, 8);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	open_store(f, &f->store);
+	open_user(f);
+	assert_int_equal(status_recent(f, f->inbox), 0);
+	claim(f->user, f->inbox, 0, 8, 8);
 
 	/* No such mailbox. */
 	assert_int_equal(store_mailbox_recent_claim(f->user, 9999, 0, &first,
