@@ -690,6 +690,24 @@ bucket_remove(struct store *store, struct store_user *user)
 	*p = user->bucket_next;
 }
 
+/* Marks a user just opened for the indexer if some of its messages lack
+   an index row: the daemon stopped before the indexer got to them, or
+   `quire deliver` wrote while it was stopped. Without this they would
+   wait for the user's next change, and searches would read them. */
+static void
+fts_mark_if_pending(struct store_user *user)
+{
+	uint64_t *ids = NULL;
+	unsigned count = 0;
+	const char *error;
+	int ret;
+
+	ret = store_fts_pending(user, 1, &ids, &count, &error);
+	free(ids);
+	if (ret == 0 && count > 0)
+		store_fts_mark(user);
+}
+
 int
 store_user_get(struct store *store, const char *username,
 	       struct store_user **user_r, const char **error_r)
@@ -737,6 +755,7 @@ store_user_get(struct store *store, const char *username,
 	user->bucket_next = store->buckets[bucket];
 	store->buckets[bucket] = user;
 	pthread_mutex_unlock(&store->registry_lock);
+	fts_mark_if_pending(user);
 	*user_r = user;
 	return 0;
 }

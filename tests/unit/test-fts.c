@@ -630,6 +630,19 @@ test_index_pending(void **state)
 						  &error), 0);
 	assert_int_equal(count, 5);
 	assert_true(more);
+
+	/* Stopped with rows missing: opening the user again marks it, so
+	   the rest need not wait for its next change. */
+	close_store(f);
+	struct store_settings set = { .data_dir = f->dir };
+	assert_int_equal(store_open(&set, &f->store, &error), 0);
+	assert_false(store_fts_next_marked(f->store, 0, &name));
+	assert_int_equal(store_user_get(f->store, "alice", &f->user, &error),
+			 0);
+	assert_true(store_fts_next_marked(f->store, 0, &name));
+	assert_string_equal(name, "alice");
+	free(name);
+
 	assert_int_equal(search_fts_index_pending(f->user, 100, &count,
 						  &more, &error), 0);
 	assert_int_equal(count, 7);
@@ -638,6 +651,12 @@ test_index_pending(void **state)
 					     &error), 0);
 	assert_int_equal(count, 0);
 	compare_all(f, 0);
+	/* All rows there: opening marks nothing. */
+	close_store(f);
+	assert_int_equal(store_open(&set, &f->store, &error), 0);
+	assert_int_equal(store_user_get(f->store, "alice", &f->user, &error),
+			 0);
+	assert_false(store_fts_next_marked(f->store, 0, &name));
 
 	/* Expunged: the rows stay as garbage until the indexer runs. */
 	assert_int_equal(store_expunge(f->user, f->inbox, &all, 1, NULL,
