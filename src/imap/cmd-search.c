@@ -12,6 +12,7 @@
 
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
+#include "lib/limits.h"
 #include "search/search-eval.h"
 #include "search/search-fts.h"
 #include "search/search-program.h"
@@ -99,7 +100,8 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 	struct search_eval_settings set;
 	struct search_eval *eval;
 	struct search_fts_lookup *fts = NULL;
-	struct store_view_entry entry;
+	struct store_view_entry entry, batch[SEARCH_VIEW_BATCH];
+	unsigned got = 0, next = 0;
 	uint32_t seq, count = store_view_count(session->view);
 	int8_t *verdicts = NULL;
 	int ret = 0;
@@ -138,8 +140,15 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 		struct search_message msg;
 		int r;
 
-		if (!store_view_get(session->view, seq, &entry))
-			continue;
+		if (next == got) {
+			/* the view's lock once per batch, not per message */
+			got = store_view_get_range(session->view, seq,
+						   SEARCH_VIEW_BATCH, batch);
+			next = 0;
+			if (got == 0)
+				break;
+		}
+		entry = batch[next++];
 		r = imap_search_judge(session, prog, eval, fts, verdicts, seq,
 				      &entry, &msg, error_r);
 		if (r < 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/limits.h"
+#include "lib/u64sort.h"
 #include "lib/xalloc.h"
 
 #define SEP_FIELD 0x01 /* see search-fts.c */
@@ -15,11 +16,29 @@
 
 /* ---- lookups ------------------------------------------------------------ */
 
+/* Bits of a key's filter: one per value of a blob id's low bits. */
+#define FTS_KEY_FILTER_BITS 65536
+
 struct fts_key {
 	unsigned int node;
 	uint64_t *found;
 	unsigned int found_count, found_alloc;
+	/* Bit (id % FTS_KEY_FILTER_BITS) set for each found id: blob ids
+	   are random, so most messages of a large mailbox are told "not
+	   found" by one bit instead of a binary search. */
+	uint64_t *filter;
 };
+
+static bool
+key_found(const struct fts_key *key, uint64_t blob_id)
+{
+	uint64_t bit = blob_id % FTS_KEY_FILTER_BITS;
+
+	if (key->filter != NULL &&
+	    (key->filter[bit / 64] & (UINT64_C(1) << (bit % 64))) == 0)
+		return false;
+	return u64_sorted_has(key->found, key->found_count, blob_id);
+}
 
 struct search_fts_lookup {
 	unsigned int node_count;
@@ -42,19 +61,10 @@ struct key_query {
 	unsigned int blob_count;
 };
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 static bool
 u64_in(const uint64_t *arr, unsigned int count, uint64_t v)
 {
-	return count > 0 &&
-		bsearch(&v, arr, count, sizeof(*arr), cmp_u64) != NULL;
+	return u64_sorted_has(arr, count, v);
 }
 
 static bool
@@ -220,9 +230,13 @@ lookup_key(struct store_user *user, uint64_t mailbox_id,
 			      &key_callbacks, q, error_r);
 	for (unsigned int i = 0; i < term_count; i++)
 		free(terms[i]);
-	if (q->key->found_count > 1) {
-		qsort(q->key->found, q->key->found_count,
-		      sizeof(*q->key->found), cmp_u64);
+	u64_sort(q->key->found, q->key->found_count);
+	q->key->filter = xcalloc(FTS_KEY_FILTER_BITS / 64,
+				 sizeof(*q->key->filter));
+	for (unsigned int i = 0; i < q->key->found_count; i++) {
+		uint64_t bit = q->key->found[i] % FTS_KEY_FILTER_BITS;
+
+		q->key->filter[bit / 64] |= UINT64_C(1) << (bit % 64);
 	}
 	return ret;
 }
@@ -327,8 +341,8 @@ search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 {
 	uint32_t count = store_view_count(view);
 	uint64_t *ids = xcalloc(count == 0 ? 1 : count, sizeof(*ids));
-	struct store_view_entry entry;
-	unsigned int n = 0;
+	struct store_view_entry batch[SEARCH_VIEW_BATCH];
+	unsigned int n = 0, got = 0, next = 0;
 	int ret = 0;
 
 	*lookup_r = NULL;
@@ -337,8 +351,15 @@ search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		struct search_message msg;
 
-		if (!store_view_get(view, seq, &entry))
-			continue;
+		if (next == got) {
+			/* the view's lock once per batch, not per message */
+			got = store_view_get_range(view, seq,
+						   SEARCH_VIEW_BATCH, batch);
+			next = 0;
+			if (got == 0)
+				break;
+		}
+		const struct store_view_entry entry = batch[next++];
 		memset(&msg, 0, sizeof(msg));
 		msg.seq = seq;
 		msg.uid = entry.uid;
@@ -361,8 +382,7 @@ search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 			ids[n++] = entry.blob_id;
 	}
 	if (n >= FTS_MIN_CANDIDATES) {
-		if (n > 1)
-			qsort(ids, n, sizeof(*ids), cmp_u64);
+		u64_sort(ids, n);
 		ret = search_fts_lookup(user, mailbox_id, prog, eval, ids, n,
 					lookup_r, error_r);
 	}
@@ -383,7 +403,7 @@ search_fts_lookup_verdicts(const struct search_fts_lookup *l,
 		if (l->key_of[i] == 0)
 			continue;
 		key = &l->keys[l->key_of[i] - 1];
-		if (u64_in(key->found, key->found_count, blob_id))
+		if (key_found(key, blob_id))
 			verdicts[i] = 1;
 		else if (!unindexed)
 			verdicts[i] = 0;
@@ -404,8 +424,10 @@ search_fts_lookup_free(struct search_fts_lookup **_l)
 	if (l == NULL)
 		return;
 	*_l = NULL;
-	for (unsigned int i = 0; i < l->key_count; i++)
+	for (unsigned int i = 0; i < l->key_count; i++) {
 		free(l->keys[i].found);
+		free(l->keys[i].filter);
+	}
 	free(l->keys);
 	free(l->key_of);
 	free(l->unindexed);

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/objectid.h"
 #include "lib/strnum.h"
+#include "lib/u64sort.h"
 
 static void
 test_str_to_u64(void **state)
@@ -229,6 +230,60 @@ test_objectid(void **state)
 	(void)state;
 }
 
+static int
+cmp_u64_ref(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* u64_sort() agrees with qsort() on random ids, on ids whose high bytes
+   are all alike (passes skipped), with duplicates, at every size around
+   the insertion-sort cut; u64_sorted_has() finds exactly what is
+   there. */
+static void
+test_u64_sort(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 0, 1, 2, 3, 63, 64, 65, 1000, 100000 };
+	uint64_t seed = 88172645463325252ULL;
+
+	for (unsigned kind = 0; kind < 3; kind++) {
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			size_t n = sizes[s];
+			uint64_t *a = calloc(n + 1, sizeof(*a));
+			uint64_t *b = calloc(n + 1, sizeof(*b));
+
+			for (size_t i = 0; i < n; i++) {
+				seed ^= seed << 13;
+				seed ^= seed >> 7;
+				seed ^= seed << 17;
+				a[i] = kind == 0 ? seed :
+				       kind == 1 ? (UINT64_C(3) << 56) |
+							   (seed & 0xffffff) :
+						   seed % 50;
+			}
+			memcpy(b, a, n * sizeof(*a));
+			u64_sort(a, n);
+			qsort(b, n, sizeof(*b), cmp_u64_ref);
+			assert_memory_equal(a, b, n * sizeof(*a));
+			for (size_t i = 0; i < n; i += 1 + n / 50) {
+				assert_true(u64_sorted_has(a, n, b[i]));
+				uint64_t x = b[i] + 1;
+				bool there = false;
+				for (size_t j = 0; j < n; j++)
+					there = there || b[j] == x;
+				assert_int_equal(u64_sorted_has(a, n, x),
+						 there);
+			}
+			assert_false(u64_sorted_has(a, n, UINT64_MAX));
+			free(a);
+			free(b);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -240,6 +295,7 @@ main(void)
 		cmocka_unit_test(test_config_override_errors),
 		cmocka_unit_test(test_log_sanitize),
 		cmocka_unit_test(test_objectid),
+		cmocka_unit_test(test_u64_sort),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
