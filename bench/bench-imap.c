@@ -777,7 +777,7 @@ large_measure(struct bench *b)
 {
 	struct client *c;
 
-	if (b->stopping)
+	if (b->stopping || b->opt.fill_only)
 		return;
 	large.exists = 0;
 	c = client_open(b, b->opt.conns + 1, b->opt.user_first);

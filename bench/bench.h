@@ -40,6 +40,7 @@ struct bench_options {
 	unsigned int lmtp_port;	/* imap-idle: where to deliver new mail */
 	unsigned int rounds;	/* imap-idle: push rounds */
 	unsigned int batch;	/* imap-large: messages per MULTIAPPEND */
+	bool fill_only;		/* imap-large: fill, time nothing */
 	size_t size;		/* LMTP mean message size in bytes */
 	uint64_t seed;
 	unsigned int timeout_secs; /* the whole run */

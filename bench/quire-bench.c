@@ -497,6 +497,7 @@ usage(FILE *f)
 "  --rounds N         imap-idle: flag-push rounds (default 10)\n"
 "  --batch N          imap-large: messages per MULTIAPPEND when the server\n"
 "                     has it (default 100; 1: one APPEND per message)\n"
+"  --fill-only        imap-large: fill the mailbox, time nothing\n"
 "  --size BYTES       lmtp: mean message size (default 16384)\n"
 "  --pool N           lmtp: distinct generated messages (default 64)\n"
 "  --seed N           corpus seed (default 1)\n"
@@ -629,6 +630,7 @@ main(int argc, char **argv)
 		{ "lmtp-port", required_argument, NULL, 'L' },
 		{ "rounds", required_argument, NULL, 'R' },
 		{ "batch", required_argument, NULL, 'B' },
+		{ "fill-only", no_argument, NULL, 'I' },
 		{ "size", required_argument, NULL, 's' },
 		{ "pool", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
@@ -687,6 +689,7 @@ main(int argc, char **argv)
 			break;
 		case 'B': b->opt.batch = opt_uint("batch", optarg, 10000);
 			break;
+		case 'I': b->opt.fill_only = true; break;
 		case 's': b->opt.size = opt_uint("size", optarg,
 						 64 * 1024 * 1024); break;
 		case 'o': pool_size = opt_uint("pool", optarg, 10000); break;
