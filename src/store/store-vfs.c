@@ -19,8 +19,9 @@
    SQLite writes each frame of the log as two writes: its 24-byte header,
    then the page right behind it. Each write() to a file costs a trip
    through the filesystem's write path, so a small write is held back
-   until the next call on the file: a write that continues it goes out
-   with it in one write(), anything else sends it alone first. SQLite
+   (in the file's struct) until the next call on the file: a write that
+   continues it goes out with it in one write(), joined in a buffer on
+   the stack, anything else sends it alone first. SQLite
    writes a frame's page right after its header and publishes frames to
    readers only after writing them (and, at a commit, syncing them), so
    a held header is never something another connection could read.
@@ -33,22 +34,24 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Writes up to this long are held back to go out with the next one. */
 #define WAL_HELD_MAX 64
+/* A held write and the one continuing it are joined in a buffer of this
+   size on the stack (a frame of a 4 KiB page is 4,120 bytes); longer
+   ones go out as two writes. No buffer per open log: a user whose
+   database is open costs no more memory. */
+#define WAL_JOIN_MAX 8192
 
 struct wal_file {
 	sqlite3_file base;
 	sqlite3_int64 end; /* bytes known to exist in the file; -1 unknown */
 	sqlite3_file *real;
-	/* A held write: held_len bytes at held_ofs, at the start of buf. */
+	/* A held write: held_len bytes at held_ofs. */
 	sqlite3_int64 held_ofs;
 	int held_len;
-	int buf_size;
-	unsigned char *buf;
+	unsigned char held[WAL_HELD_MAX];
 };
 
 static sqlite3_vfs vfs;
@@ -119,20 +122,7 @@ wal_flush(struct wal_file *wf)
 		return SQLITE_OK;
 	int len = wf->held_len;
 	wf->held_len = 0;
-	return wal_write_through(wf, wf->buf, len, wf->held_ofs);
-}
-
-static bool
-wal_buf_reserve(struct wal_file *wf, int size)
-{
-	if (size <= wf->buf_size)
-		return true;
-	unsigned char *buf = realloc(wf->buf, (size_t)size);
-	if (buf == NULL)
-		return false;
-	wf->buf = buf;
-	wf->buf_size = size;
-	return true;
+	return wal_write_through(wf, wf->held, len, wf->held_ofs);
 }
 
 static int
@@ -143,19 +133,21 @@ wal_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 ofs)
 
 	if (wf->held_len > 0) {
 		if (ofs == wf->held_ofs + wf->held_len &&
-		    amt <= INT32_MAX - wf->held_len &&
-		    wal_buf_reserve(wf, wf->held_len + amt)) {
+		    amt <= WAL_JOIN_MAX - wf->held_len) {
+			unsigned char joined[WAL_JOIN_MAX];
 			int len = wf->held_len + amt;
-			memcpy(wf->buf + wf->held_len, buf, (size_t)amt);
+
+			memcpy(joined, wf->held, (size_t)wf->held_len);
+			memcpy(joined + wf->held_len, buf, (size_t)amt);
 			wf->held_len = 0;
-			return wal_write_through(wf, wf->buf, len,
+			return wal_write_through(wf, joined, len,
 						 wf->held_ofs);
 		}
 		if ((rc = wal_flush(wf)) != SQLITE_OK)
 			return rc;
 	}
-	if (amt <= WAL_HELD_MAX && wal_buf_reserve(wf, WAL_HELD_MAX)) {
-		memcpy(wf->buf, buf, (size_t)amt);
+	if (amt <= WAL_HELD_MAX) {
+		memcpy(wf->held, buf, (size_t)amt);
 		wf->held_ofs = ofs;
 		wf->held_len = amt;
 		return SQLITE_OK;
@@ -182,8 +174,6 @@ wal_close(sqlite3_file *file)
 	int rc = wal_flush(wf);
 	int rc2 = wf->real->pMethods->xClose(wf->real);
 
-	free(wf->buf);
-	wf->buf = NULL;
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
