@@ -664,10 +664,27 @@ imap_session_seqset_to_seqs(struct imap_session *session,
 	} else {
 		uint32_t max_uid = 0;
 
+		uint32_t min_uid = 0;
+		unsigned int nranges;
+		const struct imap_seq_range *ranges;
+
 		if (count > 0 && store_view_get(session->view, count, &e))
 			max_uid = e.uid;
+		if (count > 0 && store_view_get(session->view, 1, &e))
+			min_uid = e.uid;
 		imap_seqset_resolve(set, max_uid);
-		if (imap_seqset_count(set) <= count / 8) {
+		ranges = imap_seqset_get_ranges(set, &nranges);
+		if (count > 0 && nranges == 1 && ranges[0].first <= min_uid &&
+		    ranges[0].last >= max_uid) {
+			/* One range over every UID ("1:*"): every message,
+			   in order, without looking at them. */
+			seqs = malloc(count * sizeof(*seqs));
+			if (seqs == NULL)
+				abort();
+			for (uint32_t s = 0; s < count; s++)
+				seqs[s] = s + 1;
+			seq_count = count;
+		} else if (imap_seqset_count(set) <= count / 8) {
 			/* A few UIDs: look each up. */
 			imap_seqset_iter_init(&it, set);
 			while (imap_seqset_iter_next(&it, &n)) {

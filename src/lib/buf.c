@@ -101,13 +101,31 @@ buf_append_grow(struct buf *buf, const void *data, size_t len)
 int
 buf_append_u64(struct buf *buf, uint64_t n)
 {
+	/* Two digits per division: FETCH writes a sequence number and a
+	   UID for every message of a large mailbox. */
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324"
+		"25262728293031323334353637383940414243444546474849"
+		"50515253545556575859606162636465666768697071727374"
+		"75767778798081828384858687888990919293949596979899";
 	char tmp[20];
 	size_t i = sizeof(tmp);
 
-	do {
-		tmp[--i] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n != 0);
+	while (n >= 100) {
+		unsigned d = (unsigned)(n % 100) * 2;
+
+		n /= 100;
+		tmp[--i] = pairs[d + 1];
+		tmp[--i] = pairs[d];
+	}
+	if (n >= 10) {
+		unsigned d = (unsigned)n * 2;
+
+		tmp[--i] = pairs[d + 1];
+		tmp[--i] = pairs[d];
+	} else {
+		tmp[--i] = (char)('0' + n);
+	}
 	return buf_append(buf, tmp + i, sizeof(tmp) - i);
 }
 

@@ -656,6 +656,11 @@ store_view_get_range(struct store_view *view, uint32_t first_seq,
 		if (cursor_hidden(view, sh->ridx[k]))
 			idx++;
 	}
+	if (sh->retained == 0) {
+		/* nothing expunged is kept: no entry to step over */
+		for (; got < n && idx < prefix; idx++)
+			entries[got++] = sh->entries[idx].e;
+	}
 	for (; got < n && idx < prefix; idx++) {
 		if (cursor_hidden(view, (unsigned)idx))
 			continue;

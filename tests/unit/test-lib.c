@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/objectid.h"
@@ -230,6 +231,36 @@ test_objectid(void **state)
 	(void)state;
 }
 
+/* buf_append_u64() writes what printf("%" PRIu64) does, at every digit
+   count and around every power of ten. */
+static void
+test_buf_append_u64(void **state)
+{
+	(void)state;
+	struct buf b;
+	char want[32];
+	uint64_t p = 1;
+
+	buf_init(&b, 0);
+	for (unsigned k = 0; k < 20; k++, p *= 10) {
+		const uint64_t vals[] = { p - 1, p, p + 1, p * 3 + 7 };
+
+		for (unsigned v = 0; v < 4; v++) {
+			buf_reset(&b);
+			buf_append_u64(&b, vals[v]);
+			snprintf(want, sizeof(want), "%llu",
+				 (unsigned long long)vals[v]);
+			assert_int_equal(b.len, strlen(want));
+			assert_memory_equal(b.data, want, b.len);
+		}
+	}
+	buf_reset(&b);
+	buf_append_u64(&b, UINT64_MAX);
+	assert_int_equal(b.len, 20);
+	assert_memory_equal(b.data, "18446744073709551615", 20);
+	buf_free(&b);
+}
+
 static int
 cmp_u64_ref(const void *a, const void *b)
 {
@@ -296,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_log_sanitize),
 		cmocka_unit_test(test_objectid),
 		cmocka_unit_test(test_u64_sort),
+		cmocka_unit_test(test_buf_append_u64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
