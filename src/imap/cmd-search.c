@@ -12,7 +12,6 @@
 
 #include "imap/imap-seqset.h"
 #include "lib/buf.h"
-#include "lib/limits.h"
 #include "search/search-eval.h"
 #include "search/search-fts.h"
 #include "search/search-program.h"
@@ -100,8 +99,8 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 	struct search_eval_settings set;
 	struct search_eval *eval;
 	struct search_fts_lookup *fts = NULL;
-	struct store_view_entry entry, batch[SEARCH_VIEW_BATCH];
-	unsigned got = 0, next = 0;
+	struct store_view_entry entry;
+	struct store_view_iter it;
 	uint32_t seq, count = store_view_count(session->view);
 	int8_t *verdicts = NULL;
 	int ret = 0;
@@ -136,19 +135,13 @@ search_run(struct imap_cmd *cmd, struct search_program *prog,
 
 	res->nums = imap_xcalloc(count == 0 ? 1 : count, sizeof(uint32_t));
 	res->uids = imap_xcalloc(count == 0 ? 1 : count, sizeof(uint32_t));
+	store_view_iter_init(&it, session->view);
 	for (seq = 1; seq <= count; seq++) {
 		struct search_message msg;
 		int r;
 
-		if (next == got) {
-			/* the view's lock once per batch, not per message */
-			got = store_view_get_range(session->view, seq,
-						   SEARCH_VIEW_BATCH, batch);
-			next = 0;
-			if (got == 0)
-				break;
-		}
-		entry = batch[next++];
+		if (!store_view_iter_next(&it, &entry))
+			break;
 		r = imap_search_judge(session, prog, eval, fts, verdicts, seq,
 				      &entry, &msg, error_r);
 		if (r < 0) {

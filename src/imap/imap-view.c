@@ -662,9 +662,7 @@ imap_session_seqset_to_seqs(struct imap_session *session,
 		while (imap_seqset_iter_next(&it, &n))
 			seq_push(&seqs, &seq_count, &alloc, n);
 	} else {
-		uint32_t max_uid = 0;
-
-		uint32_t min_uid = 0;
+		uint32_t max_uid = 0, min_uid = 0;
 		unsigned int nranges;
 		const struct imap_seq_range *ranges;
 
@@ -697,23 +695,14 @@ imap_session_seqset_to_seqs(struct imap_session *session,
 		} else {
 			/* Many: walk the messages this session knows
 			   (reported EXISTS), a run of entries at a time. */
-			struct store_view_entry run[256];
-			uint32_t seq = 1;
+			struct store_view_iter vi;
 
-			while (seq <= count) {
-				unsigned want = count - seq + 1 < 256 ?
-					count - seq + 1 : 256;
-				unsigned got = store_view_get_range(
-					session->view, seq, want, run);
-
-				if (got == 0)
-					break;
-				for (unsigned k = 0; k < got; k++, seq++) {
-					if (imap_seqset_contains(set,
-								 run[k].uid))
-						seq_push(&seqs, &seq_count,
-							 &alloc, seq);
-				}
+			store_view_iter_init(&vi, session->view);
+			while (store_view_iter_next(&vi, &e) &&
+			       vi.seq <= count) {
+				if (imap_seqset_contains(set, e.uid))
+					seq_push(&seqs, &seq_count, &alloc,
+						 vi.seq);
 			}
 		}
 	}

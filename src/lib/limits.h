@@ -258,9 +258,6 @@
 /* Messages a SEARCH has left to read below which it reads them rather
    than ask the index: one index query costs about that much. */
 #define FTS_MIN_CANDIDATES 4
-/* View entries a SEARCH copies out under one taking of the user's lock
-   (store_view_get_range()); 48 bytes each, on the stack. */
-#define SEARCH_VIEW_BATCH 256
 /* Shared mailbox views (src/store/store-view.c). */
 /* Recent flag-change records kept per shared view, so a woken session
    finds what changed without a scan; one behind by more falls back to

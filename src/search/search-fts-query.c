@@ -62,17 +62,11 @@ struct key_query {
 };
 
 static bool
-u64_in(const uint64_t *arr, unsigned int count, uint64_t v)
-{
-	return u64_sorted_has(arr, count, v);
-}
-
-static bool
 key_want(void *context, uint64_t blob_id)
 {
 	const struct key_query *q = context;
 
-	return u64_in(q->blob_ids, q->blob_count, blob_id);
+	return u64_sorted_has(q->blob_ids, q->blob_count, blob_id);
 }
 
 static bool
@@ -341,25 +335,20 @@ search_fts_lookup_view(struct store_user *user, uint64_t mailbox_id,
 {
 	uint32_t count = store_view_count(view);
 	uint64_t *ids = xcalloc(count == 0 ? 1 : count, sizeof(*ids));
-	struct store_view_entry batch[SEARCH_VIEW_BATCH];
-	unsigned int n = 0, got = 0, next = 0;
+	struct store_view_entry entry;
+	struct store_view_iter it;
+	unsigned int n = 0;
 	int ret = 0;
 
 	*lookup_r = NULL;
 	/* Only the messages the record leaves undecided: "UID 5 BODY x"
 	   asks the index about one message, or not at all. */
+	store_view_iter_init(&it, view);
 	for (uint32_t seq = 1; seq <= count; seq++) {
 		struct search_message msg;
 
-		if (next == got) {
-			/* the view's lock once per batch, not per message */
-			got = store_view_get_range(view, seq,
-						   SEARCH_VIEW_BATCH, batch);
-			next = 0;
-			if (got == 0)
-				break;
-		}
-		const struct store_view_entry entry = batch[next++];
+		if (!store_view_iter_next(&it, &entry))
+			break;
 		memset(&msg, 0, sizeof(msg));
 		msg.seq = seq;
 		msg.uid = entry.uid;
@@ -394,7 +383,8 @@ void
 search_fts_lookup_verdicts(const struct search_fts_lookup *l,
 			   uint64_t blob_id, int8_t *verdicts)
 {
-	bool unindexed = u64_in(l->unindexed, l->unindexed_count, blob_id);
+	bool unindexed = u64_sorted_has(l->unindexed, l->unindexed_count,
+					blob_id);
 
 	for (unsigned int i = 0; i < l->node_count; i++) {
 		const struct fts_key *key;

@@ -612,13 +612,14 @@ sq_recent_write(struct sq_user *su)
 		if (!r->dirty)
 			continue;
 		r->dirty = false;
-		if ((stmt = sq_stmt(su, &error, S_MB_RECENT_SET)) == NULL ||
-		    (bind_u64(stmt, 1, r->first), bind_u64(stmt, 2,
-							   r->mailbox_id),
-		     sq_done(su, stmt, &error) < 0)) {
-			log_error(&sq_log_ctx, "saving \\Recent claims of %s "
-				  "failed: %s", su->dir_path, error);
+		if ((stmt = sq_stmt(su, &error, S_MB_RECENT_SET)) != NULL) {
+			bind_u64(stmt, 1, r->first);
+			bind_u64(stmt, 2, r->mailbox_id);
+			if (sq_done(su, stmt, &error) == 0)
+				continue;
 		}
+		log_error(&sq_log_ctx, "saving \\Recent claims of %s failed: "
+			  "%s", su->dir_path, error);
 	}
 }
 
@@ -1125,13 +1126,13 @@ user_dir_path(struct store *store, const char *username)
 	return path;
 }
 
-/* Before SQLite initialises: no allocation statistics (nothing here
-   reads them, and keeping them takes a process-wide mutex on every
-   allocation of every connection). */
 /* The VFS databases are opened with: ours (store-vfs.c), or SQLite's
    default if ours could not be registered. */
 static const char *sq_vfs_name;
 
+/* Before SQLite initialises: no allocation statistics (nothing here
+   reads them, and keeping them takes a process-wide mutex on every
+   allocation of every connection). */
 static void
 sq_global_init(void)
 {

@@ -656,18 +656,39 @@ store_view_get_range(struct store_view *view, uint32_t first_seq,
 		if (cursor_hidden(view, sh->ridx[k]))
 			idx++;
 	}
-	if (sh->retained == 0) {
-		/* nothing expunged is kept: no entry to step over */
-		for (; got < n && idx < prefix; idx++)
-			entries[got++] = sh->entries[idx].e;
-	}
 	for (; got < n && idx < prefix; idx++) {
-		if (cursor_hidden(view, (unsigned)idx))
+		/* (with nothing expunged kept, no entry to step over) */
+		if (sh->retained > 0 && cursor_hidden(view, (unsigned)idx))
 			continue;
 		entries[got++] = sh->entries[idx].e;
 	}
 	store_user_unlock(view->user);
 	return got;
+}
+
+void
+store_view_iter_init(struct store_view_iter *it, struct store_view *view)
+{
+	it->view = view;
+	it->seq = 0;
+	it->count = it->pos = 0;
+}
+
+bool
+store_view_iter_next(struct store_view_iter *it,
+		     struct store_view_entry *entry_r)
+{
+	if (it->pos == it->count) {
+		it->count = store_view_get_range(it->view, it->seq + 1,
+						 STORE_VIEW_ITER_BATCH,
+						 it->batch);
+		it->pos = 0;
+		if (it->count == 0)
+			return false;
+	}
+	*entry_r = it->batch[it->pos++];
+	it->seq++;
+	return true;
 }
 
 uint32_t

@@ -16,6 +16,8 @@
 
 #include <sqlite3.h>
 
+#include "sqlite-query.h"
+
 #include "lib/limits.h"
 #include "lib/objectid.h"
 #include "mail/mail-parser.h"
@@ -282,20 +284,6 @@ raw_db(struct fixture *f)
 	return db;
 }
 
-static int64_t
-raw_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
-}
-
 /* Saves a small message with the given keys (refs: space-separated,
    nearest first; NULL none) and returns its UID. */
 static uint32_t
@@ -414,7 +402,7 @@ test_threads_fresh(void **state)
 	run_steps(f);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 7);
+	assert_int_equal(sqlite_query_int(db, "PRAGMA user_version"), 7);
 	sqlite3_close(db);
 	open_all(f);
 }
@@ -461,7 +449,7 @@ test_threads_limits(void **state)
 	   its 19 new ones; long (the long id never) */
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM threads_msgid"),
+	assert_int_equal(sqlite_query_int(db, "SELECT COUNT(*) FROM threads_msgid"),
 			 1 + (1 + THREADID_MAX_REFERENCES) +
 				 (1 + THREADID_MAX_REFERENCES - 1) + 1);
 	sqlite3_close(db);
@@ -502,8 +490,8 @@ test_threads_copy_expunge(void **state)
 			 1);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM threads_blob"), 0);
-	assert_int_equal(raw_int(db, "SELECT COUNT(*) FROM threads_msgid"), 1);
+	assert_int_equal(sqlite_query_int(db, "SELECT COUNT(*) FROM threads_blob"), 0);
+	assert_int_equal(sqlite_query_int(db, "SELECT COUNT(*) FROM threads_msgid"), 1);
 	sqlite3_close(db);
 	open_all(f);
 	uid = save_keys(f, box, "late@x", "p@x");
@@ -542,7 +530,7 @@ test_threads_upgrade(void **state)
 	assert_true(thread_of(f, f->inbox, old) == 0);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(raw_int(db, "PRAGMA user_version"), 7);
+	assert_int_equal(sqlite_query_int(db, "PRAGMA user_version"), 7);
 	sqlite3_close(db);
 	/* Reopening an upgraded store changes nothing. */
 	open_all(f);

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "sqlite-query.h"
+
 /* ---- a counting VFS under ours: how the log is really written ------- */
 
 static sqlite3_vfs count_vfs;
@@ -183,20 +185,6 @@ open_db(const char *name, const char *vfs)
 	return db;
 }
 
-static int64_t
-query_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
-}
-
 static void
 insert_rows(sqlite3 *db, int first, int count, int blob_size)
 {
@@ -258,7 +246,7 @@ test_wal_chunks_and_one_write_per_frame(void **state)
 	size = file_size("a.db-wal");
 	assert_true(size > STORE_VFS_WAL_CHUNK);
 	assert_int_equal(size % STORE_VFS_WAL_CHUNK, 0);
-	assert_int_equal(query_int(db, "SELECT count(*) FROM t"), 350);
+	assert_int_equal(sqlite_query_int(db, "SELECT count(*) FROM t"), 350);
 	sqlite3_close(db);
 }
 
@@ -276,8 +264,8 @@ test_crashed_copy_recovers(void **state)
 	sqlite3_close(db);
 
 	sqlite3 *copy = open_db("b2.db", "unix");
-	assert_int_equal(query_int(copy, "SELECT count(*) FROM t"), 200);
-	assert_int_equal(query_int(copy, "SELECT count(*) FROM pragma_"
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM t"), 200);
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM pragma_"
 					 "integrity_check WHERE "
 					 "integrity_check != 'ok'"),
 			 0);
@@ -306,8 +294,8 @@ test_two_writers_keep_each_others_frames(void **state)
 	sqlite3_close(b);
 
 	sqlite3 *copy = open_db("c2.db", "unix");
-	assert_int_equal(query_int(copy, "SELECT count(*) FROM t"), next - 1);
-	assert_int_equal(query_int(copy, "SELECT count(*) FROM pragma_"
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM t"), next - 1);
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM pragma_"
 					 "integrity_check WHERE "
 					 "integrity_check != 'ok'"),
 			 0);
