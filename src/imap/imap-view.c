@@ -182,12 +182,22 @@ imap_session_write_flags(struct imap_session *session)
 		buf_appendf(&b, " %s", session->keywords[i]);
 	buf_append_c(&b, ')');
 	imap_session_untagged(session, "%s", buf_cstr(&b));
-	/* \* only while the user may still add keywords. */
-	imap_session_untagged(session, "OK [PERMANENTFLAGS (\\Answered "
-			      "\\Flagged \\Deleted \\Seen \\Draft%s)] "
-			      "Flags permitted.",
-			      session->keyword_count < STORE_MAX_KEYWORDS ?
-			      " \\*" : "");
+	/* RFC 9051 7.1: PERMANENTFLAGS lists what this session can change
+	   for good, so every keyword the mailbox knows, and \* only while
+	   the user may still add keywords. EXAMINE changes nothing, so its
+	   list is empty (as RFC 9051 6.3.3's example shows). */
+	buf_reset(&b);
+	if (!session->read_only) {
+		buf_append_str(&b, "\\Answered \\Flagged \\Deleted \\Seen "
+			       "\\Draft");
+		for (unsigned i = 0; i < session->keyword_count; i++)
+			buf_appendf(&b, " %s", session->keywords[i]);
+		if (session->keyword_count < STORE_MAX_KEYWORDS)
+			buf_append_str(&b, " \\*");
+	}
+	imap_session_untagged(session, "OK [PERMANENTFLAGS (%s)] %s",
+			      buf_cstr(&b), session->read_only ?
+			      "Read-only mailbox." : "Flags permitted.");
 	session->flags_announced = session->keyword_count;
 	buf_free(&b);
 }

@@ -178,5 +178,32 @@ def test_new_keyword_from_another_session_is_announced(imap_server):
     assert flags and b"$BrandNew" in flags[-1], a.untagged_responses
     fetch = a.untagged_responses.get("FETCH", [])
     assert fetch and b"$BrandNew" in fetch[-1], a.untagged_responses
+    perm = a.untagged_responses.get("PERMANENTFLAGS", [])
+    assert perm and b"$BrandNew" in perm[-1], a.untagged_responses
     a.logout()
     b.logout()
+
+
+def test_permanentflags_lists_keywords_and_examine_none(imap_server):
+    """RFC 9051 7.1: PERMANENTFLAGS names the flags the session can
+    change for good: every keyword of the mailbox and \\*. EXAMINE can
+    change nothing, so its list is empty (RFC 9051 6.3.3's example)."""
+    import imaplib
+    deliver(imap_server, "alice", make_message(0))
+    m = imaplib.IMAP4("127.0.0.1", imap_server.ports["imap"], timeout=30)
+    m.login("alice", PW)
+    m.select("INBOX")
+    typ, _ = m.store("1", "+FLAGS", "($Kept)")
+    assert typ == "OK"
+    m.close()
+    m.select("INBOX")
+    flags = m.untagged_responses["FLAGS"][-1]
+    perm = m.untagged_responses["PERMANENTFLAGS"][-1]
+    assert b"$Kept" in flags and b"$Kept" in perm, m.untagged_responses
+    assert perm.endswith(b"\\*)"), perm
+    m.close()
+    m.select("INBOX", readonly=True)
+    assert m.untagged_responses["PERMANENTFLAGS"][-1] == b"()", \
+        m.untagged_responses
+    assert b"$Kept" in m.untagged_responses["FLAGS"][-1]
+    m.logout()
