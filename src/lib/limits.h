@@ -323,6 +323,13 @@
    own (8 MB of names). */
 #define STORE_UNLINK_QUEUE_MAX 350000
 
+/* Ghosts (store-view.c): a removed message's file is kept while another
+   session's view may still show the message, for at most
+   STORE_GHOST_SECS and STORE_GHOST_MAX files per user (the oldest go
+   first); past that, a FETCH of it answers NO [EXPUNGEISSUED]. */
+#define STORE_GHOST_SECS 300
+#define STORE_GHOST_MAX 4096
+
 /* Spare files (store.h "spare files"): a removed message's file of at
    most STORE_SPARE_FILE_MAX bytes on disk is kept for the next save, up
    to STORE_SPARE_COUNT files and STORE_SPARE_BYTES bytes in all; spares

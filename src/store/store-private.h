@@ -95,6 +95,39 @@ struct store_unlinks *store_unlinks_new(const char *dir, unsigned count);
    unlinks; takes the batch either way. */
 void store_unlinks_submit(struct store *store, struct store_unlinks *batch);
 
+/* Seconds on CLOCK_MONOTONIC. */
+time_t store_monotonic_now(void);
+
+/* A removed message's file kept while a session may still show it
+   (store-view.c "ghosts"). */
+struct store_ghost {
+	uint64_t blob_id;
+	time_t since; /* store_monotonic_now() */
+	char name[STORE_UNLINK_NAME_MAX];
+	/* Its STORE_CACHE_PARTS record, once a FETCH has parsed it (the
+	   row went with the message): other sessions' FETCHes reuse it. */
+	void *cache;
+	size_t cache_size;
+};
+
+/* store-view.c: takes the files of removed messages (batch, with their
+   blob ids) after the commit that removed their last rows. While a
+   session of the user has a mailbox selected, they are kept as ghosts
+   until no view can still show them; otherwise they go to
+   store_unlinks_submit() at once. Locked. */
+void store_view_unlinks(struct store_user *user, struct store_unlinks *batch,
+			const uint64_t *blob_ids);
+/* The cached record of a ghost: 1 with a malloc'ed copy, 0 if the blob
+   is no ghost or has none yet. */
+int store_view_ghost_cache_get(struct store_user *user, uint64_t blob_id,
+			       void **data_r, size_t *size_r);
+/* Keeps a copy of the record with the ghost, if blob_id is one. */
+void store_view_ghost_cache_set(struct store_user *user, uint64_t blob_id,
+				const void *data, size_t size);
+/* Submits every ghost of the user and frees the list (the user is
+   being freed). */
+void store_view_ghosts_release(struct store_user *user);
+
 /* qsort() order of uint32_t values (UIDs). */
 int store_u32_cmp(const void *a, const void *b);
 
@@ -148,6 +181,11 @@ struct store_user {
 	unsigned long commit_batches; /* for tests */
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
+	/* Ghosts (store-view.c), oldest first, under lock; ghost_dir is
+	   where their names are (the user's blobs directory). */
+	struct store_ghost *ghosts;
+	unsigned ghost_count, ghost_alloc;
+	char *ghost_dir;
 	struct store_quota quota;	 /* under lock */
 	uint64_t view_close_counter;	 /* orders cached views by age */
 	unsigned notify_depth;

@@ -829,8 +829,9 @@ sq_unlinks_add(struct sq_unlinks *u, uint64_t blob_id)
 }
 
 /* After the commit: the rows are gone, now the files may go (now or
-   queued: store.h "deferred unlinks"). A crash before they do leaves
-   files without rows, which store_check() removes. */
+   queued: store.h "deferred unlinks"), or wait while a session may still
+   show them (store-view.c "ghosts"). A crash before they go leaves files
+   without rows, which store_check() removes. */
 static void
 sq_unlinks_run(struct store_user *user, struct sq_unlinks *u)
 {
@@ -849,7 +850,7 @@ sq_unlinks_run(struct store_user *user, struct sq_unlinks *u)
 
 			blob_name(u->ids[i], sub, batch->names[i]);
 		}
-		store_unlinks_submit(user->store, batch);
+		store_view_unlinks(user, batch, u->ids);
 	}
 	free(u->ids);
 	memset(u, 0, sizeof(*u));

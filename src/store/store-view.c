@@ -26,7 +26,18 @@
    and per process) so the next SELECT only checks the mailbox's
    HIGHESTMODSEQ (and the expunge floor) instead of reloading it; every
    open re-validates against the store, so a writer in another process
-   is seen. */
+   is seen.
+
+   Ghosts (RFC 2180 4.1.1): a session learns of an expunge only at its
+   next sync, and until then may FETCH the message by its old sequence
+   number. Its entry is still in the view (retained), but the file would
+   be gone, so the file of a removed message is kept while it may still
+   be shown: until no view with cursors is stale (a view not yet
+   refreshed may still hold it live) and no retained entry refers to it.
+   Every view sync and close looks again. A session that never syncs
+   cannot keep files forever: after STORE_GHOST_SECS, or beyond
+   STORE_GHOST_MAX per user, they go anyway, and such a FETCH answers
+   NO [EXPUNGEISSUED] as RFC 2180 4.1.2 allows. */
 #include "store/store-private.h"
 
 #include <assert.h>
@@ -34,6 +45,7 @@
 #include <string.h>
 
 #include "lib/limits.h"
+#include "lib/u64sort.h"
 
 struct view_entry {
 	struct store_view_entry e;
@@ -575,6 +587,173 @@ store_view_open(struct store_user *user, uint64_t mailbox_id,
 	return 1;
 }
 
+/* ---- ghosts ------------------------------------------------------------ */
+
+static bool
+user_has_cursors(const struct store_user *user)
+{
+	for (const struct store_view_shared *sh = user->views; sh != NULL;
+	     sh = sh->next) {
+		if (sh->cursors != NULL)
+			return true;
+	}
+	return false;
+}
+
+enum ghosts_mode {
+	GHOSTS_LOOK,	/* release those no view can show any more */
+	GHOSTS_EXCESS,	/* release only beyond STORE_GHOST_MAX */
+	GHOSTS_ALL,
+};
+
+/* Submits the ghosts `mode` releases, keeps the rest. Locked. */
+static void
+ghosts_check(struct store_user *user, enum ghosts_mode mode)
+{
+	if (user->ghost_count == 0)
+		return;
+	time_t now = store_monotonic_now();
+	bool over = user->ghost_count > STORE_GHOST_MAX ||
+		    now - user->ghosts[0].since >= STORE_GHOST_SECS;
+	bool stale = mode == GHOSTS_EXCESS;
+	for (struct store_view_shared *sh = user->views;
+	     sh != NULL && !stale && mode == GHOSTS_LOOK; sh = sh->next)
+		stale = sh->cursors != NULL && sh->stale;
+	/* A stale view may hold any of them as a live entry: all wait. */
+	if (stale && !over)
+		return;
+	uint64_t *keep = NULL;
+	unsigned nkeep = 0, keep_alloc = 0;
+	for (struct store_view_shared *sh = user->views;
+	     sh != NULL && !stale && mode == GHOSTS_LOOK; sh = sh->next) {
+		if (sh->cursors == NULL)
+			continue;
+		shared_ridx_update(sh);
+		for (unsigned k = 0; k < sh->retained; k++) {
+			store_array_grow((void **)&keep, sizeof(*keep),
+					 &keep_alloc, nkeep);
+			keep[nkeep++] = sh->entries[sh->ridx[k]].e.blob_id;
+		}
+	}
+	u64_sort(keep, nkeep);
+
+	unsigned excess = user->ghost_count > STORE_GHOST_MAX ?
+			  user->ghost_count - STORE_GHOST_MAX : 0;
+	struct store_unlinks *batch = NULL;
+	unsigned out = 0;
+	for (unsigned i = 0; i < user->ghost_count; i++) {
+		struct store_ghost *g = &user->ghosts[i];
+		bool hold = mode != GHOSTS_ALL && i >= excess &&
+			    now - g->since < STORE_GHOST_SECS &&
+			    (stale || u64_sorted_has(keep, nkeep, g->blob_id));
+		if (hold) {
+			user->ghosts[out++] = *g;
+			continue;
+		}
+		if (batch == NULL) {
+			batch = store_unlinks_new(user->ghost_dir,
+						  user->ghost_count - i);
+			batch->count = 0;
+		}
+		memcpy(batch->names[batch->count++], g->name,
+		       STORE_UNLINK_NAME_MAX);
+		free(g->cache);
+	}
+	user->ghost_count = out;
+	free(keep);
+	if (batch != NULL)
+		store_unlinks_submit(user->store, batch);
+}
+
+static struct store_ghost *
+ghost_find(struct store_user *user, uint64_t blob_id)
+{
+	for (unsigned i = 0; i < user->ghost_count; i++) {
+		if (user->ghosts[i].blob_id == blob_id)
+			return &user->ghosts[i];
+	}
+	return NULL;
+}
+
+int
+store_view_ghost_cache_get(struct store_user *user, uint64_t blob_id,
+			   void **data_r, size_t *size_r)
+{
+	int ret = 0;
+
+	store_user_lock(user);
+	struct store_ghost *g = ghost_find(user, blob_id);
+	if (g != NULL && g->cache != NULL) {
+		*data_r = store_malloc0(g->cache_size + 1);
+		memcpy(*data_r, g->cache, g->cache_size);
+		*size_r = g->cache_size;
+		ret = 1;
+	}
+	store_user_unlock(user);
+	return ret;
+}
+
+void
+store_view_ghost_cache_set(struct store_user *user, uint64_t blob_id,
+			   const void *data, size_t size)
+{
+	store_user_lock(user);
+	struct store_ghost *g = ghost_find(user, blob_id);
+	if (g != NULL && g->cache == NULL) {
+		g->cache = store_malloc0(size + 1);
+		memcpy(g->cache, data, size);
+		g->cache_size = size;
+	}
+	store_user_unlock(user);
+}
+
+void
+store_view_unlinks(struct store_user *user, struct store_unlinks *batch,
+		   const uint64_t *blob_ids)
+{
+	store_user_lock(user);
+	if (!user_has_cursors(user)) {
+		store_user_unlock(user);
+		store_unlinks_submit(user->store, batch);
+		return;
+	}
+	if (user->ghost_dir == NULL)
+		user->ghost_dir = store_strdup(batch->dir);
+	time_t now = store_monotonic_now();
+	for (unsigned i = 0; i < batch->count; i++) {
+		store_array_grow((void **)&user->ghosts,
+				 sizeof(*user->ghosts), &user->ghost_alloc,
+				 user->ghost_count);
+		struct store_ghost *g = &user->ghosts[user->ghost_count++];
+		g->blob_id = blob_ids[i];
+		g->since = now;
+		g->cache = NULL;
+		g->cache_size = 0;
+		memcpy(g->name, batch->names[i], STORE_UNLINK_NAME_MAX);
+	}
+	free(batch->dir);
+	free(batch);
+	/* The views still hold these messages as live entries: only the
+	   removing call's store_notify(), under the same lock, marks them
+	   stale, so nothing but the limit may release ghosts here. */
+	if (user->ghost_count > STORE_GHOST_MAX)
+		ghosts_check(user, GHOSTS_EXCESS);
+	store_user_unlock(user);
+}
+
+void
+store_view_ghosts_release(struct store_user *user)
+{
+	store_user_lock(user);
+	ghosts_check(user, GHOSTS_ALL);
+	free(user->ghosts);
+	user->ghosts = NULL;
+	user->ghost_count = user->ghost_alloc = 0;
+	free(user->ghost_dir);
+	user->ghost_dir = NULL;
+	store_user_unlock(user);
+}
+
 void
 store_view_close(struct store_view **_view)
 {
@@ -595,6 +774,7 @@ store_view_close(struct store_view **_view)
 		cache_keep_or_free(sh);
 	else
 		shared_gc(sh);
+	ghosts_check(user, GHOSTS_LOOK);
 	store_user_unlock(user);
 	free(c);
 	store_user_unref(&user);
@@ -850,6 +1030,7 @@ view_sync(struct store_view *view, bool allow_expunge, bool woken,
 	changes_r->exists = cursor_count(view);
 	changes_r->highestmodseq = sh->modseq;
 	shared_gc(sh);
+	ghosts_check(user, GHOSTS_LOOK);
 	ret = 1;
 out:
 	store_user_unlock(user);

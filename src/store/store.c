@@ -311,6 +311,7 @@ static void
 store_user_free(struct store_user *user)
 {
 	store_view_cache_drop(user);
+	store_view_ghosts_release(user);
 	if (user->backend_data != NULL)
 		user->store->backend->user_close(user);
 	pthread_mutex_destroy(&user->lock);
@@ -379,8 +380,8 @@ store_unlinks_new(const char *dir, unsigned count)
 
 /* Seconds on CLOCK_MONOTONIC: spares' and idle users' ages, the
    indexer's marks. */
-static time_t
-monotonic_now(void)
+time_t
+store_monotonic_now(void)
 {
 	struct timespec ts;
 
@@ -461,7 +462,7 @@ spares_open(struct store *store)
 	store->spares = store_malloc0(STORE_SPARE_COUNT *
 				      sizeof(*store->spares));
 	store->spare_fd = fd;
-	store->spare_last_take = monotonic_now();
+	store->spare_last_take = store_monotonic_now();
 	pthread_mutex_unlock(&store->spare_lock);
 }
 
@@ -519,7 +520,7 @@ store_spare_take(struct store *store, char name_r[16], int *dir_fd_r)
 		pthread_mutex_lock(&store->spare_lock);
 		found = spare_pop(store, &sp);
 		if (found)
-			store->spare_last_take = monotonic_now();
+			store->spare_last_take = store_monotonic_now();
 		pthread_mutex_unlock(&store->spare_lock);
 		if (!found)
 			return -1;
@@ -642,7 +643,7 @@ store_unlinks_run(struct store *store)
 	}
 	pthread_mutex_lock(&store->spare_lock);
 	idle = store->spare_count > 0 &&
-	       monotonic_now() - store->spare_last_take >= STORE_SPARE_IDLE_SECS;
+	       store_monotonic_now() - store->spare_last_take >= STORE_SPARE_IDLE_SECS;
 	pthread_mutex_unlock(&store->spare_lock);
 	if (idle)
 		spares_clear(store);
@@ -792,7 +793,7 @@ store_user_unref(struct store_user **_user)
 	if (user->watches == NULL) {
 		/* Keep it open, caches too (store_idle_trim()); close the
 		   least recently used if too many. */
-		user->idle_since = monotonic_now();
+		user->idle_since = store_monotonic_now();
 		user->idle_trimmed = false;
 		idle_push(store, user);
 		victim = NULL;
@@ -811,7 +812,7 @@ store_user_unref(struct store_user **_user)
 void
 store_idle_trim(struct store *store, unsigned secs)
 {
-	time_t now = monotonic_now();
+	time_t now = store_monotonic_now();
 
 	pthread_mutex_lock(&store->registry_lock);
 	/* oldest first; an idle user is used by no one, and cannot be
@@ -1326,6 +1327,9 @@ store_cache_get(struct store_user *user, uint64_t blob_id,
 	user_begin(user);
 	ret = BACKEND(user)->cache_get(user, blob_id, field, data_r, size_r,
 				       error_r);
+	/* A message another session removed, still shown here. */
+	if (ret == 0 && field == STORE_CACHE_PARTS)
+		ret = store_view_ghost_cache_get(user, blob_id, data_r, size_r);
 	user_end(user);
 	return ret;
 }
@@ -1342,6 +1346,8 @@ store_cache_set(struct store_user *user, uint64_t blob_id,
 	user_begin(user);
 	ret = BACKEND(user)->cache_set(user, blob_id, field, data, size,
 				       error_r);
+	if (ret == 0 && field == STORE_CACHE_PARTS)
+		store_view_ghost_cache_set(user, blob_id, data, size);
 	user_end(user);
 	return ret;
 }
@@ -2117,7 +2123,7 @@ fts_mark(struct store_user *user, time_t since)
 void
 store_fts_mark(struct store_user *user)
 {
-	fts_mark(user, monotonic_now());
+	fts_mark(user, store_monotonic_now());
 }
 
 void
@@ -2130,7 +2136,7 @@ bool
 store_fts_next_marked(struct store *store, unsigned min_age_secs,
 		      char **name_r)
 {
-	time_t now = monotonic_now();
+	time_t now = store_monotonic_now();
 	bool found = false;
 
 	pthread_mutex_lock(&store->fts_lock);

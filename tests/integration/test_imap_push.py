@@ -1,6 +1,8 @@
 """Two sessions of one user: what one changes (flags, expunge) and new
 deliveries show in the other, after NOOP and at once in IDLE."""
 
+import glob
+import os
 import socket
 import time
 
@@ -226,3 +228,42 @@ def test_qresync(imap_server):
     tagged, out = c.cmd("SELECT INBOX (QRESYNC (%d %d))" % (uv + 1, base))
     assert not any(b"VANISHED" in x for x in out)
     assert b"* OK [CLOSED] Previous mailbox closed.\r\n" in out
+
+
+def message_files(server):
+    return glob.glob(os.path.join(server.data, "users", "*", "alice",
+                                  "blobs", "*", "*"))
+
+
+def test_fetch_of_message_expunged_elsewhere(imap_server):
+    """RFC 2180 4.1.1: until b is told of a's expunge, b may still FETCH
+    the message by its old number, body and all; its file goes once
+    every session has been told."""
+    for i in range(3):
+        deliver(imap_server, "alice", make_message(i))
+    a = Raw(imap_server)
+    b = Raw(imap_server)
+    for c in (a, b):
+        c.cmd("LOGIN alice %s" % PW)
+        c.cmd("SELECT INBOX")
+    assert len(message_files(imap_server)) == 3
+    a.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    tagged, out = a.cmd("EXPUNGE")
+    assert out == [b"* 2 EXPUNGE\r\n", b"* 2 EXISTS\r\n"]
+    # Longer than the daemon takes to unlink a removed message's file.
+    time.sleep(2)
+    tagged, out = b.cmd("FETCH 2 (UID ENVELOPE BODY.PEEK[])")
+    assert tagged.startswith(b"t3 OK"), (tagged, out)
+    assert out[0].startswith(b"* 2 FETCH (UID 2 ENVELOPE ("), out
+    assert b"test message 1" in out[0]
+    assert b"Hello number 1.\r\n" in out
+    assert len(message_files(imap_server)) == 3
+    tagged, out = b.cmd("NOOP")
+    assert out == [b"* 2 EXPUNGE\r\n", b"* 2 EXISTS\r\n"]
+    for _ in range(100):
+        if len(message_files(imap_server)) == 2:
+            break
+        time.sleep(0.1)
+    assert len(message_files(imap_server)) == 2
+    for c in (a, b):
+        c.cmd("LOGOUT")

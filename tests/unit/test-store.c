@@ -1545,6 +1545,112 @@ test_view_new_out_of_order(void **state)
 	store_view_close(&v);
 }
 
+/* Whether the message file of blob_id is still there. */
+static bool
+blob_exists(struct store_user *user, uint64_t blob_id)
+{
+	const char *error;
+	uint64_t size;
+	int fd, ret;
+
+	ret = store_blob_open(user, blob_id, &fd, &size, &error);
+	assert_true(ret >= 0);
+	if (ret > 0)
+		close(fd);
+	return ret > 0;
+}
+
+/* The blob of the message numbered seq in view v. */
+static uint64_t
+view_blob(struct store_view *v, uint32_t seq)
+{
+	struct store_view_entry e;
+
+	assert_true(store_view_get(v, seq, &e));
+	return e.blob_id;
+}
+
+static void
+sync_view(struct store_view *v, bool allow_expunge)
+{
+	struct store_view_changes ch;
+	const char *error;
+
+	assert_int_equal(store_view_sync(v, allow_expunge, &ch, &error), 1);
+	store_view_changes_free(&ch);
+}
+
+/* RFC 2180 4.1.1: a removed message's file stays while a view may still
+   show the message, and goes once none can. */
+static void
+test_view_ghosts(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *a, *b;
+	struct store_uid_range r;
+
+	for (int i = 0; i < 4; i++)
+		save_msg(f->user, f->inbox, "g\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &a, &error), 1);
+	assert_int_equal(store_view_open(f->user, f->inbox, &b, &error), 1);
+	uint64_t b1 = view_blob(a, 1), b2 = view_blob(a, 2), b3 = view_blob(a, 3);
+
+	r = (struct store_uid_range){ 2, 2 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+				       &error), 1);
+	assert_true(blob_exists(f->user, b2));
+	/* Its cache row went with it: a record parsed again is kept with
+	   the ghost for the next FETCH. */
+	void *data;
+	size_t size;
+	assert_int_equal(store_cache_get(f->user, b2, STORE_CACHE_PARTS,
+					 &data, &size, &error), 0);
+	assert_int_equal(store_cache_set(f->user, b2, STORE_CACHE_PARTS,
+					 "rec", 3, &error), 0);
+	assert_int_equal(store_cache_get(f->user, b2, STORE_CACHE_PARTS,
+					 &data, &size, &error), 1);
+	assert_int_equal(size, 3);
+	assert_memory_equal(data, "rec", 3);
+	free(data);
+	/* A reports the expunge, B has not: the file stays. */
+	sync_view(a, true);
+	assert_true(blob_exists(f->user, b2));
+	/* B syncs without reporting expunges (during a FETCH): stays. */
+	sync_view(b, false);
+	assert_true(blob_exists(f->user, b2));
+	assert_int_equal(view_blob(b, 2), b2);
+	/* Every view has reported it: gone. */
+	sync_view(b, true);
+	assert_false(blob_exists(f->user, b2));
+	assert_int_equal(store_cache_get(f->user, b2, STORE_CACHE_PARTS,
+					 &data, &size, &error), 0);
+
+	/* A view closed without reporting lets its ghosts go. */
+	r = (struct store_uid_range){ 1, 1 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+				       &error), 1);
+	sync_view(a, true);
+	assert_true(blob_exists(f->user, b1));
+	store_view_close(&b);
+	assert_false(blob_exists(f->user, b1));
+
+	/* With one view, its own sync lets the file go; with none, the
+	   expunge itself does. */
+	r = (struct store_uid_range){ 3, 3 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+				       &error), 1);
+	assert_true(blob_exists(f->user, b3));
+	sync_view(a, true);
+	assert_false(blob_exists(f->user, b3));
+	uint64_t b4 = view_blob(a, 1);
+	store_view_close(&a);
+	r = (struct store_uid_range){ 4, 4 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+				       &error), 1);
+	assert_false(blob_exists(f->user, b4));
+}
+
 static void
 test_view(void **state)
 {
@@ -3296,6 +3402,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_db_failures, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view_ghosts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_new_out_of_order, setup,
 						teardown),
