@@ -110,11 +110,14 @@ imap_session_uid_is_recent(struct imap_session *session, uint32_t uid)
 		imap_seqset_contains(session->recent_uids, uid);
 }
 
+/* Entries read per lock when counting recent messages. */
+#define RECENT_BATCH 64
+
 uint32_t
 imap_session_recent_count(struct imap_session *session)
 {
 	const struct imap_seq_range *r;
-	struct store_view_entry e;
+	struct store_view_entry batch[RECENT_BATCH];
 	unsigned int range_count;
 	uint32_t count = 0;
 
@@ -123,14 +126,23 @@ imap_session_recent_count(struct imap_session *session)
 	r = imap_seqset_get_ranges(session->recent_uids, &range_count);
 	if (range_count == 0)
 		return 0;
-	/* Recent messages are the newest ones: walk down from the end and
-	   stop below the lowest recent UID. */
-	for (uint32_t seq = store_view_count(session->view); seq > 0; seq--) {
-		if (!store_view_get(session->view, seq, &e) ||
-		    e.uid < r[0].first)
+	/* Recent messages are the newest ones: walk down from the end, a
+	   batch of entries per lock, and stop below the lowest recent UID. */
+	uint32_t end = store_view_count(session->view);
+	while (end > 0) {
+		uint32_t first = end > RECENT_BATCH ? end - RECENT_BATCH + 1 : 1;
+		unsigned n = store_view_get_range(session->view, first,
+						  end - first + 1, batch);
+		for (unsigned i = n; i > 0; i--) {
+			uint32_t uid = batch[i - 1].uid;
+			if (uid < r[0].first)
+				return count;
+			if (imap_seqset_contains(session->recent_uids, uid))
+				count++;
+		}
+		if (n == 0)
 			break;
-		if (imap_seqset_contains(session->recent_uids, e.uid))
-			count++;
+		end = first - 1;
 	}
 	return count;
 }

@@ -189,3 +189,27 @@ def test_rev2_no_recent(imap_server):
     m.logout()
     tagged, out = r.cmd("LOGOUT")
     r.s.close()
+
+
+def test_recent_count_over_many(imap_server):
+    """The count sent with EXISTS walks the newest messages in batches:
+    right across batch boundaries and after an expunge."""
+    b = connect(imap_server)
+    for i in range(150):
+        typ, _ = b.append("INBOX", None, None, make_message(i))
+        assert typ == "OK"
+    a = connect(imap_server)
+    a.select("INBOX")
+    assert recent(a) == 150
+    b.select("INBOX")
+    b.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+    b.close()  # expunges; b must not be the first told of the new ones
+    for i in range(2):
+        b.append("INBOX", None, None, make_message(200 + i))
+    a.noop()
+    typ, data = a.response("EXISTS")
+    assert data[-1] == b"151"
+    assert recent(a) == 151
+    assert search(a, "RECENT") == list(range(1, 152))
+    a.logout()
+    b.logout()
