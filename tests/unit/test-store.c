@@ -2354,6 +2354,40 @@ test_expunge_log_trim(void **state)
 	free(vanished);
 }
 
+/* A large limit is looked at only now and then (one operation in
+   max / 512 at random), so the log stays near it, not exactly at it. */
+static void
+test_expunge_log_trim_amortised(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_mailbox_status st;
+	const unsigned max = 1024, n = 1200;
+
+	f->store->expunge_log_max = max;
+	for (unsigned i = 0; i < n; i++)
+		save_msg(f->user, f->inbox, "t\r\n");
+	for (uint32_t uid = 1; uid <= n; uid++) {
+		struct store_uid_range r = { uid, uid };
+		assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+					       &error), 1);
+	}
+	struct store_message *changed;
+	uint32_t *vanished;
+	unsigned nc, nv;
+	assert_int_equal(store_mailbox_changes(f->user, f->inbox, 0, &changed,
+					       &nc, &vanished, &nv, &error), 1);
+	/* Each operation is looked at with odds 1/2: 40 misses in a row
+	   would be one chance in 2^40. */
+	assert_true(nv >= max - 40 && nv <= max + 40);
+	assert_int_equal(vanished[nv - 1], n);
+	free(changed);
+	free(vanished);
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_true(st.expunge_floor > 0);
+}
+
 /* Three saves prepared as if from three sessions, committed as one
    group. */
 static void
@@ -3373,6 +3407,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_refcount, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_expunge_log_trim_amortised,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_log_trim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pop3, setup, teardown),
