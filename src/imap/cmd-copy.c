@@ -39,7 +39,7 @@ imap_write_uid_set(struct buf *out, const uint32_t *uids, unsigned int count)
 static int
 copy_then_expunge(struct imap_session *session,
 		  const struct store_uid_range *ranges,
-		  unsigned int range_count, uint32_t **src_uids_r,
+		  unsigned int range_count, bool all, uint32_t **src_uids_r,
 		  uint32_t **dst_uids_r, unsigned int *count_r,
 		  const char **error_r)
 {
@@ -47,9 +47,10 @@ copy_then_expunge(struct imap_session *session,
 	int ret;
 
 	store_user_lock(session->user);
-	ret = store_messages_copy(session->user, session->mailbox_id, ranges,
-				  range_count, session->mailbox_id, false,
-				  src_uids_r, dst_uids_r, count_r, error_r);
+	ret = (all ? store_messages_copy_all : store_messages_copy)(
+		session->user, session->mailbox_id, ranges, range_count,
+		session->mailbox_id, false, src_uids_r, dst_uids_r, count_r,
+		error_r);
 	if (ret > 0 && *count_r > 0) {
 		done = calloc(*count_r, sizeof(*done));
 		if (done == NULL)
@@ -116,18 +117,27 @@ cmd_copy_full(struct imap_cmd *cmd, bool move)
 		imap_cmd_ok(cmd, "No messages.");
 		goto out;
 	}
+	/* By sequence number every message is one the client was shown:
+	   if another session expunged one meanwhile, nothing is copied
+	   and the client is told, with the pending EXPUNGE before the
+	   tagged reply (RFC 2180 4.4.1). A UID set may name UIDs that are
+	   gone; those are skipped (RFC 9051 6.4.9). */
+	bool all = !cmd->uid;
 	if (move && info.id == session->mailbox_id)
-		ret = copy_then_expunge(session, ranges, range_count,
+		ret = copy_then_expunge(session, ranges, range_count, all,
 					&src_uids, &dst_uids, &count, &error);
 	else
-		ret = store_messages_copy(session->user, session->mailbox_id,
-					  ranges, range_count, info.id, move,
-					  &src_uids, &dst_uids, &count,
-					  &error);
+		ret = (all ? store_messages_copy_all : store_messages_copy)(
+			session->user, session->mailbox_id, ranges,
+			range_count, info.id, move, &src_uids, &dst_uids,
+			&count, &error);
 	if (ret <= 0) {
 		store_mailbox_info_free(&info);
 		if (ret < 0 && store_error_is_overquota())
 			imap_cmd_no(cmd, "[OVERQUOTA] Quota exceeded.");
+		else if (ret < 0 && store_error_is_expunged())
+			imap_cmd_no(cmd, "[EXPUNGEISSUED] Some of the "
+				    "requested messages no longer exist.");
 		else if (ret < 0)
 			imap_cmd_fail(cmd, "copying", error);
 		else

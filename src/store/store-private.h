@@ -343,9 +343,10 @@ struct store_backend {
 		       const char **error_r);
 	int (*pop3_expire)(struct store_user *user, time_t before,
 			   unsigned *expunged_r, const char **error_r);
+	/* all: store_messages_copy_all(). */
 	int (*messages_copy)(struct store_user *user, uint64_t src_mailbox_id,
 			     const struct store_uidset *uids,
-			     uint64_t dst_mailbox_id, bool move,
+			     uint64_t dst_mailbox_id, bool move, bool all,
 			     uint32_t **src_uids_r, uint32_t **dst_uids_r,
 			     unsigned *count_r, const char **error_r);
 
@@ -405,6 +406,8 @@ int store_error(const char **error_r, const char *fmt, ...)
 /* The same with STORE_ERROR_OVERQUOTA as the text, and marks the
    thread's error as over quota (store_error_is_overquota()). */
 int store_error_overquota(const char **error_r);
+/* The same for store_error_is_expunged(). */
+int store_error_expunged(const char **error_r);
 
 /* Calls the watchers of mailbox_id. Called by backends after a commit,
    with the user locked. */

@@ -3102,8 +3102,8 @@ sq_pop3_expire(struct store_user *user, time_t before, unsigned *expunged_r,
 static int
 sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 		 const struct store_uidset *uids, uint64_t dst_mailbox_id,
-		 bool move, uint32_t **src_uids_r, uint32_t **dst_uids_r,
-		 unsigned *count_r, const char **error_r)
+		 bool move, bool all, uint32_t **src_uids_r,
+		 uint32_t **dst_uids_r, unsigned *count_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
 	struct store_mailbox_info src, dst;
@@ -3133,6 +3133,18 @@ sq_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	if (sq_messages_in(su, src_mailbox_id, uids, &msgs, &count,
 			   error_r) < 0)
 		goto out;
+	if (all) {
+		/* The set holds only UIDs the caller knows exist: one row
+		   short means one was expunged meanwhile. */
+		uint64_t want = 0;
+		for (unsigned i = 0; i < uids->count; i++)
+			want += (uint64_t)uids->ranges[i].last -
+				uids->ranges[i].first + 1;
+		if (count != want) {
+			store_error_expunged(error_r);
+			goto out;
+		}
+	}
 	if (count == 0) {
 		sq_rollback(su);
 		ret = 1;

@@ -69,6 +69,7 @@ store_array_grow(void **arr, size_t elsize, unsigned *alloc, unsigned need)
    each other's messages and need not free anything. */
 static __thread char store_error_buf[512];
 static __thread bool store_error_quota;
+static __thread bool store_error_gone;
 
 int
 store_error(const char **error_r, const char *fmt, ...)
@@ -76,6 +77,7 @@ store_error(const char **error_r, const char *fmt, ...)
 	va_list args;
 
 	store_error_quota = false;
+	store_error_gone = false;
 	va_start(args, fmt);
 	vsnprintf(store_error_buf, sizeof(store_error_buf), fmt, args);
 	va_end(args);
@@ -96,6 +98,20 @@ bool
 store_error_is_overquota(void)
 {
 	return store_error_quota;
+}
+
+int
+store_error_expunged(const char **error_r)
+{
+	store_error(error_r, "%s", STORE_ERROR_EXPUNGED);
+	store_error_gone = true;
+	return -1;
+}
+
+bool
+store_error_is_expunged(void)
+{
+	return store_error_gone;
 }
 
 uint32_t
@@ -1866,12 +1882,12 @@ store_pop3_expire(struct store_user *user, unsigned days,
 	return ret;
 }
 
-int
-store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
-		    const struct store_uid_range *uids, unsigned uid_count,
-		    uint64_t dst_mailbox_id, bool move, uint32_t **src_uids_r,
-		    uint32_t **dst_uids_r, unsigned *count_r,
-		    const char **error_r)
+static int
+messages_copy(struct store_user *user, uint64_t src_mailbox_id,
+	      const struct store_uid_range *uids, unsigned uid_count,
+	      uint64_t dst_mailbox_id, bool move, bool all,
+	      uint32_t **src_uids_r, uint32_t **dst_uids_r, unsigned *count_r,
+	      const char **error_r)
 {
 	struct store_uidset set;
 	int ret;
@@ -1886,11 +1902,37 @@ store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 	set.ranges = r;
 	user_begin(user);
 	ret = BACKEND(user)->messages_copy(user, src_mailbox_id, &set,
-					   dst_mailbox_id, move, src_uids_r,
-					   dst_uids_r, count_r, error_r);
+					   dst_mailbox_id, move, all,
+					   src_uids_r, dst_uids_r, count_r,
+					   error_r);
 	user_end(user);
 	free(r);
 	return ret;
+}
+
+int
+store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
+		    const struct store_uid_range *uids, unsigned uid_count,
+		    uint64_t dst_mailbox_id, bool move, uint32_t **src_uids_r,
+		    uint32_t **dst_uids_r, unsigned *count_r,
+		    const char **error_r)
+{
+	return messages_copy(user, src_mailbox_id, uids, uid_count,
+			     dst_mailbox_id, move, false, src_uids_r,
+			     dst_uids_r, count_r, error_r);
+}
+
+int
+store_messages_copy_all(struct store_user *user, uint64_t src_mailbox_id,
+			const struct store_uid_range *uids,
+			unsigned uid_count, uint64_t dst_mailbox_id,
+			bool move, uint32_t **src_uids_r,
+			uint32_t **dst_uids_r, unsigned *count_r,
+			const char **error_r)
+{
+	return messages_copy(user, src_mailbox_id, uids, uid_count,
+			     dst_mailbox_id, move, true, src_uids_r,
+			     dst_uids_r, count_r, error_r);
 }
 
 /* ---- watchers ------------------------------------------------------- */

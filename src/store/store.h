@@ -511,6 +511,17 @@ int store_messages_copy(struct store_user *user, uint64_t src_mailbox_id,
 			bool move, uint32_t **src_uids_r,
 			uint32_t **dst_uids_r, unsigned *count_r,
 			const char **error_r);
+/* The same, all or nothing: if a UID of the set is no longer in the
+   source mailbox (another session expunged it), nothing is copied or
+   moved, and -1 is returned with store_error_is_expunged() true. For a
+   COPY or MOVE by sequence numbers, whose every UID the session still
+   shows (RFC 2180 4.4.1). */
+int store_messages_copy_all(struct store_user *user, uint64_t src_mailbox_id,
+			    const struct store_uid_range *uids,
+			    unsigned uid_count, uint64_t dst_mailbox_id,
+			    bool move, uint32_t **src_uids_r,
+			    uint32_t **dst_uids_r, unsigned *count_r,
+			    const char **error_r);
 
 /* What changed in a mailbox after modseq `since` (CONDSTORE/QRESYNC, and
    what a woken session reads): messages whose modseq > since (including
@@ -743,6 +754,11 @@ bool store_quota_allows(const struct store_quota *quota,
    error text is then STORE_ERROR_OVERQUOTA. */
 #define STORE_ERROR_OVERQUOTA "Quota exceeded"
 bool store_error_is_overquota(void);
+/* After a store call on this thread returned -1: true if it failed only
+   because messages it was given no longer exist (nothing was changed).
+   The error text is then STORE_ERROR_EXPUNGED. */
+#define STORE_ERROR_EXPUNGED "Some of the messages no longer exist"
+bool store_error_is_expunged(void);
 
 /* ---- metadata (RFC 5464 METADATA / METADATA-SERVER) -------------------- */
 

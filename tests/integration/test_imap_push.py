@@ -267,3 +267,38 @@ def test_fetch_of_message_expunged_elsewhere(imap_server):
     assert len(message_files(imap_server)) == 2
     for c in (a, b):
         c.cmd("LOGOUT")
+
+
+def test_copy_of_message_expunged_elsewhere(imap_server):
+    """RFC 2180 4.4.1: a COPY by sequence number of a message another
+    session expunged copies nothing and says so, the pending EXPUNGE
+    first; a UID COPY skips the UID that is gone (RFC 9051 6.4.9)."""
+    for i in range(3):
+        deliver(imap_server, "alice", make_message(i))
+    a = Raw(imap_server)
+    b = Raw(imap_server)
+    for c in (a, b):
+        c.cmd("LOGIN alice %s" % PW)
+    b.cmd("CREATE Dst")
+    for c in (a, b):
+        c.cmd("SELECT INBOX")
+    b.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("EXPUNGE")
+    tagged, out = a.cmd("COPY 1:3 Dst")
+    assert tagged.startswith(b"t3 NO [EXPUNGEISSUED]"), (tagged, out)
+    assert out == [b"* 2 EXPUNGE\r\n", b"* 2 EXISTS\r\n"]
+    tagged, out = b.cmd("STATUS Dst (MESSAGES)")
+    assert out == [b'* STATUS "Dst" (MESSAGES 0)\r\n']
+    # Now a knows: the same set by number is out of range, the two
+    # left copy; a UID set naming the gone UID copies the others.
+    tagged, out = a.cmd("COPY 1:2 Dst")
+    assert tagged.startswith(b"t4 OK [COPYUID "), tagged
+    b.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("EXPUNGE")
+    tagged, out = a.cmd("UID COPY 1:3 Dst")
+    assert tagged.startswith(b"t5 OK [COPYUID ") and b" 3 " in tagged, \
+        tagged
+    tagged, out = b.cmd("STATUS Dst (MESSAGES)")
+    assert out == [b'* STATUS "Dst" (MESSAGES 3)\r\n']
+    for c in (a, b):
+        c.cmd("LOGOUT")

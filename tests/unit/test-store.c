@@ -481,6 +481,62 @@ test_copy_save_date(void **state)
 	store_view_close(&view);
 }
 
+/* All or nothing (RFC 2180 4.4.1): one UID gone, nothing copied or
+   moved and the error says why; with every UID there, it copies. */
+static void
+test_copy_all(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	uint64_t work;
+	uint32_t *src, *dst;
+	unsigned n;
+	struct store_mailbox_status st;
+
+	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
+					      &error), 1);
+	for (int i = 0; i < 3; i++)
+		save_msg(f->user, f->inbox, "c\r\n");
+	struct store_uid_range two = { 2, 2 }, all = { 1, 3 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, NULL,
+				       &error), 1);
+	for (int move = 0; move < 2; move++) {
+		assert_int_equal(store_messages_copy_all(f->user, f->inbox,
+							 &all, 1, work, move,
+							 &src, &dst, &n,
+							 &error), -1);
+		assert_true(store_error_is_expunged());
+		assert_false(store_error_is_overquota());
+		assert_null(src);
+		assert_int_equal(n, 0);
+	}
+	assert_int_equal(store_mailbox_status(f->user, work, &st, &error), 1);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(store_mailbox_status(f->user, f->inbox, &st, &error),
+			 1);
+	assert_int_equal(st.messages, 2);
+	/* The lenient copy takes what is there. */
+	assert_int_equal(store_messages_copy(f->user, f->inbox, &all, 1, work,
+					     false, &src, &dst, &n, &error),
+			 1);
+	assert_int_equal(n, 2);
+	free(src);
+	free(dst);
+	/* Every UID there: the strict one copies too, and a later error of
+	   another kind is not taken for an expunge. */
+	struct store_uid_range three = { 3, 3 };
+	assert_int_equal(store_messages_copy_all(f->user, f->inbox, &three, 1,
+						 work, false, &src, &dst, &n,
+						 &error), 1);
+	assert_int_equal(n, 1);
+	free(src);
+	free(dst);
+	assert_int_equal(store_messages_copy_all(f->user, f->inbox, &three, 1,
+						 f->inbox, true, &src, &dst,
+						 &n, &error), -1);
+	assert_false(store_error_is_expunged());
+}
+
 static void
 test_expunge_refcount(void **state)
 {
@@ -3404,6 +3460,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_copy_save_date, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_copy_all, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_refcount, setup,
 						teardown),
