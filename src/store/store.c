@@ -86,12 +86,20 @@ store_error(const char **error_r, const char *fmt, ...)
 	return -1;
 }
 
+/* An error of a kind callers test for: its fixed text, and its flag. */
+static int
+store_error_kind(const char **error_r, const char *text, bool *kind)
+{
+	store_error(error_r, "%s", text);
+	*kind = true;
+	return -1;
+}
+
 int
 store_error_overquota(const char **error_r)
 {
-	store_error(error_r, "%s", STORE_ERROR_OVERQUOTA);
-	store_error_quota = true;
-	return -1;
+	return store_error_kind(error_r, STORE_ERROR_OVERQUOTA,
+				&store_error_quota);
 }
 
 bool
@@ -103,9 +111,8 @@ store_error_is_overquota(void)
 int
 store_error_expunged(const char **error_r)
 {
-	store_error(error_r, "%s", STORE_ERROR_EXPUNGED);
-	store_error_gone = true;
-	return -1;
+	return store_error_kind(error_r, STORE_ERROR_EXPUNGED,
+				&store_error_gone);
 }
 
 bool

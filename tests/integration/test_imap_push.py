@@ -235,17 +235,24 @@ def message_files(server):
                                   "blobs", "*", "*"))
 
 
+def two_selected(server, count=3):
+    """Delivers count messages to alice; two sessions with INBOX
+    selected."""
+    for i in range(count):
+        deliver(server, "alice", make_message(i))
+    a = Raw(server)
+    b = Raw(server)
+    for c in (a, b):
+        c.cmd("LOGIN alice %s" % PW)
+        c.cmd("SELECT INBOX")
+    return a, b
+
+
 def test_fetch_of_message_expunged_elsewhere(imap_server):
     """RFC 2180 4.1.1: until b is told of a's expunge, b may still FETCH
     the message by its old number, body and all; its file goes once
     every session has been told."""
-    for i in range(3):
-        deliver(imap_server, "alice", make_message(i))
-    a = Raw(imap_server)
-    b = Raw(imap_server)
-    for c in (a, b):
-        c.cmd("LOGIN alice %s" % PW)
-        c.cmd("SELECT INBOX")
+    a, b = two_selected(imap_server)
     assert len(message_files(imap_server)) == 3
     a.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
     tagged, out = a.cmd("EXPUNGE")
@@ -273,15 +280,8 @@ def test_copy_of_message_expunged_elsewhere(imap_server):
     """RFC 2180 4.4.1: a COPY by sequence number of a message another
     session expunged copies nothing and says so, the pending EXPUNGE
     first; a UID COPY skips the UID that is gone (RFC 9051 6.4.9)."""
-    for i in range(3):
-        deliver(imap_server, "alice", make_message(i))
-    a = Raw(imap_server)
-    b = Raw(imap_server)
-    for c in (a, b):
-        c.cmd("LOGIN alice %s" % PW)
+    a, b = two_selected(imap_server)
     b.cmd("CREATE Dst")
-    for c in (a, b):
-        c.cmd("SELECT INBOX")
     b.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
     b.cmd("EXPUNGE")
     tagged, out = a.cmd("COPY 1:3 Dst")
