@@ -31,6 +31,21 @@ imap_write_uid_set(struct buf *out, const uint32_t *uids, unsigned int count)
 	}
 }
 
+/* Copies (or moves) the selected mailbox's messages of ranges; `all`:
+   all or nothing (store_messages_copy_all()). */
+static int
+messages_copy(struct imap_session *session,
+	      const struct store_uid_range *ranges, unsigned int range_count,
+	      uint64_t dst_mailbox_id, bool move, bool all,
+	      uint32_t **src_uids_r, uint32_t **dst_uids_r,
+	      unsigned int *count_r, const char **error_r)
+{
+	return (all ? store_messages_copy_all : store_messages_copy)(
+		session->user, session->mailbox_id, ranges, range_count,
+		dst_mailbox_id, move, src_uids_r, dst_uids_r, count_r,
+		error_r);
+}
+
 /* MOVE into the selected mailbox itself (a client that trashes the
    \Deleted messages of its Trash folder does this): RFC 6851 3.3 lets
    a MOVE be a COPY followed by expunging the originals, which is what
@@ -47,10 +62,9 @@ copy_then_expunge(struct imap_session *session,
 	int ret;
 
 	store_user_lock(session->user);
-	ret = (all ? store_messages_copy_all : store_messages_copy)(
-		session->user, session->mailbox_id, ranges, range_count,
-		session->mailbox_id, false, src_uids_r, dst_uids_r, count_r,
-		error_r);
+	ret = messages_copy(session, ranges, range_count,
+			    session->mailbox_id, false, all, src_uids_r,
+			    dst_uids_r, count_r, error_r);
 	if (ret > 0 && *count_r > 0) {
 		done = calloc(*count_r, sizeof(*done));
 		if (done == NULL)
@@ -127,10 +141,9 @@ cmd_copy_full(struct imap_cmd *cmd, bool move)
 		ret = copy_then_expunge(session, ranges, range_count, all,
 					&src_uids, &dst_uids, &count, &error);
 	else
-		ret = (all ? store_messages_copy_all : store_messages_copy)(
-			session->user, session->mailbox_id, ranges,
-			range_count, info.id, move, &src_uids, &dst_uids,
-			&count, &error);
+		ret = messages_copy(session, ranges, range_count, info.id,
+				    move, all, &src_uids, &dst_uids, &count,
+				    &error);
 	if (ret <= 0) {
 		store_mailbox_info_free(&info);
 		if (ret < 0 && store_error_is_overquota())

@@ -130,7 +130,8 @@ imap_session_recent_count(struct imap_session *session)
 	   batch of entries per lock, and stop below the lowest recent UID. */
 	uint32_t end = store_view_count(session->view);
 	while (end > 0) {
-		uint32_t first = end > RECENT_BATCH ? end - RECENT_BATCH + 1 : 1;
+		uint32_t first = end > RECENT_BATCH ?
+				 end - RECENT_BATCH + 1 : 1;
 		unsigned n = store_view_get_range(session->view, first,
 						  end - first + 1, batch);
 		for (unsigned i = n; i > 0; i--) {

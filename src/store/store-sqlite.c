@@ -2942,13 +2942,11 @@ sq_trim_due(struct sq_user *su, unsigned long max)
 
 	if (every <= 1)
 		return true;
+	/* xorshift64, from a seed that is never 0 */
 	if (su->trim_rand == 0 &&
-	    getrandom(&su->trim_rand, sizeof(su->trim_rand), 0) !=
-	    sizeof(su->trim_rand))
+	    (getrandom(&su->trim_rand, sizeof(su->trim_rand), 0) !=
+	     sizeof(su->trim_rand) || su->trim_rand == 0))
 		su->trim_rand = (uint64_t)(uintptr_t)su | 1;
-	if (su->trim_rand == 0)
-		su->trim_rand = 1;
-	/* xorshift64 */
 	su->trim_rand ^= su->trim_rand << 13;
 	su->trim_rand ^= su->trim_rand >> 7;
 	su->trim_rand ^= su->trim_rand << 17;

@@ -666,7 +666,8 @@ store_unlinks_run(struct store *store)
 	}
 	pthread_mutex_lock(&store->spare_lock);
 	idle = store->spare_count > 0 &&
-	       store_monotonic_now() - store->spare_last_take >= STORE_SPARE_IDLE_SECS;
+	       store_monotonic_now() - store->spare_last_take >=
+	       STORE_SPARE_IDLE_SECS;
 	pthread_mutex_unlock(&store->spare_lock);
 	if (idle)
 		spares_clear(store);
