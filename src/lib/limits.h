@@ -338,6 +338,10 @@
 #define STORE_SPARE_COUNT 2048
 #define STORE_SPARE_BYTES (64 * 1024 * 1024)
 #define STORE_SPARE_IDLE_SECS 300
+/* A removal of at most this many files keeps them as spares at once, in
+   the removing call (a rename each); larger ones wait for the daemon's
+   main thread with the unlinks. */
+#define STORE_SPARE_INLINE 8
 
 /* A user's message files spread over as many of the 256 blobs/<xx>
    directories as keep about this many files in each (store-sqlite.c

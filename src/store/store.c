@@ -614,9 +614,41 @@ unlinks_do(struct store *store, struct store_unlinks *batch)
 	free(batch);
 }
 
+/* Keeps a small batch's files as spares in the submitting thread, so
+   that the next saves find them (the daemon's main thread, niced, may
+   get to its queue seconds late on a busy machine, and every save
+   meanwhile creates an inode). Leaves in the batch what was not kept. */
+static void
+spares_put_now(struct store *store, struct store_unlinks *batch)
+{
+	unsigned left = 0;
+	int dfd;
+
+	pthread_mutex_lock(&store->spare_lock);
+	bool room = store->spare_fd >= 0 && !store->spare_off &&
+		    store->spare_count < STORE_SPARE_COUNT;
+	pthread_mutex_unlock(&store->spare_lock);
+	if (!room || batch->count > STORE_SPARE_INLINE ||
+	    (dfd = open(batch->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	for (unsigned i = 0; i < batch->count; i++) {
+		if (spare_put(store, dfd, batch->names[i]))
+			continue;
+		if (left != i)
+			memcpy(batch->names[left], batch->names[i],
+			       STORE_UNLINK_NAME_MAX);
+		left++;
+	}
+	close(dfd);
+	batch->count = left;
+}
+
 void
 store_unlinks_submit(struct store *store, struct store_unlinks *batch)
 {
+	/* (unlink_deferred is set once, before any thread removes) */
+	if (store->unlink_deferred)
+		spares_put_now(store, batch);
 	if (batch->count == 0) {
 		free(batch->dir);
 		free(batch);

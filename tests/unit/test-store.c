@@ -3128,51 +3128,6 @@ test_fts_garbage(void **state)
 	assert_int_equal(fts_query(f, NULL, 0, &seen), 0);
 }
 
-/* Deferred: the files of removed messages stay until store_unlinks_run()
-   (or store_close()); copies still hold theirs; a mailbox DELETE and a
-   MOVE queue the same way. */
-static void
-test_unlinks_deferred(void **state)
-{
-	struct fixture *f = *state;
-	const char *error = NULL;
-	uint64_t work;
-	unsigned n;
-
-	store_unlinks_defer(f->store);
-	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
-					      &error), 1);
-	for (unsigned i = 0; i < 4; i++)
-		save_msg(f->user, f->inbox, "msg\r\n");
-	save_msg(f->user, work, "work\r\n");
-	assert_int_equal(count_files(f, "blobs"), 5);
-
-	struct store_uid_range two = { 1, 2 };
-	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, &n,
-				       &error), 1);
-	assert_int_equal(n, 2);
-	assert_int_equal(count_files(f, "blobs"), 5);
-	assert_int_equal(store_unlinks_run(f->store), 2);
-	assert_int_equal(count_files(f, "blobs"), 3);
-	assert_int_equal(store_unlinks_run(f->store), 0);
-
-	assert_int_equal(store_mailbox_delete(f->user, "Work", &error), 1);
-	assert_int_equal(count_files(f, "blobs"), 3);
-	assert_int_equal(store_unlinks_run(f->store), 1);
-	assert_int_equal(count_files(f, "blobs"), 2);
-
-	/* left queued: store_close() unlinks them */
-	struct store_uid_range rest = { 3, 4 };
-	assert_int_equal(store_expunge(f->user, f->inbox, &rest, 1, &n,
-				       &error), 1);
-	assert_int_equal(count_files(f, "blobs"), 2);
-	store_user_unref(&f->user);
-	store_close(&f->store);
-	assert_int_equal(count_files(f, "blobs"), 0);
-	open_store(f, &f->store);
-	open_user(f);
-}
-
 static unsigned
 count_spares(struct fixture *f)
 {
@@ -3189,6 +3144,70 @@ count_spares(struct fixture *f)
 	}
 	closedir(d);
 	return n;
+}
+
+/* Deferred: a small removal's files become spares at once (the next
+   saves take them); a larger one's stay until store_unlinks_run(), which
+   keeps what fits as spares, or store_close(), which removes them all;
+   copies still hold theirs; a mailbox DELETE goes the same way. */
+static void
+test_unlinks_deferred(void **state)
+{
+	struct fixture *f = *state;
+	const char *error = NULL;
+	const unsigned big = STORE_SPARE_INLINE + 1;
+	uint64_t work;
+	unsigned n;
+
+	store_unlinks_defer(f->store);
+	assert_int_equal(store_mailbox_create(f->user, "Work", 0, &work,
+					      &error), 1);
+	for (unsigned i = 0; i < 4; i++)
+		save_msg(f->user, f->inbox, "msg\r\n");
+	save_msg(f->user, work, "work\r\n");
+	assert_int_equal(count_files(f, "blobs"), 5);
+
+	struct store_uid_range two = { 1, 2 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, &n,
+				       &error), 1);
+	assert_int_equal(n, 2);
+	assert_int_equal(count_files(f, "blobs"), 3);
+	assert_int_equal(count_spares(f), 2);
+	assert_int_equal(store_unlinks_run(f->store), 0);
+
+	assert_int_equal(store_mailbox_delete(f->user, "Work", &error), 1);
+	assert_int_equal(count_files(f, "blobs"), 2);
+	assert_int_equal(count_spares(f), 3);
+
+	/* a larger removal waits (the new messages took the spares) */
+	for (unsigned i = 0; i < big; i++)
+		save_msg(f->user, f->inbox, "more\r\n");
+	assert_int_equal(count_spares(f), 0);
+	assert_int_equal(count_files(f, "blobs"), 2 + big);
+	struct store_uid_range more = { 5, 5 + big - 1 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &more, 1, &n,
+				       &error), 1);
+	assert_int_equal(n, big);
+	assert_int_equal(count_files(f, "blobs"), 2 + big);
+	assert_int_equal(store_unlinks_run(f->store), big);
+	assert_int_equal(count_files(f, "blobs"), 2);
+	assert_int_equal(count_spares(f), big);
+	assert_int_equal(store_unlinks_run(f->store), 0);
+
+	/* left queued: store_close() unlinks them, and the spares */
+	for (unsigned i = 0; i < big; i++)
+		save_msg(f->user, f->inbox, "again\r\n");
+	struct store_uid_range rest = { 3, 5 + 2 * big - 1 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &rest, 1, &n,
+				       &error), 1);
+	assert_int_equal(n, 2 + big);
+	assert_int_equal(count_files(f, "blobs"), 2 + big);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(count_files(f, "blobs"), 0);
+	assert_int_equal(count_spares(f), 0);
+	open_store(f, &f->store);
+	open_user(f);
 }
 
 static ino_t
@@ -3231,7 +3250,9 @@ test_spare_files(void **state)
 	struct store_uid_range one = { 1, 1 };
 	assert_int_equal(store_expunge(f->user, f->inbox, &one, 1, &n,
 				       &error), 1);
-	assert_int_equal(store_unlinks_run(f->store), 1);
+	/* a small removal keeps its file as a spare at once: nothing is
+	   left for the daemon's unlink pass */
+	assert_int_equal(store_unlinks_run(f->store), 0);
 	assert_int_equal(count_files(f, "blobs"), 1);
 	assert_int_equal(count_spares(f), 1);
 	/* that spare is passed over (and removed): the reader keeps its
@@ -3248,7 +3269,7 @@ test_spare_files(void **state)
 	struct store_uid_range two = { 2, 2 };
 	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, &n,
 				       &error), 1);
-	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(store_unlinks_run(f->store), 0);
 	assert_int_equal(count_spares(f), 1);
 	assert_int_equal(save_msg(f->user, f->inbox, big), 4);
 	assert_int_equal(count_spares(f), 0);
@@ -3261,7 +3282,7 @@ test_spare_files(void **state)
 	struct store_uid_range four = { 4, 4 };
 	assert_int_equal(store_expunge(f->user, f->inbox, &four, 1, &n,
 				       &error), 1);
-	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(store_unlinks_run(f->store), 0);
 	struct store_save *save;
 	int rfd;
 	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error),
@@ -3288,7 +3309,7 @@ test_spare_files(void **state)
 	struct store_uid_range five = { 5, 5 };
 	assert_int_equal(store_expunge(f->user, f->inbox, &five, 1, &n,
 				       &error), 1);
-	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(store_unlinks_run(f->store), 0);
 	assert_int_equal(count_spares(f), 1);
 	assert_int_equal(store_save_begin(f->user, f->inbox, &save, &error),
 			 0);
@@ -3302,7 +3323,7 @@ test_spare_files(void **state)
 	struct store_uid_range three = { 3, 3 };
 	assert_int_equal(store_expunge(f->user, f->inbox, &three, 1, &n,
 				       &error), 1);
-	assert_int_equal(store_unlinks_run(f->store), 1);
+	assert_int_equal(store_unlinks_run(f->store), 0);
 	assert_int_equal(count_spares(f), 1);
 	store_user_unref(&f->user);
 	store_close(&f->store);
