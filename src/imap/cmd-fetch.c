@@ -705,9 +705,10 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 	ret = 0;
 	flags = e.flags;
 	report_flags = false;
-	if (uid_seen_added(ctx, e.uid) && (flags & STORE_FLAG_SEEN) == 0) {
+	if (uid_seen_added(ctx, e.uid)) {
 		/* This FETCH set \Seen: report the flags and modseq the
-		   store has now. */
+		   store has now (the view may have them already: the
+		   store takes its own changes into it). */
 		flags |= STORE_FLAG_SEEN;
 		if (session->silent_modseq != 0)
 			e.modseq = session->silent_modseq;

@@ -179,6 +179,7 @@ struct store_user {
 	struct store_save *commit_head, *commit_tail;
 	bool committing;
 	unsigned long commit_batches; /* for tests */
+	unsigned long view_reads; /* views' change reads, for tests */
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
 	/* Ghosts (store-view.c), oldest first, under lock; ghost_dir is
@@ -424,6 +425,18 @@ void store_notify_user(struct store_user *user,
    session). */
 void store_view_notify(struct store_user *user, uint64_t mailbox_id,
 		       enum store_change_type type, uint64_t modseq);
+/* store-view.c: a writer of this process, with the user locked, after
+   its commit and before store_notify(): takes its own change into the
+   mailbox's views, so that they need not read it back. before is the
+   mailbox's HIGHESTMODSEQ the writer's transaction began from, modseq
+   the one it committed; a view not current at before (stale, or behind
+   another process's change) is left to read the store as before.
+   changed: the messages changed or added, expunged: UIDs removed, both
+   in UID order. */
+void store_view_apply(struct store_user *user, uint64_t mailbox_id,
+		      uint64_t before, uint64_t modseq,
+		      const struct store_message *changed, unsigned nc,
+		      const uint32_t *expunged, unsigned ne);
 /* store-view.c: frees the user's cached views (those without cursors);
    called when the user is closed. */
 void store_view_cache_drop(struct store_user *user);

@@ -2570,8 +2570,8 @@ sq_thread_get(struct store_user *user, uint64_t blob_id,
 /* One save inside the batch transaction, under savepoint "save": places
    the file and adds the rows. On failure the blob is already unlinked. */
 static int
-sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
-	    uint32_t *uid_r, const char **error_r)
+sq_save_one(struct store_save *save, struct store_message *msg_r,
+	    uint64_t *before_r, const char **error_r)
 {
 	struct store_user *user = save->user;
 	struct sq_user *su = SQ(user);
@@ -2587,6 +2587,7 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 		return -1;
 	}
 	uint32_t uid = info.uidnext;
+	*before_r = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	if (uid == 0 || uid == UINT32_MAX)
 		return store_error(error_r, "Mailbox has run out of UIDs");
@@ -2618,14 +2619,24 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 		goto fail;
 
 	time_t now = store_now(user->store);
+	*msg_r = (struct store_message){
+		.uid = uid,
+		.flags = save->flags,
+		.keywords = keywords,
+		.modseq = modseq,
+		.size = save->size,
+		.blob_id = blob_id,
+		.internal_date = save->have_internal_date ?
+					 save->internal_date : now,
+		.save_date = now,
+	};
 	if ((stmt = sq_stmt(su, error_r, S_MSG_INSERT)) == NULL)
 		goto fail;
 	bind_u64(stmt, 1, save->mailbox_id);
 	bind_u64(stmt, 2, uid);
 	bind_u64(stmt, 3, blob_id);
 	bind_u64(stmt, 4, save->size);
-	sqlite3_bind_int64(stmt, 5,
-			   save->have_internal_date ? save->internal_date : now);
+	sqlite3_bind_int64(stmt, 5, msg_r->internal_date);
 	sqlite3_bind_int64(stmt, 6, now);
 	sqlite3_bind_int(stmt, 7, save->flags);
 	bind_u64(stmt, 8, keywords);
@@ -2641,9 +2652,6 @@ sq_save_one(struct store_save *save, uint64_t *blob_id_r, uint64_t *modseq_r,
 	bind_u64(stmt, 3, save->mailbox_id);
 	if (sq_done(su, stmt, error_r) < 0)
 		goto fail;
-	*blob_id_r = blob_id;
-	*modseq_r = modseq;
-	*uid_r = uid;
 	return 0;
 fail:;
 	char dir[3], file[20];
@@ -2670,8 +2678,8 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 {
 	struct store_user *user = saves[0]->user;
 	struct sq_user *su = SQ(user);
-	uint64_t *blob_ids = store_malloc0(sizeof(uint64_t) * count);
-	uint64_t *modseqs = store_malloc0(sizeof(uint64_t) * count);
+	struct store_message *msgs = store_malloc0(sizeof(*msgs) * count);
+	uint64_t *befores = store_malloc0(sizeof(uint64_t) * count);
 	const char *error = NULL;
 	struct store_quota_usage usage = { 0, 0 };
 	bool lost = false, limited = sq_quota_limited(&user->quota);
@@ -2702,8 +2710,8 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 		   pages it changes, kept in memory): if it fails, the
 		   whole transaction goes. */
 		if (count == 1) {
-			if (sq_save_one(save, &blob_ids[i], &modseqs[i],
-					&save->commit_uid, &error) < 0) {
+			if (sq_save_one(save, &msgs[i], &befores[i],
+					&error) < 0) {
 				save_failed(save, error);
 				lost = true;
 			}
@@ -2716,8 +2724,7 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 			lost = sqlite3_get_autocommit(su->db) != 0;
 			continue;
 		}
-		if (sq_save_one(save, &blob_ids[i], &modseqs[i],
-				&save->commit_uid, &error) == 0) {
+		if (sq_save_one(save, &msgs[i], &befores[i], &error) == 0) {
 			(void)sqlite3_exec(su->db, "RELEASE save", NULL, NULL,
 					   NULL);
 			usage.messages++;
@@ -2749,7 +2756,7 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 			if (saves[i]->commit_ret < 0)
 				continue;
 			char dir[3], file[20];
-			blob_name(blob_ids[i], dir, file);
+			blob_name(msgs[i].blob_id, dir, file);
 			(void)unlinkat(su->blobs_fd, file, 0);
 			save_failed(saves[i], why);
 		}
@@ -2757,13 +2764,17 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 	}
 	for (unsigned i = 0; i < count; i++) {
 		if (saves[i]->commit_ret == 0) {
+			saves[i]->commit_uid = msgs[i].uid;
+			store_view_apply(user, saves[i]->mailbox_id,
+					 befores[i], msgs[i].modseq, &msgs[i],
+					 1, NULL, 0);
 			store_notify(user, saves[i]->mailbox_id,
-				     STORE_CHANGE_SAVE, modseqs[i]);
+				     STORE_CHANGE_SAVE, msgs[i].modseq);
 		}
 	}
 out:
-	free(blob_ids);
-	free(modseqs);
+	free(msgs);
+	free(befores);
 }
 
 static void
@@ -2783,11 +2794,13 @@ sq_save_abort(struct store_save *save)
 
 /* ---- changing ----------------------------------------------------------- */
 
-/* Starts a write transaction on an existing mailbox. Returns 1 inside
-   the transaction, or 0 (no such mailbox) / -1 with it rolled back. */
+/* Starts a write transaction on an existing mailbox, whose HIGHESTMODSEQ
+   as the transaction found it goes to *before_r (store_view_apply()).
+   Returns 1 inside the transaction, or 0 (no such mailbox) / -1 with it
+   rolled back. */
 static int
 sq_begin_on_mailbox(struct sq_user *su, uint64_t mailbox_id,
-		    const char **error_r)
+		    uint64_t *before_r, const char **error_r)
 {
 	struct store_mailbox_info info;
 	int ret;
@@ -2798,6 +2811,7 @@ sq_begin_on_mailbox(struct sq_user *su, uint64_t mailbox_id,
 		sq_rollback(su);
 		return ret;
 	}
+	*before_r = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	return 1;
 }
@@ -2812,10 +2826,10 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	struct sq_user *su = SQ(user);
 	struct store_message *msgs = NULL;
 	unsigned count = 0, changed = 0;
-	uint64_t kw = 0, modseq = 0;
+	uint64_t kw = 0, modseq = 0, before;
 	int ret;
 
-	if ((ret = sq_begin_on_mailbox(su, mailbox_id, error_r)) <= 0)
+	if ((ret = sq_begin_on_mailbox(su, mailbox_id, &before, error_r)) <= 0)
 		return ret;
 	ret = -1;
 	if (sq_keywords_mask(su, keywords, keyword_count,
@@ -2856,6 +2870,11 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 		bind_u64(stmt, 5, msgs[i].uid);
 		if (sq_done(su, stmt, error_r) < 0)
 			goto out;
+		/* the changed ones, as they now are, for the views */
+		msgs[changed] = msgs[i];
+		msgs[changed].flags = nf;
+		msgs[changed].keywords = nk;
+		msgs[changed].modseq = modseq;
 		changed++;
 	}
 	if (changed == 0) {
@@ -2871,6 +2890,8 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	    sq_commit(su, error_r) < 0)
 		goto out;
 	*modseq_r = modseq;
+	store_view_apply(user, mailbox_id, before, modseq, msgs, changed,
+			 NULL, 0);
 	store_notify(user, mailbox_id, STORE_CHANGE_FLAGS, modseq);
 	ret = 1;
 out:
@@ -2888,10 +2909,10 @@ sq_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
 	struct sq_user *su = SQ(user);
 	struct store_message *msgs = NULL;
 	unsigned count = 0, changed = 0;
-	uint64_t modseq;
+	uint64_t modseq, before;
 	int ret;
 
-	if ((ret = sq_begin_on_mailbox(su, mailbox_id, error_r)) <= 0)
+	if ((ret = sq_begin_on_mailbox(su, mailbox_id, &before, error_r)) <= 0)
 		return ret;
 	ret = -1;
 	if (sq_messages_in(su, mailbox_id, uids, &msgs, &count, error_r) < 0 ||
@@ -2912,6 +2933,10 @@ sq_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
 		bind_u64(stmt, 4, msgs[i].uid);
 		if (sq_done(su, stmt, error_r) < 0)
 			goto out;
+		/* as S_MSG_SET_POP3 left it, for the views */
+		msgs[changed] = msgs[i];
+		msgs[changed].flags |= STORE_FLAG_SEEN;
+		msgs[changed].modseq = modseq;
 		changed++;
 	}
 	if (changed == 0) {
@@ -2922,6 +2947,8 @@ sq_pop3_mark_retrieved(struct store_user *user, uint64_t mailbox_id,
 	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto out;
+	store_view_apply(user, mailbox_id, before, modseq, msgs, changed,
+			 NULL, 0);
 	store_notify(user, mailbox_id, STORE_CHANGE_FLAGS, modseq);
 	ret = 1;
 out:
@@ -2998,9 +3025,10 @@ sq_expunge_trim(struct store_user *user, uint64_t mailbox_id,
 }
 
 /* Expunges the listed messages of one mailbox under one new modseq, in the
-   caller's transaction; commits and notifies. */
+   caller's transaction (begun at the mailbox's HIGHESTMODSEQ before);
+   commits and notifies. */
 static int
-sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
+sq_expunge_list(struct store_user *user, uint64_t mailbox_id, uint64_t before,
 		const struct sq_uid_blob *msgs, unsigned count,
 		const char **error_r)
 {
@@ -3027,6 +3055,12 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id,
 	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
+	uint32_t *uids = store_malloc0(sizeof(*uids) * count);
+	for (unsigned i = 0; i < count; i++)
+		uids[i] = (uint32_t)msgs[i].uid;
+	store_view_apply(user, mailbox_id, before, modseq, NULL, 0, uids,
+			 count);
+	free(uids);
 	sq_unlinks_run(user, &unlinks);
 	store_notify(user, mailbox_id, STORE_CHANGE_EXPUNGE, modseq);
 	return 0;
@@ -3044,9 +3078,10 @@ sq_expunge(struct store_user *user, uint64_t mailbox_id,
 	struct sq_user *su = SQ(user);
 	struct sq_uid_blob *msgs = NULL;
 	unsigned count = 0, alloc = 0;
+	uint64_t before;
 	int ret;
 
-	if ((ret = sq_begin_on_mailbox(su, mailbox_id, error_r)) <= 0)
+	if ((ret = sq_begin_on_mailbox(su, mailbox_id, &before, error_r)) <= 0)
 		return ret;
 	for (unsigned i = 0; i < uids->count; i++) {
 		if (sq_uid_blobs(su, S_MSG_UIDS, mailbox_id,
@@ -3057,7 +3092,7 @@ sq_expunge(struct store_user *user, uint64_t mailbox_id,
 			return -1;
 		}
 	}
-	ret = sq_expunge_list(user, mailbox_id, msgs, count, error_r);
+	ret = sq_expunge_list(user, mailbox_id, before, msgs, count, error_r);
 	free(msgs);
 	if (ret < 0)
 		return -1;
@@ -3081,7 +3116,7 @@ sq_pop3_expire(struct store_user *user, time_t before, unsigned *expunged_r,
 		sq_rollback(su);
 		return ret < 0 ? -1 : 0;
 	}
-	uint64_t inbox_id = info.id;
+	uint64_t inbox_id = info.id, was = info.highestmodseq;
 	store_mailbox_info_free(&info);
 	if (sq_uid_blobs(su, S_MSG_POP3_EXPIRED, inbox_id, (uint64_t)before,
 			 0, &msgs, &count, &alloc, error_r) < 0) {
@@ -3089,7 +3124,7 @@ sq_pop3_expire(struct store_user *user, time_t before, unsigned *expunged_r,
 		free(msgs);
 		return -1;
 	}
-	ret = sq_expunge_list(user, inbox_id, msgs, count, error_r);
+	ret = sq_expunge_list(user, inbox_id, was, msgs, count, error_r);
 	free(msgs);
 	if (ret < 0)
 		return -1;

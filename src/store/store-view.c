@@ -221,6 +221,41 @@ shared_expunge_missing(struct store_view_shared *sh,
 	}
 }
 
+/* Takes changes read at view modseq m into the entries: changed
+   messages (UID order) updated or added, expunged UIDs (UID order)
+   retained as expunged at m. ring: record the flag changes for
+   cursors (a full comparison resets the ring instead). Locked. */
+static void
+shared_apply(struct store_view_shared *sh, const struct store_message *changed,
+	     unsigned nc, const uint32_t *expunged, unsigned ne, uint64_t m,
+	     bool ring)
+{
+	for (unsigned i = 0; i < nc; i++) {
+		long idx = -1;
+
+		if (sh->count > 0 &&
+		    sh->entries[sh->count - 1].e.uid >= changed[i].uid)
+			idx = shared_find(sh, changed[i].uid, NULL);
+		if (idx >= 0) {
+			struct view_entry *ve = &sh->entries[idx];
+			bool moved = ve->e.modseq != changed[i].modseq;
+			entry_from_message(&ve->e, &changed[i]);
+			if (moved && ring)
+				ring_push(sh, m, changed[i].uid);
+			continue;
+		}
+		shared_insert(sh, &changed[i], m);
+	}
+	for (unsigned i = 0; i < ne; i++) {
+		long idx = shared_find(sh, expunged[i], NULL);
+		if (idx >= 0 && sh->entries[idx].expunged_at == 0) {
+			sh->entries[idx].expunged_at = m;
+			sh->retained++;
+			sh->ridx_dirty = true;
+		}
+	}
+}
+
 /* Pulls changes after sh->modseq from the store. Locked. Returns 1, 0 if
    the mailbox is gone, -1. */
 static int
@@ -247,6 +282,7 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 		if (m == sh->modseq)
 			return 1;
 	}
+	user->view_reads++;
 	ret = be->mailbox_changes(user, sh->mailbox_id, sh->modseq, &changed,
 				  &nc, &expunged, &ne, &m, &floor, error_r);
 	if (ret > 0 && sh->modseq != 0 && floor > sh->modseq) {
@@ -272,30 +308,7 @@ shared_refresh(struct store_view_shared *sh, const char **error_r)
 		   cursors scan and compare modseqs. */
 		ring_reset(sh, m);
 	}
-	for (unsigned i = 0; i < nc; i++) {
-		long idx = -1;
-
-		if (sh->count > 0 &&
-		    sh->entries[sh->count - 1].e.uid >= changed[i].uid)
-			idx = shared_find(sh, changed[i].uid, NULL);
-		if (idx >= 0) {
-			struct view_entry *ve = &sh->entries[idx];
-			bool moved = ve->e.modseq != changed[i].modseq;
-			entry_from_message(&ve->e, &changed[i]);
-			if (moved && !full)
-				ring_push(sh, m, changed[i].uid);
-			continue;
-		}
-		shared_insert(sh, &changed[i], m);
-	}
-	for (unsigned i = 0; i < ne; i++) {
-		long idx = shared_find(sh, expunged[i], NULL);
-		if (idx >= 0 && sh->entries[idx].expunged_at == 0) {
-			sh->entries[idx].expunged_at = m;
-			sh->retained++;
-			sh->ridx_dirty = true;
-		}
-	}
+	shared_apply(sh, changed, nc, expunged, ne, m, !full);
 	sh->modseq = m;
 	sh->stale = false;
 	free(changed);
@@ -527,6 +540,22 @@ store_view_notify(struct store_user *user, uint64_t mailbox_id,
 		   store, whatever the modseq says.) */
 		if (type == STORE_CHANGE_MAILBOX || modseq != sh->modseq)
 			sh->stale = true;
+	}
+}
+
+void
+store_view_apply(struct store_user *user, uint64_t mailbox_id,
+		 uint64_t before, uint64_t modseq,
+		 const struct store_message *changed, unsigned nc,
+		 const uint32_t *expunged, unsigned ne)
+{
+	for (struct store_view_shared *sh = user->views; sh != NULL;
+	     sh = sh->next) {
+		if (sh->mailbox_id != mailbox_id || sh->stale ||
+		    sh->modseq != before)
+			continue;
+		shared_apply(sh, changed, nc, expunged, ne, modseq, true);
+		sh->modseq = modseq;
 	}
 }
 

@@ -1601,6 +1601,65 @@ test_view_new_out_of_order(void **state)
 	store_view_close(&v);
 }
 
+static void flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
+		     enum store_flags_op op, uint8_t flags);
+
+/* This process's own changes (a STORE, an APPEND, an EXPUNGE) reach
+   its views without a read of the store, numbered and reported as a
+   read would have. */
+static void
+test_view_own_changes(void **state)
+{
+	struct fixture *f = *state;
+	const char *error;
+	struct store_view *v;
+	struct store_view_changes ch;
+	struct store_view_entry e;
+
+	save_msg(f->user, f->inbox, "a\r\n");
+	save_msg(f->user, f->inbox, "b\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &v, &error), 1);
+	unsigned long reads = f->user->view_reads;
+
+	flag_uid(f->user, f->inbox, 2, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED);
+	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 1);
+	assert_int_equal(ch.changed_seqs[0], 2);
+	store_view_changes_free(&ch);
+	assert_true(store_view_get(v, 2, &e));
+	assert_int_equal(e.flags, STORE_FLAG_FLAGGED);
+
+	assert_int_equal(save_msg(f->user, f->inbox, "c\r\n"), 3);
+	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(ch.exists, 3);
+	store_view_changes_free(&ch);
+	assert_true(store_view_get(v, 3, &e));
+	assert_int_equal(e.uid, 3);
+	assert_true(e.blob_id != 0);
+	assert_int_equal(e.size, 3);
+
+	struct store_uid_range one = { 1, 1 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &one, 1, NULL,
+				       &error), 1);
+	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(ch.expunged_count, 1);
+	assert_int_equal(ch.expunged_seqs[0], 1);
+	assert_int_equal(ch.exists, 2);
+	store_view_changes_free(&ch);
+	assert_int_equal(f->user->view_reads, reads);
+	store_view_close(&v);
+
+	/* what the view holds is what the store has */
+	assert_int_equal(store_view_open(f->user, f->inbox, &v, &error), 1);
+	assert_true(store_view_get(v, 1, &e));
+	assert_int_equal(e.uid, 2);
+	assert_int_equal(e.flags, STORE_FLAG_FLAGGED);
+	assert_true(store_view_get(v, 2, &e));
+	assert_int_equal(e.uid, 3);
+	assert_false(store_view_get(v, 3, &e));
+	store_view_close(&v);
+}
+
 /* Whether the message file of blob_id is still there. */
 static bool
 blob_exists(struct store_user *user, uint64_t blob_id)
@@ -3521,6 +3580,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_view_ghosts, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_new_out_of_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_view_own_changes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_ring, setup,
