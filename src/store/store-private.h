@@ -430,7 +430,8 @@ void store_view_notify(struct store_user *user, uint64_t mailbox_id,
    mailbox's views, so that they need not read it back. before is the
    mailbox's HIGHESTMODSEQ the writer's transaction began from, modseq
    the one it committed; a view not current at before (stale, or behind
-   another process's change) is left to read the store as before.
+   another process's change), or one kept in the cache without cursors,
+   is left to read the store as before.
    changed: the messages changed or added, expunged: UIDs removed, both
    in UID order. */
 void store_view_apply(struct store_user *user, uint64_t mailbox_id,

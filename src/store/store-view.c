@@ -549,10 +549,12 @@ store_view_apply(struct store_user *user, uint64_t mailbox_id,
 		 const struct store_message *changed, unsigned nc,
 		 const uint32_t *expunged, unsigned ne)
 {
+	/* (A cached view, without cursors, is left stale: its entry
+	   count is the cache's budget until it is opened again.) */
 	for (struct store_view_shared *sh = user->views; sh != NULL;
 	     sh = sh->next) {
-		if (sh->mailbox_id != mailbox_id || sh->stale ||
-		    sh->modseq != before)
+		if (sh->mailbox_id != mailbox_id || sh->cursors == NULL ||
+		    sh->stale || sh->modseq != before)
 			continue;
 		shared_apply(sh, changed, nc, expunged, ne, modseq, true);
 		sh->modseq = modseq;

@@ -1658,6 +1658,15 @@ test_view_own_changes(void **state)
 	assert_int_equal(e.uid, 3);
 	assert_false(store_view_get(v, 3, &e));
 	store_view_close(&v);
+
+	/* a view kept in the cache is read again when opened, and its
+	   entries leave the cache's count as they came */
+	assert_int_equal(atomic_load(&f->store->view_cache_entries), 2);
+	assert_int_equal(save_msg(f->user, f->inbox, "d\r\n"), 4);
+	assert_int_equal(store_view_open(f->user, f->inbox, &v, &error), 1);
+	assert_int_equal(atomic_load(&f->store->view_cache_entries), 0);
+	assert_int_equal(store_view_count(v), 3);
+	store_view_close(&v);
 }
 
 /* Whether the message file of blob_id is still there. */
