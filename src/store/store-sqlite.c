@@ -52,6 +52,7 @@ enum sq_stmt_id {
 	S_META_SET,
 	S_MB_BY_NAME,
 	S_MB_BY_ID,
+	S_MB_MODSEQ,
 	S_MB_LIST,
 	S_MB_INSERT,
 	S_MB_SET_UIDNEXT,
@@ -144,6 +145,7 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_META_SET] = "UPDATE meta SET value = ? WHERE key = ?",
 	[S_MB_BY_NAME] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE name = ?",
 	[S_MB_BY_ID] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE id = ?",
+	[S_MB_MODSEQ] = "SELECT highestmodseq FROM mailboxes WHERE id = ?",
 	[S_MB_LIST] = "SELECT " SQ_MB_COLS " FROM mailboxes ORDER BY name",
 	[S_MB_INSERT] = "INSERT INTO mailboxes (name, uidvalidity, uidnext, "
 			"highestmodseq, special_use, subscribed) "
@@ -1889,14 +1891,20 @@ static int
 sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
 		  uint64_t *modseq_r, const char **error_r)
 {
-	struct store_mailbox_info info;
-	int ret = sq_mailbox_get(SQ(user), mailbox_id, NULL, &info, error_r);
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_MODSEQ);
 
-	if (ret > 0) {
-		*modseq_r = info.highestmodseq;
-		store_mailbox_info_free(&info);
-	}
-	return ret;
+	if (stmt == NULL)
+		return -1;
+	bind_u64(stmt, 1, mailbox_id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*modseq_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 :
+				   sq_fail(su, error_r, "modseq query failed");
 }
 
 static int
