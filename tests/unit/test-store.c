@@ -1570,27 +1570,34 @@ test_users(void **state)
 
 /* New messages a view learns of together come in UID order, even when
    the store changed them in another order (the changes are read by
-   modseq). */
+   modseq). Another process writes them: this process's own changes
+   reach the view without a read. */
 static void
 test_view_new_out_of_order(void **state)
 {
 	struct fixture *f = *state;
 	const char *error;
+	struct store *store2;
+	struct store_user *user2;
 	struct store_view *v;
 	struct store_view_changes ch;
 	struct store_view_entry e;
 
 	save_msg(f->user, f->inbox, "a\r\n");
 	assert_int_equal(store_view_open(f->user, f->inbox, &v, &error), 1);
-	assert_int_equal(save_msg(f->user, f->inbox, "b\r\n"), 2);
-	assert_int_equal(save_msg(f->user, f->inbox, "c\r\n"), 3);
-	assert_int_equal(save_msg(f->user, f->inbox, "d\r\n"), 4);
+	open_store(f, &store2);
+	assert_int_equal(store_user_get(store2, "alice", &user2, &error), 0);
+	assert_int_equal(save_msg(user2, f->inbox, "b\r\n"), 2);
+	assert_int_equal(save_msg(user2, f->inbox, "c\r\n"), 3);
+	assert_int_equal(save_msg(user2, f->inbox, "d\r\n"), 4);
 	/* 2 and 3 change after 4 arrived: modseq order 4, 2, 3 */
 	struct store_uid_range r = { 2, 3 };
-	assert_int_equal(store_flags_update(f->user, f->inbox, &r, 1,
+	assert_int_equal(store_flags_update(user2, f->inbox, &r, 1,
 					    STORE_FLAGS_ADD, STORE_FLAG_SEEN,
 					    NULL, 0, 0, NULL, &error), 1);
+	unsigned long reads = f->user->view_reads;
 	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(f->user->view_reads, reads + 1);
 	assert_int_equal(ch.exists, 4);
 	store_view_changes_free(&ch);
 	for (uint32_t seq = 1; seq <= 4; seq++) {
@@ -1599,6 +1606,8 @@ test_view_new_out_of_order(void **state)
 		assert_int_equal(store_view_seq(v, seq), seq);
 	}
 	store_view_close(&v);
+	store_user_unref(&user2);
+	store_close(&store2);
 }
 
 static void flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
