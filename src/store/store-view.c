@@ -221,9 +221,9 @@ shared_expunge_missing(struct store_view_shared *sh,
 	}
 }
 
-/* Takes changes read at view modseq m into the entries: changed
-   messages (UID order) updated or added, expunged UIDs (UID order)
-   retained as expunged at m. ring: record the flag changes for
+/* Takes the changes that bring the view to modseq m (read from the
+   store, or a writer's own) into the entries: changed messages (UID
+   order) updated or added, expunged UIDs retained as expunged at m. ring: record the flag changes for
    cursors (a full comparison resets the ring instead). Locked. */
 static void
 shared_apply(struct store_view_shared *sh, const struct store_message *changed,

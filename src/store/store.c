@@ -586,6 +586,24 @@ store_spare_take(struct store *store, char name_r[16], int *dir_fd_r)
 	return -1;
 }
 
+/* Keeps what it can of the batch's files (under dfd) as spares; leaves
+   in the batch the names it did not keep. */
+static void
+spares_put_batch(struct store *store, int dfd, struct store_unlinks *batch)
+{
+	unsigned left = 0;
+
+	for (unsigned i = 0; i < batch->count; i++) {
+		if (spare_put(store, dfd, batch->names[i]))
+			continue;
+		if (left != i)
+			memcpy(batch->names[left], batch->names[i],
+			       STORE_UNLINK_NAME_MAX);
+		left++;
+	}
+	batch->count = left;
+}
+
 static void
 unlinks_do(struct store *store, struct store_unlinks *batch)
 {
@@ -597,9 +615,8 @@ unlinks_do(struct store *store, struct store_unlinks *batch)
 			log_error(&store_log_ctx, "open(%s) failed: %s",
 				  batch->dir, strerror(errno));
 	} else {
+		spares_put_batch(store, dfd, batch);
 		for (unsigned i = 0; i < batch->count; i++) {
-			if (spare_put(store, dfd, batch->names[i]))
-				continue;
 			if (unlinkat(dfd, batch->names[i], 0) < 0 &&
 			    errno != ENOENT) {
 				log_error(&store_log_ctx,
@@ -621,26 +638,19 @@ unlinks_do(struct store *store, struct store_unlinks *batch)
 static void
 spares_put_now(struct store *store, struct store_unlinks *batch)
 {
-	unsigned left = 0;
 	int dfd;
 
+	if (batch->count > STORE_SPARE_INLINE)
+		return;
 	pthread_mutex_lock(&store->spare_lock);
 	bool room = store->spare_fd >= 0 && !store->spare_off &&
 		    store->spare_count < STORE_SPARE_COUNT;
 	pthread_mutex_unlock(&store->spare_lock);
-	if (!room || batch->count > STORE_SPARE_INLINE ||
+	if (!room ||
 	    (dfd = open(batch->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return;
-	for (unsigned i = 0; i < batch->count; i++) {
-		if (spare_put(store, dfd, batch->names[i]))
-			continue;
-		if (left != i)
-			memcpy(batch->names[left], batch->names[i],
-			       STORE_UNLINK_NAME_MAX);
-		left++;
-	}
+	spares_put_batch(store, dfd, batch);
 	close(dfd);
-	batch->count = left;
 }
 
 void
