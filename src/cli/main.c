@@ -617,10 +617,9 @@ cmd_deliver(int argc, char **argv)
 	return EX_TEMPFAIL;
 }
 
-/* Rebuilds a user's search index from the message files. It writes the
-   store directly whether quired runs or not: the index rows are read by
-   SEARCH only, each batch is one short transaction (SQLite's locks order
-   it with quired's writes), and quired keeps nothing of them in memory. */
+/* Rebuilds a user's search index from the message files: a running
+   quired does it (it holds the users' databases open for itself, see
+   [server] store_locking); when none runs, this process opens the store. */
 static int
 cmd_reindex(int argc, char **argv)
 {
@@ -652,9 +651,23 @@ cmd_reindex(int argc, char **argv)
 		passdb_destroy(&passdb);
 		return r == 0 ? EX_NOUSER : EX_TEMPFAIL;
 	}
-	if (store_open(&sset, &store, &error) < 0 ||
-	    store_user_get(store, pu->name, &suser, &error) < 0 ||
-	    search_fts_reindex(suser, &count, &error) < 0) {
+	char cmd[512], reply[512];
+	snprintf(cmd, sizeof(cmd), "REINDEX %s\r\n", pu->name);
+	int c = control_simple(cmd, reply, sizeof(reply));
+	if (c == 0) {
+		if (strncmp(reply, "OK ", 3) == 0) {
+			printf("%s: %s messages indexed\n", pu->name,
+			       reply + 3);
+			ret = EX_OK;
+		} else {
+			fprintf(stderr, "quire reindex: quired: %s\n", reply);
+		}
+	} else if (c == -2) {
+		fprintf(stderr, "quire reindex: control socket %s: %m\n",
+			cfg.control_socket);
+	} else if (store_open(&sset, &store, &error) < 0 ||
+		   store_user_get(store, pu->name, &suser, &error) < 0 ||
+		   search_fts_reindex(suser, &count, &error) < 0) {
 		fprintf(stderr, "quire reindex: %s\n", error);
 	} else {
 		printf("%s: %u messages indexed\n", pu->name, count);

@@ -6,6 +6,7 @@
 #include "lmtp/deliver.h"
 #include "net/conn.h"
 #include "net/worker.h"
+#include "search/search-fts.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -35,6 +36,18 @@ struct control_session {
 	bool in_deliver; /* between the DELIVER line and its reply */
 	char user[256];
 	char mailbox[256];
+	/* REINDEX running on a blocking-job thread: no further line is read
+	   until it answers. */
+	struct control_reindex *reindex;
+};
+
+/* A REINDEX job: work fills in count or error, done answers. */
+struct control_reindex {
+	struct control_session *session; /* NULL once it closed */
+	struct store *store;
+	char user[256];
+	unsigned int count;
+	char *error; /* NULL: done */
 };
 
 struct control_service *
@@ -192,6 +205,60 @@ control_deliver_read(struct control_session *session)
 }
 
 static void
+control_reindex_work(void *context)
+{
+	struct control_reindex *job = context;
+	struct store_user *suser = NULL;
+	const char *error = NULL;
+
+	if (store_user_get(job->store, job->user, &suser, &error) < 0 ||
+	    search_fts_reindex(suser, &job->count, &error) < 0)
+		job->error = strdup(error != NULL ? error : "failed");
+	if (suser != NULL)
+		store_user_unref(&suser);
+}
+
+static void
+control_reindex_done(void *context)
+{
+	struct control_reindex *job = context;
+	struct control_session *session = job->session;
+
+	if (session != NULL) {
+		session->reindex = NULL;
+		if (job->error == NULL)
+			control_reply(session, "OK %u", job->count);
+		else
+			control_reply(session, "TEMPFAIL %s", job->error);
+		conn_set_idle_timeout(session->conn, 300);
+		conn_input_kick(session->conn);
+	}
+	free(job->error);
+	free(job);
+}
+
+/* Rebuilds a user's full-text rows in the daemon, which holds the user's
+   database (store_settings.exclusive), on a blocking-job thread: a big
+   mailbox takes seconds, and the worker serves other sessions. */
+static void
+control_reindex_start(struct control_session *session, const char *user)
+{
+	struct control_reindex *job = calloc(1, sizeof(*job));
+	struct worker *worker = conn_get_worker(session->conn);
+
+	if (job == NULL)
+		abort();
+	job->session = session;
+	job->store = session->service->set.store;
+	snprintf(job->user, sizeof(job->user), "%s", user);
+	session->reindex = job;
+	/* no idle timeout while the client waits for the answer */
+	conn_set_idle_timeout(session->conn, 0);
+	worker_pool_offload(worker_get_pool(worker), worker,
+			    control_reindex_work, control_reindex_done, job);
+}
+
+static void
 control_command(struct control_session *session, char *line)
 {
 	struct control_service *service = session->service;
@@ -241,6 +308,14 @@ control_command(struct control_session *session, char *line)
 	} else if (strcmp(verb, "STATS") == 0) {
 		control_reply(session, "OK connections=%u",
 			      worker_pool_connection_count(service->set.pool));
+	} else if (strcmp(verb, "REINDEX") == 0) {
+		char *user = strtok_r(NULL, " ", &save);
+
+		if (user == NULL || strlen(user) >= sizeof(session->user)) {
+			control_reply(session, "ERROR usage: REINDEX user");
+			return;
+		}
+		control_reindex_start(session, user);
 	} else if (strcmp(verb, "PURGE") == 0) {
 		char *user = strtok_r(NULL, " ", &save);
 		const char *error = NULL;
@@ -269,7 +344,7 @@ control_input(struct conn *conn, void *context)
 	const uint8_t *line;
 	size_t len;
 
-	for (;;) {
+	while (session->reindex == NULL) {
 		if (session->in_deliver) {
 			if (!control_deliver_read(session))
 				return;
@@ -303,6 +378,8 @@ control_closed(struct conn *conn, const char *reason, void *context)
 
 	if (session->spool_fd >= 0)
 		close(session->spool_fd);
+	if (session->reindex != NULL)
+		session->reindex->session = NULL; /* the job frees itself */
 	free(session);
 }
 

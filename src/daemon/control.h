@@ -17,6 +17,8 @@
      STATS\r\n    -> OK connections=<n>
      PURGE <user>\r\n  remove a user's mail (after `quire user del`)
          -> OK | NOUSER | TEMPFAIL <reason>
+     REINDEX <user>\r\n  rebuild the user's full-text index rows
+         -> OK <messages indexed> | TEMPFAIL <reason>
 */
 
 #define CONTROL_MAX_LINE 1024

@@ -542,7 +542,10 @@ daemon_run(struct daemon *d, bool demo)
 		goto out;
 	d->passdb = passdb_create(d->cfg.passwd_file);
 
-	struct store_settings sset = { .data_dir = d->cfg.data_dir };
+	struct store_settings sset = {
+		.data_dir = d->cfg.data_dir,
+		.exclusive = d->cfg.store_exclusive,
+	};
 	if (store_open(&sset, &d->store, &error) < 0) {
 		log_error(&daemon_log, "store %s: %s", d->cfg.data_dir, error);
 		goto out;

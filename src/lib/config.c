@@ -15,6 +15,7 @@ enum key_type {
 	KEY_UINT,
 	KEY_LISTEN,
 	KEY_PLAINTEXT,
+	KEY_LOCKING, /* "exclusive" (true) or "shared" */
 	KEY_EXPIRE,
 	KEY_SIZE,
 	KEY_SIZE0, /* a size where 0 means "no limit" */
@@ -38,6 +39,7 @@ static const struct config_key config_keys[CONFIG_MAX_KEYS] = {
 	K("server", "control_socket", KEY_STRING, control_socket),
 	K("server", "log_level", KEY_STRING, log_level),
 	K("server", "admin_contact", KEY_STRING, admin_contact),
+	K("server", "store_locking", KEY_LOCKING, store_exclusive),
 	K("auth", "passwd_file", KEY_STRING, passwd_file),
 	K("auth", "allow_plaintext", KEY_PLAINTEXT, allow_plaintext),
 	K("auth", "default_scheme", KEY_STRING, default_scheme),
@@ -80,6 +82,7 @@ config_init_defaults(struct quire_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->data_dir = xstrdup("./var");
 	cfg->log_level = xstrdup("info");
+	cfg->store_exclusive = true;
 	cfg->allow_plaintext = CONFIG_PLAINTEXT_LOOPBACK;
 	cfg->default_scheme = xstrdup("SHA512-CRYPT");
 	cfg->auth_mechanisms = xstrdup("PLAIN LOGIN");
@@ -200,6 +203,16 @@ set_value(struct quire_config *cfg, const struct config_key *key,
 				CONFIG_PLAINTEXT_ALWAYS;
 		else {
 			*why_r = "expected never, loopback or always";
+			return -1;
+		}
+		return 0;
+	case KEY_LOCKING:
+		if (strcmp(value, "exclusive") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "shared") == 0)
+			*(bool *)field = false;
+		else {
+			*why_r = "expected exclusive or shared";
 			return -1;
 		}
 		return 0;

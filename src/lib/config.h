@@ -36,6 +36,10 @@ struct quire_config {
 	char *user;	  /* drop privileges to this user; NULL = stay */
 	char *control_socket; /* default <data_dir>/control.sock */
 	char *log_level;
+	/* store_locking: true (exclusive, the default) holds each open
+	   user's store.db for quired alone (store_settings.exclusive);
+	   false (shared) lets other programs open it while quired runs. */
+	bool store_exclusive;
 	/* METADATA /shared/admin (a mailto: or other URI); NULL = none */
 	char *admin_contact;
 

@@ -38,6 +38,7 @@ struct store {
 	time_t (*clock)(void *context);
 	void *clock_context;
 	unsigned busy_timeout_msecs;
+	bool exclusive; /* store_settings.exclusive */
 	unsigned expunge_log_max; /* STORE_EXPUNGE_LOG_MAX; tests lower it */
 	/* Shared views kept after their last cursor closed (store-view.c):
 	   entries held by them over all users, and the limits (tests lower

@@ -1167,6 +1167,15 @@ sq_open_db(struct store_user *user, const char **error_r)
 		goto out;
 	}
 	sqlite3_busy_timeout(su->db, (int)user->store->busy_timeout_msecs);
+	/* Before the first access: set then, SQLite keeps the WAL index in
+	   memory and takes the file lock once, at the first read, until
+	   the database is closed (store_settings.exclusive). */
+	if (user->store->exclusive &&
+	    sqlite3_exec(su->db, "PRAGMA locking_mode = EXCLUSIVE", NULL,
+			 NULL, NULL) != SQLITE_OK) {
+		sq_fail(su, error_r, "setting up the database failed");
+		goto out;
+	}
 	/* WAL: readers never block the writer. FULL: each COMMIT syncs the
 	   WAL, which is what makes an acknowledged message durable. */
 	if (sqlite3_exec(su->db,

@@ -313,6 +313,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 	store->busy_timeout_msecs = settings->busy_timeout_msecs != 0 ?
 					    settings->busy_timeout_msecs :
 					    5000;
+	store->exclusive = settings->exclusive;
 	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
 						       64;
 	store->expunge_log_max = STORE_EXPUNGE_LOG_MAX;

@@ -101,6 +101,15 @@ struct store_settings {
 	   closed first), so a POP3 client polling every few minutes does not
 	   reopen its database each time. 0 = default (64). */
 	unsigned idle_users;
+	/* Holds each open user's database for this process alone (SQLite's
+	   exclusive locking mode): no file lock is taken or released per
+	   transaction, and the WAL's index lives in this process's memory
+	   instead of a shared file. Another process that opens the database
+	   meanwhile waits busy_timeout_msecs and then fails with "database
+	   is locked". For the daemon, which is the only process that uses
+	   the store while it runs (the admin command reaches it over the
+	   control socket). */
+	bool exclusive;
 };
 
 /* ---- the store and its user registry ---------------------------------- */

@@ -20,8 +20,10 @@ PW = "fts-pw-1"
 def imap_server(server):
     try:
         server.add_user("alice", PW)
-        # index at once: the tests below wait for the indexer
-        server.extra_conf = "[search]\nindex_delay = 0\n"
+        # index at once: the tests below wait for the indexer; shared
+        # locking: they read and change store.db while quired runs
+        server.extra_conf = ("[search]\nindex_delay = 0\n"
+                             "[server]\nstore_locking = shared\n")
         server.write_conf()
         server.start(wait=("imap", "lmtp"))
     except AssertionError as e:
@@ -306,7 +308,8 @@ def test_index_delay(server):
     """[search] index_delay: new mail gets its rows only once the first
     unindexed change is that old; searches meanwhile read the message."""
     server.add_user("alice", PW)
-    server.extra_conf = "[search]\nindex_delay = 3\n"
+    server.extra_conf = ("[search]\nindex_delay = 3\n"
+                         "[server]\nstore_locking = shared\n")
     server.write_conf()
     server.start(wait=("imap", "lmtp"))
     m = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
@@ -320,6 +323,32 @@ def test_index_delay(server):
         assert db_query(server, "SELECT COUNT(*) FROM blobs "
                         "WHERE fts IS NULL") == [(1,)]
         wait_indexed(server)
+        assert search(m, "TEXT", "fox") == ["1"]
+    finally:
+        m.logout()
+
+
+def test_reindex_by_exclusive_daemon(server):
+    """With the default store_locking = exclusive, quired keeps an open
+    user's database to itself: another program is told it is locked,
+    and `quire reindex` has the daemon rebuild the rows."""
+    server.add_user("alice", PW)
+    server.start(wait=("imap", "lmtp"))
+    m = imaplib.IMAP4("127.0.0.1", server.ports["imap"], timeout=30)
+    try:
+        m.login("alice", PW)
+        for msg in MESSAGES[:2]:
+            typ, data = m.append("INBOX", "()", None, msg)
+            assert typ == "OK", data
+        m.select("INBOX")
+        db = sqlite3.connect(store_db(server), timeout=0.2)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                db.execute("SELECT COUNT(*) FROM messages").fetchall()
+        finally:
+            db.close()
+        r = server.cli("reindex", "alice")
+        assert b"alice: 2 messages indexed" in r.stdout, r.stdout
         assert search(m, "TEXT", "fox") == ["1"]
     finally:
         m.logout()

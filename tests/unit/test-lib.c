@@ -79,6 +79,7 @@ test_config_defaults(void **state)
 	assert_string_equal(cfg.pop3_listen.addr[0], "127.0.0.1:1110");
 	assert_int_equal(cfg.pop3_expire_days, -1);
 	assert_int_equal(cfg.allow_plaintext, CONFIG_PLAINTEXT_LOOPBACK);
+	assert_true(cfg.store_exclusive);
 	config_free(&cfg);
 }
 
@@ -90,6 +91,7 @@ test_config_file(void **state)
 	char *path = write_tmp("[server]\n"
 			       "data_dir = /srv/mail ; comment\n"
 			       "workers = 4\n"
+			       "store_locking = shared\n"
 			       "[pop3]\n"
 			       "listen = 127.0.0.1:110, [::1]:110\n"
 			       "expire_days = 30\n"
@@ -103,6 +105,7 @@ test_config_file(void **state)
 	assert_string_equal(cfg.data_dir, "/srv/mail");
 	assert_string_equal(cfg.passwd_file, "/srv/mail/passwd");
 	assert_int_equal(cfg.workers, 4);
+	assert_false(cfg.store_exclusive);
 	assert_int_equal(cfg.pop3_listen.count, 2);
 	assert_string_equal(cfg.pop3_listen.addr[1], "[::1]:110");
 	assert_int_equal(cfg.pop3_expire_days, 30);
@@ -128,6 +131,7 @@ test_config_errors(void **state)
 		{ "[server]\nworkers = -1\n", "workers" },
 		{ "[pop3]\nexpire_days = soon\n", "'never'" },
 		{ "[auth]\nallow_plaintext = yes\n", "never, loopback" },
+		{ "[server]\nstore_locking = yes\n", "exclusive or shared" },
 		{ "[server]\n\nthis is not ini\n", ":3: syntax error" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -1610,6 +1610,63 @@ test_view_new_out_of_order(void **state)
 	store_close(&store2);
 }
 
+/* store_settings.exclusive: while the store has a user open, no other
+   connection reads or writes its database, and no shared WAL index file
+   exists; once it is closed, the data is there for anyone. */
+static void
+test_exclusive_locking(void **state)
+{
+	struct fixture *f = *state;
+	struct store_settings set = {
+		.data_dir = f->dir,
+		.busy_timeout_msecs = 50,
+		.exclusive = true,
+	};
+	struct store_settings shared_set = {
+		.data_dir = f->dir,
+		.busy_timeout_msecs = 50,
+	};
+	struct store *xs, *other;
+	struct store_user *bob, *bob2 = NULL;
+	struct store_mailbox_info info;
+	const char *error = NULL;
+	char path[512], shm[520];
+	sqlite3 *db;
+
+	assert_int_equal(store_open(&set, &xs, &error), 0);
+	assert_int_equal(store_user_get(xs, "bob", &bob, &error), 0);
+	assert_int_equal(store_mailbox_lookup(bob, "INBOX", &info, &error), 1);
+	assert_int_equal(save_msg(bob, info.id, "a\r\n"), 1);
+	assert_int_equal(save_msg(bob, info.id, "b\r\n"), 2);
+
+	snprintf(path, sizeof(path), "%s/users/%02x/bob/store.db", f->dir,
+		 store_name_hash("bob") & 0xff);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	assert_int_equal(access(shm, F_OK), -1);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT COUNT(*) FROM messages", NULL,
+				      NULL, NULL),
+			 SQLITE_BUSY);
+	sqlite3_close(db);
+	/* another store (another process, as far as SQLite knows) */
+	assert_int_equal(store_open(&shared_set, &other, &error), 0);
+	assert_int_equal(store_user_get(other, "bob", &bob2, &error), -1);
+	assert_non_null(strstr(error, "locked"));
+	/* the holder goes on as before */
+	assert_int_equal(save_msg(bob, info.id, "c\r\n"), 3);
+	store_mailbox_info_free(&info);
+	store_user_unref(&bob);
+	store_close(&xs);
+
+	assert_int_equal(store_user_get(other, "bob", &bob2, &error), 0);
+	assert_int_equal(store_mailbox_lookup(bob2, "INBOX", &info, &error), 1);
+	assert_int_equal(info.uidnext, 4);
+	store_mailbox_info_free(&info);
+	store_user_unref(&bob2);
+	store_close(&other);
+}
+
 static void flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
 		     enum store_flags_op op, uint8_t flags);
 
@@ -3600,6 +3657,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_view_new_out_of_order, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_own_changes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_exclusive_locking, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_ring, setup,
