@@ -73,7 +73,8 @@ def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     rng = random.Random(1)
     with tempfile.TemporaryDirectory() as tmp:
-        srv = Server(tmp)
+        # shared locking: the index rows are dropped beside the daemon
+        srv = Server(tmp, extra_conf="[server]\nstore_locking = shared\n")
         srv.add_user("alice", "bench-pw")
         srv.start(wait=("imap",))
         try:
