@@ -336,12 +336,14 @@ struct fixture {
 	struct store *store;
 	struct store_user *user;
 	uint64_t inbox;
+	bool exclusive; /* store_settings.exclusive */
 };
 
 static void
 open_store(struct fixture *f, struct store **store_r)
 {
-	struct store_settings set = { .data_dir = f->dir };
+	struct store_settings set = { .data_dir = f->dir,
+				      .exclusive = f->exclusive };
 	const char *error = NULL;
 
 	assert_int_equal(store_open(&set, store_r, &error), 0);
@@ -366,6 +368,7 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
+	f->exclusive = *state != NULL;
 	strcpy(f->dir, "/tmp/quire-test-quota-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	open_store(f, &f->store);
@@ -543,6 +546,53 @@ test_store_usage(void **state)
 	store_user_set_quota(f->user, &big);
 	assert_int_equal(save_size(f->user, f->inbox, 10, &uid), 0);
 	expect_counters_exact(f);
+}
+
+/* With exclusive locking the store remembers that no counters exist and
+   skips their update; they must still be kept once a limit made them,
+   and after the startup check dropped them. */
+static void
+test_store_usage_exclusive(void **state)
+{
+	struct fixture *f = *state;
+	const struct store_quota big = { .storage = GB, .messages = 1000 };
+	const struct store_quota none = { 0 };
+	const char *error;
+	uint32_t uid;
+	unsigned expunged;
+
+	assert_true(f->exclusive);
+	assert_int_equal(save_size(f->user, f->inbox, 100, &uid), 0);
+	assert_int_equal(save_size(f->user, f->inbox, 200, &uid), 0);
+	expect_usage(f->user, 2, 300);
+	store_user_set_quota(f->user, &big);
+	assert_int_equal(save_size(f->user, f->inbox, 300, &uid), 0);
+	expect_usage(f->user, 3, 600);
+	/* no limit now, but the counters exist and follow every change */
+	store_user_set_quota(f->user, &none);
+	struct store_uid_range one = { 1, 1 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &one, 1, &expunged,
+				       &error), 1);
+	assert_int_equal(save_size(f->user, f->inbox, 50, &uid), 0);
+	expect_usage(f->user, 3, 550);
+
+	struct store_check_result cr;
+	store_user_unref(&f->user);
+	assert_int_equal(store_check(f->store, &cr, &error), 0);
+	open_user(f);
+	assert_int_equal(save_size(f->user, f->inbox, 7, &uid), 0);
+	expect_usage(f->user, 4, 557);
+	store_user_set_quota(f->user, &big);
+	assert_int_equal(save_size(f->user, f->inbox, 3, &uid), 0);
+	struct store_uid_range two = { 2, 2 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &two, 1, &expunged,
+				       &error), 1);
+	expect_usage(f->user, 4, 360);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	expect_counters_exact(f);
+	open_store(f, &f->store);
+	open_user(f);
 }
 
 static void
@@ -827,6 +877,8 @@ main(void)
 		cmocka_unit_test(test_allows),
 		cmocka_unit_test_setup_teardown(test_store_usage, setup,
 						teardown),
+		cmocka_unit_test_prestate_setup_teardown(
+			test_store_usage_exclusive, setup, teardown, ""),
 		cmocka_unit_test_setup_teardown(test_store_limits, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_store_group_commit, setup,
