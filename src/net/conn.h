@@ -152,11 +152,14 @@ void conn_printf(struct conn *conn, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Queues len bytes of the file fd from offset, copied as they are (any
    dot-stuffing is the caller's job). fd stays the caller's (it is
-   duplicated). On a plain socket the kernel sends the file directly; over
-   TLS the range is mapped or read as it is sent. For a large file queue
+   duplicated). A range of up to CONN_FILE_INLINE_MAX bytes is read at
+   once into the output buffer; on a plain socket the kernel sends a
+   longer one from the file directly; over TLS it is mapped or read as it
+   is sent. For a large file queue
    it in chunks of about CONN_OUTPUT_HIGH_WATER from `output_drained`.
    Returns 0, or -1 with *error_r if the file could not be used (nothing
    was queued). */
+#define CONN_FILE_INLINE_MAX (16 * 1024)
 int conn_write_file(struct conn *conn, int fd, off_t offset, size_t len,
 		    const char **error_r);
 /* Bytes queued for output and not yet handed to the kernel (for TLS: the

@@ -40,6 +40,9 @@
 #define TEST_FILE_SIZE (5 * 1024 * 1024 + 123)
 /* Chunk the FILE command queues per step. */
 #define FILE_CHUNK (64 * 1024)
+/* The range FILEPART sends: short enough to be read inline. */
+#define FILE_PART_OFF 1000
+#define FILE_PART_LEN 3000
 /* Bytes the BIG command queues at once before closing after flush. */
 #define BIG_SIZE (3 * 1024 * 1024)
 #define BLOB_COPIES 8
@@ -240,6 +243,23 @@ echo_command(struct echo_session *s, const uint8_t *line, size_t len)
 		s->file_off = 0;
 		s->file_left = TEST_FILE_SIZE;
 		echo_fill(s);
+	} else if (IS("FILEPART") || IS("FILEPAST")) {
+		/* a short range (read inline), from inside the file or
+		   running past its end */
+		int fd = open(file_path, O_RDONLY | O_CLOEXEC);
+		off_t off = IS("FILEPART") ? FILE_PART_OFF :
+					     TEST_FILE_SIZE - 10;
+
+		if (fd < 0) {
+			conn_close(s->conn, "cannot open test file");
+			return;
+		}
+		if (conn_write_file(s->conn, fd, off, FILE_PART_LEN,
+				    &error) < 0)
+			conn_close(s->conn, error);
+		else
+			conn_close_after_flush(s->conn, "part sent");
+		close(fd);
 	} else if (IS("BIG")) {
 		char *big = malloc(BIG_SIZE);
 
@@ -924,14 +944,53 @@ run_file_stream(bool use_tls)
 			 (use_tls ? 1 : 0) + TEST_FILE_SIZE);
 }
 
+static bool
+check_part_bytes(const char *buf, size_t len, size_t offset)
+{
+	return check_file_bytes(buf, len, offset + FILE_PART_OFF);
+}
+
+/* A short range goes out whole and right; one past the file's end is an
+   error at once, with nothing sent. */
+static void
+run_file_part(bool use_tls)
+{
+	struct client c;
+
+	assert_true(FILE_PART_LEN <= CONN_FILE_INLINE_MAX);
+	st_reset();
+	client_connect(&c);
+	if (use_tls)
+		client_tls(&c);
+	client_expect(&c, use_tls ? "HELLO echos" : "HELLO echo");
+	client_send_str(&c, "FILEPART\r\n");
+	assert_int_equal(client_drain(&c, check_part_bytes), FILE_PART_LEN);
+	client_close(&c);
+	assert_true(st_wait_closed(1));
+	assert_string_equal(st.reason, "part sent");
+
+	st_reset();
+	client_connect(&c);
+	if (use_tls)
+		client_tls(&c);
+	client_expect(&c, use_tls ? "HELLO echos" : "HELLO echo");
+	client_send_str(&c, "FILEPAST\r\n");
+	assert_int_equal(client_drain(&c, NULL), 0);
+	client_close(&c);
+	assert_true(st_wait_closed(1));
+	assert_non_null(strstr(st.reason, "file ends"));
+}
+
 static void
 test_write_file(void **state)
 {
 	server_start("127.0.0.1:0", false, false);
 	run_file_stream(false);
+	run_file_part(false);
 	server_stop();
 	server_start("127.0.0.1:0", true, true);
 	run_file_stream(true);
+	run_file_part(true);
 	server_stop();
 }
 
