@@ -181,6 +181,7 @@ struct store_user {
 	bool committing;
 	unsigned long commit_batches; /* for tests */
 	unsigned long view_reads; /* views' change reads, for tests */
+	unsigned long modseq_reads; /* HIGHESTMODSEQ queries, for tests */
 	struct store_watch *watches;
 	struct store_view_shared *views; /* store-view.c */
 	/* Ghosts (store-view.c), oldest first, under lock; ghost_dir is

@@ -500,6 +500,12 @@ struct sq_user {
 	   rolled back leaves them absent: none deletes them and then
 	   updates them. */
 	bool usage_absent;
+	/* The last HIGHESTMODSEQ read (sq_mailbox_modseq) and the
+	   connection's change count then: with exclusive locking only
+	   this connection writes, so while the count stands the value
+	   does too. */
+	uint64_t probe_mailbox, probe_modseq;
+	int64_t probe_changes;
 };
 
 struct sq_save {
@@ -1927,17 +1933,32 @@ sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
 		  uint64_t *modseq_r, const char **error_r)
 {
 	struct sq_user *su = SQ(user);
+	int64_t changes = sqlite3_total_changes64(su->db);
+
+	/* Every change to a mailbox row is an UPDATE or DELETE, which the
+	   count includes (rolled back ones too: that only costs a read). */
+	if (su->exclusive && su->probe_mailbox == mailbox_id &&
+	    su->probe_changes == changes) {
+		*modseq_r = su->probe_modseq;
+		return 1;
+	}
+
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MB_MODSEQ);
 
 	if (stmt == NULL)
 		return -1;
+	user->modseq_reads++;
 	bind_u64(stmt, 1, mailbox_id);
 	int rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*modseq_r = col_u64(stmt, 0);
 	sqlite3_reset(stmt);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
+		su->probe_mailbox = mailbox_id;
+		su->probe_modseq = *modseq_r;
+		su->probe_changes = changes;
 		return 1;
+	}
 	return rc == SQLITE_DONE ? 0 :
 				   sq_fail(su, error_r, "modseq query failed");
 }

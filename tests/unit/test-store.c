@@ -1670,6 +1670,80 @@ test_exclusive_locking(void **state)
 static void flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
 		     enum store_flags_op op, uint8_t flags);
 
+/* Syncs v, expecting no change. */
+static void
+sync_quiet(struct store_view *v)
+{
+	struct store_view_changes ch;
+	const char *error;
+
+	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count + ch.expunged_count, 0);
+	store_view_changes_free(&ch);
+}
+
+/* A view's sync asks the database for the mailbox's HIGHESTMODSEQ
+   only when something may have changed it: with exclusive locking,
+   when this store wrote since the last answer; with shared locking
+   (another process may write), every time. */
+static void
+test_view_probe_exclusive(void **state)
+{
+	struct fixture *f = *state;
+	struct store_settings set = { .data_dir = f->dir, .exclusive = true };
+	struct store *xs;
+	struct store_user *bob;
+	struct store_mailbox_info info;
+	struct store_view *v;
+	struct store_view_entry e;
+	const char *error = NULL;
+	uint64_t other;
+
+	assert_int_equal(store_open(&set, &xs, &error), 0);
+	assert_int_equal(store_user_get(xs, "bob", &bob, &error), 0);
+	assert_int_equal(store_mailbox_lookup(bob, "INBOX", &info, &error), 1);
+	save_msg(bob, info.id, "a\r\n");
+	assert_int_equal(store_view_open(bob, info.id, &v, &error), 1);
+	sync_quiet(v);
+	unsigned long reads = bob->modseq_reads;
+	sync_quiet(v);
+	sync_quiet(v);
+	assert_int_equal(bob->modseq_reads, reads);
+
+	flag_uid(bob, info.id, 1, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED);
+	struct store_view_changes ch;
+	assert_int_equal(store_view_sync(v, true, &ch, &error), 1);
+	assert_int_equal(ch.changed_count, 1);
+	store_view_changes_free(&ch);
+	assert_true(store_view_get(v, 1, &e));
+	assert_int_equal(e.flags, STORE_FLAG_FLAGGED);
+	assert_int_equal(bob->modseq_reads, reads + 1);
+	sync_quiet(v);
+	assert_int_equal(bob->modseq_reads, reads + 1);
+	/* a write elsewhere: read again, nothing to report */
+	assert_int_equal(store_mailbox_create(bob, "Other", 0, &other,
+					      &error), 1);
+	save_msg(bob, other, "b\r\n");
+	unsigned long view_reads = bob->view_reads;
+	sync_quiet(v);
+	assert_int_equal(bob->modseq_reads, reads + 2);
+	assert_int_equal(bob->view_reads, view_reads);
+	store_view_close(&v);
+	store_mailbox_info_free(&info);
+	store_user_unref(&bob);
+	store_close(&xs);
+
+	/* shared locking: every sync asks */
+	save_msg(f->user, f->inbox, "a\r\n");
+	assert_int_equal(store_view_open(f->user, f->inbox, &v, &error), 1);
+	sync_quiet(v);
+	reads = f->user->modseq_reads;
+	sync_quiet(v);
+	sync_quiet(v);
+	assert_int_equal(f->user->modseq_reads, reads + 2);
+	store_view_close(&v);
+}
+
 /* This process's own changes (a STORE, an APPEND, an EXPUNGE) reach
    its views without a read of the store, numbered and reported as a
    read would have. */
@@ -3660,6 +3734,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive_locking, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_view_probe_exclusive,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_ring, setup,
 						teardown),
