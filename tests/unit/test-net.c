@@ -950,34 +950,39 @@ check_part_bytes(const char *buf, size_t len, size_t offset)
 	return check_file_bytes(buf, len, offset + FILE_PART_OFF);
 }
 
+/* Sends cmd on a new connection and drains the reply to EOF (checked
+   by check, if not NULL); returns the byte count once the server side
+   closed, with st.reason set. */
+static size_t
+run_file_cmd(bool use_tls, const char *cmd,
+	     bool (*check)(const char *, size_t, size_t))
+{
+	struct client c;
+	size_t total;
+
+	st_reset();
+	client_connect(&c);
+	if (use_tls)
+		client_tls(&c);
+	client_expect(&c, use_tls ? "HELLO echos" : "HELLO echo");
+	client_send_str(&c, cmd);
+	total = client_drain(&c, check);
+	client_close(&c);
+	assert_true(st_wait_closed(1));
+	return total;
+}
+
 /* A short range goes out whole and right; one past the file's end is an
    error at once, with nothing sent. */
 static void
 run_file_part(bool use_tls)
 {
-	struct client c;
-
 	assert_true(FILE_PART_LEN <= CONN_FILE_INLINE_MAX);
-	st_reset();
-	client_connect(&c);
-	if (use_tls)
-		client_tls(&c);
-	client_expect(&c, use_tls ? "HELLO echos" : "HELLO echo");
-	client_send_str(&c, "FILEPART\r\n");
-	assert_int_equal(client_drain(&c, check_part_bytes), FILE_PART_LEN);
-	client_close(&c);
-	assert_true(st_wait_closed(1));
+	assert_int_equal(run_file_cmd(use_tls, "FILEPART\r\n",
+				      check_part_bytes),
+			 FILE_PART_LEN);
 	assert_string_equal(st.reason, "part sent");
-
-	st_reset();
-	client_connect(&c);
-	if (use_tls)
-		client_tls(&c);
-	client_expect(&c, use_tls ? "HELLO echos" : "HELLO echo");
-	client_send_str(&c, "FILEPAST\r\n");
-	assert_int_equal(client_drain(&c, NULL), 0);
-	client_close(&c);
-	assert_true(st_wait_closed(1));
+	assert_int_equal(run_file_cmd(use_tls, "FILEPAST\r\n", NULL), 0);
 	assert_non_null(strstr(st.reason, "file ends"));
 }
 
