@@ -19,6 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Idle timeout of a control connection, lifted while a REINDEX runs. */
+#define CONTROL_IDLE_SECS 300
+
 struct control_service {
 	struct control_settings set;
 	char *spool_dir;
@@ -230,7 +233,7 @@ control_reindex_done(void *context)
 			control_reply(session, "OK %u", job->count);
 		else
 			control_reply(session, "TEMPFAIL %s", job->error);
-		conn_set_idle_timeout(session->conn, 300);
+		conn_set_idle_timeout(session->conn, CONTROL_IDLE_SECS);
 		conn_input_kick(session->conn);
 	}
 	free(job->error);
@@ -400,5 +403,5 @@ control_service_new_connection(struct conn *conn, void *context)
 	session->log.proto = "control";
 	session->log.session = conn_get_id(conn);
 	conn_set_callbacks(conn, &callbacks, session);
-	conn_set_idle_timeout(conn, 300);
+	conn_set_idle_timeout(conn, CONTROL_IDLE_SECS);
 }

@@ -155,8 +155,8 @@ void conn_printf(struct conn *conn, const char *fmt, ...)
    duplicated). A range of up to CONN_FILE_INLINE_MAX bytes is read at
    once into the output buffer; on a plain socket the kernel sends a
    longer one from the file directly; over TLS it is mapped or read as it
-   is sent. For a large file queue
-   it in chunks of about CONN_OUTPUT_HIGH_WATER from `output_drained`.
+   is sent. For a large file queue it in chunks of about
+   CONN_OUTPUT_HIGH_WATER from `output_drained`.
    Returns 0, or -1 with *error_r if the file could not be used (nothing
    was queued). */
 #define CONN_FILE_INLINE_MAX (16 * 1024)
