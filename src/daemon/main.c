@@ -545,6 +545,8 @@ daemon_run(struct daemon *d, bool demo)
 	struct store_settings sset = {
 		.data_dir = d->cfg.data_dir,
 		.exclusive = d->cfg.store_exclusive,
+		/* the loop below runs the journal's passes */
+		.journal = true,
 	};
 	if (store_open(&sset, &d->store, &error) < 0) {
 		log_error(&daemon_log, "store %s: %s", d->cfg.data_dir, error);
@@ -664,7 +666,8 @@ daemon_run(struct daemon *d, bool demo)
 	time_t next_sweep = time(NULL);
 	bool fts_more = false;
 	for (;;) {
-		/* Every second: the queued unlinks, then the indexer's
+		/* Every second: the message journal's pass (store.h),
+		   the queued unlinks, then the indexer's
 		   turn (fts_work); usually looks at empty lists. While the
 		   indexer has work due, the next turn follows at once
 		   (this thread is niced: sessions come first anyway). */
@@ -686,6 +689,7 @@ daemon_run(struct daemon *d, bool demo)
 			expire_sweep(d);
 			next_sweep = time(NULL) + EXPIRE_SWEEP_SECS;
 		}
+		(void)store_journal_run(d->store);
 		(void)store_unlinks_run(d->store);
 		store_idle_trim(d->store, STORE_IDLE_TRIM_SECS);
 		fts_more = fts_work(d);

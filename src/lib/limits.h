@@ -348,6 +348,12 @@
    main thread with the unlinks. */
 #define STORE_SPARE_INLINE 8
 
+/* Message journal (store.h): messages up to this size are written into
+   their commit and their files synced later, all at once. Larger ones
+   are synced before their commit: their data is most of the work
+   anyway, and the database's log would take it twice. */
+#define STORE_JOURNAL_MAX (64 * 1024)
+
 /* A user's message files spread over as many of the 256 blobs/<xx>
    directories as keep about this many files in each (store-sqlite.c
    blob_dir_count): a new user's all go to blobs/00. */

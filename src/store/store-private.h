@@ -39,6 +39,7 @@ struct store {
 	void *clock_context;
 	unsigned busy_timeout_msecs;
 	bool exclusive; /* store_settings.exclusive */
+	bool journal;	/* store_settings.journal */
 	unsigned expunge_log_max; /* STORE_EXPUNGE_LOG_MAX; tests lower it */
 	/* Shared views kept after their last cursor closed (store-view.c):
 	   entries held by them over all users, and the limits (tests lower
@@ -324,6 +325,13 @@ struct store_backend {
 			      const char **error_r);
 	/* Makes the file durable; called unlocked before save_commit. */
 	int (*save_finish)(struct store_save *save, const char **error_r);
+	/* Message journal (store.h): whether the user has messages whose
+	   files are not known durable (read without its lock: a miss
+	   waits for the next pass), and the pass over several users:
+	   makes their files durable and drops their journal rows. */
+	bool (*journal_pending)(struct store_user *user);
+	unsigned long (*journal_sync)(struct store_user *const *users,
+				      unsigned count);
 	/* Commits several saves of one user in one transaction (group
 	   commit): sets each save's commit_ret (0 or -1), commit_uid and
 	   commit_error. A failing save does not fail the others unless the

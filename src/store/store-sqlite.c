@@ -91,6 +91,9 @@ enum sq_stmt_id {
 	S_BLOB_GET,
 	S_BLOB_ALL,
 	S_BLOB_DELETE,
+	S_JOURNAL_PUT,
+	S_JOURNAL_DROP,
+	S_JOURNAL_ALL,
 	S_FTS_DELETE,
 	S_FTS_INSERT,
 	S_FTS_STATE,
@@ -230,6 +233,10 @@ static const char *const sq_sql[S_COUNT] = {
 	[S_BLOB_GET] = "SELECT size FROM blobs WHERE id = ?",
 	[S_BLOB_ALL] = "SELECT id FROM blobs",
 	[S_BLOB_DELETE] = "DELETE FROM blobs WHERE id = ?",
+	[S_JOURNAL_PUT] = "INSERT OR REPLACE INTO blob_journal (id, data) "
+			  "VALUES (?, ?)",
+	[S_JOURNAL_DROP] = "DELETE FROM blob_journal WHERE id = ?",
+	[S_JOURNAL_ALL] = "SELECT id, data FROM blob_journal",
 	[S_FTS_DELETE] = "DELETE FROM fts WHERE rowid = ?",
 	[S_FTS_INSERT] = "INSERT INTO fts (rowid, root, addr, other, body) "
 			 "VALUES (?, ?, ?, ?, ?)",
@@ -457,6 +464,18 @@ static const char sq_upgrade_6_7[] =
 	" BEGIN INSERT OR IGNORE INTO fts_garbage (id) VALUES (old.id); END;"
 	"PRAGMA user_version = 7;";
 
+/* Version 7 -> 8: the message journal (store.h). A row holds the whole
+   file of a message saved since the last journal pass, while that file
+   may not be durable yet; the trigger drops it with its blob on every
+   path that deletes blobs. IF NOT EXISTS: as for version 5. */
+static const char sq_upgrade_7_8[] =
+	"CREATE TABLE IF NOT EXISTS blob_journal ("
+	" id INTEGER PRIMARY KEY,"
+	" data BLOB NOT NULL);"
+	"CREATE TRIGGER IF NOT EXISTS blobs_journal_delete AFTER DELETE ON"
+	" blobs BEGIN DELETE FROM blob_journal WHERE id = old.id; END;"
+	"PRAGMA user_version = 8;";
+
 /* The upgrade from version N to N + 1 is sq_upgrades[N]. A new database
    is made at version 3 by sq_schema and then taken through every later
    step, so a fresh store and an upgraded one always have the same tables.
@@ -468,6 +487,7 @@ static const char *const sq_upgrades[] = {
 	[4] = sq_upgrade_4_5,
 	[5] = sq_upgrade_5_6,
 	[6] = sq_upgrade_6_7,
+	[7] = sq_upgrade_7_8,
 };
 #define SQ_SCHEMA_BASE 3
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_upgrades) / sizeof(sq_upgrades[0])))
@@ -506,6 +526,12 @@ struct sq_user {
 	   does too. */
 	uint64_t probe_mailbox, probe_modseq;
 	int64_t probe_changes;
+	/* Message journal (store.h): blobs committed with a journal row
+	   whose files are not known durable, oldest first, under the
+	   user's lock; journal_count is also read without it. */
+	uint64_t *journal_ids;
+	unsigned journal_count, journal_alloc;
+	unsigned journal_mark; /* how many the running pass covers */
 };
 
 struct sq_save {
@@ -519,6 +545,12 @@ struct sq_save {
 	bool spare;
 	uint64_t written;
 	uint64_t writeback; /* bytes whose writeback was started */
+	/* Message journal: the whole message while it fits in
+	   STORE_JOURNAL_MAX (journal false once it does not, or with the
+	   journal off). */
+	bool journal;
+	unsigned char *jdata;
+	size_t jlen, jalloc;
 };
 
 /* A large message's pages are sent to the disk in runs of this many
@@ -1175,6 +1207,9 @@ sq_global_init(void)
 	sq_vfs_name = store_vfs_register();
 }
 
+static int sq_journal_recover(struct store_user *user, const char **error_r);
+static void sq_journal_close(struct store_user *user);
+
 static int
 sq_open_db(struct store_user *user, const char **error_r)
 {
@@ -1276,7 +1311,8 @@ sq_open_db(struct store_user *user, const char **error_r)
 				      &id, error_r) < 0)
 			goto rollback;
 	}
-	if (sq_commit(su, error_r) < 0)
+	if (sq_journal_recover(user, error_r) < 0 ||
+	    sq_commit(su, error_r) < 0)
 		goto rollback;
 	if (created) {
 		/* SQLite syncs the directory for its WAL, not for the new
@@ -1305,6 +1341,8 @@ sq_user_close(struct store_user *user)
 {
 	struct sq_user *su = SQ(user);
 
+	if (su->db != NULL)
+		sq_journal_close(user);
 	if (su->db != NULL && su->recent_dirty) {
 		/* The claims no write carried yet: lazily, like them. */
 		const char *error;
@@ -1318,6 +1356,7 @@ sq_user_close(struct store_user *user)
 		sq_set_lazy(su, false);
 	}
 	free(su->recent);
+	free(su->journal_ids);
 	for (unsigned i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(su->stmts[i]);
 	if (su->db != NULL && sqlite3_close(su->db) != SQLITE_OK) {
@@ -2280,6 +2319,7 @@ sq_save_begin(struct store_save *save, const char **error_r)
 	store_mailbox_info_free(&info);
 
 	struct sq_save *ss = store_malloc0(sizeof(*ss));
+	ss->journal = user->store->journal;
 	/* A spare is written where it is and renamed into blobs/ from
 	   there: one rename, not two. */
 	ss->fd = store_spare_take(user->store, ss->tmp_name, &ss->dir_fd);
@@ -2323,6 +2363,28 @@ sq_save_write(struct store_save *save, const void *data, size_t size,
 	struct sq_save *ss = save->backend_data;
 	const unsigned char *p = data;
 
+	if (ss->journal) {
+		if (ss->jlen + size > STORE_JOURNAL_MAX) {
+			/* too big for the journal: synced before commit */
+			free(ss->jdata);
+			ss->jdata = NULL;
+			ss->jlen = ss->jalloc = 0;
+			ss->journal = false;
+		} else if (size > 0) {
+			if (ss->jlen + size > ss->jalloc) {
+				size_t want = ss->jalloc == 0 ? 8192 :
+								ss->jalloc * 2;
+				while (want < ss->jlen + size)
+					want *= 2;
+				if (want > STORE_JOURNAL_MAX)
+					want = STORE_JOURNAL_MAX;
+				ss->jdata = store_realloc(ss->jdata, want);
+				ss->jalloc = want;
+			}
+			memcpy(ss->jdata + ss->jlen, data, size);
+			ss->jlen += size;
+		}
+	}
 	while (size > 0) {
 		ssize_t n = save->user->store->io.write(ss->fd, p, size);
 		if (n < 0 && errno == EINTR)
@@ -2388,7 +2450,8 @@ sq_save_finish(struct store_save *save, const char **error_r)
 
 	if (sq_save_cut(ss, error_r) < 0)
 		return -1;
-	if (save->user->store->io.fsync(ss->fd) < 0) {
+	/* A journalled message is made durable by its commit. */
+	if (!ss->journal && save->user->store->io.fsync(ss->fd) < 0) {
 		return store_error(error_r, "fsync() of temp file failed: %s",
 				   strerror(errno));
 	}
@@ -2492,6 +2555,9 @@ sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 					   strerror(errno));
 	}
 	ss->tmp_name[0] = '\0';
+	*blob_id_r = id;
+	if (ss->journal)
+		return 0; /* its commit holds it, and the pass syncs it */
 
 	int dfd = openat(su->blobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || save->user->store->io.fsync(dfd) < 0) {
@@ -2503,7 +2569,6 @@ sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 				   dir, strerror(err));
 	}
 	close(dfd);
-	*blob_id_r = id;
 	return 0;
 }
 
@@ -2631,6 +2696,276 @@ sq_thread_get(struct store_user *user, uint64_t blob_id,
 	return rc == SQLITE_ROW && *thread_id_r != 0 ? 1 : 0;
 }
 
+/* ---- message journal (store.h) ------------------------------------------ */
+
+/* A committed blob whose file waits for the next pass; the user's lock
+   is held. */
+static void
+sq_journal_add(struct sq_user *su, uint64_t blob_id)
+{
+	store_array_grow((void **)&su->journal_ids, sizeof(uint64_t),
+			 &su->journal_alloc, su->journal_count);
+	su->journal_ids[su->journal_count] = blob_id;
+	__atomic_store_n(&su->journal_count, su->journal_count + 1,
+			 __ATOMIC_RELAXED);
+}
+
+static bool
+sq_journal_pending(struct store_user *user)
+{
+	return __atomic_load_n(&SQ(user)->journal_count, __ATOMIC_RELAXED) >
+	       0;
+}
+
+/* Drops the rows of the first su->journal_mark blobs of the list, whose
+   files are durable now, in a commit without a sync: a row that a power
+   cut brings back is rewritten with the same bytes. The user's lock is
+   held. Returns how many. */
+static unsigned
+sq_journal_drop(struct store_user *user)
+{
+	struct sq_user *su = SQ(user);
+	unsigned mark = su->journal_mark;
+	const char *error = NULL;
+	bool ok;
+
+	if (mark == 0)
+		return 0;
+	sq_set_lazy(su, true);
+	ok = sq_begin(su, &error) == 0;
+	for (unsigned i = 0; ok && i < mark; i++) {
+		sqlite3_stmt *stmt = sq_stmt(su, &error, S_JOURNAL_DROP);
+
+		ok = stmt != NULL;
+		if (ok) {
+			bind_u64(stmt, 1, su->journal_ids[i]);
+			ok = sq_done(su, stmt, &error) == 0;
+		}
+	}
+	if (ok)
+		ok = sq_commit(su, &error) == 0;
+	if (!ok)
+		sq_rollback(su);
+	sq_set_lazy(su, false);
+	/* The files are durable either way: rows left behind only cost a
+	   rewrite of the same bytes at the next open. */
+	if (!ok) {
+		log_warn(&sq_log_ctx, "%s: dropping journal rows failed: %s",
+			 su->dir_path, error != NULL ? error : "?");
+	}
+	memmove(su->journal_ids, su->journal_ids + mark,
+		(su->journal_count - mark) * sizeof(uint64_t));
+	__atomic_store_n(&su->journal_count, su->journal_count - mark,
+			 __ATOMIC_RELAXED);
+	su->journal_mark = 0;
+	return mark;
+}
+
+/* Makes durable every file written on the filesystem of fd: syncfs()
+   writes them all back, with their inodes and directories, and the
+   fsync() after it flushes the disk's cache once more, so that nothing
+   it wrote is left only there. */
+static int
+sq_journal_syncfs(struct store *store, int fd, const char **error_r)
+{
+	if (syncfs(fd) < 0 || store->io.fsync(fd) < 0)
+		return store_error(error_r, "syncing the message files "
+				   "failed: %s", strerror(errno));
+	return 0;
+}
+
+/* After a failed sync (a write-back error is reported once, and the
+   next sync would not see it again): every file the journal holds is
+   written again and synced one by one, and the rows go only if all of
+   that succeeds. The user's lock is held. Returns how many. */
+static unsigned
+sq_journal_rewrite(struct store_user *user)
+{
+	struct sq_user *su = SQ(user);
+	unsigned count = su->journal_count;
+	const char *error = NULL;
+
+	su->journal_mark = 0;
+	if (sq_begin(su, &error) < 0 ||
+	    sq_journal_recover(user, &error) < 0 ||
+	    sq_commit(su, &error) < 0) {
+		sq_rollback(su);
+		log_error(&sq_log_ctx, "%s: rewriting the journal's files "
+			  "failed: %s; its rows stay", su->dir_path, error);
+		return 0;
+	}
+	__atomic_store_n(&su->journal_count, 0, __ATOMIC_RELAXED);
+	return count;
+}
+
+static unsigned long
+sq_journal_sync(struct store_user *const *users, unsigned count)
+{
+	dev_t *devs = store_malloc0(sizeof(dev_t) * count);
+	unsigned dev_count = 0;
+	unsigned long done = 0;
+	const char *error;
+	bool ok = true;
+
+	/* The blobs each pass covers: those committed before its sync
+	   starts, so their files were written before it too. */
+	for (unsigned i = 0; i < count; i++) {
+		struct sq_user *su = SQ(users[i]);
+
+		store_user_lock(users[i]);
+		su->journal_mark = su->journal_count;
+		store_user_unlock(users[i]);
+	}
+	/* One sync per filesystem, whatever the number of users on it. */
+	for (unsigned i = 0; i < count && ok; i++) {
+		struct sq_user *su = SQ(users[i]);
+		struct stat st;
+		unsigned k;
+
+		if (fstat(su->blobs_fd, &st) < 0) {
+			store_error(&error, "fstat(%s/blobs) failed: %s",
+				    su->dir_path, strerror(errno));
+			ok = false;
+			break;
+		}
+		for (k = 0; k < dev_count && devs[k] != st.st_dev; k++)
+			;
+		if (k < dev_count)
+			continue;
+		devs[dev_count++] = st.st_dev;
+		ok = sq_journal_syncfs(users[i]->store, su->blobs_fd,
+				       &error) == 0;
+	}
+	free(devs);
+	if (!ok)
+		log_error(&sq_log_ctx, "message journal: %s", error);
+	for (unsigned i = 0; i < count; i++) {
+		store_user_lock(users[i]);
+		if (ok)
+			done += sq_journal_drop(users[i]);
+		else
+			done += sq_journal_rewrite(users[i]);
+		store_user_unlock(users[i]);
+	}
+	return done;
+}
+
+/* At close: the user's own files, the same way. */
+static void
+sq_journal_close(struct store_user *user)
+{
+	struct sq_user *su = SQ(user);
+	const char *error;
+
+	if (su->journal_count == 0)
+		return;
+	if (sq_journal_syncfs(user->store, su->blobs_fd, &error) < 0) {
+		log_error(&sq_log_ctx, "%s: %s", su->dir_path, error);
+		(void)sq_journal_rewrite(user);
+		return;
+	}
+	su->journal_mark = su->journal_count;
+	(void)sq_journal_drop(user);
+}
+
+/* Writes one journalled message's file again: into tmp/, synced, then
+   renamed over whatever blobs/ has under its name (a reader holding the
+   old file keeps it), and its directory synced. */
+static int
+sq_journal_restore(struct store_user *user, uint64_t blob_id,
+		   const void *data, size_t size, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	char tmp[64], dir[3], file[20];
+	const unsigned char *p = data;
+	int fd, dfd;
+
+	blob_name(blob_id, dir, file);
+	/* named as a save's temp file (store_check() removes it if this
+	   process dies here) */
+	snprintf(tmp, sizeof(tmp), "%ld.j%016llx", (long)getpid(),
+		 (unsigned long long)blob_id);
+	fd = openat(su->tmp_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
+	if (fd < 0)
+		return store_error(error_r, "creating %s/tmp/%s failed: %s",
+				   su->dir_path, tmp, strerror(errno));
+	while (size > 0) {
+		ssize_t n = user->store->io.write(fd, p, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		p += n;
+		size -= (size_t)n;
+	}
+	if (user->store->io.fsync(fd) < 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	if (blobs_subdir_make(user, dir, error_r) < 0) {
+		(void)unlinkat(su->tmp_fd, tmp, 0);
+		return -1;
+	}
+	if (renameat(su->tmp_fd, tmp, su->blobs_fd, file) < 0)
+		goto fail;
+	dfd = openat(su->blobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || user->store->io.fsync(dfd) < 0) {
+		if (dfd >= 0)
+			close(dfd);
+		return store_error(error_r, "fsync() of blobs/%s failed: %s",
+				   dir, strerror(errno));
+	}
+	close(dfd);
+	return 0;
+fail:;
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	(void)unlinkat(su->tmp_fd, tmp, 0);
+	return store_error(error_r, "rewriting blobs/%s from the journal "
+			   "failed: %s", file, strerror(err));
+}
+
+/* Rewrites every file the journal holds and drops its rows (inside the
+   open's write transaction, before anything reads them). */
+static int
+sq_journal_recover(struct store_user *user, const char **error_r)
+{
+	struct sq_user *su = SQ(user);
+	sqlite3_stmt *stmt;
+	unsigned restored = 0;
+	int rc;
+
+	if ((stmt = sq_stmt(su, error_r, S_JOURNAL_ALL)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		uint64_t id = (uint64_t)sqlite3_column_int64(stmt, 0);
+		const void *data = sqlite3_column_blob(stmt, 1);
+		size_t size = (size_t)sqlite3_column_bytes(stmt, 1);
+
+		if (sq_journal_restore(user, id, data != NULL ? data : "", size,
+				       error_r) < 0) {
+			sqlite3_reset(stmt);
+			return -1;
+		}
+		restored++;
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sq_fail(su, error_r, "reading the message journal "
+			       "failed");
+	if (restored == 0)
+		return 0;
+	if (sqlite3_exec(su->db, "DELETE FROM blob_journal", NULL, NULL,
+			 NULL) != SQLITE_OK)
+		return sq_fail(su, error_r, "clearing the message journal "
+			       "failed");
+	log_info(&sq_log_ctx, "%s: rewrote %u message files from the "
+		 "journal", su->dir_path, restored);
+	return 0;
+}
+
 /* One save inside the batch transaction, under savepoint "save": places
    the file and adds the rows. On failure the blob is already unlinked. */
 static int
@@ -2676,6 +3011,17 @@ sq_save_one(struct store_save *save, struct store_message *msg_r,
 	}
 	if (sq_done(su, stmt, error_r) < 0)
 		goto fail;
+	struct sq_save *ss = save->backend_data;
+	if (ss->journal) {
+		if ((stmt = sq_stmt(su, error_r, S_JOURNAL_PUT)) == NULL)
+			goto fail;
+		bind_u64(stmt, 1, blob_id);
+		sqlite3_bind_blob64(stmt, 2,
+				    ss->jlen > 0 ? (const void *)ss->jdata : "",
+				    ss->jlen, SQLITE_STATIC);
+		if (sq_done(su, stmt, error_r) < 0)
+			goto fail;
+	}
 	if (save->have_fts &&
 	    sq_fts_write(su, blob_id, &save->fts, error_r) < 0)
 		goto fail;
@@ -2828,6 +3174,9 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 	}
 	for (unsigned i = 0; i < count; i++) {
 		if (saves[i]->commit_ret == 0) {
+			struct sq_save *ss = saves[i]->backend_data;
+			if (ss->journal)
+				sq_journal_add(su, msgs[i].blob_id);
 			saves[i]->commit_uid = msgs[i].uid;
 			store_view_apply(user, saves[i]->mailbox_id,
 					 befores[i], msgs[i].modseq, &msgs[i],
@@ -2852,6 +3201,7 @@ sq_save_abort(struct store_save *save)
 		close(ss->fd);
 	if (ss->tmp_name[0] != '\0')
 		(void)unlinkat(ss->dir_fd, ss->tmp_name, 0);
+	free(ss->jdata);
 	free(ss);
 	save->backend_data = NULL;
 }
@@ -4231,6 +4581,8 @@ const struct store_backend store_backend_sqlite = {
 	.save_finish = sq_save_finish,
 	.save_commit_batch = sq_save_commit_batch,
 	.save_abort = sq_save_abort,
+	.journal_pending = sq_journal_pending,
+	.journal_sync = sq_journal_sync,
 	.flags_update = sq_flags_update,
 	.pop3_mark_retrieved = sq_pop3_mark_retrieved,
 	.expunge = sq_expunge,

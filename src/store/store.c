@@ -314,6 +314,7 @@ store_open(const struct store_settings *settings, struct store **store_r,
 					    settings->busy_timeout_msecs :
 					    5000;
 	store->exclusive = settings->exclusive;
+	store->journal = settings->journal;
 	store->idle_max = settings->idle_users != 0 ? settings->idle_users :
 						       64;
 	store->expunge_log_max = STORE_EXPUNGE_LOG_MAX;
@@ -874,6 +875,39 @@ store_user_unref(struct store_user **_user)
 	pthread_mutex_unlock(&store->registry_lock);
 	if (victim != NULL)
 		store_user_free(victim);
+}
+
+unsigned long
+store_journal_run(struct store *store)
+{
+	struct store_user **users = NULL;
+	unsigned count = 0, alloc = 0;
+
+	/* Referenced as store_user_get() would, so that none is closed
+	   (or deleted) during the pass; an idle user returns to the idle
+	   list with the unref. */
+	pthread_mutex_lock(&store->registry_lock);
+	for (unsigned i = 0; i < STORE_REGISTRY_BUCKETS; i++) {
+		for (struct store_user *u = store->buckets[i]; u != NULL;
+		     u = u->bucket_next) {
+			if (!store->backend->journal_pending(u))
+				continue;
+			if (u->idle)
+				idle_remove(store, u);
+			u->refcount++;
+			store_array_grow((void **)&users, sizeof(*users),
+					 &alloc, count);
+			users[count++] = u;
+		}
+	}
+	pthread_mutex_unlock(&store->registry_lock);
+	if (count == 0)
+		return 0;
+	unsigned long done = store->backend->journal_sync(users, count);
+	for (unsigned i = 0; i < count; i++)
+		store_user_unref(&users[i]);
+	free(users);
+	return done;
 }
 
 void

@@ -110,6 +110,10 @@ struct store_settings {
 	   the store while it runs (the admin command reaches it over the
 	   control socket). */
 	bool exclusive;
+	/* Journals small messages (up to STORE_JOURNAL_MAX bytes) instead
+	   of syncing their files: see "message journal" below. For the
+	   daemon, whose main thread runs store_journal_run(). */
+	bool journal;
 };
 
 /* ---- the store and its user registry ---------------------------------- */
@@ -943,6 +947,25 @@ int store_fts_unindexed(struct store_user *user, uint64_t mailbox_id,
 void store_unlinks_defer(struct store *store);
 /* Unlinks every queued file; returns how many. */
 unsigned long store_unlinks_run(struct store *store);
+
+/* Message journal (store_settings.journal). A save normally makes its
+   file durable before its row commits: an fsync of the file and one of
+   its directory after the rename into blobs/, each a flush of the
+   disk's cache, on top of the commit's own. With the journal on, a
+   message of up to STORE_JOURNAL_MAX bytes is instead written in full
+   into the commit (one row of its own), so that one sync of the
+   database's log makes it durable: its file is written and renamed as
+   before but not synced. store_journal_run() later makes the files of
+   every such message durable at once (one syncfs() and one fsync() per
+   filesystem, whatever their number) and then drops their rows in a
+   commit that needs no sync of its own (a row a power cut brings back
+   only means rewriting a file). A user's files are made durable the
+   same way when it is closed. Opening a user whose journal has rows
+   (the process stopped before they were dropped) rewrites each
+   message's file from its row, through tmp/ and a rename, before
+   anything reads it. A message removed before the pass takes its row
+   with it. Thread-safe; returns how many messages it made durable. */
+unsigned long store_journal_run(struct store *store);
 
 /* Background indexing. A message is saved without its row (indexing is
    CPU work that would hold up delivery); it is then "pending" (no row:

@@ -482,7 +482,7 @@ test_fresh_schema(void **state)
 
 	assert_int_equal(set1(f, f->inbox, "/private/x", "1", NULL), 1);
 	close_all(f);
-	assert_int_equal(db_version(f), 7);
+	assert_int_equal(db_version(f), 8);
 	open_all(f);
 	static const char *const want[] = { "/private/x=1" };
 	expect_get(f, f->inbox, "/private/x", 0, want, 1);
@@ -520,7 +520,7 @@ test_upgrade_from_3(void **state)
 	static const char *const want[] = { "/shared/comment=after" };
 	expect_get(f, box, "/shared/comment", 0, want, 1);
 	close_all(f);
-	assert_int_equal(db_version(f), 7);
+	assert_int_equal(db_version(f), 8);
 	/* Reopening an upgraded store changes nothing. */
 	open_all(f);
 	expect_get(f, box, "/shared/comment", 0, want, 1);

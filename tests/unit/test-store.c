@@ -1667,6 +1667,169 @@ test_exclusive_locking(void **state)
 	store_close(&other);
 }
 
+/* The store's own fsyncs, counted, and the next journal_fail of them
+   failing (message journal test). */
+static int journal_fsyncs, journal_fail;
+
+static int
+counting_fsync(int fd)
+{
+	journal_fsyncs++;
+	if (journal_fail > 0) {
+		journal_fail--;
+		errno = EIO;
+		return -1;
+	}
+	return fsync(fd);
+}
+
+/* Rows of alice's message journal (those holding text alone if not
+   NULL), read beside the store, which runs with shared locking here. */
+static int
+journal_rows(struct fixture *f, const char *text)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	int rows = 0;
+
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
+		 store_name_hash("alice") & 0xff);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM blob_journal"
+					    " ORDER BY id", -1, &stmt, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		if (text == NULL ||
+		    ((size_t)sqlite3_column_bytes(stmt, 0) == strlen(text) &&
+		     memcmp(sqlite3_column_blob(stmt, 0), text,
+			    strlen(text)) == 0))
+			rows++;
+	}
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return rows;
+}
+
+static void
+test_message_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct store_settings set = {
+		.data_dir = f->dir,
+		.clock = test_clock,
+		.clock_context = f,
+		.journal = true,
+	};
+	const struct store_io io = { NULL, counting_fsync };
+	const char *error = NULL;
+
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(store_open(&set, &f->store, &error), 0);
+	store_set_io(f->store, &io);
+	open_user(f);
+
+	/* A small message: no fsync of its own (the first one made
+	   blobs/00), its bytes in the commit. */
+	assert_int_equal(save_msg(f->user, f->inbox, "small\r\n"), 1);
+	journal_fsyncs = 0;
+	assert_int_equal(save_msg(f->user, f->inbox, "more\r\n"), 2);
+	assert_int_equal(journal_fsyncs, 0);
+	assert_int_equal(journal_rows(f, NULL), 2);
+	assert_int_equal(journal_rows(f, "small\r\n"), 1);
+	assert_int_equal(journal_rows(f, "more\r\n"), 1);
+
+	/* A large one is synced before its commit, and not journalled. */
+	size_t big_len = STORE_JOURNAL_MAX + 1;
+	char *big = malloc(big_len + 1);
+	memset(big, 'x', big_len);
+	big[big_len - 2] = '\r';
+	big[big_len - 1] = '\n';
+	big[big_len] = '\0';
+	assert_int_equal(save_msg(f->user, f->inbox, big), 3);
+	free(big);
+	assert_int_equal(journal_fsyncs, 2);
+	assert_int_equal(journal_rows(f, NULL), 2);
+
+	/* The pass: the file made durable, the row gone. */
+	journal_fsyncs = 0;
+	assert_int_equal(store_journal_run(f->store), 2);
+	assert_int_equal(journal_fsyncs, 1);
+	assert_int_equal(journal_rows(f, NULL), 0);
+	assert_int_equal(store_journal_run(f->store), 0);
+
+	/* A message removed before the pass takes its row along. */
+	assert_int_equal(save_msg(f->user, f->inbox, "gone\r\n"), 4);
+	assert_int_equal(journal_rows(f, NULL), 1);
+	struct store_uid_range r = { 4, 4 };
+	assert_int_equal(store_expunge(f->user, f->inbox, &r, 1, NULL,
+				       &error), 1);
+	assert_int_equal(journal_rows(f, NULL), 0);
+	(void)store_journal_run(f->store);
+
+	/* A failed sync: each file is written again and synced alone
+	   (the file, its directory), and only then the rows go. */
+	assert_int_equal(save_msg(f->user, f->inbox, "retry\r\n"), 5);
+	journal_fsyncs = 0;
+	journal_fail = 1;
+	assert_int_equal(store_journal_run(f->store), 1);
+	assert_int_equal(journal_fsyncs, 3);
+	assert_int_equal(journal_rows(f, NULL), 0);
+	char *text = read_msg(f, f->inbox, 5);
+	assert_string_equal(text, "retry\r\n");
+	free(text);
+	/* and a rewrite that fails keeps them */
+	assert_int_equal(save_msg(f->user, f->inbox, "again\r\n"), 6);
+	journal_fail = 2;
+	assert_int_equal(store_journal_run(f->store), 0);
+	assert_int_equal(journal_rows(f, "again\r\n"), 1);
+	assert_int_equal(store_journal_run(f->store), 1);
+	assert_int_equal(journal_rows(f, NULL), 0);
+
+	/* Closing the user makes its files durable too. */
+	assert_int_equal(save_msg(f->user, f->inbox, "kept\r\n"), 7);
+	assert_int_equal(journal_rows(f, NULL), 1);
+	struct store_message msg;
+	assert_int_equal(store_message_get(f->user, f->inbox, 7, &msg,
+					   &error), 1);
+	store_user_unref(&f->user);
+	store_close(&f->store);
+	assert_int_equal(journal_rows(f, NULL), 0);
+
+	/* A restart after a power cut: the row is back (the cut lost the
+	   commit that dropped it) and the file lost its bytes. Opening the
+	   user writes the file again from the row, before any read. */
+	char path[512], sql[160];
+	sqlite3 *db;
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
+		 store_name_hash("alice") & 0xff);
+	snprintf(sql, sizeof(sql), "INSERT INTO blob_journal VALUES (%lld, "
+		 "CAST('kept' || char(13, 10) AS BLOB))",
+		 (long long)msg.blob_id);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	snprintf(path, sizeof(path), "%s/users/%02x/alice/blobs/%02x/%016llx",
+		 f->dir, store_name_hash("alice") & 0xff,
+		 (unsigned)(msg.blob_id >> 56),
+		 (unsigned long long)msg.blob_id);
+	assert_int_equal(truncate(path, 0), 0);
+
+	open_store(f, &f->store);
+	open_user(f);
+	assert_int_equal(journal_rows(f, NULL), 0);
+	text = read_msg(f, f->inbox, 7);
+	assert_string_equal(text, "kept\r\n");
+	free(text);
+	text = read_msg(f, f->inbox, 1);
+	assert_string_equal(text, "small\r\n");
+	free(text);
+	assert_int_equal(count_files(f, "tmp"), 0);
+}
+
 static void flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
 		     enum store_flags_op op, uint8_t flags);
 
@@ -2936,7 +3099,7 @@ test_recent_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 7);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 8);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);
@@ -3081,7 +3244,7 @@ test_subscriptions_upgrade(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1,
 					    &stmt, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(stmt, 0), 7);
+	assert_int_equal(sqlite3_column_int(stmt, 0), 8);
 	sqlite3_finalize(stmt);
 	sqlite3_close(db);
 	open_store(f, &f->store);
@@ -3733,6 +3896,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_view_own_changes, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_exclusive_locking, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_message_journal, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_view_probe_exclusive,
 						setup, teardown),

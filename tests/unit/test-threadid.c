@@ -402,7 +402,7 @@ test_threads_fresh(void **state)
 	run_steps(f);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(sqlite_query_int(db, "PRAGMA user_version"), 7);
+	assert_int_equal(sqlite_query_int(db, "PRAGMA user_version"), 8);
 	sqlite3_close(db);
 	open_all(f);
 }
@@ -530,7 +530,7 @@ test_threads_upgrade(void **state)
 	assert_true(thread_of(f, f->inbox, old) == 0);
 	close_all(f);
 	db = raw_db(f);
-	assert_int_equal(sqlite_query_int(db, "PRAGMA user_version"), 7);
+	assert_int_equal(sqlite_query_int(db, "PRAGMA user_version"), 8);
 	sqlite3_close(db);
 	/* Reopening an upgraded store changes nothing. */
 	open_all(f);
