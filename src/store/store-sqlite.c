@@ -143,7 +143,7 @@ static const char *const sq_sql[S_COUNT] = {
 	   table first, which cost more than the update (twice the
 	   statements, half the time). */
 	[S_MODSEQ_NEXT] = "UPDATE meta SET value = value + 1 "
-			  "WHERE key = 'modseq'",
+			  "WHERE key = 'modseq' RETURNING value",
 	[S_META_GET] = "SELECT value FROM meta WHERE key = ?",
 	[S_META_SET] = "UPDATE meta SET value = ? WHERE key = ?",
 	[S_MB_BY_NAME] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE name = ?",
@@ -747,14 +747,14 @@ static int
 sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
 {
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MODSEQ_NEXT);
-	if (stmt == NULL || sq_done(su, stmt, error_r) < 0)
+
+	if (stmt == NULL)
 		return -1;
-	if ((stmt = sq_stmt(su, error_r, S_META_GET)) == NULL)
-		return -1;
-	sqlite3_bind_text(stmt, 1, "modseq", -1, SQLITE_STATIC);
+	/* The update is done by the first step, which returns the new
+	   value; the reset only ends the statement. */
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
 		sqlite3_reset(stmt);
-		return sq_fail(su, error_r, "modseq query failed");
+		return sq_fail(su, error_r, "modseq update failed");
 	}
 	*modseq_r = col_u64(stmt, 0);
 	sqlite3_reset(stmt);
@@ -1967,6 +1967,19 @@ sq_quota_usage(struct store_user *user, struct store_quota_usage *usage_r,
 	return ret;
 }
 
+/* After a commit of this connection that left mailbox_id at modseq:
+   the next probe of it needs no read (exclusive locking only, as in
+   sq_mailbox_modseq()). */
+static void
+sq_probe_note(struct sq_user *su, uint64_t mailbox_id, uint64_t modseq)
+{
+	if (!su->exclusive)
+		return;
+	su->probe_mailbox = mailbox_id;
+	su->probe_modseq = modseq;
+	su->probe_changes = sqlite3_total_changes64(su->db);
+}
+
 static int
 sq_mailbox_modseq(struct store_user *user, uint64_t mailbox_id,
 		  uint64_t *modseq_r, const char **error_r)
@@ -3177,6 +3190,8 @@ sq_save_commit_batch(struct store_save *const *saves, unsigned count)
 			struct sq_save *ss = saves[i]->backend_data;
 			if (ss->journal)
 				sq_journal_add(su, msgs[i].blob_id);
+			sq_probe_note(su, saves[i]->mailbox_id,
+				      msgs[i].modseq);
 			saves[i]->commit_uid = msgs[i].uid;
 			store_view_apply(user, saves[i]->mailbox_id,
 					 befores[i], msgs[i].modseq, &msgs[i],
@@ -3303,6 +3318,7 @@ sq_flags_update(struct store_user *user, uint64_t mailbox_id,
 	if (sq_set_mailbox_modseq(su, mailbox_id, modseq, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto out;
+	sq_probe_note(su, mailbox_id, modseq);
 	*modseq_r = modseq;
 	store_view_apply(user, mailbox_id, before, modseq, msgs, changed,
 			 NULL, 0);
@@ -3469,6 +3485,7 @@ sq_expunge_list(struct store_user *user, uint64_t mailbox_id, uint64_t before,
 	    sq_expunge_trim(user, mailbox_id, error_r) < 0 ||
 	    sq_commit(su, error_r) < 0)
 		goto fail;
+	sq_probe_note(su, mailbox_id, modseq);
 	uint32_t *uids = store_malloc0(sizeof(*uids) * count);
 	for (unsigned i = 0; i < count; i++)
 		uids[i] = (uint32_t)msgs[i].uid;

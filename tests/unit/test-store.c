@@ -1880,16 +1880,17 @@ test_view_probe_exclusive(void **state)
 	store_view_changes_free(&ch);
 	assert_true(store_view_get(v, 1, &e));
 	assert_int_equal(e.flags, STORE_FLAG_FLAGGED);
-	assert_int_equal(bob->modseq_reads, reads + 1);
+	/* the writer's own commit told the probe the new value */
+	assert_int_equal(bob->modseq_reads, reads);
 	sync_quiet(v);
-	assert_int_equal(bob->modseq_reads, reads + 1);
+	assert_int_equal(bob->modseq_reads, reads);
 	/* a write elsewhere: read again, nothing to report */
 	assert_int_equal(store_mailbox_create(bob, "Other", 0, &other,
 					      &error), 1);
 	save_msg(bob, other, "b\r\n");
 	unsigned long view_reads = bob->view_reads;
 	sync_quiet(v);
-	assert_int_equal(bob->modseq_reads, reads + 2);
+	assert_int_equal(bob->modseq_reads, reads + 1);
 	assert_int_equal(bob->view_reads, view_reads);
 	store_view_close(&v);
 	store_mailbox_info_free(&info);
