@@ -553,6 +553,19 @@ struct sq_save {
 	size_t jlen, jalloc;
 };
 
+/* The page size of new databases. Every commit writes each page it
+   changed whole into the WAL, and a flag change touches four (the
+   message row, its modseq index entry, the mailbox row, the modseq
+   counter): with 2 KiB pages a commit writes half the bytes of
+   SQLite's default 4 KiB. Under the bench's IMAP mix that gave about
+   11% more commands/s and 10% less CPU per command (seven alternating
+   runs of seven); 1 KiB pages gained less (deeper trees, more
+   overflow pages for the cached parses). The price: a text search of
+   100,000 messages reads more pages (27 to 37 ms in one run). */
+#define SQ_PAGE_SIZE 2048
+#define SQ_STR2(x) #x
+#define SQ_STR(x) SQ_STR2(x)
+
 /* A large message's pages are sent to the disk in runs of this many
    bytes while it is still being written, so the fsync before its commit
    has only the tail left to wait for. */
@@ -1240,6 +1253,14 @@ sq_open_db(struct store_user *user, const char **error_r)
 	if (su->exclusive &&
 	    sqlite3_exec(su->db, "PRAGMA locking_mode = EXCLUSIVE", NULL,
 			 NULL, NULL) != SQLITE_OK) {
+		sq_fail(su, error_r, "setting up the database failed");
+		goto out;
+	}
+	/* A new database gets pages of SQ_PAGE_SIZE bytes (an existing one
+	   keeps its own: only a VACUUM could change it). */
+	if (created && sqlite3_exec(su->db, "PRAGMA page_size = "
+				    SQ_STR(SQ_PAGE_SIZE), NULL, NULL,
+				    NULL) != SQLITE_OK) {
 		sq_fail(su, error_r, "setting up the database failed");
 		goto out;
 	}

@@ -1830,6 +1830,59 @@ test_message_journal(void **state)
 	assert_int_equal(count_files(f, "tmp"), 0);
 }
 
+/* The page size of a user's database, read beside the store. */
+static int
+db_page_size(struct fixture *f, const char *user)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	int size = -1;
+
+	snprintf(path, sizeof(path), "%s/users/%02x/%s/store.db", f->dir,
+		 store_name_hash(user) & 0xff, user);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt,
+					    NULL), SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		size = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return size;
+}
+
+/* New databases get small pages; one made before keeps its own. */
+static void
+test_page_size(void **state)
+{
+	struct fixture *f = *state;
+	struct store_user *bob;
+	const char *error = NULL;
+	char path[512];
+	sqlite3 *db;
+
+	assert_int_equal(db_page_size(f, "alice"), 2048);
+
+	/* bob's database exists already, with SQLite's default pages */
+	snprintf(path, sizeof(path), "%s/users/%02x", f->dir,
+		 store_name_hash("bob") & 0xff);
+	assert_int_equal(mkdir(path, 0700) == 0 || errno == EEXIST, 1);
+	snprintf(path, sizeof(path), "%s/users/%02x/bob", f->dir,
+		 store_name_hash("bob") & 0xff);
+	assert_int_equal(mkdir(path, 0700), 0);
+	strcat(path, "/store.db");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA page_size = 4096;"
+				      "CREATE TABLE t (x)", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_user_get(f->store, "bob", &bob, &error), 0);
+	assert_int_equal(save_msg(bob, 1, "a\r\n"), 1);
+	store_user_unref(&bob);
+	assert_int_equal(db_page_size(f, "bob"), 4096);
+}
+
 static void flag_uid(struct store_user *user, uint64_t mailbox, uint32_t uid,
 		     enum store_flags_op op, uint8_t flags);
 
@@ -3900,6 +3953,7 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_message_journal, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_page_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view_probe_exclusive,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_view, setup, teardown),
