@@ -26,6 +26,7 @@
 #include <stdarg.h>
 #include <grp.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -734,6 +735,13 @@ main(int argc, char **argv)
 	char *error;
 	int c, ret;
 
+	/* glibc gives a thread's heap back to the kernel whenever more than
+	   128 KiB lies free at its top. A worker's heap hovers about there
+	   (each command allocates and frees its buffers), so every APPEND
+	   and many replies ended in madvise() and a TLB shootdown on every
+	   core, then page faults to take the pages back. Kept up to
+	   DAEMON_TRIM_THRESHOLD, a heap settles instead. */
+	(void)mallopt(M_TRIM_THRESHOLD, DAEMON_TRIM_THRESHOLD);
 	memset(&d, 0, sizeof(d));
 	while ((c = getopt_long(argc, argv, "c:o:Fh", longopts, NULL)) != -1) {
 		switch (c) {

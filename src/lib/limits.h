@@ -206,6 +206,12 @@
    of memory. */
 #define WORKERS_PER_CORE 16
 
+/* quired's malloc trim threshold (daemon/main.c): free memory a thread's
+   heap keeps at its top before giving pages back to the kernel. With up
+   to 8 heaps per core (glibc's arena limit) that bounds what is kept
+   unused at 8 MiB per core. */
+#define DAEMON_TRIM_THRESHOLD (1024 * 1024)
+
 /* METADATA (RFC 5464, src/store/store-metadata.c, cmd-metadata.c). */
 /* Longest entry name: names are short paths; this keeps every key and
    response line small. */
