@@ -143,7 +143,7 @@ static const char *const sq_sql[S_COUNT] = {
 	   table first, which cost more than the update (twice the
 	   statements, half the time). */
 	[S_MODSEQ_NEXT] = "UPDATE meta SET value = value + 1 "
-			  "WHERE key = 'modseq' RETURNING value",
+			  "WHERE key = 'modseq'",
 	[S_META_GET] = "SELECT value FROM meta WHERE key = ?",
 	[S_META_SET] = "UPDATE meta SET value = ? WHERE key = ?",
 	[S_MB_BY_NAME] = "SELECT " SQ_MB_COLS " FROM mailboxes WHERE name = ?",
@@ -774,15 +774,17 @@ sq_set_lazy(struct sq_user *su, bool lazy)
 static int
 sq_modseq_next(struct sq_user *su, uint64_t *modseq_r, const char **error_r)
 {
+	/* (Not UPDATE ... RETURNING: SQLite buffers returned rows in a
+	   temporary table, which costs more than this second statement.) */
 	sqlite3_stmt *stmt = sq_stmt(su, error_r, S_MODSEQ_NEXT);
-
-	if (stmt == NULL)
+	if (stmt == NULL || sq_done(su, stmt, error_r) < 0)
 		return -1;
-	/* The update is done by the first step, which returns the new
-	   value; the reset only ends the statement. */
+	if ((stmt = sq_stmt(su, error_r, S_META_GET)) == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, "modseq", -1, SQLITE_STATIC);
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
 		sqlite3_reset(stmt);
-		return sq_fail(su, error_r, "modseq update failed");
+		return sq_fail(su, error_r, "modseq query failed");
 	}
 	*modseq_r = col_u64(stmt, 0);
 	sqlite3_reset(stmt);
