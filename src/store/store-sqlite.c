@@ -3269,17 +3269,28 @@ static int
 sq_begin_on_mailbox(struct sq_user *su, uint64_t mailbox_id,
 		    uint64_t *before_r, const char **error_r)
 {
-	struct store_mailbox_info info;
-	int ret;
+	sqlite3_stmt *stmt;
+	int rc;
 
 	if (sq_begin(su, error_r) < 0)
 		return -1;
-	if ((ret = sq_mailbox_get(su, mailbox_id, NULL, &info, error_r)) <= 0) {
+	/* the one column needed, not the whole row (its name copied, its
+	   subscription looked up) */
+	if ((stmt = sq_stmt(su, error_r, S_MB_MODSEQ)) == NULL) {
 		sq_rollback(su);
-		return ret;
+		return -1;
 	}
-	*before_r = info.highestmodseq;
-	store_mailbox_info_free(&info);
+	bind_u64(stmt, 1, mailbox_id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*before_r = col_u64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			sq_fail(su, error_r, "mailbox query failed");
+		sq_rollback(su);
+		return rc == SQLITE_DONE ? 0 : -1;
+	}
 	return 1;
 }
 
