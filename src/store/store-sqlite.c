@@ -2424,10 +2424,13 @@ sq_save_write(struct store_save *save, const void *data, size_t size,
 			ss->journal = false;
 		} else if (size > 0) {
 			if (ss->jlen + size > ss->jalloc) {
-				size_t want = ss->jalloc == 0 ? 8192 :
-								ss->jalloc * 2;
-				while (want < ss->jlen + size)
-					want *= 2;
+				/* doubling, within the journal's limit */
+				size_t want = ss->jalloc * 2;
+
+				if (want < ss->jlen + size)
+					want = ss->jlen + size;
+				if (want < 8192)
+					want = 8192;
 				if (want > STORE_JOURNAL_MAX)
 					want = STORE_JOURNAL_MAX;
 				ss->jdata = store_realloc(ss->jdata, want);
@@ -2535,6 +2538,26 @@ blobs_subdir_make(struct store_user *user, const char *dir,
 	return 0;
 }
 
+/* Makes the entries of blobs/<dir> durable. */
+static int
+blobs_subdir_sync(struct store_user *user, const char *dir,
+		  const char **error_r)
+{
+	int dfd = openat(SQ(user)->blobs_fd, dir,
+			 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0 || user->store->io.fsync(dfd) < 0) {
+		int err = errno;
+
+		if (dfd >= 0)
+			close(dfd);
+		return store_error(error_r, "fsync() of blobs/%s failed: %s",
+				   dir, strerror(err));
+	}
+	close(dfd);
+	return 0;
+}
+
 /* How many of the 256 blobs/<xx> directories a new message may go to:
    the smallest power of two giving at most STORE_BLOB_DIR_FILES files
    each, were every change so far (the user's modseq, which every save
@@ -2611,16 +2634,10 @@ sq_save_place(struct store_save *save, uint64_t modseq, uint64_t *blob_id_r,
 	if (ss->journal)
 		return 0; /* its commit holds it, and the pass syncs it */
 
-	int dfd = openat(su->blobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || save->user->store->io.fsync(dfd) < 0) {
-		int err = errno;
-		if (dfd >= 0)
-			close(dfd);
+	if (blobs_subdir_sync(save->user, dir, error_r) < 0) {
 		(void)unlinkat(su->blobs_fd, file, 0);
-		return store_error(error_r, "fsync() of blobs/%s failed: %s",
-				   dir, strerror(err));
+		return -1;
 	}
-	close(dfd);
 	return 0;
 }
 
@@ -2930,7 +2947,7 @@ sq_journal_restore(struct store_user *user, uint64_t blob_id,
 	struct sq_user *su = SQ(user);
 	char tmp[64], dir[3], file[20];
 	const unsigned char *p = data;
-	int fd, dfd;
+	int fd;
 
 	blob_name(blob_id, dir, file);
 	/* named as a save's temp file (store_check() removes it if this
@@ -2961,15 +2978,7 @@ sq_journal_restore(struct store_user *user, uint64_t blob_id,
 	}
 	if (renameat(su->tmp_fd, tmp, su->blobs_fd, file) < 0)
 		goto fail;
-	dfd = openat(su->blobs_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || user->store->io.fsync(dfd) < 0) {
-		if (dfd >= 0)
-			close(dfd);
-		return store_error(error_r, "fsync() of blobs/%s failed: %s",
-				   dir, strerror(errno));
-	}
-	close(dfd);
-	return 0;
+	return blobs_subdir_sync(user, dir, error_r);
 fail:;
 	int err = errno;
 	if (fd >= 0)

@@ -1683,6 +1683,14 @@ counting_fsync(int fd)
 	return fsync(fd);
 }
 
+/* user's store.db under the fixture's data directory. */
+static void
+user_db_path(struct fixture *f, const char *user, char *path, size_t size)
+{
+	snprintf(path, size, "%s/users/%02x/%s/store.db", f->dir,
+		 store_name_hash(user) & 0xff, user);
+}
+
 /* Rows of alice's message journal (those holding text alone if not
    NULL), read beside the store, which runs with shared locking here. */
 static int
@@ -1693,8 +1701,7 @@ journal_rows(struct fixture *f, const char *text)
 	sqlite3_stmt *stmt;
 	int rows = 0;
 
-	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
-		 store_name_hash("alice") & 0xff);
+	user_db_path(f, "alice", path, sizeof(path));
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
 					 NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM blob_journal"
@@ -1803,8 +1810,7 @@ test_message_journal(void **state)
 	   user writes the file again from the row, before any read. */
 	char path[512], sql[160];
 	sqlite3 *db;
-	snprintf(path, sizeof(path), "%s/users/%02x/alice/store.db", f->dir,
-		 store_name_hash("alice") & 0xff);
+	user_db_path(f, "alice", path, sizeof(path));
 	snprintf(sql, sizeof(sql), "INSERT INTO blob_journal VALUES (%lld, "
 		 "CAST('kept' || char(13, 10) AS BLOB))",
 		 (long long)msg.blob_id);
@@ -1839,8 +1845,7 @@ db_page_size(struct fixture *f, const char *user)
 	sqlite3_stmt *stmt;
 	int size = -1;
 
-	snprintf(path, sizeof(path), "%s/users/%02x/%s/store.db", f->dir,
-		 store_name_hash(user) & 0xff, user);
+	user_db_path(f, user, path, sizeof(path));
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
 					 NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt,
