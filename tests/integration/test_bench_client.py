@@ -28,3 +28,41 @@ def test_lmtp_client_resets_after_refused_recipients(server):
     assert "lmtp connection" not in res.stderr, res.stderr
     assert " ok=3 " in res.stdout, res.stdout
     assert " errors=3 " in res.stdout, res.stdout
+
+
+def _run_bench_module():
+    import importlib.machinery
+    import importlib.util
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "bench",
+                        "run-bench")
+    loader = importlib.machinery.SourceFileLoader("run_bench", path)
+    spec = importlib.util.spec_from_loader("run_bench", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def test_table_per_round_ratio():
+    """The "per round" column is the median of each round's own ratio,
+    pairing the two servers by round (not by position), and a round
+    one server lacks is left out."""
+    rb = _run_bench_module()
+    key = "cmds_per_s"
+    results = {
+        ("imap-mixed", "dovecot"): [{key: "100", "round": 1},
+                                    {key: "200", "round": 2},
+                                    {key: "150", "round": 3},
+                                    {key: "999", "round": 4}],
+        # listed out of order: pairing must go by round
+        ("imap-mixed", "quire"): [{key: "300", "round": 3},
+                                  {key: "400", "round": 1},
+                                  {key: "500", "round": 2}],
+    }
+    # rounds: 4.00, 2.50, 2.00 -> 2.50; medians: 400 / 175 -> 2.29
+    assert rb.round_ratio(results, "imap-mixed", key) == "2.50"
+    assert rb.round_ratio(results, "imap-mixed", "nothing") == "-"
+    rb.ONLY = ["imap-mixed"]
+    table, _ = rb.build_table(results)
+    row = [l for l in table.splitlines() if "commands/s" in l][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:6] == ["175", "400", "2.29", "2.50"], cells
