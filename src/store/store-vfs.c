@@ -16,15 +16,21 @@
    a zeroed frame never matches. SQLite itself leaves old frames beyond
    the valid ones after every restart of the log in the same way.
 
-   SQLite writes each frame of the log as two writes: its 24-byte header,
-   then the page right behind it. Each write() to a file costs a trip
-   through the filesystem's write path, so a small write is held back
-   (in the file's struct) until the next call on the file: a write that
-   continues it goes out with it in one write(), joined in a buffer on
-   the stack, anything else sends it alone first. SQLite
-   writes a frame's page right after its header and publishes frames to
-   readers only after writing them (and, at a commit, syncing them), so
-   a held header is never something another connection could read.
+   SQLite writes each frame of the log as two writes, its 24-byte
+   header and then the page, and a commit as one frame per page it
+   changed: a flag change is four frames, eight write() calls, each a
+   trip through the filesystem's write path (its locks, the file's
+   times, every page-cache page the bytes touch). So a run of writes
+   that continue one another is held back in a buffer and goes out as
+   one write() when the run ends: after the page of a commit frame (its
+   header says so: a non-zero database size), at a write elsewhere in
+   the file, when the buffer is full, and before any other call on the
+   file (a read, a sync, a lock, the size, a close). A commit's frames
+   are thus in the file before its xWrite returns, and so before SQLite
+   syncs them or publishes them to other connections; frames written
+   ahead of a commit (a spilled cache) are read back only through this
+   file, which sends them first. The buffer lives only while it holds
+   something: a user whose database is open costs no more memory.
 
    Files other than the log are opened by the default VFS itself and
    keep its methods, so they pay nothing for this. */
@@ -34,24 +40,32 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
-/* Writes up to this long are held back to go out with the next one. */
-#define WAL_HELD_MAX 64
-/* A held write and the one continuing it are joined in a buffer of this
-   size on the stack (a frame of a 4 KiB page is 4,120 bytes); longer
-   ones go out as two writes. No buffer per open log: a user whose
-   database is open costs no more memory. */
-#define WAL_JOIN_MAX 8192
+/* The most bytes a run held back may reach; a longer run goes out in
+   pieces of this size. (SQLite's unix VFS writes at most 128 KiB - 1
+   bytes per call: it masks the length, and a longer write comes back
+   short, as SQLITE_FULL.) */
+#define WAL_RUN_MAX (64 * 1024)
+/* The first buffer of a run (enough for a commit of a few frames). */
+#define WAL_RUN_FIRST (16 * 1024)
+/* A WAL frame header (SQLite's wal.c): page number, then the database
+   size in pages after the commit, non-zero only in a commit frame. */
+#define WAL_FRAME_HEADER 24
 
 struct wal_file {
 	sqlite3_file base;
 	sqlite3_int64 end; /* bytes known to exist in the file; -1 unknown */
 	sqlite3_file *real;
-	/* A held write: held_len bytes at held_ofs. */
-	sqlite3_int64 held_ofs;
-	int held_len;
-	unsigned char held[WAL_HELD_MAX];
+	/* A run held back: run_len bytes at run_ofs, in run (NULL when
+	   nothing is held). */
+	unsigned char *run;
+	int run_len, run_alloc;
+	sqlite3_int64 run_ofs;
+	/* The last write was a commit frame's header: the run ends with
+	   the page that follows it. */
+	bool commit_next;
 };
 
 static sqlite3_vfs vfs;
@@ -114,45 +128,76 @@ wal_write_through(struct wal_file *wf, const void *buf, int amt,
 	return wf->real->pMethods->xWrite(wf->real, buf, amt, ofs);
 }
 
-/* Sends a held write on its own. */
+/* Sends the run held back, if any. */
 static int
 wal_flush(struct wal_file *wf)
 {
-	if (wf->held_len == 0)
+	if (wf->run_len == 0)
 		return SQLITE_OK;
-	int len = wf->held_len;
-	wf->held_len = 0;
-	return wal_write_through(wf, wf->held, len, wf->held_ofs);
+	int rc = wal_write_through(wf, wf->run, wf->run_len, wf->run_ofs);
+	sqlite3_free(wf->run);
+	wf->run = NULL;
+	wf->run_len = wf->run_alloc = 0;
+	return rc;
+}
+
+/* Adds [ofs, ofs + amt) to the run (starting one when none is held);
+   false when it must go out alone (no memory for it). */
+static bool
+wal_run_add(struct wal_file *wf, const void *buf, int amt, sqlite3_int64 ofs)
+{
+	int need = wf->run_len + amt;
+
+	if (need > wf->run_alloc) {
+		int size = wf->run_alloc > 0 ? wf->run_alloc : WAL_RUN_FIRST;
+
+		while (size < need)
+			size *= 2;
+		if (size > WAL_RUN_MAX)
+			size = WAL_RUN_MAX;
+		unsigned char *p = sqlite3_realloc(wf->run, size);
+		if (p == NULL)
+			return false;
+		wf->run = p;
+		wf->run_alloc = size;
+	}
+	if (wf->run_len == 0)
+		wf->run_ofs = ofs;
+	memcpy(wf->run + wf->run_len, buf, (size_t)amt);
+	wf->run_len = need;
+	return true;
+}
+
+static uint32_t
+get_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
 }
 
 static int
 wal_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 ofs)
 {
 	struct wal_file *wf = (struct wal_file *)file;
+	bool ends_commit = wf->commit_next;
 	int rc;
 
-	if (wf->held_len > 0) {
-		if (ofs == wf->held_ofs + wf->held_len &&
-		    amt <= WAL_JOIN_MAX - wf->held_len) {
-			unsigned char joined[WAL_JOIN_MAX];
-			int len = wf->held_len + amt;
-
-			memcpy(joined, wf->held, (size_t)wf->held_len);
-			memcpy(joined + wf->held_len, buf, (size_t)amt);
-			wf->held_len = 0;
-			return wal_write_through(wf, joined, len,
-						 wf->held_ofs);
-		}
+	wf->commit_next = amt == WAL_FRAME_HEADER &&
+			  get_be32((const unsigned char *)buf + 4) != 0;
+	/* a write that does not continue the run, or would overfill it,
+	   sends the run first */
+	if (wf->run_len > 0 &&
+	    (ofs != wf->run_ofs + wf->run_len ||
+	     amt > WAL_RUN_MAX - wf->run_len) &&
+	    (rc = wal_flush(wf)) != SQLITE_OK)
+		return rc;
+	if (amt > WAL_RUN_MAX || !wal_run_add(wf, buf, amt, ofs)) {
+		/* alone, in order after what is held */
 		if ((rc = wal_flush(wf)) != SQLITE_OK)
 			return rc;
+		return wal_write_through(wf, buf, amt, ofs);
 	}
-	if (amt <= WAL_HELD_MAX) {
-		memcpy(wf->held, buf, (size_t)amt);
-		wf->held_ofs = ofs;
-		wf->held_len = amt;
-		return SQLITE_OK;
-	}
-	return wal_write_through(wf, buf, amt, ofs);
+	return ends_commit ? wal_flush(wf) : SQLITE_OK;
 }
 
 static int
@@ -177,7 +222,7 @@ wal_close(sqlite3_file *file)
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
-/* Every other call sends a held write first. */
+/* Every other call sends the run first. */
 #define WAL_FLUSHED(file)                                                   \
 	do {                                                                \
 		int flush_rc = wal_flush((struct wal_file *)(file));        \

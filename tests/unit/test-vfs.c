@@ -1,7 +1,7 @@
 /* The store's SQLite VFS (store-vfs.c): the log grows in chunks of
-   written zeros, a frame's header goes out with its page, and what it
-   writes is a log stock SQLite recovers, also when two connections take
-   turns writing it. */
+   written zeros, a commit's frames go out in one write before the
+   commit returns, and what it writes is a log stock SQLite recovers,
+   also when two connections take turns writing it. */
 
 #include "store/store-vfs.h"
 
@@ -250,6 +250,81 @@ test_wal_chunks_and_one_write_per_frame(void **state)
 	sqlite3_close(db);
 }
 
+/* Each commit of several frames is one write to the log. */
+static void
+test_one_write_per_commit(void **state)
+{
+	(void)state;
+	sqlite3 *db = open_db("d.db", STORE_VFS_NAME);
+
+	exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);"
+		    "CREATE INDEX t_b ON t (b);");
+	/* the first commit grows the log by a chunk (its zeros are
+	   writes of their own) */
+	insert_rows(db, 1, 1, 100);
+	wal_writes = 0;
+	/* each: a table page and an index page, 2 frames (well inside
+	   the chunk) */
+	insert_rows(db, 2, 40, 100);
+	assert_int_equal(wal_writes, 40);
+	assert_int_equal(sqlite_query_int(db, "SELECT count(*) FROM t"), 41);
+	sqlite3_close(db);
+}
+
+/* A commit larger than one held run (and than one write SQLite's own
+   VFS takes) goes out in pieces, and a copy as a crash leaves it reads
+   back whole. */
+static void
+test_large_commit(void **state)
+{
+	(void)state;
+	sqlite3 *db = open_db("f.db", STORE_VFS_NAME);
+
+	exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);");
+	exec_ok(db, "BEGIN;");
+	insert_rows(db, 1, 200, 3000); /* about 600 KiB */
+	exec_ok(db, "INSERT INTO t VALUES (1000, zeroblob(400000));");
+	exec_ok(db, "COMMIT;");
+	assert_int_equal(sqlite_query_int(db, "SELECT count(*) FROM t"), 201);
+	copy_as_crashed("f.db", "f2.db");
+	sqlite3_close(db);
+
+	sqlite3 *copy = open_db("f2.db", "unix");
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM t"), 201);
+	assert_int_equal(sqlite_query_int(copy, "SELECT sum(length(b)) "
+					 "FROM t"),
+			 200 * 3000 + 400000);
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM pragma_"
+					 "integrity_check WHERE "
+					 "integrity_check != 'ok'"),
+			 0);
+	sqlite3_close(copy);
+}
+
+/* A commit that is not synced (synchronous=NORMAL) is in the file when
+   it returns: another connection reads it at once. */
+static void
+test_unsynced_commit_is_written(void **state)
+{
+	(void)state;
+	sqlite3 *a = open_db("e.db", STORE_VFS_NAME);
+	sqlite3 *b = open_db("e.db", STORE_VFS_NAME);
+
+	exec_ok(a, "PRAGMA synchronous = NORMAL;"
+		   "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);");
+	for (int i = 1; i <= 30; i++) {
+		insert_rows(a, i, 1, 1500);
+		assert_int_equal(sqlite_query_int(b, "SELECT count(*) FROM t"),
+				 i);
+	}
+	assert_int_equal(sqlite_query_int(b, "SELECT count(*) FROM pragma_"
+					 "integrity_check WHERE "
+					 "integrity_check != 'ok'"),
+			 0);
+	sqlite3_close(a);
+	sqlite3_close(b);
+}
+
 /* The zeros past the last frame do not confuse recovery: SQLite's own
    VFS reads every committed row back from a crashed copy. */
 static void
@@ -309,6 +384,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_wal_chunks_and_one_write_per_frame, setup_dir,
 			teardown_dir),
+		cmocka_unit_test_setup_teardown(test_one_write_per_commit,
+						setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(
+			test_unsynced_commit_is_written, setup_dir,
+			teardown_dir),
+		cmocka_unit_test_setup_teardown(test_large_commit, setup_dir,
+						teardown_dir),
 		cmocka_unit_test_setup_teardown(test_crashed_copy_recovers,
 						setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(
