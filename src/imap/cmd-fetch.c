@@ -715,6 +715,14 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 		report_flags = !ctx->has_flags_item;
 	}
 
+	if ((ctx->has_flags_item || report_flags) &&
+	    session->flags_announced < 64 &&
+	    (e.keywords >> session->flags_announced) != 0) {
+		/* another session gave the message a keyword this one has
+		   not announced: FLAGS first, after what is batched */
+		fetch_text_flush(session, ctx);
+		imap_session_announce_keywords(session, e.keywords);
+	}
 	out.session = session;
 	out.ctx = ctx;
 	out.buf = ctx->line;

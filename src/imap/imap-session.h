@@ -324,6 +324,12 @@ void imap_session_set_saved_uids(struct imap_session *session,
    was saved. */
 struct imap_seqset *imap_session_saved_set(struct imap_session *session);
 
+/* RFC 9051 7.3.5 (RFC 3501 7.2.6): a keyword new to this session is
+   announced with FLAGS (and PERMANENTFLAGS) before any response shows
+   it. Writes them if keywords holds one not announced yet; true then.
+   Call before the response that shows the keywords is started. */
+bool imap_session_announce_keywords(struct imap_session *session,
+				    uint64_t keywords);
 /* Writes the FLAGS list of a message: "(\Seen \Flagged $Label1)". */
 void imap_write_flags(struct imap_session *session, struct buf *out,
 		      uint8_t flags, uint64_t keywords);

@@ -182,6 +182,17 @@ view_last_uid(struct imap_session *session)
 	return e.uid;
 }
 
+bool
+imap_session_announce_keywords(struct imap_session *session,
+			       uint64_t keywords)
+{
+	if (session->flags_announced >= 64 ||
+	    (keywords >> session->flags_announced) == 0)
+		return false;
+	imap_session_write_flags(session);
+	return true;
+}
+
 void
 imap_session_write_flags(struct imap_session *session)
 {
@@ -498,17 +509,9 @@ session_sync(struct imap_session *session, bool allow_expunge, bool woken)
 			session->recent_checked_uid = last;
 		}
 	}
-	/* RFC 9051 7.3.5: a keyword new to this session is announced with
-	   FLAGS before a FETCH shows it. */
 	for (unsigned i = 0; i < ch.changed_count; i++) {
-		if (!store_view_get(session->view, ch.changed_seqs[i], &e))
-			continue;
-		for (unsigned k = session->flags_announced; k < 64; k++) {
-			if ((e.keywords & (1ULL << k)) != 0) {
-				imap_session_write_flags(session);
-				break;
-			}
-		}
+		if (store_view_get(session->view, ch.changed_seqs[i], &e))
+			imap_session_announce_keywords(session, e.keywords);
 	}
 	buf_init(&b, 0);
 	for (unsigned i = 0; i < ch.changed_count; i++) {

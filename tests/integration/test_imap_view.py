@@ -184,6 +184,27 @@ def test_new_keyword_from_another_session_is_announced(imap_server):
     b.logout()
 
 
+def test_new_keyword_announced_before_a_fetch_shows_it(imap_server):
+    """The same when the first response to show the keyword is the
+    session's own FETCH (the writer updated the shared view, so it
+    shows the keyword before this session's next sync): FLAGS comes
+    first (found by an independent client's consistency check)."""
+    deliver(imap_server, "alice", make_message(0))
+    deliver(imap_server, "alice", make_message(1))
+    a, _ = login_select(imap_server)
+    b, _ = login_select(imap_server)
+    tagged, _ = b.cmd("STORE 2 +FLAGS.SILENT ($Unheard)")
+    assert b"OK" in tagged
+    tagged, out = a.cmd("FETCH 1:2 (FLAGS)")
+    assert b"OK" in tagged
+    flags_at = [i for i, ln in enumerate(out) if ln.startswith(b"* FLAGS (")]
+    fetch_at = [i for i, ln in enumerate(out)
+                if b"FETCH" in ln and b"$Unheard" in ln]
+    assert flags_at and fetch_at, out
+    assert b"$Unheard" in out[flags_at[0]], out
+    assert flags_at[0] < fetch_at[0], out
+
+
 def test_permanentflags_lists_keywords_and_examine_none(imap_server):
     """RFC 9051 7.1: PERMANENTFLAGS names the flags the session can
     change for good: every keyword of the mailbox and \\*. EXAMINE can
