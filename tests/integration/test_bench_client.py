@@ -10,20 +10,27 @@ from conftest import BUILD
 BENCH = os.path.join(BUILD, "bench", "quire-bench")
 
 
+def run_bench(server, users, workload, port, *args, timeout=60):
+    """quire-bench against a started server with these users (password
+    "bench"), or a skip where it is not built."""
+    if not os.path.exists(BENCH):
+        pytest.skip("quire-bench is not built here")
+    for u in users:
+        server.add_user(u, "bench")
+    server.start()
+    return subprocess.run(
+        [BENCH, workload, "--port", str(server.ports[port])] + list(args),
+        capture_output=True, text=True, timeout=timeout)
+
+
 def test_lmtp_client_resets_after_refused_recipients(server):
     """Every recipient refused leaves the MAIL in effect (RFC 5321
     4.1.1.4): the next transaction must start with RSET, or the server
     answers its MAIL with 503 and the connection fails."""
-    if not os.path.exists(BENCH):
-        pytest.skip("quire-bench is not built here")
-    server.add_user("user0", "secret")
-    server.start()
     # messages alternate between user0 (exists) and user1 (does not)
-    res = subprocess.run(
-        [BENCH, "lmtp", "--port", str(server.ports["lmtp"]),
-         "--conns", "1", "--count", "6", "--size", "2000",
-         "--users", "2", "--user-first", "0"],
-        capture_output=True, text=True, timeout=60)
+    res = run_bench(server, ["user0"], "lmtp", "lmtp", "--conns", "1",
+                    "--count", "6", "--size", "2000", "--users", "2",
+                    "--user-first", "0")
     assert "Sender already given" not in res.stderr, res.stderr
     assert "lmtp connection" not in res.stderr, res.stderr
     assert " ok=3 " in res.stdout, res.stdout
@@ -72,17 +79,10 @@ def test_mixed_waits_for_logins_and_counts_failed_ones(server):
     """The mix starts its loops once every session has logged in or
     failed to: a session whose LOGIN is refused must not hold the others
     back until the deadline, and the loops then run in full."""
-    if not os.path.exists(BENCH):
-        pytest.skip("quire-bench is not built here")
-    server.add_user("user0", "bench")
-    server.add_user("user1", "bench")
-    server.start()
     # user2 does not exist: its LOGIN fails (after the failure delay)
-    res = subprocess.run(
-        [BENCH, "imap-mixed", "--port", str(server.ports["imap"]),
-         "--conns", "3", "--count", "18", "--users", "3",
-         "--user-first", "0", "--timeout", "60"],
-        capture_output=True, text=True, timeout=90)
+    res = run_bench(server, ["user0", "user1"], "imap-mixed", "imap",
+                    "--conns", "3", "--count", "18", "--users", "3",
+                    "--user-first", "0", "--timeout", "60", timeout=90)
     out = res.stdout
     assert " timeout=0" in out, out
     assert " ok=36 " in out, out
