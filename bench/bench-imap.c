@@ -419,7 +419,10 @@ mixed_go(struct bench *b)
 {
 	struct client *c, *next;
 
-	if (mixed.started || mixed.logged_in + mixed.failed < b->opt.conns)
+	/* (stopping: the deadline closes every connection, and the run
+	   is over) */
+	if (mixed.started || b->stopping ||
+	    mixed.logged_in + mixed.failed < b->opt.conns)
 		return;
 	mixed.started = true;
 	b->t_start = bench_now();

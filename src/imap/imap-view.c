@@ -190,6 +190,11 @@ imap_session_announce_keywords(struct imap_session *session,
 	    (keywords >> session->flags_announced) == 0)
 		return false;
 	imap_session_write_flags(session);
+	/* A number the store has no name for (read failed) is not
+	   announced again with every response that carries it. */
+	unsigned highest = 64u - (unsigned)__builtin_clzll(keywords);
+	if (session->flags_announced < highest)
+		session->flags_announced = highest;
 	return true;
 }
 

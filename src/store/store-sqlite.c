@@ -1253,10 +1253,14 @@ sq_open_db(struct store_user *user, const char **error_r)
 	pthread_once(&once, sq_global_init);
 	snprintf(path, len, "%s/store.db", su->dir_path);
 	bool created = access(path, F_OK) < 0;
+	/* (The VFS's exclusive variant holds a commit's WAL frames back
+	   until its last one: safe only for the file's one connection.) */
 	int rc = sqlite3_open_v2(path, &su->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 					 SQLITE_OPEN_NOMUTEX,
-				 sq_vfs_name);
+				 sq_vfs_name != NULL && user->store->exclusive ?
+					 STORE_VFS_EXCLUSIVE_NAME :
+					 sq_vfs_name);
 	if (rc != SQLITE_OK) {
 		store_error(error_r, "sqlite3_open(%s) failed: %s", path,
 			    su->db != NULL ? sqlite3_errmsg(su->db) :

@@ -20,17 +20,36 @@
    header and then the page, and a commit as one frame per page it
    changed: a flag change is four frames, eight write() calls, each a
    trip through the filesystem's write path (its locks, the file's
-   times, every page-cache page the bytes touch). So a run of writes
-   that continue one another is held back in a buffer and goes out as
-   one write() when the run ends: after the page of a commit frame (its
-   header says so: a non-zero database size), at a write elsewhere in
-   the file, when the buffer is full, and before any other call on the
-   file (a read, a sync, a lock, the size, a close). A commit's frames
-   are thus in the file before its xWrite returns, and so before SQLite
-   syncs them or publishes them to other connections; frames written
-   ahead of a commit (a spilled cache) are read back only through this
-   file, which sends them first. The buffer lives only while it holds
-   something: a user whose database is open costs no more memory.
+   times, every page-cache page the bytes touch). So writes that
+   continue one another are held back in a buffer and go out as one
+   write(). How far depends on the variant the database was opened
+   with:
+
+   - STORE_VFS_NAME, for a database other processes may share: a
+     frame's header waits for its page and they go out together, so
+     nothing is held once SQLite's call returns.
+   - STORE_VFS_EXCLUSIVE_NAME, for a connection in exclusive locking
+     mode (the only one on the file): the whole run of a commit's
+     frames waits for the page of its commit frame (whose header says
+     so: a non-zero database size). Frames a transaction spills ahead
+     of its commit stay held until the next call on the file, which
+     only this connection makes: after a rollback its next write lands
+     where they begin and sends them first, as SQLite's own VFS would
+     have left them in the file to be overwritten.
+
+   Either way a run also goes out at a write elsewhere in the file,
+   when it reaches WAL_RUN_MAX, and before any other call on the file
+   (a read, a sync, a lock, the size, a close), so a commit's frames
+   are in the file before SQLite syncs them or publishes them. A write
+   below the highest offset written since the log last started over
+   (its header at offset 0) rewrites frames (SQLite recomputing
+   checksums, or a page of the open transaction) and goes straight
+   through: a rewritten commit header must not wait for a page that
+   never comes. Nothing is held on a device without
+   SQLITE_IOCAP_POWERSAFE_OVERWRITE, where SQLite pads a commit with
+   copies of its last frame after the sync. The buffer lives only while
+   it holds something: a user whose database is open costs no more
+   memory.
 
    Files other than the log are opened by the default VFS itself and
    keep its methods, so they pay nothing for this. */
@@ -54,10 +73,19 @@
    size in pages after the commit, non-zero only in a commit frame. */
 #define WAL_FRAME_HEADER 24
 
+/* Without the whole-run mode a write this short (a frame header) waits
+   for the page that follows it. */
+#define WAL_HELD_MAX 64
+
 struct wal_file {
 	sqlite3_file base;
 	sqlite3_int64 end; /* bytes known to exist in the file; -1 unknown */
 	sqlite3_file *real;
+	/* What may be held: a commit's whole run (exclusive variant), a
+	   header until its page, or nothing. */
+	enum { HOLD_NONE, HOLD_HEADER, HOLD_RUN } hold;
+	/* The end of the highest write since the log started over. */
+	sqlite3_int64 high;
 	/* A run held back: run_len bytes at run_ofs, in run (NULL when
 	   nothing is held). */
 	unsigned char *run;
@@ -68,7 +96,7 @@ struct wal_file {
 	bool commit_next;
 };
 
-static sqlite3_vfs vfs;
+static sqlite3_vfs vfs, vfs_exclusive;
 static sqlite3_io_methods wal_methods;
 
 static sqlite3_file *
@@ -182,6 +210,16 @@ wal_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 ofs)
 	bool ends_commit = wf->commit_next;
 	int rc;
 
+	if (ofs == 0)
+		wf->high = 0; /* the log starts over with its header */
+	if (ofs < wf->high || wf->hold == HOLD_NONE) {
+		/* a rewrite, or nothing may wait: in order, at once */
+		wf->commit_next = false;
+		if ((rc = wal_flush(wf)) != SQLITE_OK)
+			return rc;
+		return wal_write_through(wf, buf, amt, ofs);
+	}
+	wf->high = ofs + amt;
 	wf->commit_next = amt == WAL_FRAME_HEADER &&
 			  get_be32((const unsigned char *)buf + 4) != 0;
 	/* a write that does not continue the run, or would overfill it,
@@ -191,13 +229,19 @@ wal_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 ofs)
 	     amt > WAL_RUN_MAX - wf->run_len) &&
 	    (rc = wal_flush(wf)) != SQLITE_OK)
 		return rc;
-	if (amt > WAL_RUN_MAX || !wal_run_add(wf, buf, amt, ofs)) {
+	if ((wf->hold == HOLD_HEADER && wf->run_len == 0 &&
+	     amt > WAL_HELD_MAX) ||
+	    amt > WAL_RUN_MAX || !wal_run_add(wf, buf, amt, ofs)) {
 		/* alone, in order after what is held */
 		if ((rc = wal_flush(wf)) != SQLITE_OK)
 			return rc;
 		return wal_write_through(wf, buf, amt, ofs);
 	}
-	return ends_commit ? wal_flush(wf) : SQLITE_OK;
+	/* the run ends with a commit's page; without the whole-run mode,
+	   with any write longer than a header */
+	if (ends_commit || (wf->hold == HOLD_HEADER && amt > WAL_HELD_MAX))
+		return wal_flush(wf);
+	return SQLITE_OK;
 }
 
 static int
@@ -311,6 +355,11 @@ wal_open(sqlite3_vfs *self, const char *name, sqlite3_file *file, int flags,
 		return rc;
 	}
 	wf->base.pMethods = &wal_methods;
+	if ((wf->real->pMethods->xDeviceCharacteristics(wf->real) &
+	     SQLITE_IOCAP_POWERSAFE_OVERWRITE) == 0)
+		wf->hold = HOLD_NONE;
+	else
+		wf->hold = self == &vfs_exclusive ? HOLD_RUN : HOLD_HEADER;
 	return SQLITE_OK;
 }
 
@@ -440,7 +489,10 @@ store_vfs_register(void)
 		.xGetLastError = vfs_last_error,
 		.xCurrentTimeInt64 = vfs_current_time_int64,
 	};
-	if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK)
+	vfs_exclusive = vfs;
+	vfs_exclusive.zName = STORE_VFS_EXCLUSIVE_NAME;
+	if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK ||
+	    sqlite3_vfs_register(&vfs_exclusive, 0) != SQLITE_OK)
 		return NULL;
 	return STORE_VFS_NAME;
 }

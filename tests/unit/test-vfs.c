@@ -185,6 +185,44 @@ open_db(const char *name, const char *vfs)
 	return db;
 }
 
+static void copy_as_crashed(const char *from, const char *to);
+
+/* The exclusive variant, on a connection in exclusive locking mode (as
+   quired opens users). */
+static sqlite3 *
+open_db_exclusive(const char *name)
+{
+	char path[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(sqlite3_open_v2(path, &db,
+					 SQLITE_OPEN_READWRITE |
+						 SQLITE_OPEN_CREATE,
+					 STORE_VFS_EXCLUSIVE_NAME),
+			 SQLITE_OK);
+	exec_ok(db, "PRAGMA locking_mode = EXCLUSIVE;"
+		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		    "PRAGMA wal_autocheckpoint = 0;");
+	return db;
+}
+
+/* A crashed copy of name (see copy_as_crashed) holds `rows` rows and
+   passes the integrity check. */
+static void
+assert_copy_holds(const char *name, const char *copy_name, int rows)
+{
+	copy_as_crashed(name, copy_name);
+	sqlite3 *copy = open_db(copy_name, "unix");
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM t"),
+			 rows);
+	assert_int_equal(sqlite_query_int(copy, "SELECT count(*) FROM pragma_"
+					 "integrity_check WHERE "
+					 "integrity_check != 'ok'"),
+			 0);
+	sqlite3_close(copy);
+}
+
 static void
 insert_rows(sqlite3 *db, int first, int count, int blob_size)
 {
@@ -250,24 +288,65 @@ test_wal_chunks_and_one_write_per_frame(void **state)
 	sqlite3_close(db);
 }
 
-/* Each commit of several frames is one write to the log. */
+/* With the exclusive variant each commit of several frames is one
+   write to the log; with the shared one, one write per frame. */
 static void
 test_one_write_per_commit(void **state)
 {
 	(void)state;
-	sqlite3 *db = open_db("d.db", STORE_VFS_NAME);
+	sqlite3 *ex = open_db_exclusive("d.db");
+	sqlite3 *sh = open_db("d2.db", STORE_VFS_NAME);
 
-	exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);"
-		    "CREATE INDEX t_b ON t (b);");
-	/* the first commit grows the log by a chunk (its zeros are
-	   writes of their own) */
-	insert_rows(db, 1, 1, 100);
-	wal_writes = 0;
-	/* each: a table page and an index page, 2 frames (well inside
-	   the chunk) */
-	insert_rows(db, 2, 40, 100);
-	assert_int_equal(wal_writes, 40);
-	assert_int_equal(sqlite_query_int(db, "SELECT count(*) FROM t"), 41);
+	for (int i = 0; i < 2; i++) {
+		sqlite3 *db = i == 0 ? ex : sh;
+
+		exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);"
+			    "CREATE INDEX t_b ON t (b);");
+		/* the first commit grows the log by a chunk (its zeros
+		   are writes of their own) */
+		insert_rows(db, 1, 1, 100);
+		wal_writes = 0;
+		/* each: a table page and an index page, at least 2
+		   frames (well inside the chunk) */
+		insert_rows(db, 2, 40, 100);
+		if (i == 0)
+			assert_int_equal(wal_writes, 40);
+		else /* (a page split makes a third frame) */
+			assert_true(wal_writes >= 80);
+		assert_int_equal(sqlite_query_int(db, "SELECT count(*) "
+						  "FROM t"),
+				 41);
+	}
+	sqlite3_close(ex);
+	sqlite3_close(sh);
+}
+
+/* A transaction that spills frames ahead of its commit and then
+   changes those pages again (SQLite rewrites them in place and, at the
+   commit, the checksums of every frame after, the commit frame's
+   header last), committed without a sync: a crash right after it
+   keeps it. Then one that spills and rolls back, and a commit after
+   it: the crash copy has the commit and not the rolled-back rows. */
+static void
+test_spill_rewrite_and_rollback(void **state)
+{
+	(void)state;
+	sqlite3 *db = open_db_exclusive("g.db");
+
+	exec_ok(db, "PRAGMA synchronous = NORMAL; PRAGMA cache_size = 8;"
+		    "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);");
+	exec_ok(db, "BEGIN;");
+	insert_rows(db, 1, 300, 1500);
+	exec_ok(db, "UPDATE t SET b = randomblob(1400) WHERE id <= 150;");
+	exec_ok(db, "COMMIT;");
+	assert_copy_holds("g.db", "g2.db", 300);
+
+	exec_ok(db, "BEGIN;");
+	insert_rows(db, 301, 300, 1500);
+	exec_ok(db, "ROLLBACK;");
+	insert_rows(db, 1001, 5, 100);
+	assert_int_equal(sqlite_query_int(db, "SELECT count(*) FROM t"), 305);
+	assert_copy_holds("g.db", "g3.db", 305);
 	sqlite3_close(db);
 }
 
@@ -278,7 +357,7 @@ static void
 test_large_commit(void **state)
 {
 	(void)state;
-	sqlite3 *db = open_db("f.db", STORE_VFS_NAME);
+	sqlite3 *db = open_db_exclusive("f.db");
 
 	exec_ok(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);");
 	exec_ok(db, "BEGIN;");
@@ -302,7 +381,8 @@ test_large_commit(void **state)
 }
 
 /* A commit that is not synced (synchronous=NORMAL) is in the file when
-   it returns: another connection reads it at once. */
+   it returns: another connection reads it at once, and a copy as a
+   crash leaves it holds it. */
 static void
 test_unsynced_commit_is_written(void **state)
 {
@@ -323,6 +403,15 @@ test_unsynced_commit_is_written(void **state)
 			 0);
 	sqlite3_close(a);
 	sqlite3_close(b);
+
+	/* the exclusive variant: no other connection can look, but a
+	   crash right after the commit must find it in the file */
+	sqlite3 *ex = open_db_exclusive("e2.db");
+	exec_ok(ex, "PRAGMA synchronous = NORMAL;"
+		    "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB);");
+	insert_rows(ex, 1, 3, 1500);
+	assert_copy_holds("e2.db", "e3.db", 3);
+	sqlite3_close(ex);
 }
 
 /* The zeros past the last frame do not confuse recovery: SQLite's own
@@ -391,6 +480,9 @@ main(void)
 			teardown_dir),
 		cmocka_unit_test_setup_teardown(test_large_commit, setup_dir,
 						teardown_dir),
+		cmocka_unit_test_setup_teardown(
+			test_spill_rewrite_and_rollback, setup_dir,
+			teardown_dir),
 		cmocka_unit_test_setup_teardown(test_crashed_copy_recovers,
 						setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(
