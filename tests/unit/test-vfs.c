@@ -167,8 +167,10 @@ exec_ok(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, err);
 }
 
+/* Opens name through vfs in WAL mode; with `exclusive`, in exclusive
+   locking mode first (as quired opens users). */
 static sqlite3 *
-open_db(const char *name, const char *vfs)
+open_db_mode(const char *name, const char *vfs, bool exclusive)
 {
 	char path[128];
 	sqlite3 *db;
@@ -180,32 +182,27 @@ open_db(const char *name, const char *vfs)
 					 vfs),
 			 SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
+	if (exclusive)
+		exec_ok(db, "PRAGMA locking_mode = EXCLUSIVE;");
 	exec_ok(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 		    "PRAGMA wal_autocheckpoint = 0;");
 	return db;
 }
 
-static void copy_as_crashed(const char *from, const char *to);
+static sqlite3 *
+open_db(const char *name, const char *vfs)
+{
+	return open_db_mode(name, vfs, false);
+}
 
-/* The exclusive variant, on a connection in exclusive locking mode (as
-   quired opens users). */
+/* The exclusive variant, on a connection in exclusive locking mode. */
 static sqlite3 *
 open_db_exclusive(const char *name)
 {
-	char path[128];
-	sqlite3 *db;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_int_equal(sqlite3_open_v2(path, &db,
-					 SQLITE_OPEN_READWRITE |
-						 SQLITE_OPEN_CREATE,
-					 STORE_VFS_EXCLUSIVE_NAME),
-			 SQLITE_OK);
-	exec_ok(db, "PRAGMA locking_mode = EXCLUSIVE;"
-		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		    "PRAGMA wal_autocheckpoint = 0;");
-	return db;
+	return open_db_mode(name, STORE_VFS_EXCLUSIVE_NAME, true);
 }
+
+static void copy_as_crashed(const char *from, const char *to);
 
 /* A crashed copy of name (see copy_as_crashed) holds `rows` rows and
    passes the integrity check. */
