@@ -716,8 +716,7 @@ fetch_one(struct imap_session *session, bool uid, struct fetch_ctx *ctx,
 	}
 
 	if ((ctx->has_flags_item || report_flags) &&
-	    session->flags_announced < 64 &&
-	    (e.keywords >> session->flags_announced) != 0) {
+	    imap_session_keywords_unannounced(session, e.keywords)) {
 		/* another session gave the message a keyword this one has
 		   not announced: FLAGS first, after what is batched */
 		fetch_text_flush(session, ctx);

@@ -330,6 +330,9 @@ struct imap_seqset *imap_session_saved_set(struct imap_session *session);
    Call before the response that shows the keywords is started. */
 bool imap_session_announce_keywords(struct imap_session *session,
 				    uint64_t keywords);
+/* True if keywords holds one this session has not announced yet. */
+bool imap_session_keywords_unannounced(const struct imap_session *session,
+				       uint64_t keywords);
 /* Writes the FLAGS list of a message: "(\Seen \Flagged $Label1)". */
 void imap_write_flags(struct imap_session *session, struct buf *out,
 		      uint8_t flags, uint64_t keywords);

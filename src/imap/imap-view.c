@@ -183,11 +183,18 @@ view_last_uid(struct imap_session *session)
 }
 
 bool
+imap_session_keywords_unannounced(const struct imap_session *session,
+				  uint64_t keywords)
+{
+	return session->flags_announced < 64 &&
+	       (keywords >> session->flags_announced) != 0;
+}
+
+bool
 imap_session_announce_keywords(struct imap_session *session,
 			       uint64_t keywords)
 {
-	if (session->flags_announced >= 64 ||
-	    (keywords >> session->flags_announced) == 0)
+	if (!imap_session_keywords_unannounced(session, keywords))
 		return false;
 	imap_session_write_flags(session);
 	/* A number the store has no name for (read failed) is not

@@ -49,7 +49,7 @@ def _run_bench_module():
     return mod
 
 
-def test_table_per_round_ratio():
+def test_table_per_pair_ratio():
     """The "per pair" column is the median of each pair's own ratio,
     pairing the two servers by round and turn (not by position), and a
     pair one server lacks is left out."""
@@ -66,8 +66,8 @@ def test_table_per_round_ratio():
                                   {key: "500", "round": (1, 1)}],
     }
     # rounds: 4.00, 2.50, 2.00 -> 2.50; medians: 400 / 175 -> 2.29
-    assert rb.round_ratio(results, "imap-mixed", key) == "2.50"
-    assert rb.round_ratio(results, "imap-mixed", "nothing") == "-"
+    assert rb.pair_ratio(results, "imap-mixed", key) == "2.50"
+    assert rb.pair_ratio(results, "imap-mixed", "nothing") == "-"
     rb.ONLY = ["imap-mixed"]
     table, _ = rb.build_table(results)
     row = [l for l in table.splitlines() if "commands/s" in l][0]
