@@ -88,3 +88,27 @@ def test_mixed_waits_for_logins_and_counts_failed_ones(server):
     assert " ok=36 " in out, out
     assert " errors=1 " in out, out
     assert " login_secs=" in out, out
+
+
+def test_pop3_waits_for_logins_and_counts_failed_ones(server):
+    """The POP3 download times logged-in sessions: every session logs in
+    and STATs, and the RETR loops start together once none is still
+    logging in. A session whose PASS is refused must not hold the others
+    back until the deadline, and the others then drain their maildrops."""
+    # 6 messages, alternating between user0 and user1
+    res = run_bench(server, ["user0", "user1"], "lmtp", "lmtp",
+                    "--conns", "1", "--count", "6", "--size", "2000",
+                    "--users", "2", "--user-first", "0")
+    assert " ok=6 " in res.stdout, res.stdout
+    # user2 does not exist: its PASS fails (after the failure delay)
+    res = subprocess.run(
+        [BENCH, "pop3", "--port", str(server.ports["pop3"]),
+         "--users", "3", "--user-first", "0", "--password", "bench",
+         "--timeout", "60"],
+        capture_output=True, text=True, timeout=90)
+    out = res.stdout
+    assert " timeout=0" in out, out
+    assert " conns=3 " in out, out
+    assert " ok=6 " in out, out
+    assert " errors=1 " in out, out
+    assert " login_secs=" in out, out
