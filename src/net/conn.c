@@ -71,6 +71,7 @@ struct conn {
 	bool flush_then_close;
 	bool starttls_pending;
 	bool tls_handshake_done;
+	bool ticket_with_reply; /* see conn_starttls_switch() */
 	bool is_unix, is_local;
 	/* A plain socket's output is written from the deferred event at the
 	   end of the loop pass that queued it, and the bufferevent watches
@@ -120,10 +121,19 @@ conn_inbuf(struct conn *conn)
 	return conn->z != NULL ? conn->zin : bufferevent_get_input(conn->bev);
 }
 
-/* Where the session's output goes first (see conn_inbuf). */
+/* Where the session's output goes first (see conn_inbuf). Every write
+   of the session comes here: a STARTTLS conn's session tickets are
+   asked for with its first reply (see conn_starttls_switch()). */
 static struct evbuffer *
 conn_outbuf(struct conn *conn)
 {
+	if (conn->ticket_with_reply && conn->tls_handshake_done) {
+		conn->ticket_with_reply = false;
+		/* sent ahead of the next record written; a failure only
+		   means no resumption for this client */
+		if (SSL_new_session_ticket(conn->ssl) != 1)
+			ERR_clear_error();
+	}
 	return conn->z != NULL ? conn->zout :
 		bufferevent_get_output(conn->bev);
 }
@@ -216,6 +226,16 @@ conn_starttls_switch(struct conn *conn)
 	conn->discarding_line = false;
 
 	ssl = tls_server_new_ssl(conn->tls);
+	/* TLS 1.3 session tickets (RFC 8446 4.6.1) are sent right after
+	   the handshake by default. After STARTTLS the client speaks first,
+	   so they would reach it while it sends its first command; a
+	   client that reads in one thread and writes in another through
+	   the same TLS object (offlineimap's imaplib2) can then stall for
+	   good (17 syncs of 80 here). With the first reply they arrive
+	   while the client waits for it. Implicit TLS is not affected: the
+	   greeting follows them. */
+	SSL_set_num_tickets(ssl, 0);
+	conn->ticket_with_reply = true;
 	bev = bufferevent_openssl_socket_new(conn->base, conn->fd, ssl,
 					     BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE |

@@ -251,6 +251,52 @@ def test_starttls_and_imaps(imap_server):
     m.logout()
 
 
+def _starttls_raw(server, ctx, session=None):
+    """A STARTTLS session by hand (imaplib sends CAPABILITY at once):
+    the TLS socket right after the handshake."""
+    raw = socket.create_connection(("127.0.0.1", server.ports["imap"]),
+                                   timeout=30)
+    f = raw.makefile("rb")
+    assert f.readline().startswith(b"* OK")
+    raw.sendall(b"a STARTTLS\r\n")
+    assert f.readline().startswith(b"a OK")
+    return ctx.wrap_socket(raw, session=session)
+
+
+def _tls_command(s, tag):
+    s.sendall(tag + b" NOOP\r\n")
+    data = b""
+    while not (data.startswith(tag + b" OK") and data.endswith(b"\r\n")):
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+
+
+def test_starttls_tickets_come_with_the_first_reply(imap_server):
+    """After STARTTLS the client speaks first. TLS 1.3 session tickets
+    sent right after the handshake meet its first command, and a client
+    reading and writing one TLS object from two threads (offlineimap's
+    imaplib2) then stalls; so they come with the first reply, and
+    resumption still works."""
+    import select
+    import ssl
+    from helpers import tls_context
+    ctx = tls_context()
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    s = _starttls_raw(imap_server, ctx)
+    # nothing from the server until the client has said something
+    assert s.pending() == 0
+    assert select.select([s], [], [], 0.5)[0] == []
+    _tls_command(s, b"b")
+    session = s.session
+    assert session is not None and session.has_ticket
+    s.close()
+    s = _starttls_raw(imap_server, ctx, session=session)
+    _tls_command(s, b"c")
+    assert s.session_reused
+    s.close()
+
+
 def test_rename_inbox(imap_server):
     deliver(imap_server, "alice", make_message(1))
     m = connect(imap_server)
