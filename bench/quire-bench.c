@@ -178,9 +178,6 @@ client_body_consume(struct client *c, struct evbuffer *in)
 	return done;
 }
 
-/* Most bytes taken from a socket in one read. */
-#define READ_MAX_BYTES (256 * 1024)
-
 /* Longest line taken from a server. */
 #define LINE_MAX_BYTES (64 * 1024)
 /* Where each line is handed to the workload (one process, one thread). */
@@ -322,11 +319,6 @@ client_open_addr(struct bench *b, unsigned int id, unsigned int user,
 	if (bev == NULL)
 		abort();
 	c->bev = bev;
-	/* libevent reads at most 16 KiB per callback by default: a
-	   message of 20 KB took two reads and two passes through the
-	   callback, load generator CPU that the faster server pays more
-	   of (the two share this machine) */
-	bufferevent_set_max_single_read(bev, READ_MAX_BYTES);
 	bufferevent_setcb(bev, client_read_cb, client_write_cb,
 			  client_event_cb, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -521,7 +513,7 @@ usage(FILE *f)
 "  --user-first N     first user number (default 0)\n"
 "  --user-fmt FMT     user name format with one %%u (default user%%u)\n"
 "  --password PW      password of every user (default bench)\n"
-"  --conns N          connections at once (default 4; pop3: --users)\n"
+"  --conns N          connections at once (default 4)\n"
 "  --count N          lmtp: messages per connection; pop3-login: logins;\n"
 "                     idle-memory: connections to hold (default 100)\n"
 "  --rcpts N          lmtp: recipients per message (default 1)\n"
