@@ -103,10 +103,23 @@ conn_schedule(struct conn *conn, unsigned flags)
 }
 
 /* Output was queued: compressed (COMPRESS) or written (direct) at the
-   end of this loop pass; otherwise the bufferevent is already watching. */
+   end of this loop pass; otherwise the bufferevent is already watching.
+   Every write of the session comes here once its bytes are queued, so a
+   STARTTLS conn's session tickets are asked for with its first reply
+   (see conn_starttls_switch()): asked for with nothing to write, they
+   would leave the TLS object mid-handshake, and a close then sends no
+   close_notify. */
 static void
 conn_output_queued(struct conn *conn)
 {
+	if (conn->ticket_with_reply && conn->tls_handshake_done) {
+		conn->ticket_with_reply = false;
+		/* sent ahead of the next record written; a failure (TLS
+		   1.2, whose tickets are part of its handshake) only means
+		   no TLS 1.3 ticket for this client */
+		if (SSL_new_session_ticket(conn->ssl) != 1)
+			ERR_clear_error();
+	}
 	if (conn->z != NULL)
 		conn_schedule(conn, DEFER_ZFLUSH);
 	else if (conn->direct)
@@ -121,19 +134,10 @@ conn_inbuf(struct conn *conn)
 	return conn->z != NULL ? conn->zin : bufferevent_get_input(conn->bev);
 }
 
-/* Where the session's output goes first (see conn_inbuf). Every write
-   of the session comes here: a STARTTLS conn's session tickets are
-   asked for with its first reply (see conn_starttls_switch()). */
+/* Where the session's output goes first (see conn_inbuf). */
 static struct evbuffer *
 conn_outbuf(struct conn *conn)
 {
-	if (conn->ticket_with_reply && conn->tls_handshake_done) {
-		conn->ticket_with_reply = false;
-		/* sent ahead of the next record written; a failure only
-		   means no resumption for this client */
-		if (SSL_new_session_ticket(conn->ssl) != 1)
-			ERR_clear_error();
-	}
 	return conn->z != NULL ? conn->zout :
 		bufferevent_get_output(conn->bev);
 }
