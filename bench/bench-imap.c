@@ -554,7 +554,9 @@ mixed_report(struct bench *b)
 	char key[64];
 
 	bench_report_rate(b, "cmds_per_s");
-	bench_report_kv("login_secs", "%.3f", mixed.login_secs);
+	/* (none if the deadline came first: the loops never started) */
+	if (mixed.started)
+		bench_report_kv("login_secs", "%.3f", mixed.login_secs);
 	for (unsigned int k = 0; k < MX_COUNT; k++) {
 		snprintf(key, sizeof(key), "%s", mixed_names[k]);
 		bench_report_lat(key, mixed.lat[k], mixed.lat_n[k]);
