@@ -197,12 +197,12 @@ add_subject(struct gbuf *b, uint64_t *rng, unsigned int n)
 }
 
 static void
-generate(struct gbuf *b, uint64_t seed, unsigned int n, size_t mean)
+generate(struct gbuf *b, uint64_t seed, unsigned int n, size_t min_size,
+	 size_t max_size)
 {
 	uint64_t rng = seed ^ ((uint64_t)n * 0x2545f4914f6cdd1dULL);
-	/* log-uniform on [mean/10, 4*mean]: mean of that is about 1.06 *
-	   mean, with many small messages and a long tail */
-	double lo = log((double)mean / 10.0), hi = log((double)mean * 4.0);
+	/* log-uniform: many small messages and a long tail */
+	double lo = log((double)min_size), hi = log((double)max_size);
 	size_t size = (size_t)exp(lo + (hi - lo) * rng_unit(&rng));
 	bool multipart = rng_below(&rng, 5) < 2;
 	size_t head_start;
@@ -254,18 +254,21 @@ generate(struct gbuf *b, uint64_t seed, unsigned int n, size_t mean)
 }
 
 struct msg_pool *
-msg_pool_create(uint64_t seed, size_t mean_size, unsigned int count)
+msg_pool_create(uint64_t seed, size_t min_size, size_t max_size,
+		unsigned int count)
 {
 	struct msg_pool *pool = bench_xcalloc(1, sizeof(*pool));
 
 	if (count == 0)
 		count = 1;
-	if (mean_size < 1000)
-		mean_size = 1000;
+	if (min_size < 100)
+		min_size = 100;
+	if (max_size < min_size)
+		max_size = min_size;
 	pool->msgs = bench_xcalloc(count, sizeof(*pool->msgs));
 	pool->count = count;
 	for (unsigned int i = 0; i < count; i++) {
-		generate(&pool->msgs[i], seed, i, mean_size);
+		generate(&pool->msgs[i], seed, i, min_size, max_size);
 		gbuf_add(&pool->msgs[i], ".\r\n", 3);
 		pool->total += pool->msgs[i].len;
 	}

@@ -522,7 +522,9 @@ usage(FILE *f)
 "  --batch N          imap-large: messages per MULTIAPPEND when the server\n"
 "                     has it (default 100; 1: one APPEND per message)\n"
 "  --fill-only        imap-large: fill the mailbox, time nothing\n"
-"  --size BYTES       lmtp: mean message size (default 16384)\n"
+"  --size BYTES       lmtp: mean message size (default 16384; sizes\n"
+"                     log-uniform from a tenth of it to four times it)\n"
+"  --size-max BYTES   lmtp: sizes log-uniform from --size to this\n"
 "  --pool N           lmtp: distinct generated messages (default 64)\n"
 "  --seed N           corpus seed (default 1)\n"
 "  --timeout SECS     end the run after this long (default 300)\n"
@@ -656,6 +658,7 @@ main(int argc, char **argv)
 		{ "batch", required_argument, NULL, 'B' },
 		{ "fill-only", no_argument, NULL, 'I' },
 		{ "size", required_argument, NULL, 's' },
+		{ "size-max", required_argument, NULL, 'X' },
 		{ "pool", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "timeout", required_argument, NULL, 't' },
@@ -668,6 +671,7 @@ main(int argc, char **argv)
 	struct bench bench, *b = &bench;
 	struct sockaddr_in addr;
 	unsigned int pool_size = 64;
+	size_t size_max = 0;
 	struct timeval tv;
 	int ch;
 
@@ -716,6 +720,8 @@ main(int argc, char **argv)
 		case 'I': b->opt.fill_only = true; break;
 		case 's': b->opt.size = opt_uint("size", optarg,
 						 64 * 1024 * 1024); break;
+		case 'X': size_max = opt_uint("size-max", optarg,
+					      64 * 1024 * 1024); break;
 		case 'o': pool_size = opt_uint("pool", optarg, 10000); break;
 		case 'S': b->opt.seed = opt_uint("seed", optarg, UINT32_MAX);
 			break;
@@ -784,8 +790,17 @@ main(int argc, char **argv)
 		SSL_CTX_set_options(b->ssl_ctx, SSL_OP_NO_TICKET);
 		SSL_CTX_set_min_proto_version(b->ssl_ctx, TLS1_2_VERSION);
 	}
-	if (strcmp(b->wl->name, "lmtp") == 0)
-		b->pool = msg_pool_create(b->opt.seed, b->opt.size, pool_size);
+	if (strcmp(b->wl->name, "lmtp") == 0) {
+		/* --size alone: log-uniform on [size/10, 4*size], a mean
+		   of about 1.06 * size; with --size-max: on [size, max] */
+		if (size_max > 0)
+			b->pool = msg_pool_create(b->opt.seed, b->opt.size,
+						  size_max, pool_size);
+		else
+			b->pool = msg_pool_create(b->opt.seed,
+						  b->opt.size / 10,
+						  b->opt.size * 4, pool_size);
+	}
 
 	tv.tv_sec = b->opt.timeout_secs;
 	tv.tv_usec = 0;

@@ -106,9 +106,9 @@ test_body_scan_split(void **state)
 static void
 test_pool_deterministic(void **state)
 {
-	struct msg_pool *a = msg_pool_create(7, 8192, 20);
-	struct msg_pool *b = msg_pool_create(7, 8192, 20);
-	struct msg_pool *c = msg_pool_create(8, 8192, 20);
+	struct msg_pool *a = msg_pool_create(7, 819, 32768, 20);
+	struct msg_pool *b = msg_pool_create(7, 819, 32768, 20);
+	struct msg_pool *c = msg_pool_create(8, 819, 32768, 20);
 	size_t la, lb, lc;
 	unsigned int differ = 0;
 
@@ -133,13 +133,18 @@ test_pool_deterministic(void **state)
 
 /* Every message is CRLF lines of at most 998 octets (RFC 5322 2.1.1),
    dot-stuffed, ending in CRLF "." CRLF with no other bare "." line, and
-   the corpus has multipart mail, encoded words and 8-bit bytes. */
+   the corpus has multipart mail, encoded words and 8-bit bytes. Sizes
+   as the bench's corpus: 1 KB to 200 KB. */
 static void
 test_pool_valid(void **state)
 {
 	const unsigned int count = 200;
-	const size_t mean = 16384;
-	struct msg_pool *pool = msg_pool_create(1, mean, count);
+	const size_t min = 1024, max = 200 * 1024;
+	/* log-uniform on [min, max]: (max - min) / ln(max / min), and
+	   ln(200) = 5.2983 */
+	const size_t mean = (max - min) * 10000 / 52983;
+	struct msg_pool *pool = msg_pool_create(1, min, max, count);
+	size_t least = SIZE_MAX, most = 0;
 	unsigned int multipart = 0, encoded = 0, eightbit = 0;
 	uint64_t total = 0;
 
@@ -149,6 +154,8 @@ test_pool_valid(void **state)
 		bool end_seen = false;
 
 		total += len;
+		least = len < least ? len : least;
+		most = len > most ? len : most;
 		assert_true(len > 5);
 		assert_memory_equal(m + len - 5, "\r\n.\r\n", 5);
 		while (pos < len) {
@@ -182,9 +189,12 @@ test_pool_valid(void **state)
 	assert_true(multipart > count / 5);
 	assert_true(encoded > count / 5);
 	assert_true(eightbit > 0);
-	/* log-uniform from mean/10 to 4*mean averages about 1.06 * mean */
-	assert_true(total / count > mean / 2);
-	assert_true(total / count < mean * 2);
+	assert_true(total / count > mean * 3 / 4);
+	assert_true(total / count < mean * 4 / 3);
+	/* the range is covered, and not left by more than the generator's
+	   slack (headers, whole lines) */
+	assert_true(least >= min * 3 / 4 && least < 2 * min);
+	assert_true(most > max / 2 && most <= max + max / 10);
 	assert_int_equal(msg_pool_total(pool), total);
 	assert_int_equal(msg_pool_count(pool), count);
 	msg_pool_destroy(&pool);
