@@ -290,14 +290,8 @@ static struct {
 	size_t msg_len;
 	double *lat[MX_COUNT];
 	size_t lat_n[MX_COUNT];
-	/* The loops start together once every session has logged in or
-	   failed: the figure is the rate of persistent sessions, so the
-	   connects and password checks stay out of its time (they cost
-	   the same on a fast server and a slow one, and would weigh more
-	   against the fast one). */
-	unsigned int logged_in, failed;
-	bool started;
-	double login_secs; /* from the start of the run to the loops' */
+	/* the figure is the rate of persistent sessions */
+	struct bench_gate gate;
 } mixed;
 
 static void
@@ -419,14 +413,8 @@ mixed_go(struct bench *b)
 {
 	struct client *c, *next;
 
-	/* (stopping: the deadline closes every connection, and the run
-	   is over) */
-	if (mixed.started || b->stopping ||
-	    mixed.logged_in + mixed.failed < b->opt.conns)
+	if (!bench_gate_open(b, &mixed.gate, b->opt.conns))
 		return;
-	mixed.started = true;
-	mixed.login_secs = bench_now() - b->t_start;
-	b->t_start += mixed.login_secs;
 	for (c = b->clients; c != NULL; c = next) {
 		next = c->next;
 		if (c->state != M_READY)
@@ -467,7 +455,7 @@ mixed_line(struct client *c, const char *line, size_t len)
 		if (r < 0)
 			return imap_fail(c, "LOGIN", line);
 		c->state = M_READY;
-		mixed.logged_in++;
+		mixed.gate.ready++;
 		mixed_go(b);
 		return true;
 	case M_CMD:
@@ -511,9 +499,9 @@ mixed_closed(struct client *c, bool error)
 {
 	if (error)
 		c->b->errors++;
-	if (!mixed.started && c->state != M_READY) {
+	if (!mixed.gate.open && c->state != M_READY) {
 		/* gone before it logged in: not waited for */
-		mixed.failed++;
+		mixed.gate.failed++;
 		mixed_go(c->b);
 	}
 }
@@ -554,9 +542,7 @@ mixed_report(struct bench *b)
 	char key[64];
 
 	bench_report_rate(b, "cmds_per_s");
-	/* (none if the deadline came first: the loops never started) */
-	if (mixed.started)
-		bench_report_kv("login_secs", "%.3f", mixed.login_secs);
+	bench_gate_report(&mixed.gate);
 	for (unsigned int k = 0; k < MX_COUNT; k++) {
 		snprintf(key, sizeof(key), "%s", mixed_names[k]);
 		bench_report_lat(key, mixed.lat[k], mixed.lat_n[k]);

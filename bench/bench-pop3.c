@@ -50,16 +50,9 @@ pop3_kind(const struct bench *b)
 	return POP3_RETRIEVE;
 }
 
-/* The retrieve workload's start: the sessions log in and STAT first, and
-   their RETR loops start together once none is still logging in, so that
-   connects and password checks (a fixed cost that weighs more against
-   the faster server, and is measured by pop3-login) stay out of the
-   time. */
-static struct {
-	unsigned int ready, failed;
-	bool started;
-	double login_secs; /* from the start of the run to the loops' */
-} retr;
+/* The retrieve workload's start: the sessions log in and STAT first
+   (the logins are measured by pop3-login). */
+static struct bench_gate retr_gate;
 
 static bool
 pop3_ok(const char *line, size_t len)
@@ -118,12 +111,8 @@ pop3_go(struct bench *b)
 {
 	struct client *c, *next;
 
-	if (retr.started || b->stopping ||
-	    retr.ready + retr.failed < b->opt.users)
+	if (!bench_gate_open(b, &retr_gate, b->opt.users))
 		return;
-	retr.started = true;
-	retr.login_secs = bench_now() - b->t_start;
-	b->t_start += retr.login_secs;
 	for (c = b->clients; c != NULL; c = next) {
 		next = c->next;
 		if (c->state != P_READY)
@@ -183,7 +172,7 @@ pop3_line(struct client *c, const char *line, size_t len)
 		    pop3_stat_count(line, len, &c->n) < 0)
 			return pop3_fail(c, "STAT", line);
 		c->state = P_READY;
-		retr.ready++;
+		retr_gate.ready++;
 		pop3_go(b);
 		return true;
 	case P_RETR:
@@ -287,9 +276,9 @@ pop3_closed(struct client *c, bool error)
 		return;
 	}
 	if (pop3_kind(b) == POP3_RETRIEVE) {
-		if (!retr.started && c->state != P_READY) {
+		if (!retr_gate.open && c->state != P_READY) {
 			/* gone before it was ready: not waited for */
-			retr.failed++;
+			retr_gate.failed++;
 			pop3_go(b);
 		}
 		return;
@@ -343,9 +332,7 @@ static void
 pop3_report(struct bench *b)
 {
 	bench_report_rate(b, "msgs_per_s");
-	/* (none if the deadline came first: the loops never started) */
-	if (retr.started)
-		bench_report_kv("login_secs", "%.3f", retr.login_secs);
+	bench_gate_report(&retr_gate);
 }
 
 static void

@@ -435,6 +435,24 @@ bench_hold(struct bench *b, void (*stop)(struct bench *b))
 	evtimer_add(b->hold_ev, &tv);
 }
 
+bool
+bench_gate_open(struct bench *b, struct bench_gate *gate, unsigned int n)
+{
+	if (gate->open || b->stopping || gate->ready + gate->failed < n)
+		return false;
+	gate->open = true;
+	gate->login_secs = bench_now() - b->t_start;
+	b->t_start += gate->login_secs;
+	return true;
+}
+
+void
+bench_gate_report(const struct bench_gate *gate)
+{
+	if (gate->open)
+		bench_report_kv("login_secs", "%.3f", gate->login_secs);
+}
+
 void
 bench_report_kv(const char *key, const char *fmt, ...)
 {
